@@ -1,0 +1,7 @@
+"""``python -m resilience`` is the ``resilience`` command."""
+
+import sys
+
+from resilience.cli import main
+
+sys.exit(main())

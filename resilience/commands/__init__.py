@@ -1,0 +1,1 @@
+"""Subcommands of the resilience CLI, one module each (see resilience.cli)."""

@@ -1,0 +1,1 @@
+"""Test support: real servers started on loopback and stopped by pid."""
