@@ -1,0 +1,1 @@
+"""Pure analysis of measurements: timelines, recovery, integrity, capacity knee."""

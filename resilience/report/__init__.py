@@ -1,0 +1,1 @@
+"""Charts, HTML report, JUnit XML, Markdown summary and compare."""
