@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under resilience.commands, one-line help)
+    "report": ("report", "Regenerate charts, report.html, summary.md and junit.xml of a run folder."),
 }
 """Subcommand name -> (module in resilience.commands, short help shown by ``resilience --help``)."""
 

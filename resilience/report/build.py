@@ -1,0 +1,106 @@
+"""Everything a report needs, gathered once: the run, each experiment's timeline, and what is missing."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from resilience.errors import ConfigError
+from resilience.report.model import Experiment, Run, load_run
+from resilience.report.series import Series, read_timeline
+from resilience.report.text import slug
+
+__all__ = ["ExperimentData", "ReportData", "collect"]
+
+log = logging.getLogger(__name__)
+
+_CONTEXT_BEFORE_S = 30.0
+_CONTEXT_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class ExperimentData:
+    """One experiment, its timeline (None when absent or unreadable) and notes on what is missing."""
+
+    experiment: Experiment
+    series: Series | None
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """The run, its experiments with data, and run-level notes on what is missing."""
+
+    run: Run
+    experiments: tuple[ExperimentData, ...]
+    notes: tuple[str, ...]
+
+
+def _candidates(run: Run, exp: Experiment) -> list[Path]:
+    names = [exp.dir] if exp.dir else []
+    names += [n for n in (exp.name, slug(exp.name)) if n not in names]
+    return [run.path / n / "timeline.csv" for n in names]
+
+
+def _slice(series: Series, exp: Experiment) -> Series:
+    """The part of a run-level timeline around one experiment's fault."""
+    if exp.fault_start is None:
+        return series
+    end = max(t for t in (exp.fault_end, exp.recovery_time, exp.fault_start) if t is not None)
+    mask = (series.t >= exp.fault_start - _CONTEXT_BEFORE_S) & (series.t <= end + _CONTEXT_AFTER_S)
+    return Series({k: v[mask] for k, v in series.columns.items()})
+
+
+def _series(run: Run, exp: Experiment, shared: Series | None) -> tuple[Series | None, list[str]]:
+    for path in _candidates(run, exp):
+        if path.is_file():
+            try:
+                series = read_timeline(path)
+            except ConfigError as exc:
+                log.warning("run %s: %s", run.run_id, exc)
+                return None, [f"timeline unreadable: {exc}"]
+            return series, ([] if len(series) else [f"{path.relative_to(run.path)} has no rows"])
+    if shared is not None:
+        part = _slice(shared, exp)
+        if len(part):
+            return part, ["timeline taken from the run-level timeline.csv"]
+    where = f"{exp.dir or slug(exp.name)}/timeline.csv"
+    return None, [f"no {where}: timeline and latency charts left out"]
+
+
+def _missing_note(exp: Experiment) -> list[str]:
+    if not exp.missing:
+        return []
+    return ["run.json does not record " + ", ".join(exp.missing)]
+
+
+def _shared(run: Run) -> Series | None:
+    path = run.path / "timeline.csv"
+    if not path.is_file():
+        return None
+    try:
+        return read_timeline(path)
+    except ConfigError as exc:
+        log.warning("run %s: %s", run.run_id, exc)
+        return None
+
+
+def collect(run_dir: Path | str) -> ReportData:
+    """Load run.json and every timeline; ConfigError only when run.json itself is missing or malformed."""
+    run = load_run(run_dir)
+    shared = _shared(run)
+    experiments = []
+    for exp in run.experiments:
+        series, notes = _series(run, exp, shared)
+        if series is not None and not np.isfinite(series.t).all():
+            series, notes = None, [*notes, "timeline has intervals without a time"]
+        experiments.append(ExperimentData(exp, series, tuple(_missing_note(exp) + notes)))
+    notes = []
+    if run.missing:
+        notes.append("run.json does not record " + ", ".join(run.missing))
+    if not run.experiments:
+        notes.append("no experiment was recorded (the run may have stopped before the first one)")
+    return ReportData(run=run, experiments=tuple(experiments), notes=tuple(notes))

@@ -1,0 +1,75 @@
+"""Shared look of every chart: colours, figure creation on the Agg canvas, saving, number formats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+__all__ = [
+    "COLORS",
+    "VERDICT_COLORS",
+    "fmt_seconds",
+    "new_figure",
+    "save_figure",
+    "style_axes",
+]
+
+COLORS = {
+    "throughput": "#1f77b4",
+    "error_rate": "#d62728",
+    "p50": "#2ca02c",
+    "p95": "#ff7f0e",
+    "p99": "#9467bd",
+    "ws_open": "#17becf",
+    "fault": "#d62728",
+    "detect": "#e6a700",
+    "recover": "#006400",
+    "target": "#555555",
+    "slo": "#b22222",
+    "ok": "#2e8b57",
+    "bad": "#c0392b",
+    "unknown": "#9e9e9e",
+}
+"""One colour per quantity, the same in every chart."""
+
+VERDICT_COLORS = {
+    "passed": COLORS["ok"],
+    "failed": COLORS["bad"],
+    "aborted": "#8e44ad",
+    "interrupted": COLORS["unknown"],
+}
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A Figure on its own Agg canvas (no pyplot, no global state), laid out with constrained layout."""
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def style_axes(ax: Axes) -> None:
+    """Light grid behind the data, no top/right spines."""
+    ax.grid(True, alpha=0.3, linewidth=0.6)
+    ax.set_axisbelow(True)
+    ax.spines["top"].set_visible(False)
+    ax.spines["right"].set_visible(False)
+
+
+def save_figure(fig: Figure, path: Path, *, dpi: int = 110) -> Path:
+    """Write ``fig`` as PNG to ``path`` (parents created) and return the path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi, format="png", metadata={"Software": "resilience"})
+    return path
+
+
+def fmt_seconds(value: float | None) -> str:
+    """``4.5 s``, ``1 min 12 s``; an em dash for None."""
+    if value is None:
+        return "—"
+    if abs(value) < 90:
+        return f"{value:.1f} s"
+    minutes, seconds = divmod(value, 60)
+    return f"{int(minutes)} min {seconds:.0f} s"

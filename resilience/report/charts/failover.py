@@ -1,0 +1,80 @@
+"""Failover breakdown: how long each step took, from fault start to the last step recorded.
+
+One row per experiment that recorded ``phases`` (detect → new leader → routed → clients reconnected →
+backlog delivered); each segment spans from the previous step (or the fault start) to this step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from resilience.report.charts._style import new_figure, style_axes
+from resilience.report.model import Experiment
+
+__all__ = ["Segment", "failover_figure", "failover_segments"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One step of a failover: its name and its span in seconds from the fault start."""
+
+    name: str
+    start_s: float
+    end_s: float
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+def failover_segments(exp: Experiment) -> list[Segment]:
+    """Consecutive segments from the fault start through each recorded phase (empty without phases)."""
+    if not exp.phases:
+        return []
+    origin = exp.fault_start if exp.fault_start is not None else exp.phases[0].at
+    segments = []
+    previous = 0.0
+    for phase in exp.phases:
+        at = phase.at - origin
+        segments.append(Segment(phase.name, previous, max(at, previous)))
+        previous = max(at, previous)
+    return segments
+
+
+def failover_figure(experiments: Sequence[Experiment]) -> Figure:
+    """Stacked horizontal bars, one per experiment with phases, segments labelled with their duration."""
+    rows = [(e, failover_segments(e)) for e in experiments if e.phases]
+    names: list[str] = []
+    for _, segments in rows:
+        names.extend(s.name for s in segments if s.name not in names)
+    cmap = colormaps["tab10"]
+    colors = {name: cmap(i % 10) for i, name in enumerate(names)}
+    fig = new_figure(11.0, 1.6 + 0.7 * max(len(rows), 1))
+    ax = fig.subplots()
+    for y, (_, segments) in enumerate(rows):
+        for seg in segments:
+            ax.barh(y, seg.duration_s, left=seg.start_s, color=colors[seg.name], edgecolor="white", height=0.6)
+            if seg.duration_s > 0:
+                ax.text(seg.start_s + seg.duration_s / 2, y, f"{seg.duration_s:.1f} s", ha="center", va="center",
+                        fontsize=8, color="white", fontweight="bold")
+        total = segments[-1].end_s if segments else 0.0
+        ax.text(total, y, f"  total {total:.1f} s", va="center", fontsize=9)
+    ax.set_yticks(range(len(rows)), [e.name for e, _ in rows])
+    ax.invert_yaxis()
+    widest = max((s[-1].end_s for _, s in rows if s), default=1.0)
+    ax.set_xlim(0, widest * 1.2)
+    ax.set_xlabel("seconds from fault start")
+    ax.set_title("Failover breakdown (each segment ends when its step completed)", fontsize=12, fontweight="bold")
+    style_axes(ax)
+    ax.grid(axis="y", visible=False)
+    handles = [Patch(color=colors[n], label=n) for n in names]
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(names), 5), fontsize=8, frameon=False)
+    if not rows:
+        ax.text(0.5, 0.5, "no failover phases recorded", transform=ax.transAxes, ha="center", va="center")
+    return fig

@@ -1,0 +1,138 @@
+"""The per-experiment timeline: throughput, error rate, latency percentiles and open WebSockets over time.
+
+The fault window is shaded in every panel, detection and recovery are vertical lines, SLOs are dashed
+horizontal lines. Time runs in seconds relative to the fault start (or to the first interval when the
+fault never started), so every experiment's chart reads the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from resilience.report.charts._style import COLORS, VERDICT_COLORS, fmt_seconds, new_figure, style_axes
+from resilience.report.model import Experiment
+from resilience.report.series import FloatArray, Series
+
+__all__ = ["TimelineMarks", "timeline_figure", "timeline_marks"]
+
+
+@dataclass(frozen=True)
+class TimelineMarks:
+    """Where things happened, in seconds on the chart's x axis (relative to ``origin``, epoch s)."""
+
+    origin: float
+    origin_label: str
+    fault: tuple[float, float] | None
+    detected: float | None
+    recovered: float | None
+    target: float | None
+
+
+def timeline_marks(exp: Experiment, series: Series) -> TimelineMarks:
+    """Place the fault window, detection, recovery and the recovery target on the relative time axis."""
+    if exp.fault_start is None:
+        origin = float(series.t[0]) if len(series) else 0.0
+        return TimelineMarks(origin, "seconds since the first interval", None, None, None, None)
+    origin = exp.fault_start
+    end = exp.fault_end if exp.fault_end is not None else (float(series.t[-1]) if len(series) else origin)
+
+    def rel(epoch: float | None) -> float | None:
+        return None if epoch is None else epoch - origin
+
+    return TimelineMarks(
+        origin=origin,
+        origin_label="seconds since fault start",
+        fault=(0.0, end - origin),
+        detected=rel(exp.detection_time),
+        recovered=rel(exp.recovery_time),
+        target=exp.recovery_target_s,
+    )
+
+
+def _mark(axes: list[Axes], marks: TimelineMarks) -> None:
+    for i, ax in enumerate(axes):
+        first = i == 0
+        if marks.fault is not None:
+            ax.axvspan(*marks.fault, color=COLORS["fault"], alpha=0.12, lw=0, label="fault window" if first else None)
+        if marks.detected is not None:
+            label = f"detected (+{marks.detected:.1f} s)" if first else None
+            ax.axvline(marks.detected, color=COLORS["detect"], ls="--", lw=1.4, label=label)
+        if marks.recovered is not None:
+            label = f"recovered (+{marks.recovered:.1f} s)" if first else None
+            ax.axvline(marks.recovered, color=COLORS["recover"], ls="-", lw=1.6, label=label)
+        if marks.target is not None:
+            label = f"recovery target ({marks.target:g} s)" if first else None
+            ax.axvline(marks.target, color=COLORS["target"], ls=":", lw=1.4, label=label)
+
+
+def _slo_line(ax: Axes, value: float | None, label: str, color: str = COLORS["slo"]) -> None:
+    if value is not None:
+        ax.axhline(value, color=color, ls="--", lw=1.0, alpha=0.9, label=label)
+
+
+def _plot(ax: Axes, x: FloatArray, series: Series, column: str, *, label: str, color: str, scale: float = 1.0) -> bool:
+    values = series.get(column)
+    if values is None:
+        ax.text(0.5, 0.5, f"no {column} data", transform=ax.transAxes, ha="center", va="center", color="#777")
+        return False
+    ax.plot(x, values * scale, color=color, lw=1.2, label=label, drawstyle="steps-post")
+    return True
+
+
+def _latency(ax: Axes, x: FloatArray, series: Series, exp: Experiment) -> None:
+    present = [p for p in ("p50", "p95", "p99") if series.get(f"{p}_ms") is not None]
+    for p in present:
+        _plot(ax, x, series, f"{p}_ms", label=p, color=COLORS[p])
+    if not present:
+        ax.text(0.5, 0.5, "no latency data", transform=ax.transAxes, ha="center", va="center", color="#777")
+    _slo_line(ax, exp.slo.p95_ms, f"SLO p95 < {exp.slo.p95_ms:g} ms" if exp.slo.p95_ms else "", COLORS["p95"])
+    _slo_line(ax, exp.slo.p99_ms, f"SLO p99 < {exp.slo.p99_ms:g} ms" if exp.slo.p99_ms else "", COLORS["p99"])
+    if present:
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.set_ylabel("latency (ms)")
+
+
+def _title(exp: Experiment) -> str:
+    parts = [f"{exp.name}: {exp.verdict.upper()}"]
+    if exp.recovery_s is not None:
+        target = f" (target {exp.recovery_target_s:g} s)" if exp.recovery_target_s is not None else ""
+        parts.append(f"recovered in {fmt_seconds(exp.recovery_s)}{target}")
+    elif exp.fault_start is not None:
+        parts.append("no recovery recorded")
+    return " — ".join(parts)
+
+
+def timeline_figure(exp: Experiment, series: Series) -> Figure:
+    """Four stacked panels sharing the time axis; see the module docstring."""
+    fig = new_figure(11.0, 9.0)
+    axes = list(fig.subplots(4, 1, sharex=True))
+    marks = timeline_marks(exp, series)
+    x = series.t - marks.origin
+    _plot(axes[0], x, series, "throughput", label="throughput", color=COLORS["throughput"])
+    if exp.slo.throughput_min is not None:
+        _slo_line(axes[0], exp.slo.throughput_min, f"SLO ≥ {exp.slo.throughput_min:g} req/s")
+    axes[0].set_ylabel("throughput (req/s)")
+    _plot(axes[1], x, series, "error_rate", label="error rate", color=COLORS["error_rate"], scale=100.0)
+    if exp.slo.error_rate is not None:
+        _slo_line(axes[1], exp.slo.error_rate * 100, f"SLO < {exp.slo.error_rate * 100:g} %")
+    axes[1].set_ylabel("errors (% of requests)")
+    _latency(axes[2], x, series, exp)
+    _plot(axes[3], x, series, "ws_open", label="open WebSockets", color=COLORS["ws_open"])
+    axes[3].set_ylabel("open WebSockets")
+    axes[3].set_xlabel(marks.origin_label)
+    _mark(axes, marks)
+    for ax in axes:
+        style_axes(ax)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    for ax in axes[:2]:
+        ax.set_ylim(bottom=0)
+    if len(x):
+        axes[3].set_xlim(float(np.nanmin(x)), float(np.nanmax(x)))
+    fig.suptitle(_title(exp), fontsize=13, color=VERDICT_COLORS.get(exp.verdict, "black"), fontweight="bold")
+    return fig

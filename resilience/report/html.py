@@ -1,0 +1,103 @@
+"""report.html: one self-contained page (inline CSS, images as base64 data URIs, no script, no network)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+from resilience import __version__
+from resilience.report.build import ExperimentData, ReportData
+from resilience.report.charts import failover_segments
+from resilience.report.charts.failover import Segment
+from resilience.report.model import Experiment
+from resilience.report.render import Chart
+from resilience.report.sections import Section
+from resilience.report.text import (
+    flatten,
+    fmt_epoch,
+    fmt_ms,
+    fmt_pct,
+    fmt_s,
+    hypothesis_word,
+    integrity_line,
+    integrity_short,
+    load_line,
+    recovery_word,
+    slo_line,
+    slug,
+)
+
+__all__ = ["render_html"]
+
+
+@dataclass(frozen=True)
+class _Item:
+    exp: Experiment
+    anchor: str
+    notes: tuple[str, ...]
+    charts: tuple[Chart, ...]
+    phases: tuple[Segment, ...]
+    integrity: str
+    integrity_short: str
+    slo_line: str
+    fault_len: str
+
+
+def _data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _goodness(value: bool | None) -> str:
+    return "none" if value is None else "good" if value else "bad"
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("resilience.report", "."),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        epoch=fmt_epoch, seconds=fmt_s, ms=fmt_ms, pct=fmt_pct, hypothesis=hypothesis_word,
+        recovery=recovery_word, goodness=_goodness, data_uri=_data_uri,
+    )
+    return env
+
+
+def _item(data: ExperimentData, charts: list[Chart]) -> _Item:
+    exp = data.experiment
+    length = None if exp.fault_start is None or exp.fault_end is None else exp.fault_end - exp.fault_start
+    return _Item(
+        exp=exp,
+        anchor=slug(exp.name),
+        notes=data.notes,
+        charts=tuple(c for c in charts if c.experiment == exp.name),
+        phases=tuple(failover_segments(exp)),
+        integrity=integrity_line(exp),
+        integrity_short=integrity_short(exp),
+        slo_line=slo_line(exp),
+        fault_len=fmt_s(length),
+    )
+
+
+def render_html(data: ReportData, charts: list[Chart], sections: list[Section]) -> str:
+    """The whole report page as a string."""
+    run = data.run
+    return _environment().get_template("report.html.j2").render(
+        run=run,
+        run_dir=str(run.path),
+        notes=data.notes,
+        load_line=load_line(run.load),
+        experiments=[_item(d, charts) for d in data.experiments],
+        overview=[c for c in charts if c.experiment is None],
+        sections=sections,
+        environment=flatten(run.environment),
+        version=__version__,
+        generated=dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    )

@@ -1,0 +1,62 @@
+"""Draw every chart of a report into ``charts/`` and describe what was drawn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from resilience.report.build import ReportData
+from resilience.report.charts import (
+    failover_figure,
+    integrity_figure,
+    latency_figure,
+    recovery_figure,
+    save_figure,
+    timeline_figure,
+)
+from resilience.report.text import slug
+
+__all__ = ["Chart", "render_charts"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A PNG written for the report: what it shows, for which experiment (None: the whole run)."""
+
+    key: str
+    title: str
+    path: Path
+    experiment: str | None = None
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    try:
+        return save_figure(fig, path)
+    finally:
+        fig.clear()
+
+
+def render_charts(data: ReportData, charts_dir: Path) -> list[Chart]:
+    """Write the run-wide charts and each experiment's timeline and latency charts; return them in order."""
+    experiments = [d.experiment for d in data.experiments]
+    charts: list[Chart] = []
+    if experiments:
+        charts.append(Chart("recovery", "Recovery time vs target",
+                            _save(recovery_figure(experiments), charts_dir / "recovery.png")))
+        charts.append(Chart("integrity", "Message integrity",
+                            _save(integrity_figure(experiments), charts_dir / "integrity.png")))
+    if any(e.phases for e in experiments):
+        charts.append(Chart("failover", "Failover breakdown",
+                            _save(failover_figure(experiments), charts_dir / "failover.png")))
+    for item in data.experiments:
+        exp, series = item.experiment, item.series
+        if series is None:
+            continue
+        name = slug(exp.name)
+        charts.append(Chart("timeline", f"{exp.name}: timeline",
+                            _save(timeline_figure(exp, series), charts_dir / f"timeline-{name}.png"), exp.name))
+        charts.append(Chart("latency", f"{exp.name}: latency before / during / after",
+                            _save(latency_figure(exp, series), charts_dir / f"latency-{name}.png"), exp.name))
+    return charts

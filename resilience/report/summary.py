@@ -1,0 +1,55 @@
+"""summary.md: the run in a few lines and one table, for CI step summaries ($GITHUB_STEP_SUMMARY)."""
+
+from __future__ import annotations
+
+from resilience.report.build import ReportData
+from resilience.report.text import (
+    fmt_ms,
+    fmt_pct,
+    fmt_s,
+    hypothesis_word,
+    integrity_short,
+    load_line,
+    recovery_word,
+)
+
+__all__ = ["render_summary"]
+
+_ICONS = {"passed": "✅", "failed": "❌", "aborted": "🛑", "interrupted": "⏸️"}
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_summary(data: ReportData) -> str:
+    """Markdown: heading with the verdict, run facts, a verdict table, missing-data notes."""
+    run = data.run
+    icon = _ICONS.get(run.verdict, "❔")
+    lines = [
+        f"## {icon} Resilience run `{run.run_id}`: {run.verdict.upper()}",
+        "",
+        f"Scenario `{run.scenario or '—'}` on target `{run.target or '—'}`, {fmt_s(run.duration_s)}; "
+        f"load: {load_line(run.load)}.",
+        "",
+    ]
+    if data.experiments:
+        lines += [
+            "| Experiment | Verdict | Hypothesis before / after | Detected | Recovery vs target | Peak p95 "
+            "| Error rate | Integrity |",
+            "|---|---|---|---:|---:|---:|---:|---|",
+        ]
+        for item in data.experiments:
+            e = item.experiment
+            cells = [
+                e.name, f"{_ICONS.get(e.verdict, '❔')} {e.verdict}",
+                f"{hypothesis_word(e.hypothesis_before)} / {hypothesis_word(e.hypothesis_after)}",
+                fmt_s(e.detect_s), recovery_word(e), fmt_ms(e.peak_p95_ms), fmt_pct(e.error_rate), integrity_short(e),
+            ]
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("")
+    notes = list(data.notes) + [f"{i.experiment.name}: {n}" for i in data.experiments for n in i.notes]
+    if notes:
+        lines += ["**Missing data**", "", *[f"- {_cell(n)}" for n in notes], ""]
+    lines.append("Full report with charts: `report.html` in the run folder.")
+    return "\n".join(lines) + "\n"

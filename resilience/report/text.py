@@ -1,0 +1,136 @@
+"""Words and numbers as the reports print them (shared by HTML, Markdown and JUnit)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from resilience.report.model import Experiment
+
+__all__ = [
+    "flatten",
+    "fmt_count",
+    "fmt_epoch",
+    "fmt_ms",
+    "fmt_pct",
+    "fmt_s",
+    "hypothesis_word",
+    "integrity_line",
+    "integrity_short",
+    "load_line",
+    "recovery_word",
+    "slo_line",
+    "slug",
+]
+
+
+def fmt_s(value: float | None) -> str:
+    """Seconds with one decimal, or an em dash."""
+    return "—" if value is None else f"{value:.1f} s"
+
+
+def fmt_ms(value: float | None) -> str:
+    """Milliseconds, no decimals above 10 ms."""
+    if value is None:
+        return "—"
+    return f"{value:.0f} ms" if value >= 10 else f"{value:.1f} ms"
+
+
+def fmt_pct(fraction: float | None, digits: int = 2) -> str:
+    """A fraction as a percentage (0.0123 -> ``1.23 %``)."""
+    return "—" if fraction is None else f"{fraction * 100:.{digits}f} %"
+
+
+def fmt_count(value: int | None) -> str:
+    """A count with thousands separators."""
+    return "—" if value is None else f"{value:,}"
+
+
+def fmt_epoch(value: float | None) -> str:
+    """Epoch seconds as UTC ISO time."""
+    if value is None:
+        return "—"
+    return dt.datetime.fromtimestamp(value, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def hypothesis_word(held: bool | None) -> str:
+    """held / deviated / not measured."""
+    return "not measured" if held is None else "held" if held else "deviated"
+
+
+def recovery_word(exp: Experiment) -> str:
+    """``4.5 s of 30 s``, ``42.0 s of 30 s (late)``, ``not recovered``, ``not measured``."""
+    met = exp.recovery_met
+    target = f" of {exp.recovery_target_s:g} s" if exp.recovery_target_s is not None else ""
+    if exp.recovery_s is None:
+        return f"not recovered (target {exp.recovery_target_s:g} s)" if met is False else "not measured"
+    return f"{exp.recovery_s:.1f} s{target}" + (" (late)" if met is False else "")
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of an experiment name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "experiment"
+
+
+def _scalar(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_scalar(v) for v in value)
+    return str(value)
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Nested mappings as (dotted key, printable value) rows, in insertion order."""
+    rows: list[tuple[str, str]] = []
+    for key, value in data.items():
+        label = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            rows.extend(flatten(value, f"{label}."))
+        else:
+            rows.append((label, _scalar(value)))
+    return rows
+
+
+def integrity_line(exp: Experiment) -> str:
+    """``5,234 acked · 0 lost · 0 duplicated · 0 out of order`` or ``not measured``."""
+    i = exp.integrity
+    if i is None:
+        return "not measured"
+    return (f"{fmt_count(i.acked)} acked · {fmt_count(i.lost)} lost · {fmt_count(i.duplicated)} duplicated · "
+            f"{fmt_count(i.out_of_order)} out of order")
+
+
+def slo_line(exp: Experiment) -> str:
+    """The SLOs an experiment was held to, in one line."""
+    s = exp.slo
+    parts = [
+        f"p95 < {s.p95_ms:g} ms" if s.p95_ms is not None else "",
+        f"p99 < {s.p99_ms:g} ms" if s.p99_ms is not None else "",
+        f"errors < {s.error_rate * 100:g} %" if s.error_rate is not None else "",
+        f"WebSocket connect ≥ {s.ws_connect_success * 100:g} %" if s.ws_connect_success is not None else "",
+        f"throughput ≥ {s.throughput_min:g} req/s" if s.throughput_min is not None else "",
+    ]
+    return " · ".join(p for p in parts if p) or "not recorded"
+
+
+def load_line(load: Mapping[str, Any]) -> str:
+    """``100 users · 41,234 requests · 5,234 messages acknowledged`` from run.json's ``load``."""
+    labels = (("users", "users"), ("requests", "requests"), ("messages_acked", "messages acknowledged"))
+    parts = [f"{load[k]:,} {label}" if isinstance(load.get(k), int) else "" for k, label in labels]
+    return " · ".join(p for p in parts if p) or "—"
+
+
+def integrity_short(exp: Experiment) -> str:
+    """``clean (5,234 acked)``, ``2 lost, 1 duplicated`` or ``not measured``: for verdict tables."""
+    i = exp.integrity
+    if i is None or i.ok is None:
+        return "not measured"
+    if i.ok:
+        return f"clean ({fmt_count(i.acked)} acked)"
+    parts = [(i.lost, "lost"), (i.duplicated, "duplicated"), (i.out_of_order, "out of order")]
+    return ", ".join(f"{n:,} {word}" for n, word in parts if n)

@@ -1,0 +1,45 @@
+"""``write_report(run_dir)``: every chart and report of a run folder, regenerated from its raw data."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from resilience.report.build import collect
+from resilience.report.html import render_html
+from resilience.report.junit import render_junit
+from resilience.report.render import render_charts
+from resilience.report.sections import extra_sections
+from resilience.report.summary import render_summary
+
+__all__ = ["write_report"]
+
+log = logging.getLogger(__name__)
+
+
+def _write(path: Path, text: str) -> Path:
+    """Write through a temporary file and rename, so a reader never sees half a report."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def write_report(run_dir: Path | str) -> list[Path]:
+    """Write charts/*.png, report.html, summary.md and junit.xml into ``run_dir``; return every path written.
+
+    Reads run.json and the experiments' timeline.csv only. Missing optional data is reported in the
+    outputs, never an error; a missing or malformed run.json raises ConfigError.
+    """
+    run_dir = Path(run_dir)
+    data = collect(run_dir)
+    charts_dir = run_dir / "charts"
+    charts = render_charts(data, charts_dir)
+    sections = extra_sections(run_dir, charts_dir)
+    written = [c.path for c in charts] + [p for s in sections for p in s.charts]
+    written.append(_write(run_dir / "report.html", render_html(data, charts, sections)))
+    written.append(_write(run_dir / "summary.md", render_summary(data)))
+    written.append(_write(run_dir / "junit.xml", render_junit(data)))
+    log.info("run %s: report written to %s (%d files)", data.run.run_id, run_dir, len(written))
+    return written

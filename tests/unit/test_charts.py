@@ -1,0 +1,152 @@
+"""Charts drawn from synthetic timelines put the fault window, detection, recovery and SLOs where they belong."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_hex
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Rectangle
+
+from resilience.report.charts import (
+    failover_figure,
+    failover_segments,
+    integrity_figure,
+    latency_figure,
+    recovery_figure,
+    save_figure,
+    timeline_figure,
+    timeline_marks,
+)
+from resilience.report.charts._style import COLORS
+from resilience.report.charts.integrity import integrity_cells
+from resilience.report.charts.latency import phase_medians
+from resilience.report.model import Experiment, Run, load_run
+from resilience.report.series import Series, read_timeline
+from tests.support.synthetic_run import write_synthetic_run
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    """The synthetic run: pod-kill (passed), db-failover (failed, late, 2 lost), redis-outage (interrupted)."""
+    return load_run(write_synthetic_run(tmp_path).path)
+
+
+def _series(run: Run, name: str) -> Series:
+    return read_timeline(run.path / name / "timeline.csv")
+
+
+def _labelled(fig: Figure, axes_index: int) -> dict[str, object]:
+    handles, labels = fig.axes[axes_index].get_legend_handles_labels()
+    return dict(zip(labels, handles, strict=True))
+
+
+def test_timeline_marks_known_answers(run: Run) -> None:
+    """db-failover: fault 0..15 s, detected at +3 s, recovered at +42 s, target 30 s on the relative axis."""
+    exp = run.experiments[1]
+    marks = timeline_marks(exp, _series(run, "db-failover"))
+    assert marks.fault == pytest.approx((0.0, 15.0))
+    assert marks.detected == pytest.approx(3.0) and marks.recovered == pytest.approx(42.0)
+    assert marks.target == 30.0 and marks.origin == exp.fault_start
+
+
+def test_timeline_figure_draws_window_marks_and_slos(run: Run) -> None:
+    """The timeline shades the fault window, draws detection/recovery lines and SLO lines, labels units."""
+    exp = run.experiments[1]
+    fig = timeline_figure(exp, _series(run, "db-failover"))
+    assert len(fig.axes) == 4
+    top = _labelled(fig, 0)
+    window = top["fault window"]
+    assert isinstance(window, Rectangle)
+    assert window.get_x() == pytest.approx(0.0) and window.get_width() == pytest.approx(15.0)
+    detected, recovered = top["detected (+3.0 s)"], top["recovered (+42.0 s)"]
+    assert isinstance(detected, Line2D) and isinstance(recovered, Line2D)
+    assert list(detected.get_xdata()) == [3.0, 3.0] and list(recovered.get_xdata()) == [42.0, 42.0]
+    slo = top["SLO ≥ 150 req/s"]
+    assert isinstance(slo, Line2D) and list(slo.get_ydata()) == [150.0, 150.0]
+    errors_slo = _labelled(fig, 1)["SLO < 0.1 %"]
+    assert isinstance(errors_slo, Line2D) and list(errors_slo.get_ydata()) == pytest.approx([0.1, 0.1])
+    latency = _labelled(fig, 2)
+    assert {"p50", "p95", "p99", "SLO p95 < 100 ms", "SLO p99 < 250 ms"} <= set(latency)
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels == ["throughput (req/s)", "errors (% of requests)", "latency (ms)", "open WebSockets"]
+    assert fig.axes[3].get_xlabel() == "seconds since fault start"
+    assert fig.get_suptitle() == "db-failover: FAILED — recovered in 42.0 s (target 30 s)"
+
+
+def test_timeline_error_rate_is_plotted_in_percent(run: Run) -> None:
+    """A 5 % error rate during the fault (0.05 in the CSV) is drawn at 5 on the percentage axis."""
+    fig = timeline_figure(run.experiments[1], _series(run, "db-failover"))
+    line = _labelled(fig, 1)["error rate"]
+    assert isinstance(line, Line2D)
+    assert float(np.nanmax(np.asarray(line.get_ydata(), dtype=float))) == pytest.approx(5.0, abs=0.05)
+
+
+def test_timeline_without_fault_or_latency(run: Run) -> None:
+    """Without a fault start the axis counts from the first interval; all-empty latency reads "no latency data"."""
+    exp = replace(run.experiments[0], fault_start=None, fault_end=None, detected_at=None, recovered_at=None)
+    series = _series(run, "pod-kill")
+    for column in ("p50_ms", "p95_ms", "p99_ms"):
+        series.columns[column][:] = np.nan
+    fig = timeline_figure(exp, series)
+    assert fig.axes[3].get_xlabel() == "seconds since the first interval"
+    assert "fault window" not in _labelled(fig, 0)
+    assert [t.get_text() for t in fig.axes[2].texts] == ["no latency data"]
+
+
+def test_recovery_figure_bars_and_colours(run: Run) -> None:
+    """Bars are the recovery times (green within target, red late); no recovery is a hatched bar to the target."""
+    fig = recovery_figure(run.experiments)
+    bars = [p for p in fig.axes[0].patches if isinstance(p, Rectangle)]
+    assert [b.get_width() for b in bars] == pytest.approx([4.5, 42.0, 20.0])
+    assert [to_hex(b.get_facecolor()) for b in bars] == [COLORS["ok"], COLORS["bad"], COLORS["unknown"]]
+    assert bars[2].get_hatch() == "//"
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["pod-kill", "db-failover", "redis-outage"]
+    assert fig.axes[0].get_xlabel() == "seconds from fault start"
+
+
+def test_failover_segments_known_durations(run: Run) -> None:
+    """Failover steps at 3, 9.5, 12, 18, 24 s give segments of 3, 6.5, 2.5, 6, 6 s."""
+    segments = failover_segments(run.experiments[1])
+    assert [s.name for s in segments] == ["detect", "new leader", "routed", "clients reconnected", "backlog delivered"]
+    assert [s.duration_s for s in segments] == pytest.approx([3.0, 6.5, 2.5, 6.0, 6.0])
+    assert failover_segments(run.experiments[0]) == []
+    fig = failover_figure(run.experiments)
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["db-failover"]
+    assert "total 24.0 s" in [t.get_text().strip() for t in fig.axes[0].texts]
+
+
+def test_latency_figure_phases(run: Run) -> None:
+    """Per-interval p95 sits near 40 ms before the fault and near 900 ms during it."""
+    exp, series = run.experiments[1], _series(run, "db-failover")
+    medians = phase_medians(exp, series)
+    assert medians["before"] == pytest.approx(42, abs=5)
+    assert medians["during"] == pytest.approx(902, abs=5)
+    fig = latency_figure(exp, series)
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks == ["before fault\n(39 intervals)", "during fault\n(30 intervals)", "after fault\n(110 intervals)"]
+    assert fig.axes[0].get_ylabel() == "latency per interval (ms)"
+
+
+def test_integrity_cells_states(run: Run) -> None:
+    """Zero counts are ok, a lost message is bad, an unmeasured experiment is unknown."""
+    assert integrity_cells(run.experiments[0]) == [("5,234", "plain"), ("0", "ok"), ("0", "ok"), ("0", "ok")]
+    assert integrity_cells(run.experiments[1])[1] == ("2", "bad")
+    assert {state for _, state in integrity_cells(run.experiments[2])} == {"unknown"}
+    fig = integrity_figure(run.experiments)
+    assert fig.axes[0].get_title() == "Message integrity: integrity problems found"
+
+
+def test_empty_inputs_still_draw(tmp_path: Path) -> None:
+    """Charts of no experiments say so instead of failing, and save as PNG."""
+    for fig in (recovery_figure([]), failover_figure([]), integrity_figure([])):
+        path = save_figure(fig, tmp_path / "empty.png")
+        assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    exp = Experiment(name="x", verdict="aborted")
+    assert failover_segments(exp) == []

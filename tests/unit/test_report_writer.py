@@ -1,0 +1,143 @@
+"""write_report and ``resilience report``: every output file from a run folder, robust to missing data."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from resilience.report import write_report
+from resilience.report.build import collect
+from resilience.report.junit import experiment_checks
+from tests.support.synthetic_run import write_synthetic_run
+
+pytestmark = pytest.mark.unit
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_write_report_writes_every_output(tmp_path: Path) -> None:
+    """Charts for the run and for each experiment with a timeline, then report.html, summary.md, junit.xml."""
+    synth = write_synthetic_run(tmp_path)
+    written = write_report(synth.path)
+    names = sorted(p.relative_to(synth.path).as_posix() for p in written)
+    assert names == sorted([
+        "charts/recovery.png", "charts/integrity.png", "charts/failover.png",
+        "charts/timeline-pod-kill.png", "charts/latency-pod-kill.png",
+        "charts/timeline-db-failover.png", "charts/latency-db-failover.png",
+        "report.html", "summary.md", "junit.xml",
+    ])
+    for path in written:
+        if path.suffix == ".png":
+            assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
+
+
+def test_report_html_is_self_contained(tmp_path: Path) -> None:
+    """report.html embeds every chart as a data URI and references nothing over the network."""
+    synth = write_synthetic_run(tmp_path)
+    write_report(synth.path)
+    html = (synth.path / "report.html").read_text()
+    sources = re.findall(r'src="([^"]*)"', html)
+    assert len(sources) == 7 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
+    assert "<script" not in html
+    for text in ("db-failover", "42.0 s of 30 s (late)", "2 lost", "resilience run scenarios/gameday.yaml --seed 7",
+                 "versions.postgresql", "no redis-outage/timeline.csv", "resilience report "):
+        assert text in html
+
+
+def test_summary_markdown_table(tmp_path: Path) -> None:
+    """summary.md has the verdict heading, one table row per experiment and the missing-data notes."""
+    synth = write_synthetic_run(tmp_path)
+    write_report(synth.path)
+    summary = (synth.path / "summary.md").read_text()
+    assert summary.startswith(f"## ⏸️ Resilience run `{synth.run_id}`: INTERRUPTED")
+    rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
+    assert len(rows) == 4  # header + 3 experiments
+    assert "| db-failover | ❌ failed | held / deviated | 3.0 s | 42.0 s of 30 s (late) |" in summary
+    assert "- redis-outage: run.json does not record hypothesis.after, integrity" in summary
+
+
+def test_junit_cases_per_check(tmp_path: Path) -> None:
+    """junit.xml: a suite per experiment, four cases each; late recovery and lost messages are failures."""
+    synth = write_synthetic_run(tmp_path)
+    write_report(synth.path)
+    root = ET.parse(synth.path / "junit.xml").getroot()  # noqa: S314 - our own output
+    assert root.tag == "testsuites"
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("12", "3", "0", "3")
+    suites = {s.get("name"): s for s in root.iter("testsuite")}
+    assert list(suites) == ["pod-kill", "db-failover", "redis-outage"]
+    failed = {c.get("name"): c.find("failure") for c in suites["db-failover"].iter("testcase")}
+    assert failed["steady-state hypothesis before"] is None
+    recovery = failed["recovery target"]
+    assert recovery is not None and recovery.get("message") == "recovered in 42.0 s, over the target of 30 s"
+    integrity = failed["message integrity"]
+    assert integrity is not None and integrity.get("message", "").startswith("2 lost")
+    skipped = [c.get("name") for c in suites["redis-outage"].iter("testcase") if c.find("skipped") is not None]
+    assert skipped == ["steady-state hypothesis after", "recovery target", "message integrity"]
+
+
+def test_junit_aborted_experiment_is_error(tmp_path: Path) -> None:
+    """A check not measured because the experiment aborted is an error, not a silent skip."""
+    synth = write_synthetic_run(tmp_path)
+    exp = collect(synth.path).experiments[2].experiment
+    outcomes = [c.outcome for c in experiment_checks(replace(exp, verdict="aborted"))]
+    assert outcomes == ["passed", "error", "error", "error"]
+
+
+def test_run_without_experiments(tmp_path: Path) -> None:
+    """A run stopped before its first experiment still gets a report that says so, and a junit error."""
+    (tmp_path / "run.json").write_text('{"run_id": "r0", "verdict": "aborted", "started": 1790000000}')
+    write_report(tmp_path)
+    assert "No experiment was recorded." in (tmp_path / "report.html").read_text()
+    root = ET.parse(tmp_path / "junit.xml").getroot()  # noqa: S314 - our own output
+    assert root.get("errors") == "1" and root.get("tests") == "1"
+    assert "no experiment was recorded" in (tmp_path / "summary.md").read_text()
+    assert not (tmp_path / "charts").exists()
+
+
+def test_capacity_section_hook(tmp_path: Path) -> None:
+    """A capacity.json in the run folder adds a Capacity section with its figures and any capacity charts."""
+    synth = write_synthetic_run(tmp_path)
+    (synth.path / "capacity.json").write_text('{"knee": {"users": 850, "throughput": 1234.5}, "steps": [1, 2]}')
+    write_report(synth.path)
+    html = (synth.path / "report.html").read_text()
+    assert '<h2 id="capacity">Capacity</h2>' in html
+    assert "knee.users" in html and "1234.5" in html
+
+
+def test_regenerating_replaces_outputs(tmp_path: Path) -> None:
+    """Running the report twice leaves the same set of files (no temporaries left behind)."""
+    synth = write_synthetic_run(tmp_path)
+    first = sorted(write_report(synth.path))
+    second = sorted(write_report(synth.path))
+    assert first == second
+    assert not list(synth.path.glob(".*.tmp"))
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "resilience", *args], capture_output=True, text=True, timeout=180)
+
+
+def test_cli_report_regenerates(tmp_path: Path) -> None:
+    """``resilience report RUN_DIR`` exits 0 and prints every path it wrote."""
+    synth = write_synthetic_run(tmp_path)
+    result = _cli("report", str(synth.path))
+    assert result.returncode == 0, result.stderr
+    assert str(synth.path / "report.html") in result.stdout.splitlines()
+
+
+def test_cli_report_bad_input_exits_3(tmp_path: Path) -> None:
+    """A folder without run.json, or a malformed one, exits 3 with one line naming the file, nothing written."""
+    result = _cli("report", str(tmp_path))
+    assert result.returncode == 3 and result.stderr.startswith("error: ") and "run.json" in result.stderr
+    (tmp_path / "run.json").write_text('{"experiments": [{"name": "x", "fault_start": "soon"}]}')
+    result = _cli("report", str(tmp_path))
+    assert result.returncode == 3
+    assert result.stderr.strip().count("\n") == 0 and "experiments[0].fault_start" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
