@@ -1,0 +1,180 @@
+"""Recovery analysis on a load timeline: SLO checks, time to detect, recovery time, error budget burnt.
+
+Pure computation on ``Sample`` rows (one per timeline bucket of ``resolution_s`` seconds, ``t`` = bucket
+start, epoch seconds), so it is unit-tested on synthetic data.
+
+Definitions (DESIGN.md, Measurement):
+
+* a bucket *holds* when every objective of the SLO holds in it (an objective with no data — no request,
+  no WebSocket connect — holds);
+* time to detect = end of the first violating bucket at or after the fault start, minus the fault start;
+* recovered at = end of the last violating bucket at or after the fault start, provided the SLO then
+  holds continuously for the stabilisation window (fault start itself when nothing was violated);
+  recovery time = recovered at - fault start; ``None`` when the data never shows a full stabilisation
+  window (not recovered within the observation);
+* error budget burnt = failed requests / (allowed error rate x requests) over the window.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "Recovery",
+    "Sample",
+    "SloLimits",
+    "analyse_recovery",
+    "error_budget_burnt",
+    "holds",
+    "peak",
+    "summarise",
+    "violations",
+]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One timeline bucket."""
+
+    t: float
+    throughput: float = 0.0
+    """Completed requests per second in the bucket."""
+    error_rate: float = 0.0
+    p95_ms: float | None = None
+    p99_ms: float | None = None
+    connect_success: float | None = None
+    """Share of WebSocket connection attempts that succeeded (None: no attempt)."""
+
+
+@dataclass(frozen=True)
+class SloLimits:
+    """The objectives a bucket is judged against."""
+
+    p95_ms: float
+    error_rate: float
+    p99_ms: float | None = None
+    ws_connect_success: float | None = None
+    throughput_min: float = 0.0
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What the timeline says about one fault."""
+
+    fault_start: float
+    detected_at: float | None
+    recovered_at: float | None
+    stabilisation_s: float
+
+    @property
+    def detect_s(self) -> float | None:
+        return None if self.detected_at is None else round(self.detected_at - self.fault_start, 3)
+
+    @property
+    def recovery_s(self) -> float | None:
+        return None if self.recovered_at is None else round(self.recovered_at - self.fault_start, 3)
+
+
+def _ok(value: float | None) -> bool:
+    return value is not None and not math.isnan(value)
+
+
+def violations(sample: Sample, slo: SloLimits) -> list[str]:
+    """Names of the objectives ``sample`` breaks (empty: the SLO holds in this bucket)."""
+    broken: list[str] = []
+    if _ok(sample.p95_ms) and sample.throughput > 0 and sample.p95_ms > slo.p95_ms:  # type: ignore[operator]
+        broken.append("p95_ms")
+    if slo.p99_ms is not None and _ok(sample.p99_ms) and sample.throughput > 0 and sample.p99_ms > slo.p99_ms:  # type: ignore[operator]
+        broken.append("p99_ms")
+    if sample.throughput > 0 and sample.error_rate > slo.error_rate:
+        broken.append("error_rate")
+    connect = sample.connect_success
+    if slo.ws_connect_success is not None and connect is not None and _ok(connect) and connect < slo.ws_connect_success:
+        broken.append("ws_connect_success")
+    if slo.throughput_min > 0 and sample.throughput < slo.throughput_min:
+        broken.append("throughput_min")
+    return broken
+
+
+def holds(sample: Sample, slo: SloLimits) -> bool:
+    """Whether every objective holds in ``sample``."""
+    return not violations(sample, slo)
+
+
+def _window(samples: Iterable[Sample], start: float | None, end: float | None, resolution_s: float) -> list[Sample]:
+    return [
+        s
+        for s in sorted(samples, key=lambda s: s.t)
+        if (start is None or s.t + resolution_s > start) and (end is None or s.t < end)
+    ]
+
+
+def analyse_recovery(
+    samples: Sequence[Sample],
+    slo: SloLimits,
+    *,
+    fault_start: float,
+    stabilisation_s: float,
+    resolution_s: float,
+    end: float | None = None,
+) -> Recovery:
+    """Time to detect and recovery time of the fault that started at ``fault_start`` (see module doc)."""
+    rows = _window(samples, fault_start, end, resolution_s)
+    bad = [s for s in rows if not holds(s, slo)]
+    detected_at = max(bad[0].t + resolution_s, fault_start) if bad else None
+    recovered_at = max(bad[-1].t + resolution_s, fault_start) if bad else fault_start
+    last_covered = rows[-1].t + resolution_s if rows else fault_start
+    if last_covered - recovered_at < stabilisation_s - 1e-9:
+        return Recovery(fault_start, detected_at, None, stabilisation_s)
+    return Recovery(fault_start, detected_at, recovered_at, stabilisation_s)
+
+
+def error_budget_burnt(
+    samples: Sequence[Sample],
+    allowed_error_rate: float,
+    *,
+    resolution_s: float,
+    start: float | None = None,
+    end: float | None = None,
+) -> float:
+    """Failed requests over the requests the SLO allows to fail in the window (1.0 = budget used up)."""
+    rows = _window(samples, start, end, resolution_s)
+    requests = sum(s.throughput * resolution_s for s in rows)
+    failed = sum(s.throughput * resolution_s * s.error_rate for s in rows)
+    budget = allowed_error_rate * requests
+    if budget <= 0:
+        return 0.0 if failed <= 0 else round(failed, 4)
+    return round(failed / budget, 4)
+
+
+def peak(
+    samples: Sequence[Sample], field: str, *, resolution_s: float, start: float | None = None, end: float | None = None
+) -> float | None:
+    """Highest value of ``field`` (``p95_ms``, ``error_rate``, ...) in the window; None without data."""
+    values = [getattr(s, field) for s in _window(samples, start, end, resolution_s)]
+    numbers = [float(v) for v in values if _ok(v)]
+    return max(numbers) if numbers else None
+
+
+def summarise(
+    samples: Sequence[Sample],
+    slo: SloLimits,
+    *,
+    resolution_s: float,
+    start: float | None = None,
+    end: float | None = None,
+) -> dict[str, float | bool | list[str] | None]:
+    """One aggregate over the window: requests, error rate, worst p95, and which objectives broke."""
+    rows = _window(samples, start, end, resolution_s)
+    requests = sum(s.throughput * resolution_s for s in rows)
+    failed = sum(s.throughput * resolution_s * s.error_rate for s in rows)
+    broken = sorted({v for s in rows for v in violations(s, slo)})
+    return {
+        "requests": round(requests),
+        "error_rate": round(failed / requests, 6) if requests else 0.0,
+        "peak_p95_ms": peak(rows, "p95_ms", resolution_s=resolution_s),
+        "holds": not broken,
+        "violated": broken,
+    }

@@ -1,0 +1,55 @@
+"""``resilience run SCENARIO``: run a game day (see resilience.runner.scenario_run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["command"]
+
+
+@click.command("run")
+@click.argument("scenario", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--target", type=click.Choice(["local", "kind", "staging"]), help="Override the scenario's target.")
+@click.option("--only", multiple=True, metavar="NAME", help="Run only this experiment (repeatable).")
+@click.option("--dry-run", is_flag=True, help="Validate and print the plan; touch nothing.")
+@click.option(
+    "--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    envvar="RESILIENCE_STATE_DIR",
+    help="State folder of the local target [env RESILIENCE_STATE_DIR; default ./.state/local].",
+)
+@click.option("--teardown", is_flag=True, help="Bring the target down after the run.")
+def command(
+    *,
+    scenario: Path,
+    target: str | None,
+    only: tuple[str, ...],
+    dry_run: bool,
+    results_dir: Path,
+    state_dir: Path | None,
+    teardown: bool,
+) -> int:
+    """Run SCENARIO's experiments in order under continuous load; verdicts, run.json and reports.
+
+    \b
+    Exit codes: 0 every hypothesis held and every recovery target was met; 1 a hypothesis deviated,
+    a recovery target was missed or integrity failed; 2 aborted or errored; 3 invalid input;
+    130 interrupted.
+    """
+    from resilience.runner.scenario_run import RunOptions, run_scenario
+
+    opts = RunOptions(
+        scenario=scenario,
+        target=target,
+        only=only,
+        dry_run=dry_run,
+        results_dir=results_dir,
+        state_dir=state_dir,
+        teardown=teardown,
+    )
+    return run_scenario(opts)

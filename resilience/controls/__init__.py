@@ -1,0 +1,1 @@
+"""Chaos Toolkit controls: ``load`` (Locust lifecycle), ``timeline`` (the run clock), ``safeguards``."""

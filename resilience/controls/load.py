@@ -1,0 +1,65 @@
+"""Load control: Locust runs, as its own process, all the time the experiment runs.
+
+Started in ``configure_control`` (before the steady-state hypothesis), kept through the rollbacks, stopped
+in ``cleanup_control``. Under the game-day runner the load spans every experiment of the scenario
+(``resilience_load_managed`` in the configuration) and this control does nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, MutableMapping
+from pathlib import Path
+from typing import Any
+
+from resilience.faults._context import EVENTS_DIR, LEDGER_DIR, LOAD_MANAGED, OUT_DIR, target_from
+from resilience.targets.base import Target
+
+__all__ = ["cleanup_control", "configure_control", "start_target_load"]
+
+log = logging.getLogger(__name__)
+
+_running: list[Any] = []
+"""The LoadProcess this control started in this process (Chaos Toolkit calls controls as module functions)."""
+
+
+def start_target_load(target: Target, params: Mapping[str, Any], out_dir: Path, *, workers: int = 0) -> Any:
+    """Start Locust against ``target``'s chat endpoint with ``params`` (LoadParams fields); the LoadProcess."""
+    from resilience.load import LoadParams, start_load
+
+    secret_of = getattr(target, "issuer_secret", None)
+    if secret_of is None:
+        from resilience.errors import TargetError
+
+        raise TargetError(f"target {target.name} cannot issue tokens for the load (no issuer_secret())")
+    return start_load(target.endpoints().chat, secret_of(), LoadParams(**params), out_dir, workers=workers)
+
+
+def configure_control(
+    configuration: MutableMapping[str, Any] | None = None,
+    experiment: Mapping[str, Any] | None = None,
+    warmup_s: float = 5.0,
+    workers: int = 0,
+    out_dir: str | None = None,
+    **params: Any,
+) -> None:
+    """Start the load (unless the runner manages it) and wait ``warmup_s`` for a baseline."""
+    if configuration is None or configuration.get(LOAD_MANAGED):
+        return
+    target = target_from(configuration)
+    folder = Path(out_dir or configuration.get(OUT_DIR) or f"results/chaos-{time.strftime('%Y%m%dT%H%M%S')}")
+    folder.mkdir(parents=True, exist_ok=True)
+    process = start_target_load(target, params, folder / "load", workers=workers)
+    _running.append(process)
+    configuration[EVENTS_DIR] = str(process.events_dir)
+    configuration[LEDGER_DIR] = str(process.ledger_dir)
+    configuration.setdefault(OUT_DIR, str(folder))
+    log.info("load started (%s); warming up %.1f s", folder, warmup_s)
+    time.sleep(warmup_s)
+
+
+def cleanup_control(**_: Any) -> None:
+    """Stop the load this control started (after the rollbacks)."""
+    while _running:
+        _running.pop().stop()

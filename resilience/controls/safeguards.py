@@ -1,0 +1,136 @@
+"""Safeguards control: abort the experiment when a hard limit is breached.
+
+A watcher thread judges the load timeline every ``poll_s``: when the error rate stays above
+``error_rate`` for ``for_s`` seconds, it reverts every active fault at once (from its own thread, so the
+faults are gone within a poll), records the breach in ``safeguard.json``, and interrupts the experiment
+(SIGUSR1: Chaos Toolkit stops the method, marks the run interrupted and still plays the rollbacks).
+The watcher starts afresh with every experiment (no trip carried over) and stops before the rollbacks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from resilience.analysis.recovery import Sample
+from resilience.faults._context import EVENTS_DIR, OUT_DIR, config_path
+from resilience.faults._ledger import ledger
+from resilience.probes._timeline import read_samples
+
+__all__ = ["Guard", "before_rollback_control", "breached_since", "cleanup_control", "configure_control"]
+
+log = logging.getLogger(__name__)
+
+_RESOLUTION_S = 0.25
+_guards: list[Guard] = []
+
+
+def breached_since(samples: list[Sample], *, error_rate: float, now: float, resolution_s: float) -> float | None:
+    """Start of the breach still going on at ``now`` (every bucket since then above ``error_rate``), or None.
+
+    Buckets without traffic neither start nor break a breach.
+    """
+    since: float | None = None
+    for s in sorted(samples, key=lambda s: s.t):
+        if s.t >= now:
+            break
+        if s.throughput <= 0:
+            continue
+        breaching = s.error_rate > error_rate
+        since = (since if since is not None else s.t) if breaching else None
+    return since
+
+
+class Guard(threading.Thread):
+    """The watcher thread of one experiment."""
+
+    def __init__(
+        self, events_dir: Path, out_dir: Path | None, *, error_rate: float, for_s: float, poll_s: float
+    ) -> None:
+        super().__init__(name="resilience-safeguard", daemon=True)
+        self.events_dir, self.out_dir = events_dir, out_dir
+        self.error_rate, self.for_s, self.poll_s = error_rate, for_s, poll_s
+        self.stopped = threading.Event()
+        self.tripped: dict[str, Any] | None = None
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.poll_s):
+            now = time.time()
+            try:
+                samples = read_samples(self.events_dir, resolution_s=_RESOLUTION_S, start=now - self.for_s - 5, end=now)
+            except Exception:
+                log.debug("safeguard could not read the timeline", exc_info=True)
+                continue
+            since = breached_since(samples, error_rate=self.error_rate, now=now, resolution_s=_RESOLUTION_S)
+            if since is not None and now - since >= self.for_s:
+                self._trip(since + self.for_s, now)
+                return
+
+    def _trip(self, breach_at: float, detected_at: float) -> None:
+        try:
+            reverted = ledger.revert_all()
+            error = None
+        except Exception as exc:  # noqa: BLE001 - recorded; the rollbacks retry
+            reverted, error = [], str(exc)
+        self.tripped = {
+            "limit": {"error_rate": self.error_rate, "for_s": self.for_s},
+            "breach_at": breach_at,
+            "detected_at": detected_at,
+            "reverted_at": time.time(),
+            "reverted": reverted,
+            "revert_error": error,
+        }
+        log.warning(
+            "safeguard tripped: error rate > %s for %s s; faults reverted: %s", self.error_rate, self.for_s, reverted
+        )
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "safeguard.json").write_text(json.dumps(self.tripped, indent=2) + "\n", encoding="utf-8")
+        if not self.stopped.is_set():
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+
+def configure_control(
+    configuration: Mapping[str, Any] | None = None,
+    error_rate: float = 0.9,
+    for_s: float = 20.0,
+    poll_s: float = 0.2,
+    **_: Any,
+) -> None:
+    """Start watching (scenario limits under ``resilience_safeguards`` win over the arguments)."""
+    cleanup_control()
+    limits = dict((configuration or {}).get("resilience_safeguards") or {})
+    events = config_path(configuration, EVENTS_DIR, required=False)
+    if events is None:
+        log.warning("safeguards: no load timeline to watch")
+        return
+    guard = Guard(
+        events,
+        config_path(configuration, OUT_DIR, required=False),
+        error_rate=float(limits.get("error_rate", error_rate)),
+        for_s=float(limits.get("for_s", for_s)),
+        poll_s=poll_s,
+    )
+    _guards.append(guard)
+    guard.start()
+
+
+def before_rollback_control(**_: Any) -> None:
+    """Stop watching: the rollbacks are under way."""
+    for guard in _guards:
+        guard.stopped.set()
+
+
+def cleanup_control(**_: Any) -> None:
+    """Stop and forget the watcher."""
+    while _guards:
+        guard = _guards.pop()
+        guard.stopped.set()
+        guard.join(timeout=5)

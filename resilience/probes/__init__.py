@@ -1,0 +1,1 @@
+"""Chaos Toolkit probes against any Target: ``slo`` (load timeline), ``health``, ``integrity``."""

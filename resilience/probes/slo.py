@@ -1,0 +1,80 @@
+"""SLO probes over a window of the load timeline: p95/p99 latency, error rate, WebSocket connect success,
+throughput floor.
+
+Thresholds come from the scenario (the runner puts them in the configuration under ``resilience_slo``),
+else from the experiment's own ``slo`` argument, else from the chat service's defaults.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from resilience.analysis.recovery import holds, summarise
+from resilience.faults._context import EVENTS_DIR, SLO, config_path
+from resilience.probes._timeline import limits_from, read_samples
+
+__all__ = ["slo_holds", "slo_report", "wait_for_slo"]
+
+log = logging.getLogger(__name__)
+
+_LAG_S = 0.5
+"""Events reach the disk in batches: judge the window that ended this long ago."""
+
+
+def _slo(configuration: Mapping[str, Any] | None, slo: Mapping[str, Any] | None) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(slo or {})
+    merged.update(dict((configuration or {}).get(SLO) or {}))
+    return merged
+
+
+def slo_report(
+    window_s: float = 5.0, slo: dict[str, Any] | None = None, configuration: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Requests, error rate, worst p95 and broken objectives over the last ``window_s`` seconds."""
+    events = config_path(configuration, EVENTS_DIR)
+    assert events is not None
+    limits = limits_from(_slo(configuration, slo))
+    end = time.time() - _LAG_S
+    res = min(1.0, window_s)
+    samples = read_samples(events, resolution_s=res, start=end - window_s, end=end)
+    report = summarise(samples, limits, resolution_s=res, start=end - window_s, end=end)
+    report["window_s"] = window_s
+    return report
+
+
+def slo_holds(
+    window_s: float = 5.0, slo: dict[str, Any] | None = None, configuration: Mapping[str, Any] | None = None
+) -> bool:
+    """Whether the SLO held over the whole last ``window_s`` seconds (judged per second)."""
+    report = slo_report(window_s, slo, configuration)
+    log.info("SLO over the last %.1f s: %s", window_s, report)
+    return bool(report["holds"]) and bool(report["requests"])
+
+
+def wait_for_slo(
+    stable_s: float = 5.0,
+    timeout_s: float = 60.0,
+    slo: dict[str, Any] | None = None,
+    configuration: Mapping[str, Any] | None = None,
+) -> bool:
+    """Wait until the SLO has held continuously for ``stable_s`` seconds; False after ``timeout_s``."""
+    events = config_path(configuration, EVENTS_DIR)
+    assert events is not None
+    limits = limits_from(_slo(configuration, slo))
+    deadline = time.monotonic() + timeout_s
+    started = time.time()
+    while True:
+        end = time.time() - _LAG_S
+        samples = read_samples(events, resolution_s=1.0, start=started, end=end)
+        good_since = started
+        for s in samples:
+            if not holds(s, limits):
+                good_since = s.t + 1.0
+        if end - good_since >= stable_s and any(s.throughput > 0 for s in samples):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)

@@ -1,0 +1,158 @@
+"""One experiment's figures and verdict: fault window, hypothesis before/during/after, recovery, budget.
+
+``experiment_result`` is pure (journal, fault and marker records, timeline samples in; the run.json entry
+out); ``read_records`` reads what the ledger, the timeline control and the safeguards wrote.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from resilience.analysis.recovery import (
+    Sample,
+    SloLimits,
+    analyse_recovery,
+    error_budget_burnt,
+    peak,
+    summarise,
+)
+from resilience.runner.verdict import hypothesis, judge
+
+__all__ = ["experiment_result", "fault_window", "phases", "read_jsonl", "read_records"]
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Records of a JSON-lines file (none when it does not exist; a torn last line is skipped)."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def read_records(out_dir: Path) -> dict[str, Any]:
+    """faults.jsonl, markers.jsonl and safeguard.json of an experiment folder."""
+    safeguard = out_dir / "safeguard.json"
+    return {
+        "faults": read_jsonl(out_dir / "faults.jsonl"),
+        "markers": read_jsonl(out_dir / "markers.jsonl"),
+        "safeguard": json.loads(safeguard.read_text(encoding="utf-8")) if safeguard.is_file() else None,
+    }
+
+
+def fault_window(faults: Sequence[Mapping[str, Any]]) -> tuple[float | None, float | None]:
+    """(first fault start, last fault end) on the run clock; end falls back to the last start."""
+    starts = [float(f["t"]) for f in faults if f.get("event") == "start"]
+    ends = [float(f["t"]) for f in faults if f.get("event") == "end"]
+    if not starts:
+        return None, None
+    return min(starts), max(ends + starts)
+
+
+def phases(
+    markers: Sequence[Mapping[str, Any]],
+    fault_start: float | None,
+    detected_at: float | None,
+    recovered_at: float | None,
+) -> list[dict[str, Any]]:
+    """The failover breakdown on the run clock: fault, detected, each method step done, recovered."""
+    out: list[dict[str, Any]] = []
+    if fault_start is not None:
+        out.append({"name": "fault", "at": fault_start})
+    if detected_at is not None:
+        out.append({"name": "detected", "at": detected_at})
+    in_method = False
+    for m in markers:
+        if m.get("event") == "method-start":
+            in_method = True
+        elif m.get("event") == "method-end":
+            in_method = False
+        elif in_method and m.get("event") == "activity-end" and fault_start is not None and m["t"] >= fault_start:
+            out.append({"name": f"{m.get('name')} done", "at": m["t"]})
+    if recovered_at is not None:
+        out.append({"name": "recovered", "at": recovered_at})
+    return sorted(out, key=lambda p: float(p["at"]))
+
+
+def experiment_result(
+    *,
+    name: str,
+    file: str,
+    journal: Mapping[str, Any],
+    records: Mapping[str, Any],
+    samples: Sequence[Sample],
+    resolution_s: float,
+    slo: SloLimits,
+    slo_json: Mapping[str, Any],
+    stabilisation_s: float,
+    recovery_target_s: float,
+    started: float,
+    ended: float,
+    integrity: Mapping[str, Any] | None,
+    interrupted_by: str | None,
+) -> dict[str, Any]:
+    """The run.json entry of one experiment (DESIGN.md contract plus CONTRACTS.md extras)."""
+    fault_start, fault_end = fault_window(records.get("faults", []))
+    rec = None
+    if fault_start is not None:
+        rec = analyse_recovery(
+            samples, slo, fault_start=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s, end=ended
+        )
+    during = None
+    if fault_start is not None:
+        window_end = max(fault_end or fault_start, fault_start + resolution_s)
+        during = bool(summarise(samples, slo, resolution_s=resolution_s, start=fault_start, end=window_end)["holds"])
+    whole = summarise(samples, slo, resolution_s=resolution_s, start=started, end=ended)
+    judgement = judge(
+        journal,
+        interrupted_by=interrupted_by,
+        safeguard=records.get("safeguard"),
+        recovery_s=rec.recovery_s if rec else None,
+        recovery_target_s=recovery_target_s,
+        fault_applied=fault_start is not None,
+        integrity=integrity,
+    )
+    return {
+        "name": name,
+        "file": file,
+        "dir": name,
+        "verdict": judgement.verdict,
+        "reasons": list(judgement.reasons),
+        "started": started,
+        "ended": ended,
+        "hypothesis": {
+            "before": hypothesis(journal, "before"),
+            "during": during,
+            "after": hypothesis(journal, "after"),
+        },
+        "fault_start": fault_start,
+        "fault_end": fault_end,
+        "detect_s": rec.detect_s if rec else None,
+        "recovery_s": rec.recovery_s if rec else None,
+        "recovery_target_s": recovery_target_s,
+        "recovery": {
+            "detected_at": rec.detected_at if rec else None,
+            "recovered_at": rec.recovered_at if rec else None,
+            "stabilisation_s": stabilisation_s,
+        },
+        "peak_p95_ms": peak(samples, "p95_ms", resolution_s=resolution_s, start=started, end=ended),
+        "error_rate": whole["error_rate"],
+        "requests": whole["requests"],
+        "error_budget_burnt": error_budget_burnt(
+            samples, slo.error_rate, resolution_s=resolution_s, start=started, end=ended
+        ),
+        "slo": dict(slo_json),
+        "integrity": dict(integrity) if integrity is not None else None,
+        "safeguard": records.get("safeguard"),
+        "journal_status": journal.get("status"),
+        "phases": phases(
+            records.get("markers", []), fault_start, rec.detected_at if rec else None, rec.recovered_at if rec else None
+        ),
+    }

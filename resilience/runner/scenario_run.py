@@ -1,0 +1,343 @@
+"""``resilience run``: a scenario's experiments, in order, under continuous load, judged and written down.
+
+The load starts once and spans every experiment; each experiment runs through chaoslib on the main
+thread (rollbacks always); verdicts come from the journals and the load timeline; results/<run-id>/
+gets journals, raw events, timelines, run.json and the reports.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resilience import __version__
+from resilience.errors import ConfigError, LoadError, ResilienceError
+from resilience.faults._context import (
+    EVENTS_DIR,
+    LEDGER_DIR,
+    LOAD_MANAGED,
+    OUT_DIR,
+    SLO,
+    remember_target,
+)
+from resilience.faults._ledger import ledger
+from resilience.probes._timeline import limits_from, read_samples
+from resilience.runner.engine import Progress, run_experiment_file
+from resilience.runner.experiments import validate_experiment
+from resilience.runner.progress import Reporter
+from resilience.runner.results import experiment_result, read_records
+from resilience.runner.signals import SignalGate
+from resilience.runner.verdict import exit_code, overall
+from resilience.scenario import ExperimentPlan, LoadedScenario, load_scenario
+from resilience.targets.base import Target
+
+__all__ = ["Plan", "RunOptions", "prepare", "run_scenario"]
+
+log = logging.getLogger(__name__)
+
+_FLUSH_S = 1.0
+"""Wait this long after an experiment so the load's last events are on disk before the analysis."""
+_TIMELINE_RESOLUTION_S = 0.1
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``resilience run`` was asked to do."""
+
+    scenario: Path
+    target: str | None = None
+    only: tuple[str, ...] = ()
+    dry_run: bool = False
+    results_dir: Path = Path("results")
+    state_dir: Path | None = None
+    teardown: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated scenario, the experiments selected, and their Chaos Toolkit documents."""
+
+    loaded: LoadedScenario
+    experiments: tuple[tuple[ExperimentPlan, dict[str, Any]], ...]
+    target: str
+
+
+def prepare(opts: RunOptions) -> Plan:
+    """Validate the scenario and every selected experiment (ConfigError on the first problem)."""
+    loaded = load_scenario(opts.scenario)
+    plans = loaded.scenario.experiments
+    if opts.only:
+        names = {p.name for p in plans}
+        unknown = [n for n in opts.only if n not in names]
+        if unknown:
+            raise ConfigError(f"--only {', '.join(unknown)}: not in {opts.scenario} (has {', '.join(sorted(names))})")
+        plans = [p for p in plans if p.name in opts.only]
+    experiments = tuple((p, validate_experiment(loaded.experiment_path(p))) for p in plans)
+    return Plan(loaded, experiments, opts.target or loaded.scenario.target)
+
+
+def dry_run_lines(plan: Plan) -> list[str]:
+    """What a run would do, without touching the target."""
+    sc = plan.loaded.scenario
+    lines = [
+        f"scenario {sc.name} ({plan.loaded.path}) on target {plan.target}",
+        f"load: {sc.load.users} users, profile {sc.load.profile}, warm-up {sc.load.warmup_s:g} s",
+        f"SLO: {json.dumps(sc.slo.to_json())}, stabilisation {sc.stabilisation_s:g} s, safeguards {sc.safeguards}",
+    ]
+    for p, exp in plan.experiments:
+        steps = ", ".join(str(a.get("name")) for a in exp.get("method", []))
+        lines.append(
+            f"  {p.name}: {exp.get('title')} | recovery target {p.recovery_target_s:g} s | method: {steps}"
+            + (f" | pause {p.pause_after_s:g} s" if p.pause_after_s else "")
+        )
+    return lines
+
+
+def _run_id(name: str) -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{name}-{os.getpid()}"
+
+
+def _sleep(seconds: float, *, alive: Any = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if alive is not None and not alive():
+            raise LoadError("the load generator stopped unexpectedly (see its log in the run folder)")
+        time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
+
+class _Run:
+    """State of one run; each step is a short method."""
+
+    def __init__(self, opts: RunOptions, plan: Plan, reporter: Reporter) -> None:
+        self.opts, self.plan, self.progress = opts, plan, reporter
+        self.reporter = reporter
+        self.started = reporter.run_start
+        self.run_id = _run_id(plan.loaded.scenario.name)
+        self.dir = opts.results_dir / self.run_id
+        self.gate = SignalGate()
+        self.results: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.target: Target | None = None
+        self.load: Any = None
+        self.base_config: dict[str, Any] = {}
+
+    def bring_up(self) -> Target:
+        from resilience.targets import get_target
+
+        options: dict[str, Any] = {"state_dir": self.opts.state_dir} if self.opts.state_dir else {}
+        target = get_target(self.plan.target, **options)
+        self.base_config = {"target": self.plan.target, "state_dir": str(self.opts.state_dir or "")}
+        remember_target(self.base_config, target)
+        if not target.is_up():
+            self.progress(f"bringing target {target.name} up")
+            t0 = time.monotonic()
+            target.up(progress=lambda line: self.progress(f"  {line}"))
+            self.progress(f"target {target.name} up in {time.monotonic() - t0:.1f} s")
+        return target
+
+    def start_load(self, target: Target) -> None:
+        from resilience.controls.load import start_target_load
+
+        spec = self.plan.loaded.scenario.load
+        self.progress(f"starting load: {spec.users} users ({spec.profile}); warm-up {spec.warmup_s:g} s")
+        self.load = start_target_load(target, spec.params(), self.dir / "load", workers=spec.workers)
+        _sleep(spec.warmup_s, alive=self.load.alive)
+
+    def one(self, plan: ExperimentPlan, experiment: dict[str, Any]) -> dict[str, Any]:
+        sc = self.plan.loaded.scenario
+        slo = sc.slo_for(plan)
+        out = self.dir / plan.name
+        config = {
+            **self.base_config,
+            OUT_DIR: str(out),
+            EVENTS_DIR: str(self.load.events_dir),
+            LEDGER_DIR: str(self.load.ledger_dir),
+            LOAD_MANAGED: True,
+            SLO: slo.model_dump(),
+            "resilience_safeguards": dict(sc.safeguards),
+        }
+        self.progress(f"[bold]{plan.name}[/bold]: {experiment.get('title')}")
+        started = time.time()
+        journal = run_experiment_file(
+            experiment, plan.name, configuration=config, out_dir=out, progress=self.progress, gate=self.gate
+        )
+        ended = time.time()
+        with self.gate.deferred():
+            return self._analyse(plan, journal, (started, ended), out)
+
+    def _analyse(
+        self, plan: ExperimentPlan, journal: dict[str, Any], window: tuple[float, float], out: Path
+    ) -> dict[str, Any]:
+        from resilience.analysis.timeline import build_timeline
+
+        sc = self.plan.loaded.scenario
+        slo = sc.slo_for(plan)
+        res = slo.window_s
+        started, ended = window
+        time.sleep(_FLUSH_S)
+        events = Path(self.load.events_dir)
+        build_timeline(events, resolution_s=_TIMELINE_RESOLUTION_S, start=started - 5, end=ended).write_csv(
+            out / "timeline.csv"
+        )
+        samples = read_samples(events, resolution_s=res, start=started - 5, end=ended)
+        integrity = self._integrity(plan, started)
+        result = experiment_result(
+            name=plan.name,
+            file=str(self.plan.loaded.experiment_path(plan)),
+            journal=journal,
+            records=read_records(out),
+            samples=samples,
+            resolution_s=res,
+            slo=limits_from(slo.model_dump()),
+            slo_json=slo.to_json(),
+            stabilisation_s=sc.stabilisation_for(plan),
+            recovery_target_s=plan.recovery_target_s,
+            started=started,
+            ended=ended,
+            integrity=integrity,
+            interrupted_by=self.gate.received,
+        )
+        self.reporter.verdict(plan.name, result["verdict"], result["reasons"])
+        return result
+
+    def _integrity(self, plan: ExperimentPlan, since: float | None) -> dict[str, Any] | None:
+        if not plan.integrity or self.target is None:
+            return None
+        from resilience.analysis.integrity import check_integrity
+
+        try:
+            report: dict[str, Any] = check_integrity(
+                self.load.ledger_dir, self.target.endpoints().postgres, since=since
+            ).to_json()
+        except ResilienceError as exc:
+            self.errors.append(f"{plan.name}: integrity check failed: {exc}")
+            return None
+        return report
+
+    def experiments(self) -> None:
+        for i, (plan, experiment) in enumerate(self.plan.experiments):
+            result = self.one(plan, experiment)
+            self.results.append(result)
+            if self.gate.interrupted or (result["verdict"] in ("interrupted", "aborted") and result.get("safeguard")):
+                break
+            if plan.pause_after_s and i + 1 < len(self.plan.experiments):
+                self.progress(f"pause {plan.pause_after_s:g} s")
+                _sleep(plan.pause_after_s, alive=self.load.alive)
+
+    def finish(self) -> dict[str, Any]:
+        """Revert, stop the load, write run.json and the reports; the run.json document."""
+        with self.gate.deferred():
+            try:
+                reverted = ledger.revert_all()
+                if reverted:
+                    self.progress(f"reverted left-over faults: {', '.join(reverted)}")
+            except ResilienceError as exc:
+                self.errors.append(str(exc))
+            if self.load is not None:
+                self.load.stop()
+            run = self._document()
+            self.dir.mkdir(parents=True, exist_ok=True)
+            (self.dir / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n", encoding="utf-8")
+            self._reports(run)
+            if self.opts.teardown and self.target is not None:
+                self.progress(f"tearing target {self.target.name} down")
+                self.target.down()
+        return run
+
+    def _document(self) -> dict[str, Any]:
+        import chaoslib
+
+        sc = self.plan.loaded.scenario
+        verdicts = [r["verdict"] for r in self.results]
+        skipped = len(self.results) < len(self.plan.experiments)
+        verdict = overall(
+            verdicts, interrupted=self.gate.interrupted, errored=bool(self.errors) or (skipped and not verdicts)
+        )
+        if skipped and verdict == "passed":
+            verdict = "aborted"
+        requests = sum(int(r.get("requests") or 0) for r in self.results)
+        acked = sum(int((r.get("integrity") or {}).get("acked", 0) or 0) for r in self.results)
+        only = "".join(f" --only {n}" for n in self.opts.only)
+        return {
+            "run_id": self.run_id,
+            "scenario": str(self.plan.loaded.path),
+            "target": self.plan.target,
+            "started": self.started,
+            "ended": time.time(),
+            "verdict": verdict,
+            "errors": self.errors,
+            "interrupted_by": self.gate.received,
+            "experiments": self.results,
+            "load": {"users": sc.load.users, "requests": requests, "messages_acked": acked, "events_dir": "load"},
+            "slo": sc.slo.to_json(),
+            "environment": {
+                "resilience": __version__,
+                "chaoslib": chaoslib.__version__,
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "target": self.plan.target,
+                "load": sc.load.model_dump(),
+            },
+            "reproduce": f"resilience run {self.plan.loaded.path} --target {self.plan.target}{only}",
+        }
+
+    def _reports(self, run: dict[str, Any]) -> None:
+        try:
+            from resilience.report import write_report
+        except ImportError:
+            self.progress("reports: resilience.report is not installed; run.json and timelines only")
+            return
+        try:
+            written = write_report(self.dir)
+        except Exception as exc:  # noqa: BLE001 - a broken chart must not hide the verdict
+            self.progress(f"reports failed: {exc}")
+            return
+        self.progress(f"reports: {', '.join(str(p.relative_to(self.dir)) for p in written)}")
+
+
+def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
+    """Run (or, with ``dry_run``, describe) a scenario; the exit code of DESIGN.md."""
+    plan = prepare(opts)
+    reporter = reporter or Reporter()
+    if opts.dry_run:
+        for line in dry_run_lines(plan):
+            reporter.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return 0
+    run = _Run(opts, plan, reporter)
+    run.gate.install()
+    try:
+        run.progress(
+            f"run {run.run_id}: scenario {plan.loaded.scenario.name}, {len(plan.experiments)} experiments -> {run.dir}"
+        )
+        run.dir.mkdir(parents=True, exist_ok=True)
+        run.target = run.bring_up()
+        run.start_load(run.target)
+        run.experiments()
+    except KeyboardInterrupt:
+        run.gate.received = run.gate.received or "SIGINT"
+    except ResilienceError as exc:
+        run.errors.append(str(exc))
+        run.progress(f"[red]error[/red]: {exc}")
+    finally:
+        try:
+            document = run.finish()
+        finally:
+            run.gate.restore()
+    reporter.table(document)
+    reporter(f"results: {run.dir}")
+    return exit_code(document["verdict"])
+
+
+def experiment_names(plans: Sequence[ExperimentPlan]) -> list[str]:
+    """Names of the experiments, in order."""
+    return [p.name for p in plans]
+
+
+__all__ += ["Progress", "dry_run_lines", "experiment_names"]
