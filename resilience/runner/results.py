@@ -106,8 +106,9 @@ def experiment_result(
             samples, slo, fault_start=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s, end=ended
         )
     during = None
-    if fault_start is not None:
-        window_end = max(fault_end or fault_start, fault_start + resolution_s)
+    if fault_start is not None and rec is not None:
+        # "during": from the fault until it recovered (or the end of the observation).
+        window_end = max(fault_end or fault_start, rec.recovered_at or ended, fault_start + resolution_s)
         during = bool(summarise(samples, slo, resolution_s=resolution_s, start=fault_start, end=window_end)["holds"])
     whole = summarise(samples, slo, resolution_s=resolution_s, start=started, end=ended)
     judgement = judge(
