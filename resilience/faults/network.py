@@ -65,11 +65,10 @@ def _hold(key: str, duration_s: float | None) -> None:
         ledger.revert_fault(key)
 
 
-def _toxic(
+def _toxic(  # noqa: PLR0917 - private: one call line per public fault
     dependency: str,
     type_: str,
     attributes: dict[str, Any],
-    *,
     stream: str,
     toxicity: float,
     duration_s: float | None,
@@ -102,15 +101,7 @@ def add_latency(
 ) -> dict[str, Any]:
     """Delay every chunk from (downstream) or to (upstream) ``dependency`` by ``latency_ms`` ± ``jitter_ms``."""
     attrs = {"latency": int(latency_ms), "jitter": int(jitter_ms)}
-    return _toxic(
-        dependency,
-        "latency",
-        attrs,
-        stream=stream,
-        toxicity=toxicity,
-        duration_s=duration_s,
-        configuration=configuration,
-    )
+    return _toxic(dependency, "latency", attrs, stream, toxicity, duration_s, configuration)
 
 
 def add_jitter(
@@ -145,15 +136,7 @@ def limit_bandwidth(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Limit the bandwidth to ``rate_kbps`` KB/s (K = 1000)."""
-    return _toxic(
-        dependency,
-        "bandwidth",
-        {"rate": int(rate_kbps)},
-        stream=stream,
-        toxicity=toxicity,
-        duration_s=duration_s,
-        configuration=configuration,
-    )
+    return _toxic(dependency, "bandwidth", {"rate": int(rate_kbps)}, stream, toxicity, duration_s, configuration)
 
 
 def add_timeout(
@@ -166,15 +149,7 @@ def add_timeout(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Black-hole the data and close each connection after ``timeout_ms`` (0: hold it open forever)."""
-    return _toxic(
-        dependency,
-        "timeout",
-        {"timeout": int(timeout_ms)},
-        stream=stream,
-        toxicity=toxicity,
-        duration_s=duration_s,
-        configuration=configuration,
-    )
+    return _toxic(dependency, "timeout", {"timeout": int(timeout_ms)}, stream, toxicity, duration_s, configuration)
 
 
 def reset_connections(
@@ -187,15 +162,7 @@ def reset_connections(
     configuration: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Reset (TCP RST) connections ``timeout_ms`` after their first data."""
-    return _toxic(
-        dependency,
-        "reset_peer",
-        {"timeout": int(timeout_ms)},
-        stream=stream,
-        toxicity=toxicity,
-        duration_s=duration_s,
-        configuration=configuration,
-    )
+    return _toxic(dependency, "reset_peer", {"timeout": int(timeout_ms)}, stream, toxicity, duration_s, configuration)
 
 
 def remove_toxic(
