@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under resilience.commands, one-line help)
+    "netfault": ("netfault", "Run the fault proxy (Toxiproxy HTTP API)."),
     "report": ("report", "Regenerate charts, report.html, summary.md and junit.xml of a run folder."),
     "run": ("run", "Run a scenario's experiments under load; verdicts, run.json, reports."),
     "validate": ("validate", "Check scenarios and experiments; errors name file, line and field."),

@@ -1,0 +1,258 @@
+"""A proxy: a listener, its live connections (two ``Link``s each) and its toxics.
+
+Follows Toxiproxy's ``Proxy`` / ``ToxicCollection``: the upstream is dialled once per accepted client
+(a failed dial closes the client), disabling closes the listener and every connection, and a toxic
+change is applied to every live link of its direction, in Toxiproxy's order, under one lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+from typing import Any
+
+from resilience.netfault.addr import AddrError, format_addr, go_errno, resolve, split_host_port
+from resilience.netfault.link import Link
+from resilience.netfault.model import TOXIC_NOT_FOUND, ApiError, Direction, Toxic, parse_toxic, update_toxic
+
+__all__ = ["ALREADY_STARTED", "Conn", "Proxy", "ToxicSet"]
+
+log = logging.getLogger(__name__)
+
+ALREADY_STARTED = ApiError("Proxy already started", 500)
+_LINGER_RST = struct.pack("ii", 1, 0)
+
+
+class Conn:
+    """One accepted client and its upstream connection."""
+
+    def __init__(self, proxy: Proxy, client: socket.socket, upstream: socket.socket) -> None:
+        self.proxy, self.client, self.upstream = proxy, client, upstream
+        self.links: dict[Direction, Link] = {}
+
+    def start(self) -> None:
+        chains = self.proxy.toxics.chains
+        if any(t.type == "reset_peer" for chain in chains.values() for t in chain):
+            for sock in (self.client, self.upstream):  # as Toxiproxy: SetLinger(0) when the link starts
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+        self.links[Direction.UPSTREAM] = Link(self.client, self.upstream, self._link_done)
+        self.links[Direction.DOWNSTREAM] = Link(self.upstream, self.client, self._link_done)
+        for direction, link in self.links.items():
+            link.start(list(chains[direction]))
+
+    def _link_done(self, link: Link) -> None:
+        other = next(lk for lk in self.links.values() if lk is not link)
+        other.source_gone()
+        link.dst.close()
+        if all(lk.mode == "done" for lk in self.links.values()):
+            self._closed()
+
+    def abort(self) -> None:
+        for link in self.links.values():
+            link.abort()
+        self._closed()
+
+    def _closed(self) -> None:
+        self.client.close()
+        self.upstream.close()
+        self.proxy.conns.discard(self)
+
+
+class ToxicSet:
+    """The toxics of one proxy, per direction in insertion order, and their application to live links."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.chains: dict[Direction, list[Toxic]] = {Direction.UPSTREAM: [], Direction.DOWNSTREAM: []}
+        self.lock = asyncio.Lock()
+
+    def all(self) -> list[Toxic]:
+        return self.chains[Direction.UPSTREAM] + self.chains[Direction.DOWNSTREAM]
+
+    def find(self, name: str) -> Toxic | None:
+        return next((t for t in self.all() if t.name == name), None)
+
+    def _links(self, direction: Direction) -> list[Link]:
+        return [conn.links[direction] for conn in list(self.proxy.conns) if direction in conn.links]
+
+    async def add(self, body: bytes) -> Toxic:
+        async with self.lock:
+            toxic = parse_toxic(body, lambda name: self.find(name) is not None)
+            self.chains[toxic.direction].append(toxic)
+            links = self._links(toxic.direction)
+            await asyncio.gather(*(link.add_toxic(toxic) for link in links))
+            return toxic
+
+    async def update(self, name: str, body: bytes) -> Toxic:
+        async with self.lock:
+            toxic = self.find(name)
+            if toxic is None:
+                raise TOXIC_NOT_FOUND
+            toxic.attributes, toxic.toxicity = update_toxic(toxic, body)
+            index = self.chains[toxic.direction].index(toxic)
+            await asyncio.gather(*(link.update_toxic(index) for link in self._links(toxic.direction)))
+            return toxic
+
+    async def remove(self, name: str) -> None:
+        async with self.lock:
+            toxic = self.find(name)
+            if toxic is None:
+                raise TOXIC_NOT_FOUND
+            await self._remove(toxic)
+
+    async def _remove(self, toxic: Toxic) -> None:
+        chain = self.chains[toxic.direction]
+        index = chain.index(toxic)
+        del chain[index]
+        await asyncio.gather(*(link.remove_toxic(index) for link in self._links(toxic.direction)))
+
+    async def reset(self) -> None:
+        async with self.lock:
+            for chain in self.chains.values():
+                while chain:
+                    await self._remove(chain[0])
+
+
+class Proxy:
+    """One named proxy: ``listen`` -> ``upstream``."""
+
+    def __init__(self, name: str, listen: str, upstream: str) -> None:
+        self.name, self.listen, self.upstream = name, listen, upstream
+        self.enabled = False
+        self.toxics = ToxicSet(self)
+        self.conns: set[Conn] = set()
+        self._listener: socket.socket | None = None
+        self._dials: set[asyncio.Task[None]] = set()
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "listen": self.listen, "upstream": self.upstream, "enabled": self.enabled,
+                "toxics": [t.to_json() for t in self.toxics.all()]}
+
+    # ---- listener --------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Listen (``ALREADY_STARTED`` if enabled; a 500 ApiError with Go's text if binding fails)."""
+        if self.enabled:
+            raise ALREADY_STARTED
+        sock = _listen(self.listen)
+        ip, port = sock.getsockname()[:2]
+        self.listen = format_addr(ip, port)
+        self._listener = sock
+        self.enabled = True
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
+        log.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
+
+    def stop(self) -> None:
+        """Close the listener and every connection (no-op when disabled)."""
+        if not self.enabled:
+            return
+        self.enabled = False
+        if self._listener is not None:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._listener.close()
+            self._listener = None
+        for task in list(self._dials):
+            task.cancel()
+        for conn in list(self.conns):
+            conn.abort()
+        log.info("proxy %s stopped", self.name)
+
+    def differs(self, listen: str, upstream: str) -> bool:
+        """Toxiproxy's ``Differs``: the resolved ``listen`` or ``upstream`` is not what runs now."""
+        try:
+            ip, port = resolve(listen)
+        except AddrError as exc:
+            raise ApiError(str(exc), 500) from None
+        return self.listen != format_addr(ip, port) or self.upstream != upstream
+
+    def update(self, listen: str, upstream: str, enabled: bool) -> None:
+        """Toxiproxy's ``Proxy.Update``: restart on a changed address, then follow ``enabled``."""
+        if self.differs(listen, upstream):
+            self.stop()
+            self.listen, self.upstream = listen, upstream
+        if enabled != self.enabled:
+            if enabled:
+                self.start()
+            else:
+                self.stop()
+
+    def _accept(self) -> None:
+        assert self._listener is not None
+        for _ in range(64):
+            try:
+                client, _addr = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                log.warning("proxy %s: accept failed: %s", self.name, exc)
+                return
+            task = asyncio.get_running_loop().create_task(self._connect(client))
+            self._dials.add(task)
+            task.add_done_callback(self._dials.discard)
+
+    async def _connect(self, client: socket.socket) -> None:
+        client.setblocking(False)
+        client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            upstream = await _dial(self.upstream)
+        except (OSError, AddrError) as exc:
+            log.warning("proxy %s: unable to open connection to upstream %s: %s", self.name, self.upstream, exc)
+            client.close()
+            return
+        except asyncio.CancelledError:
+            client.close()
+            raise
+        if not self.enabled:
+            client.close()
+            upstream.close()
+            return
+        conn = Conn(self, client, upstream)
+        self.conns.add(conn)
+        conn.start()
+
+
+def _listen(listen: str) -> socket.socket:
+    try:
+        ip, port = resolve(listen)
+    except AddrError as exc:
+        raise ApiError(f"listen tcp: {exc}", 500) from None
+    wildcard = ip in ("", "0.0.0.0", "::") and socket.has_ipv6
+    family = socket.AF_INET6 if wildcard or ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if wildcard:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            ip = "::"
+        sock.bind((ip, port))
+        sock.listen(4096)
+        sock.setblocking(False)
+    except OSError as exc:
+        sock.close()
+        raise ApiError(f"listen tcp {format_addr(ip, port)}: bind: {go_errno(exc)}", 500) from None
+    return sock
+
+
+async def _dial(upstream: str) -> socket.socket:
+    host, port_s = split_host_port(upstream)
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host or None, int(port_s or 0), type=socket.SOCK_STREAM)
+    last: OSError = OSError(f"dial tcp {upstream}: no address")
+    for family, type_, proto, _name, addr in infos:
+        sock = socket.socket(family, type_, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, addr)
+        except OSError as exc:
+            sock.close()
+            last = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    raise last

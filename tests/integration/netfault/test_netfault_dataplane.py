@@ -1,0 +1,115 @@
+"""The fault proxy's data plane with real TCP traffic: fast path, live switching, enable/disable."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+import requests
+import toxiproxy
+
+from tests.integration.netfault.conftest import connect, recv_exactly, round_trip, wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _proxy(txp: toxiproxy.Toxiproxy, upstream: str, name: str = "echo") -> toxiproxy.proxy.Proxy:
+    return txp.create(upstream=upstream, name=name)
+
+
+def test_fast_path_echoes_large_payload_intact(txp: toxiproxy.Toxiproxy, echo_server: str) -> None:
+    """With no toxics, 8 MiB of random bytes go through the proxy and back unchanged."""
+    proxy = _proxy(txp, echo_server)
+    payload = os.urandom(8 << 20)
+    with connect(proxy.listen) as sock:
+        sender = threading.Thread(target=sock.sendall, args=(payload,))
+        sender.start()
+        assert recv_exactly(sock, len(payload)) == payload
+        sender.join(10)
+
+
+def test_toxic_added_and_removed_mid_stream_keeps_connection(api: str, txp: toxiproxy.Toxiproxy,
+                                                              echo_server: str) -> None:
+    """A latency toxic added on a live connection delays its next round trip; removing it restores the fast path."""
+    proxy = _proxy(txp, echo_server)
+    with connect(proxy.listen) as sock:
+        fast = min(round_trip(sock) for _ in range(20))
+        proxy.add_toxic(type="latency", attributes={"latency": 200})
+        slow = round_trip(sock, b"after-add")
+        proxy.destroy_toxic("latency_downstream")
+        after = min(round_trip(sock, b"after-remove") for _ in range(20))
+    assert fast < 0.1
+    assert slow >= 0.19
+    assert after < 0.1
+
+
+def test_disable_closes_connections_and_listener(api: str, txp: toxiproxy.Toxiproxy, echo_server: str) -> None:
+    """Disabling a proxy closes its open connections and refuses new ones; enabling listens again."""
+    proxy = _proxy(txp, echo_server)
+    host, port = proxy.listen.rsplit(":", 1)
+    with connect(proxy.listen) as sock:
+        round_trip(sock)
+        proxy.disable()
+        sock.settimeout(5)
+        try:
+            assert sock.recv(10) == b""
+        except ConnectionResetError:
+            pass
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((host, int(port)), timeout=5)
+    proxy.enable()
+    with connect(proxy.listen) as sock:
+        round_trip(sock)
+    assert requests.get(f"{api}/proxies/echo", timeout=5).json()["enabled"] is True
+
+
+def test_latency_toxic_delays_each_round_trip(txp: toxiproxy.Toxiproxy, echo_server: str) -> None:
+    """latency=100 on downstream makes every echo round trip take at least 100 ms."""
+    proxy = _proxy(txp, echo_server)
+    proxy.add_toxic(type="latency", attributes={"latency": 100})
+    with connect(proxy.listen) as sock:
+        times = [round_trip(sock) for _ in range(5)]
+    assert min(times) >= 0.099
+    assert sorted(times)[2] < 1.0
+
+
+def test_timeout_toxic_swallows_data_then_closes(txp: toxiproxy.Toxiproxy, echo_server: str) -> None:
+    """timeout=300 upstream: nothing reaches the echo and the proxy closes the connection after ~300 ms."""
+    proxy = _proxy(txp, echo_server)
+    proxy.add_toxic(type="timeout", stream="upstream", attributes={"timeout": 300})
+    with connect(proxy.listen) as sock:
+        start = time.monotonic()
+        sock.sendall(b"hello")
+        assert sock.recv(10) == b""
+        elapsed = time.monotonic() - start
+    assert 0.25 <= elapsed < 5
+
+
+def test_reset_peer_sends_rst(txp: toxiproxy.Toxiproxy, echo_server: str) -> None:
+    """reset_peer resets the client connection (ECONNRESET) after the first data."""
+    proxy = _proxy(txp, echo_server)
+    proxy.add_toxic(type="reset_peer", attributes={"timeout": 100})
+    with connect(proxy.listen) as sock:
+        sock.sendall(b"hello")
+        with pytest.raises(ConnectionResetError):
+            while sock.recv(10):
+                pass
+
+
+def test_bandwidth_toxic_caps_throughput(txp: toxiproxy.Toxiproxy, echo_server: str) -> None:
+    """bandwidth rate=500 KB/s: 400 KB echoed back take at least ~0.7 s."""
+    proxy = _proxy(txp, echo_server)
+    proxy.add_toxic(type="bandwidth", attributes={"rate": 500})
+    payload = os.urandom(400_000)
+    with connect(proxy.listen, timeout=30) as sock:
+        start = time.monotonic()
+        sender = threading.Thread(target=sock.sendall, args=(payload,))
+        sender.start()
+        assert recv_exactly(sock, len(payload)) == payload
+        elapsed = time.monotonic() - start
+        sender.join(10)
+    assert elapsed >= 0.7
+    wait_for(lambda: True)
