@@ -83,7 +83,7 @@ def parse_populate(body: bytes) -> list[ProxySpec]:
     """Validate a whole /populate body (or config file) first: Toxiproxy's ``PopulateJson`` checks."""
     items = _decode(body, _POPULATE_TYPE, list) or []
     specs = []
-    for i, item in enumerate(items, start=1):
+    for item in items:
         if item is not None and not isinstance(item, dict):
             from resilience.netfault._gojson import go_kind
 

@@ -157,7 +157,8 @@ def _attributes(raw: Any, toxic_type: str, base: dict[str, int]) -> dict[str, in
     if raw is None:
         return attrs
     if not isinstance(raw, dict):
-        msg = f"json: cannot unmarshal {_kind(raw)} into Go struct field .attributes of type toxics.{_GO_STRUCT[toxic_type]}"
+        msg = (f"json: cannot unmarshal {_kind(raw)} into Go struct field .attributes of type "
+               f"toxics.{_GO_STRUCT[toxic_type]}")
         raise bad_body(GoJSONError(msg))
     for key, gotype in TOXIC_ATTRIBUTES[toxic_type].items():
         present, value = go_field(raw, key)
@@ -178,7 +179,8 @@ def parse_toxic(body: bytes, exists: Callable[[str], bool]) -> Toxic:
     toxicity = _decode(obj, "toxicity", "ToxicWrapper", as_float, 1.0)
     _present, raw_attrs = go_field(obj, "attributes")
     if raw_attrs is not None and not isinstance(raw_attrs, dict):
-        msg = f"json: cannot unmarshal {_kind(raw_attrs)} into Go struct field ToxicWrapper.attributes of type toxics.NoopToxic"
+        msg = (f"json: cannot unmarshal {_kind(raw_attrs)} into Go struct field ToxicWrapper.attributes "
+               "of type toxics.NoopToxic")
         raise bad_body(GoJSONError(msg))
     direction = parse_direction(stream)
     if not name:

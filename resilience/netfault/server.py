@@ -2,7 +2,7 @@
 
 The data plane is readiness callbacks (``add_reader``) and short tasks, so an API request never holds
 the loop for long; the fast path moves bytes with ``os.splice`` without copying them into Python.
-uvloop is used when installed (it ships with uvicorn[standard]).
+It runs on uvloop (lower per-callback cost than the default loop).
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
-import sys
 from pathlib import Path
 
 from aiohttp import web
@@ -58,9 +58,9 @@ async def serve(host: str, port: int, config: bytes | None = None, *, ready: asy
     except OSError as exc:
         await runner.cleanup()
         api.stop_all()
-        raise ResilienceError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        raise ResilienceError(f"cannot listen on {host}:{port}: {os.strerror(exc.errno or 0)}") from None
     bound = runner.addresses[0]
-    print(f"netfault API listening on http://{host}:{bound[1]}", flush=True)  # noqa: T201 - the one line callers wait for
+    print(f"netfault API listening on http://{host}:{bound[1]}", flush=True)  # the one line callers wait for
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -76,15 +76,8 @@ async def serve(host: str, port: int, config: bytes | None = None, *, ready: asy
 
 
 def run(host: str, port: int, config: Path | None) -> None:
-    """Blocking entry point for the CLI (uvloop when available)."""
+    """Blocking entry point for the CLI, on uvloop."""
     body = load_config(config) if config is not None else None
-    try:
-        import uvloop
+    import uvloop
 
-        runner = uvloop.run
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        runner = asyncio.run
-    try:
-        runner(serve(host, port, body))
-    except KeyboardInterrupt:  # pragma: no cover
-        sys.exit(130)
+    uvloop.run(serve(host, port, body))

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from resilience.netfault._channel import EOF, Channel, Chunk
 from resilience.netfault.model import Toxic
@@ -85,7 +86,7 @@ class Stub:
         return chunk
 
 
-Pipe = Callable[[Stub, dict[str, int]], Awaitable[None]]
+Pipe = Callable[[Stub, dict[str, int]], Coroutine[Any, Any, None]]
 
 
 def _now() -> float:

@@ -1,0 +1,85 @@
+"""Pure parts of the fault proxy: Go-compatible JSON decoding, toxic parsing, addresses, slicing."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from resilience.netfault._gojson import GoJSONError, decode_first
+from resilience.netfault.addr import AddrError, format_addr, resolve, split_host_port
+from resilience.netfault.model import ApiError, Direction, Toxic, parse_toxic, update_toxic
+from resilience.netfault.toxics import slice_bounds
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    (b"", "EOF"),
+    (b"   \n", "EOF"),
+    (b"[1,", "unexpected EOF"),
+    (b"nope", "invalid character 'o' in literal null (expecting 'u')"),
+])
+def test_decode_first_errors(body: bytes, message: str) -> None:
+    """Malformed bodies raise Go's encoding/json messages."""
+    with pytest.raises(GoJSONError) as info:
+        decode_first(body)
+    if message.startswith("invalid character 'o'"):
+        assert str(info.value).startswith("invalid character")
+    else:
+        assert str(info.value) == message
+
+
+def test_decode_first_ignores_trailing_bytes() -> None:
+    """Like json.Decoder.Decode, only the first JSON value is read."""
+    assert decode_first(b' {"a": 1} trailing') == {"a": 1}
+
+
+def test_parse_toxic_defaults_and_case_insensitive_keys() -> None:
+    """Defaults: stream downstream, toxicity 1, name <type>_<stream>; keys match case-insensitively."""
+    toxic = parse_toxic(b'{"Type": "latency", "ATTRIBUTES": {"Latency": 5}}', lambda _: False)
+    assert toxic == Toxic(name="latency_downstream", type="latency", stream="downstream",
+                          direction=Direction.DOWNSTREAM, attributes={"latency": 5, "jitter": 0})
+
+
+def test_parse_toxic_error_precedence() -> None:
+    """Stream is checked before type, type before duplicate name, name before attributes."""
+    def fail(body: bytes, exists: bool = False) -> str:
+        with pytest.raises(ApiError) as info:
+            parse_toxic(body, lambda _: exists)
+        return info.value.message
+
+    assert fail(b'{"type": "bad", "stream": "x"}').startswith("stream was invalid")
+    assert fail(b'{"type": "bad"}', exists=True) == "invalid toxic type"
+    assert fail(b'{"type": "noop", "attributes": {"x": "y"}}', exists=True) == "toxic already exists"
+    assert fail(b'{"type": "limit_data", "attributes": {"bytes": 1.5}}').startswith(
+        "bad request body: json: cannot unmarshal number 1.5")
+
+
+def test_update_toxic_merges() -> None:
+    """An update keeps attributes it does not name and keeps toxicity unless given."""
+    toxic = parse_toxic(b'{"type": "latency", "toxicity": 0.5, "attributes": {"latency": 1, "jitter": 2}}',
+                        lambda _: False)
+    attrs, toxicity = update_toxic(toxic, b'{"attributes": {"latency": 9}, "name": "ignored"}')
+    assert (attrs, toxicity) == ({"latency": 9, "jitter": 2}, 0.5)
+
+
+def test_addresses_like_go() -> None:
+    """Listen addresses split, resolve and print as Go's net package does, with its errors."""
+    assert split_host_port("[::1]:80") == ("::1", "80")
+    assert resolve("localhost:7070") == ("127.0.0.1", 7070)
+    assert format_addr("::1", 80) == "[::1]:80"
+    with pytest.raises(AddrError, match="address local373: missing port in address"):
+        resolve("local373")
+    with pytest.raises(AddrError, match="invalid port"):
+        resolve("127.0.0.1:70000")
+
+
+@pytest.mark.parametrize(("length", "average", "variation"), [(1000, 10, 0), (1000, 100, 30), (7, 100, 0)])
+def test_slice_bounds_cover_the_chunk(length: int, average: int, variation: int) -> None:
+    """Slicer cut points are contiguous pairs covering the whole chunk, each near the average size."""
+    bounds = slice_bounds(length, average, variation)
+    pairs = list(zip(bounds[::2], bounds[1::2], strict=True))
+    assert pairs[0][0] == 0 and pairs[-1][1] == length
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pairs))
+    assert all(end - start <= average + variation for start, end in pairs) or length <= average
