@@ -42,3 +42,10 @@ gameday: setup
 clean:
 	-$(VENV)/bin/resilience down >/dev/null 2>&1
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+
+.PHONY: kind-up kind-down
+kind-up:  ## kind cluster + CloudNativePG + the chart (needs docker, kind, kubectl, helm)
+	deploy/kind/up.sh
+
+kind-down:
+	deploy/kind/down.sh

@@ -1,0 +1,187 @@
+"""The Helm chart in deploy/chart: renders and lints with the Helm SDK, validates strictly, keeps contracts.
+
+No Kubernetes API server runs here, so these are offline checks: helm-python-sdk (Helm v4 as a library)
+renders and lints the chart for the kind and staging values, every rendered core object passes
+kubernetes-validate in strict mode, and the CloudNativePG Cluster is checked against the v1 CRD schema
+of CloudNativePG 1.30.0 with unknown fields rejected (what the API server does with strict field
+validation).
+"""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "chart"
+VALUES = {"kind": ROOT / "deploy" / "values" / "kind.yaml", "staging": ROOT / "deploy" / "values" / "staging.yaml"}
+KIND_CONFIG = ROOT / "deploy" / "kind" / "cluster.yaml"
+CNPG_SCHEMA = ROOT / "tests" / "data" / "cnpg-1.30.0-cluster-v1.schema.json.gz"
+KUBE_VERSION = "1.31"
+RELEASE = "resilience"
+
+
+def _values(env: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(VALUES[env].read_text())
+    return loaded
+
+
+@cache
+def _rendered(env: str) -> tuple[dict[str, Any], ...]:
+    with helm.Chart.load(CHART) as chart:
+        files = chart.render(values=_values(env), name=RELEASE, namespace="resilience")
+    docs: list[dict[str, Any]] = []
+    for name, text in sorted(files.items()):
+        if name.endswith(".yaml"):
+            docs.extend(d for d in yaml.safe_load_all(text) if d)
+    return tuple(docs)
+
+
+def _objects(env: str, kind: str) -> dict[str, dict[str, Any]]:
+    return {d["metadata"]["name"]: d for d in _rendered(env) if d["kind"] == kind}
+
+
+def _strict(schema: Any) -> Any:
+    """Reject unknown fields wherever the CRD schema lists properties and does not preserve unknowns."""
+    if isinstance(schema, dict):
+        out = {k: _strict(v) for k, v in schema.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_strict(v) for v in schema]
+    return schema
+
+
+@cache
+def _cnpg_validator() -> jsonschema.Draft7Validator:
+    with gzip.open(CNPG_SCHEMA, "rt") as f:
+        schema = _strict(json.load(f))
+    # apiVersion/kind/metadata are checked by the API server itself, not by the CRD schema.
+    schema["properties"]["metadata"] = {"type": "object"}
+    return jsonschema.Draft7Validator(schema)
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_chart_lints_clean_with_the_helm_sdk(env: str) -> None:
+    """helm lint --strict (Helm v4 SDK) reports no warning and no error for the kind and staging values."""
+    report = helm.lint(CHART, _values(env), strict=True, namespace="resilience", kube_version=f"v{KUBE_VERSION}.0")
+    problems = [m for m in report["messages"] if m["severity"] >= 2]
+    assert report["errors"] == [] and problems == []
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_every_core_object_passes_kubernetes_validate_strict(env: str) -> None:
+    """Every rendered object of a built-in kind validates against Kubernetes 1.31 with unknown fields rejected."""
+    core = [d for d in _rendered(env) if not d["apiVersion"].startswith("postgresql.cnpg.io/")]
+    assert len(core) >= 12
+    for doc in core:
+        kubernetes_validate.validate(copy.deepcopy(doc), KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_cnpg_cluster_passes_the_crd_schema_strictly(env: str) -> None:
+    """The CloudNativePG Cluster validates against the CNPG 1.30 v1 CRD schema with unknown fields rejected."""
+    clusters = _objects(env, "Cluster")
+    assert list(clusters) == [f"{RELEASE}-pg"]
+    errors = [e.message for e in _cnpg_validator().iter_errors(clusters[f"{RELEASE}-pg"])]
+    assert errors == []
+
+
+def test_cnpg_schema_check_rejects_an_unknown_field() -> None:
+    """The strict CRD check is not vacuous: a misspelt spec field is reported."""
+    cluster = copy.deepcopy(_objects("kind", "Cluster")[f"{RELEASE}-pg"])
+    cluster["spec"]["instance"] = 3
+    assert any("instance" in e.message for e in _cnpg_validator().iter_errors(cluster))
+
+
+def test_kubernetes_validate_strict_rejects_an_unknown_field() -> None:
+    """kubernetes-validate --strict is not vacuous: an unknown container field fails validation."""
+    deployment = copy.deepcopy(_objects("kind", "Deployment")[f"{RELEASE}-chat"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessProbes"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, KUBE_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_chat_deployment_has_probes_and_well_known_labels(env: str) -> None:
+    """Chat pods carry app=chat-api, probe /readyz and /healthz, and roll one surge pod at a time."""
+    deployment = _objects(env, "Deployment")[f"{RELEASE}-chat"]
+    template = deployment["spec"]["template"]
+    container = template["spec"]["containers"][0]
+    assert template["metadata"]["labels"]["app"] == "chat-api"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert deployment["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    env_names = {e["name"] for e in container["env"]}
+    assert {"CHAT_RELEASE", "CHAT_DATABASE_URL", "CHAT_REDIS_URL", "CHAT_JWT_SECRET", "CHAT_ISSUER_SECRET"} <= env_names
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_chat_reaches_its_data_stores_through_toxiproxy(env: str) -> None:
+    """CHAT_DATABASE_URL and CHAT_REDIS_URL point at the Toxiproxy Service, whose proxies are postgres and redis."""
+    container = _objects(env, "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]["containers"][0]
+    env_vars = {e["name"]: e.get("value") for e in container["env"]}
+    assert f"@{RELEASE}-toxiproxy:5432/" in env_vars["CHAT_DATABASE_URL"]
+    assert env_vars["CHAT_REDIS_URL"].startswith(f"redis://{RELEASE}-toxiproxy:6379")
+    proxies = json.loads(_objects(env, "ConfigMap")[f"{RELEASE}-toxiproxy"]["data"]["toxiproxy.json"])
+    assert {p["name"]: p["upstream"] for p in proxies} == {
+        "postgres": f"{RELEASE}-pg-rw:5432",
+        "redis": f"{RELEASE}-redis:6379",
+    }
+
+
+def test_pdb_and_hpa_guard_the_chat_deployment() -> None:
+    """Staging has a PodDisruptionBudget and an HPA on the chat Deployment; kind keeps a fixed replica count."""
+    assert _objects("staging", "PodDisruptionBudget")[f"{RELEASE}-chat"]["spec"]["maxUnavailable"] == 1
+    hpa = _objects("staging", "HorizontalPodAutoscaler")[f"{RELEASE}-chat"]["spec"]
+    assert hpa["scaleTargetRef"]["name"] == f"{RELEASE}-chat" and hpa["minReplicas"] == 3
+    assert _objects("kind", "HorizontalPodAutoscaler") == {}
+    assert _objects("kind", "Deployment")[f"{RELEASE}-chat"]["spec"]["replicas"] == 3
+
+
+def test_postgres_pods_get_the_well_known_app_label() -> None:
+    """CloudNativePG instance pods inherit app=postgres, so experiments select them as on the local target."""
+    cluster = _objects("kind", "Cluster")[f"{RELEASE}-pg"]["spec"]
+    assert cluster["inheritedMetadata"]["labels"]["app"] == "postgres"
+    assert cluster["instances"] == 3 and cluster["postgresql"]["synchronous"]["number"] == 1
+
+
+def test_staging_uses_existing_secrets_and_no_node_ports() -> None:
+    """Staging renders no Secret of its own and exposes nothing as a NodePort."""
+    assert _objects("staging", "Secret") == {}
+    assert all(s["spec"]["type"] != "NodePort" for s in _objects("staging", "Service").values())
+
+
+def test_kind_node_ports_match_the_kind_port_mappings() -> None:
+    """Every NodePort the kind values expose is mapped to the same port on 127.0.0.1 by the kind config."""
+    node_ports = {
+        p["nodePort"]
+        for s in _objects("kind", "Service").values()
+        for p in s["spec"]["ports"]
+        if "nodePort" in p
+    }
+    config = yaml.safe_load(KIND_CONFIG.read_text())
+    mappings = {
+        m["containerPort"]: (m["hostPort"], m["listenAddress"])
+        for node in config["nodes"]
+        for m in node.get("extraPortMappings", [])
+    }
+    assert node_ports == set(mappings)
+    assert all(mappings[p] == (p, "127.0.0.1") for p in node_ports)
