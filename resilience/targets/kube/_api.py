@@ -1,0 +1,182 @@
+"""The only module that talks to the Kubernetes API server (kubernetes client, raw JSON in and out).
+
+Foreign errors (``ApiException``, urllib3 connection errors, kubeconfig errors) become ``TargetError`` or
+``ConfigError`` here, with one line naming what was asked of which object.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from resilience.errors import ConfigError, TargetError
+from resilience.safety.kube_guard import KubeScope
+
+__all__ = ["CNPG_GROUP", "CNPG_PLURAL", "CNPG_VERSION", "KubeApi", "connect"]
+
+log = logging.getLogger(__name__)
+
+CNPG_GROUP = "postgresql.cnpg.io"
+CNPG_VERSION = "v1"
+CNPG_PLURAL = "clusters"
+
+Json = dict[str, Any]
+
+
+def _kubeconfig_path(explicit: str | None) -> str:
+    if explicit:
+        return os.path.expanduser(explicit)
+    env = os.environ.get("KUBECONFIG", "")
+    first = next((p for p in env.split(os.pathsep) if p), "")
+    return os.path.expanduser(first or "~/.kube/config")
+
+
+def connect(kubeconfig: str | None, context: str | None, namespace: str) -> tuple[KubeScope, client.ApiClient]:
+    """Resolve the context from kubeconfig and build its client; no request is sent yet."""
+    path = _kubeconfig_path(kubeconfig)
+    if not Path(path).is_file():
+        raise ConfigError(f"kubeconfig {path}: not found (set KUBECONFIG or targets.*.kubeconfig)")
+    try:
+        contexts, active = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
+        names = {c["name"]: c for c in contexts}
+        chosen = context or (active or {}).get("name")
+        if not chosen or chosen not in names:
+            raise ConfigError(
+                f"kubeconfig {path}: no context {chosen!r} (have: {', '.join(sorted(names)) or 'none'})"
+            )
+        api_client = config.new_client_from_config(config_file=path, context=chosen)  # type: ignore[no-untyped-call]
+    except ConfigException as exc:
+        raise ConfigError(f"kubeconfig {path}: {exc}") from exc
+    cluster = str(names[chosen].get("context", {}).get("cluster", ""))
+    scope = KubeScope(chosen, namespace, cluster=cluster, server=str(api_client.configuration.host))
+    return scope, api_client
+
+
+@dataclass
+class KubeApi:
+    """Namespaced calls the target makes, returning the API server's JSON as dicts."""
+
+    api_client: client.ApiClient
+    namespace: str
+    timeout_s: float = 10.0
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any, missing_ok: bool = False, **kw: Any) -> Any:
+        try:
+            response = fn(*args, _preload_content=False, _request_timeout=self.timeout_s, **kw)
+        except ApiException as exc:
+            if missing_ok and exc.status == 404:
+                return None
+            reason = _reason(exc)
+            raise TargetError(f"kubernetes: {what} in namespace {self.namespace!r} failed: {reason}") from exc
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            host = self.api_client.configuration.host
+            raise TargetError(f"kubernetes: {what}: API server {host} unreachable: {exc}") from exc
+        data = response.data
+        return json.loads(data) if data else {}
+
+    # -- cluster ---------------------------------------------------------------------------------
+    def version(self) -> Json:
+        """GET /version."""
+        result: Json = self._call("read server version", client.VersionApi(self.api_client).get_code)
+        return result
+
+    def namespace_exists(self) -> bool:
+        """GET /api/v1/namespaces/{ns}."""
+        core = client.CoreV1Api(self.api_client)
+        return self._call("read namespace", core.read_namespace, self.namespace, missing_ok=True) is not None
+
+    # -- pods ------------------------------------------------------------------------------------
+    def list_pods(self, selector: str) -> list[Json]:
+        """GET pods?labelSelector=..."""
+        core = client.CoreV1Api(self.api_client)
+        kw: dict[str, Any] = {"label_selector": selector} if selector else {}
+        result = self._call(f"list pods {selector!r}", core.list_namespaced_pod, self.namespace, **kw)
+        items: list[Json] = result.get("items") or []
+        return items
+
+    def delete_pod(self, name: str, grace_period_s: int | None) -> bool:
+        """DELETE the pod (``gracePeriodSeconds`` when given); False when it was already gone."""
+        core = client.CoreV1Api(self.api_client)
+        kw: dict[str, Any] = {} if grace_period_s is None else {"grace_period_seconds": grace_period_s}
+        deleted = self._call(
+            f"delete pod {name}", core.delete_namespaced_pod, name, self.namespace, missing_ok=True, **kw
+        )
+        return deleted is not None
+
+    # -- deployments -----------------------------------------------------------------------------
+    def read_deployment(self, name: str) -> Json:
+        """GET the Deployment."""
+        apps = client.AppsV1Api(self.api_client)
+        result: Json = self._call(f"read deployment {name}", apps.read_namespaced_deployment, name, self.namespace)
+        return result
+
+    def patch_deployment(self, name: str, operations: list[Json]) -> Json:
+        """PATCH the Deployment with a JSON patch (``application/json-patch+json``)."""
+        apps = client.AppsV1Api(self.api_client)
+        result: Json = self._call(
+            f"patch deployment {name}",
+            apps.patch_namespaced_deployment,
+            name,
+            self.namespace,
+            operations,
+            _content_type="application/json-patch+json",
+        )
+        return result
+
+    def list_replicasets(self, selector: str) -> list[Json]:
+        """GET replicasets?labelSelector=..."""
+        apps = client.AppsV1Api(self.api_client)
+        result = self._call(
+            f"list replicasets {selector!r}", apps.list_namespaced_replica_set, self.namespace, label_selector=selector
+        )
+        items: list[Json] = result.get("items") or []
+        return items
+
+    # -- secrets ---------------------------------------------------------------------------------
+    def read_secret(self, name: str) -> dict[str, str]:
+        """GET the Secret; its data decoded (never logged)."""
+        core = client.CoreV1Api(self.api_client)
+        result = self._call(f"read secret {name}", core.read_namespaced_secret, name, self.namespace)
+        data = result.get("data") or {}
+        return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+    # -- CloudNativePG ---------------------------------------------------------------------------
+    def _cluster_call(self, what: str, method: str, name: str, *args: Any, **kw: Any) -> Json:
+        custom = client.CustomObjectsApi(self.api_client)
+        fn = getattr(custom, method)
+        where = f"{what} {CNPG_GROUP} cluster {name}"
+        result: Json = self._call(where, fn, CNPG_GROUP, CNPG_VERSION, self.namespace, CNPG_PLURAL, name, *args, **kw)
+        return result
+
+    def read_cluster(self, name: str) -> Json:
+        """GET the CloudNativePG Cluster."""
+        return self._cluster_call("read", "get_namespaced_custom_object", name)
+
+    def patch_cluster_status(self, name: str, body: Json) -> Json:
+        """PATCH the Cluster's status subresource with a JSON merge patch."""
+        return self._cluster_call(
+            "patch status of",
+            "patch_namespaced_custom_object_status",
+            name,
+            body,
+            _content_type="application/merge-patch+json",
+        )
+
+
+def _reason(exc: ApiException) -> str:
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return f"{exc.status} {message or exc.reason}"

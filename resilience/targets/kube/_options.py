@@ -1,0 +1,88 @@
+"""Options of a Kubernetes target, as a scenario gives them (``targets.kind`` / ``targets.staging``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pydantic
+import yaml
+
+from resilience.errors import ConfigError
+
+__all__ = ["DEFAULT_NODE_PORTS", "KubeOptions", "parse_options"]
+
+DEFAULT_NODE_PORTS: dict[str, int] = {
+    "chat": 30080,
+    "toxiproxy": 30474,
+    "postgres": 30432,
+    "redis": 30379,
+    "locust": 30089,
+}
+"""NodePorts of deploy/values/kind.yaml, mapped to the same host ports by deploy/kind/cluster.yaml."""
+
+
+class KubeOptions(pydantic.BaseModel):
+    """Where the chat stack runs and what the harness may touch there."""
+
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    context: str | None = None
+    """Kube context; default: the kubeconfig's current context (then checked by the safety guard)."""
+    kubeconfig: str | None = None
+    """Path of the kubeconfig; default: $KUBECONFIG, then ~/.kube/config."""
+    namespace: str = "resilience"
+    release: str = "resilience"
+    """Helm release name of deploy/chart: objects are called ``<release>-chat``, ``<release>-pg``..."""
+    allowed_contexts: tuple[str, ...] | None = None
+    allowed_namespaces: tuple[str, ...] | None = None
+    allow_production: bool = False
+    endpoints: dict[str, str] | None = None
+    """URLs of chat, toxiproxy, postgres, redis[, prometheus]; required for staging."""
+    host: str = "127.0.0.1"
+    """Where kind's extraPortMappings listen."""
+    node_ports: dict[str, int] = pydantic.Field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
+    values: str | None = None
+    """A Helm values file whose ``nodePorts`` override node_ports."""
+    database: str = "chat"
+    chat_secret: str | None = None
+    """Secret with issuer-secret (default ``<release>-chat``; chart value chat.existingSecret)."""
+    db_secret: str | None = None
+    """basic-auth Secret of the database owner (default ``<release>-db-app``; postgres.existingSecret)."""
+    chat_container: str = "chat"
+    seed: int | None = None
+    """Seed of the victim choice, so ``--dry-run`` and the real run pick the same pods."""
+    request_timeout_s: float = pydantic.Field(default=10.0, gt=0)
+    poll_interval_s: float = pydantic.Field(default=0.5, gt=0)
+    up_timeout_s: float = pydantic.Field(default=120.0, gt=0)
+
+
+def _node_ports_from_values(path: str, where: str) -> dict[str, int]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{where}.values: cannot read {path}: {exc}") from exc
+    ports = loaded.get("nodePorts", {}) if isinstance(loaded, dict) else {}
+    if not isinstance(ports, dict) or not all(isinstance(v, int) for v in ports.values()):
+        raise ConfigError(f"{where}.values: {path}: nodePorts must map names to port numbers")
+    return {str(k): int(v) for k, v in ports.items()}
+
+
+def parse_options(target: str, options: dict[str, Any]) -> KubeOptions:
+    """Validate ``options``; raise ConfigError naming the first bad field (``targets.kind.namespace: ...``)."""
+    where = f"targets.{target}"
+    try:
+        parsed = KubeOptions(**options)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "?"
+        raise ConfigError(f"{where}.{field}: {first['msg']} (got {first.get('input')!r})") from exc
+    if parsed.values:
+        merged = {**parsed.node_ports, **_node_ports_from_values(parsed.values, where)}
+        parsed = parsed.model_copy(update={"node_ports": merged})
+    missing = sorted(set(DEFAULT_NODE_PORTS) - {"locust"} - set(parsed.node_ports))
+    if target != "staging" and parsed.endpoints is None and missing:
+        raise ConfigError(f"{where}.node_ports: missing {', '.join(missing)}")
+    if target == "staging" and not parsed.endpoints:
+        raise ConfigError(f"{where}.endpoints: required for staging (chat, toxiproxy, postgres, redis URLs)")
+    return parsed

@@ -1,0 +1,164 @@
+"""Releases of the chat Deployment: read, change, follow, and roll back (pure computation on API JSON).
+
+chaostoolkit-kubernetes has no undo, so rollback is written here the way ``kubectl rollout undo`` does
+it: find the ReplicaSet to return to (by the ``deployment.kubernetes.io/revision`` annotation, or the one
+recorded before the harness's rollout) and put its pod template back into the Deployment with a JSON patch
+guarded by the Deployment's resourceVersion.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from resilience.errors import TargetError
+
+__all__ = [
+    "REVISION",
+    "ROLLBACK_TO",
+    "ROLLED_BACK_TO",
+    "owned_replicasets",
+    "release_of",
+    "replace_template_ops",
+    "replicaset_hash",
+    "revision",
+    "rollback_plan",
+    "rollout_state",
+    "template_of",
+    "with_release",
+]
+
+Json = dict[str, Any]
+
+REVISION = "deployment.kubernetes.io/revision"
+HASH_LABEL = "pod-template-hash"
+ROLLBACK_TO = "resilience/rollback-to"
+"""Deployment annotation: pod-template-hash of the ReplicaSet running before the harness's first rollout."""
+ROLLED_BACK_TO = "resilience/rolled-back-to"
+"""Deployment annotation: pod-template-hash the last rollback returned to (makes rollback idempotent)."""
+RELEASE_ENV = "CHAT_RELEASE"
+
+
+def _container(template: Json, name: str) -> Json:
+    for c in template.get("spec", {}).get("containers", []):
+        if c.get("name") == name:
+            found: Json = c
+            return found
+    raise TargetError(f"kubernetes: the chat pod template has no container {name!r}")
+
+
+def release_of(deployment: Json, container: str) -> str:
+    """CHAT_RELEASE of the Deployment's pod template (``good`` when unset, as the chat service defaults)."""
+    env = _container(deployment["spec"]["template"], container).get("env") or []
+    return next((str(e.get("value", "")) for e in env if e.get("name") == RELEASE_ENV), "good")
+
+
+def is_image(release: str) -> bool:
+    """A release containing ``:``, ``/`` or ``@`` is an image reference; otherwise a CHAT_RELEASE value."""
+    return any(ch in release for ch in ":/@")
+
+
+def with_release(template: Json, release: str, container: str) -> Json:
+    """A copy of ``template`` running ``release`` (CHAT_RELEASE value, or an image reference)."""
+    out = copy.deepcopy(template)
+    target = _container(out, container)
+    if is_image(release):
+        target["image"] = release
+        return out
+    env = target.setdefault("env", [])
+    for item in env:
+        if item.get("name") == RELEASE_ENV:
+            item.clear()
+            item.update({"name": RELEASE_ENV, "value": release})
+            return out
+    env.insert(0, {"name": RELEASE_ENV, "value": release})
+    return out
+
+
+def revision(obj: Json) -> int:
+    """The ``deployment.kubernetes.io/revision`` annotation as an int (0 when absent)."""
+    value = (obj.get("metadata", {}).get("annotations") or {}).get(REVISION, "0")
+    try:
+        return int(value)
+    except ValueError:
+        return 0
+
+
+def replicaset_hash(rs: Json) -> str:
+    """The ReplicaSet's pod-template-hash label."""
+    return str((rs.get("metadata", {}).get("labels") or {}).get(HASH_LABEL, ""))
+
+
+def owned_replicasets(deployment: Json, replicasets: list[Json]) -> list[Json]:
+    """The ReplicaSets controlled by the Deployment (by owner UID), newest revision first."""
+    uid = deployment["metadata"].get("uid")
+    owned = [
+        rs
+        for rs in replicasets
+        if any(o.get("uid") == uid and o.get("kind") == "Deployment" for o in rs["metadata"].get("ownerReferences", []))
+    ]
+    return sorted(owned, key=revision, reverse=True)
+
+
+def template_of(rs: Json) -> Json:
+    """The ReplicaSet's pod template as a Deployment template (without the pod-template-hash label)."""
+    template: Json = copy.deepcopy(rs["spec"]["template"])
+    labels = template.get("metadata", {}).get("labels") or {}
+    labels.pop(HASH_LABEL, None)
+    return template
+
+
+def rollback_plan(deployment: Json, replicasets: list[Json]) -> tuple[Json | None, Json]:
+    """(ReplicaSet to return to or None when already there, annotations to write).
+
+    Order of preference: the ReplicaSet recorded before the harness's rollout (``resilience/rollback-to``);
+    nothing, when the last rollback already returned to the current one; else the previous revision, as
+    ``kubectl rollout undo`` does.
+    """
+    annotations = dict(deployment["metadata"].get("annotations") or {})
+    owned = owned_replicasets(deployment, replicasets)
+    current = next((rs for rs in owned if revision(rs) == revision(deployment)), owned[0] if owned else None)
+    if current is None:
+        raise TargetError(f"kubernetes: deployment {deployment['metadata']['name']} has no ReplicaSet")
+    recorded = annotations.pop(ROLLBACK_TO, None)
+    if recorded is None and annotations.get(ROLLED_BACK_TO) == replicaset_hash(current):
+        return None, annotations
+    if recorded is not None:
+        target = next((rs for rs in owned if replicaset_hash(rs) == recorded), None)
+        if target is None:
+            raise TargetError(f"kubernetes: the ReplicaSet with pod-template-hash {recorded} to roll back to is gone")
+    else:
+        older = [rs for rs in owned if revision(rs) < revision(current)]
+        if not older:
+            raise TargetError(f"kubernetes: deployment {deployment['metadata']['name']} has no previous revision")
+        target = older[0]
+    annotations[ROLLED_BACK_TO] = replicaset_hash(target)
+    return (None if target is current else target), annotations
+
+
+def replace_template_ops(deployment: Json, template: Json, annotations: Json) -> list[Json]:
+    """A JSON patch replacing the pod template and annotations, applied only to the version we read."""
+    return [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": deployment["metadata"]["resourceVersion"]},
+        {"op": "replace", "path": "/spec/template", "value": template},
+        {"op": "add", "path": "/metadata/annotations", "value": annotations},
+    ]
+
+
+def rollout_state(deployment: Json) -> tuple[bool, str]:
+    """(complete, reason) for a Deployment, with the rules of ``kubectl rollout status``."""
+    meta, spec, status = deployment["metadata"], deployment.get("spec", {}), deployment.get("status") or {}
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return False, "waiting for the deployment spec update to be observed"
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "Progressing" and cond.get("reason") == "ProgressDeadlineExceeded":
+            return False, f"progress deadline exceeded: {cond.get('message', '')}"
+    want = spec.get("replicas", 1)
+    updated = status.get("updatedReplicas", 0)
+    if updated < want:
+        return False, f"{updated} of {want} new replicas updated"
+    if status.get("replicas", 0) > updated:
+        return False, f"{status.get('replicas', 0) - updated} old replicas pending termination"
+    if status.get("availableReplicas", 0) < updated:
+        return False, f"{status.get('availableReplicas', 0)} of {updated} updated replicas available"
+    return True, f"{updated} replicas updated and available"

@@ -1,0 +1,311 @@
+"""The Kubernetes target: the chat stack of deploy/chart on a kind or staging cluster.
+
+Nothing here creates or deletes a cluster or a Helm release: ``up`` checks that the API server answers
+and the stack is healthy, ``down`` does nothing (``make kind-down`` / ``helm uninstall`` do that). Every
+call goes through the kube context and namespace the safety guard (``resilience.safety.kube_guard``)
+accepted before the first request.
+
+* pods: ``list_namespaced_pod(label_selector=...)``; kill = delete with ``gracePeriodSeconds`` 0 (SIGKILL)
+  or the pod's own grace period (SIGTERM). ``plan_kill`` returns exactly the pods ``kill`` would delete
+  (same seed, same pods -> same choice), for ``--dry-run``.
+* database: CloudNativePG (``_cnpg``); failover deletes the primary pod, switchover sets the Cluster's
+  ``status.targetPrimary``.
+* releases: CHAT_RELEASE (or the image) of the chat Deployment; rollback returns to the previous
+  ReplicaSet (``_rollout``).
+* network faults: the in-cluster Toxiproxy (proxies ``postgres`` and ``redis``), reached through the
+  ``toxiproxy`` endpoint.
+* endpoints: kind -> NodePorts mapped to 127.0.0.1 by deploy/kind/cluster.yaml; staging -> the URLs the
+  scenario gives (``endpoints``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote
+
+from resilience.errors import ConfigError, ResilienceError, TargetError
+from resilience.safety.kube_guard import KubePolicy, check_kube_scope
+from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
+from resilience.targets.kube import _cnpg, _rollout
+from resilience.targets.kube._api import KubeApi, connect
+from resilience.targets.kube._options import parse_options
+from resilience.targets.kube._pods import choose_victims, grace_period, is_terminating, pod_from_json, victim_count
+from resilience.targets.selector import parse_selector
+
+__all__ = ["KubernetesTarget"]
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+_ENDPOINT_KEYS = ("chat", "toxiproxy", "postgres", "redis")
+
+
+class KubernetesTarget:
+    """The Target protocol on a Kubernetes cluster running deploy/chart (``kind`` or ``staging``)."""
+
+    def __init__(self, *, name: str, **options: Any) -> None:
+        self.name = name
+        self.options = parse_options(name, options)
+        opts = self.options
+        policy = KubePolicy.for_target(
+            name,
+            opts.namespace,
+            allowed_contexts=opts.allowed_contexts,
+            allowed_namespaces=opts.allowed_namespaces,
+            allow_production=opts.allow_production,
+        )
+        self.scope, api_client = connect(opts.kubeconfig, opts.context, opts.namespace)
+        try:
+            check_kube_scope(self.scope, policy, target=name)
+        except ConfigError:
+            api_client.close()  # type: ignore[no-untyped-call]
+            raise
+        self._api = KubeApi(api_client, opts.namespace, opts.request_timeout_s)
+        self._expected: dict[str, int] = {}
+        self._endpoints: Endpoints | None = None
+        self.chat_deployment = f"{opts.release}-chat"
+        self.pg_cluster = f"{opts.release}-pg"
+        self.chat_secret = opts.chat_secret or f"{opts.release}-chat"
+        self.db_secret = opts.db_secret or f"{opts.release}-db-app"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def up(self, *, progress: Progress | None = None) -> Endpoints:
+        """Check the API server answers and every component is healthy; never creates anything."""
+        say = progress or (lambda line: log.info("%s", line))
+        version = self._api.version()
+        say(f"API server {self.scope.server} reachable (Kubernetes {version.get('gitVersion', '?')})")
+        if not self._api.namespace_exists():
+            raise TargetError(
+                f"kubernetes: namespace {self.scope.namespace!r} does not exist in context {self.scope.context!r} "
+                "(install the chart: make kind-up, or helm install with deploy/values/staging.yaml)"
+            )
+        checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
+            ("chat deployment", self._chat_rollout_state),
+            ("redis", lambda: self._pods_ready("app=redis")),
+            ("toxiproxy", lambda: self._pods_ready("app=toxiproxy")),
+            ("postgres", self._db_state),
+        ]
+        for what, check in checks:
+            waited = self._poll(check, self.options.up_timeout_s, what)
+            say(f"{what} healthy ({waited:.1f} s)")
+        return self.endpoints()
+
+    def down(self, *, purge: bool = False) -> None:
+        """Nothing to stop: the harness never deletes a cluster or a release (``make kind-down`` does)."""
+        log.info("target %s: down is a no-op (purge=%s); use make kind-down or helm uninstall", self.name, purge)
+
+    def is_up(self) -> bool:
+        """Whether the API server answers and the chat Deployment exists."""
+        try:
+            self._api.version()
+            return self._api.namespace_exists() and bool(self._api.read_deployment(self.chat_deployment))
+        except TargetError:
+            return False
+
+    def status(self) -> Status:
+        """Every pod of the release with its health and restarts, the database state and the endpoints."""
+        objs = self._api.list_pods(f"app.kubernetes.io/instance={self.options.release}")
+        components = tuple(sorted((pod_from_json(o) for o in objs), key=lambda p: p.name))
+        checks = {"chat": self._chat_rollout_state, "postgres": self._db_state}
+        states = {}
+        for what, check in checks.items():
+            try:
+                states[what] = check()
+            except TargetError as exc:
+                states[what] = (False, str(exc))
+        healthy = bool(components) and all(p.ready for p in components) and all(ok for ok, _ in states.values())
+        try:
+            endpoints: Endpoints | None = self.endpoints()
+        except ResilienceError:
+            endpoints = None
+        extra = {
+            "context": self.scope.context,
+            "namespace": self.scope.namespace,
+            "checks": {what: {"healthy": ok, "detail": detail} for what, (ok, detail) in states.items()},
+        }
+        return Status(self.name, healthy, components, endpoints, extra)
+
+    def endpoints(self) -> Endpoints:
+        """Configured URLs (staging), or the kind NodePorts on ``host`` with the database URL from its Secret."""
+        if self._endpoints is None:
+            self._endpoints = self._configured_endpoints() if self.options.endpoints else self._kind_endpoints()
+        return self._endpoints
+
+    def _configured_endpoints(self) -> Endpoints:
+        given = dict(self.options.endpoints or {})
+        missing = [k for k in _ENDPOINT_KEYS if not given.get(k)]
+        if missing:
+            raise ConfigError(f"targets.{self.name}.endpoints: missing {', '.join(missing)}")
+        return Endpoints(
+            chat=given["chat"], toxiproxy=given["toxiproxy"], postgres=given["postgres"],
+            redis=given["redis"], prometheus=given.get("prometheus"),
+        )
+
+    def _kind_endpoints(self) -> Endpoints:
+        host, ports = self.options.host, self.options.node_ports
+        creds = self._api.read_secret(self.db_secret)
+        user, password = quote(creds.get("username", "chat"), safe=""), quote(creds.get("password", ""), safe="")
+        return Endpoints(
+            chat=f"http://{host}:{ports['chat']}",
+            toxiproxy=f"http://{host}:{ports['toxiproxy']}",
+            postgres=f"postgresql://{user}:{password}@{host}:{ports['postgres']}/{self.options.database}",
+            redis=f"redis://{host}:{ports['redis']}/0",
+        )
+
+    def issuer_secret(self) -> str:
+        """CHAT_ISSUER_SECRET from the chat Secret, for load and probes to get tokens (never logged)."""
+        secret = self._api.read_secret(self.chat_secret)
+        if "issuer-secret" not in secret:
+            raise TargetError(f"kubernetes: secret {self.chat_secret} has no key issuer-secret")
+        return secret["issuer-secret"]
+
+    # -- pods ------------------------------------------------------------------------------------
+    def pods(self, selector: str = "") -> list[Pod]:
+        """Pods of the namespace matching the label selector, sorted by name."""
+        text = str(parse_selector(selector))
+        return sorted((pod_from_json(o) for o in self._api.list_pods(text)), key=lambda p: p.name)
+
+    def plan_kill(self, selector: str, *, count: int | None = None, percent: float | None = None) -> list[Pod]:
+        """Exactly the pods ``kill`` would delete now (for ``--dry-run``); sends no delete."""
+        return self._plan(selector, count, percent)[0]
+
+    def _plan(self, selector: str, count: int | None, percent: float | None) -> tuple[list[Pod], int]:
+        text = str(parse_selector(selector))
+        if not text:
+            raise ConfigError("kill: an empty selector would match every pod of the namespace; name the pods")
+        live = [
+            pod_from_json(o)
+            for o in self._api.list_pods(text)
+            if not is_terminating(o) and (o.get("status") or {}).get("phase") in ("Running", "Pending")
+        ]
+        if not live:
+            raise TargetError(f"kill: no running pod matches {text!r} in namespace {self.scope.namespace!r}")
+        n = victim_count(len(live), count, percent)
+        return choose_victims(live, n, self.options.seed, text), len(live)
+
+    def kill(
+        self, selector: str, *, count: int | None = None, percent: float | None = None, signal: str = "SIGKILL"
+    ) -> list[Pod]:
+        """Delete the planned pods (grace period 0 for SIGKILL); their controllers replace them."""
+        grace = grace_period(signal)
+        victims, live = self._plan(selector, count, percent)
+        self._expected[str(parse_selector(selector))] = live
+        for pod in victims:
+            if not self._api.delete_pod(pod.name, grace):
+                log.info("pod %s was already gone", pod.name)
+        log.info("killed %s with %s: %s", selector, signal, ", ".join(p.name for p in victims))
+        return victims
+
+    def wait_ready(self, selector: str, *, timeout: float = 60.0) -> float:
+        """Wait until no matching pod is terminating, all are ready, and as many as before the last kill."""
+        text = str(parse_selector(selector))
+        return self._poll(lambda: self._pods_ready(text), timeout, f"pods {text!r} ready")
+
+    def _pods_ready(self, selector: str) -> tuple[bool, str]:
+        objs = self._api.list_pods(selector)
+        terminating = sum(1 for o in objs if is_terminating(o))
+        ready = sum(1 for o in objs if pod_from_json(o).ready)
+        want = max(1, self._expected.get(selector, 1))
+        if terminating or ready < want or ready < len(objs):
+            return False, f"{ready} of {max(want, len(objs) - terminating)} ready, {terminating} terminating"
+        return True, f"{ready} ready"
+
+    # -- database --------------------------------------------------------------------------------
+    def _db_objects(self) -> tuple[list[Json], Json]:
+        return self._api.list_pods(_cnpg.instance_selector(self.pg_cluster)), self._api.read_cluster(self.pg_cluster)
+
+    def _db_state(self) -> tuple[bool, str]:
+        return _cnpg.cluster_health(*self._db_objects())
+
+    def db_nodes(self) -> list[DbNode]:
+        """The CloudNativePG instances with their roles."""
+        return _cnpg.db_nodes(*self._db_objects())
+
+    def db_primary(self) -> str:
+        """The current primary instance (pod name)."""
+        return _cnpg.primary_of(*self._db_objects())
+
+    def failover_db(self, mode: FailoverMode = FailoverMode.PRIMARY_CRASH) -> str:
+        """primary-crash: delete the primary pod at once; switchover: promote a replica. Returns the old primary."""
+        pods, cluster = self._db_objects()
+        primary = _cnpg.primary_of(pods, cluster)
+        if mode is FailoverMode.PRIMARY_CRASH:
+            self._api.delete_pod(primary, 0)
+        elif mode is FailoverMode.SWITCHOVER:
+            target, body = _cnpg.switchover_patch(cluster, pods)
+            self._api.patch_cluster_status(self.pg_cluster, body)
+            log.info("switchover %s -> %s requested", primary, target)
+        else:
+            raise ConfigError(
+                f"failover mode {mode.value!r}: not available on a Kubernetes target (CloudNativePG runs no "
+                "Patroni); use primary-crash or switchover"
+            )
+        return primary
+
+    def wait_db_healthy(self, *, timeout: float = 60.0) -> float:
+        """Wait until the Cluster is healthy with one ready primary and every instance ready."""
+        return self._poll(self._db_state, timeout, "postgres healthy")
+
+    # -- releases --------------------------------------------------------------------------------
+    def release(self) -> str:
+        """CHAT_RELEASE of the chat Deployment's pod template."""
+        return _rollout.release_of(self._api.read_deployment(self.chat_deployment), self.options.chat_container)
+
+    def _deployment_and_replicasets(self) -> tuple[Json, list[Json]]:
+        deployment = self._api.read_deployment(self.chat_deployment)
+        labels = deployment["spec"]["selector"].get("matchLabels") or {}
+        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        return deployment, self._api.list_replicasets(selector)
+
+    def rollout(self, release: str, *, timeout: float = 120.0) -> None:
+        """Patch the chat pod template to ``release`` and wait for the Deployment's rolling update."""
+        deployment, replicasets = self._deployment_and_replicasets()
+        annotations = dict(deployment["metadata"].get("annotations") or {})
+        annotations.pop(_rollout.ROLLED_BACK_TO, None)
+        owned = _rollout.owned_replicasets(deployment, replicasets)
+        current = next((rs for rs in owned if _rollout.revision(rs) == _rollout.revision(deployment)), None)
+        if current is not None:
+            annotations.setdefault(_rollout.ROLLBACK_TO, _rollout.replicaset_hash(current))
+        template = _rollout.with_release(deployment["spec"]["template"], release, self.options.chat_container)
+        ops = _rollout.replace_template_ops(deployment, template, annotations)
+        self._api.patch_deployment(self.chat_deployment, ops)
+        log.info("rolling out release %s to %s", release, self.chat_deployment)
+        self._poll(self._chat_rollout_state, timeout, f"rollout of release {release!r}")
+
+    def rollback(self, *, timeout: float = 120.0) -> str:
+        """Return to the ReplicaSet before the harness's rollout (else the previous revision); idempotent."""
+        deployment, replicasets = self._deployment_and_replicasets()
+        target, annotations = _rollout.rollback_plan(deployment, replicasets)
+        if target is not None:
+            ops = _rollout.replace_template_ops(deployment, _rollout.template_of(target), annotations)
+            self._api.patch_deployment(self.chat_deployment, ops)
+            log.info("rolling %s back to revision %s", self.chat_deployment, _rollout.revision(target))
+        elif annotations != (deployment["metadata"].get("annotations") or {}):
+            ops = _rollout.replace_template_ops(deployment, deployment["spec"]["template"], annotations)
+            self._api.patch_deployment(self.chat_deployment, [ops[0], ops[2]])
+        self._poll(self._chat_rollout_state, timeout, "rollback")
+        return self.release()
+
+    def _chat_rollout_state(self) -> tuple[bool, str]:
+        return _rollout.rollout_state(self._api.read_deployment(self.chat_deployment))
+
+    # -- network faults --------------------------------------------------------------------------
+    def proxies(self) -> dict[str, str]:
+        """Dependency -> proxy name in the in-cluster Toxiproxy (deploy/chart toxiproxy config)."""
+        return {"postgres": "postgres", "redis": "redis"}
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _poll(self, check: Callable[[], tuple[bool, str]], timeout: float, what: str) -> float:
+        """Call ``check`` until it holds; TargetError with its last reason after ``timeout`` seconds."""
+        start = time.monotonic()
+        while True:
+            ok, reason = check()
+            waited = time.monotonic() - start
+            if ok:
+                return waited
+            if waited >= timeout:
+                raise TargetError(f"kubernetes: {what} not reached after {timeout:.0f} s: {reason}")
+            time.sleep(min(self.options.poll_interval_s, max(0.0, timeout - waited)))

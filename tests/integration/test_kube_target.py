@@ -1,0 +1,322 @@
+"""The Kubernetes target against an HTTP-level fake API server (tests/support/fake_kube_api.py).
+
+No Kubernetes API server can run on these machines, so every test here talks to a fake: a real HTTP
+server on 127.0.0.1 that speaks enough of the REST API for the target's requests and records them. The
+tests assert the exact requests the target sends (label selectors, deletes with their grace periods, JSON
+patches of the Deployment, the rollback to the previous ReplicaSet, the CloudNativePG status patch), and
+that the safety guard refuses a context before any request is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from resilience.errors import ConfigError, TargetError
+from resilience.targets import get_target
+from resilience.targets.base import FailoverMode, Target
+from resilience.targets.kubernetes import KubernetesTarget
+from tests.support.fake_kube_api import FakeKubeApi, Recorded
+
+pytestmark = pytest.mark.integration
+
+NS_PATH = "/api/v1/namespaces/resilience"
+DEPLOY_PATH = "/apis/apps/v1/namespaces/resilience/deployments/resilience-chat"
+CHAT = {"app": "chat-api", "app.kubernetes.io/instance": "resilience"}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKubeApi]:
+    """A fake API server with the chart's objects: chat Deployment, CNPG cluster, Redis, Toxiproxy, Secrets."""
+    api = FakeKubeApi()
+    api.add_deployment("resilience-chat", CHAT, replicas=3)
+    api.add_cnpg_cluster("resilience-pg", instances=3)
+    api.add_pod("resilience-redis-0", {"app": "redis", "app.kubernetes.io/instance": "resilience"})
+    api.add_pod("resilience-toxiproxy-0", {"app": "toxiproxy", "app.kubernetes.io/instance": "resilience"})
+    api.add_secret("resilience-db-app", {"username": "chat", "password": "s3cret/+"})
+    api.add_secret("resilience-chat", {"jwt-secret": "jwt", "issuer-secret": "issuer-xyz"})
+    api.start()
+    try:
+        yield api
+    finally:
+        api.stop()
+
+
+def _target(fake: FakeKubeApi, tmp_path: Path, name: str = "kind", **options: Any) -> KubernetesTarget:
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    target = get_target(name, kubeconfig=str(kubeconfig), poll_interval_s=0.05, **options)
+    assert isinstance(target, KubernetesTarget)
+    return target
+
+
+def _deletes(fake: FakeKubeApi) -> list[Recorded]:
+    return [r for r in fake.requests if r.method == "DELETE"]
+
+
+def _patches(fake: FakeKubeApi) -> list[Recorded]:
+    return [r for r in fake.requests if r.method == "PATCH"]
+
+
+def _release_in(template: dict[str, Any]) -> str:
+    env = template["spec"]["containers"][0]["env"]
+    return str(next(e["value"] for e in env if e["name"] == "CHAT_RELEASE"))
+
+
+def test_get_target_builds_a_kubernetes_target_satisfying_the_protocol(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """get_target("kind", ...) returns a KubernetesTarget that satisfies the Target protocol, sending no request."""
+    target = _target(fake, tmp_path)
+    assert isinstance(target, Target) and target.name == "kind"
+    assert target.scope.context == "kind-resilience" and fake.requests == []
+
+
+def test_pods_lists_with_the_label_selector(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """pods(selector) sends GET pods?labelSelector=<selector> in the target namespace and maps the pods."""
+    pods = _target(fake, tmp_path).pods("app=chat-api")
+    assert len(pods) == 3 and all(p.ready and p.labels["app"] == "chat-api" and p.pid is None for p in pods)
+    request = fake.requests[-1]
+    assert (request.method, request.path) == ("GET", f"{NS_PATH}/pods")
+    assert request.query == {"labelSelector": ["app=chat-api"]}
+
+
+def test_bad_selector_is_refused_before_any_request(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A malformed label selector is a ConfigError and reaches no API server."""
+    with pytest.raises(ConfigError, match="invalid label selector"):
+        _target(fake, tmp_path).pods("app in (chat")
+    assert fake.requests == []
+
+
+def test_plan_kill_lists_exactly_the_pods_kill_deletes(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """With a seed, plan_kill (dry run) names the same pods kill then deletes, and itself deletes nothing."""
+    target = _target(fake, tmp_path, seed=42)
+    planned = target.plan_kill("app=chat-api", count=2)
+    assert _deletes(fake) == []
+    killed = target.kill("app=chat-api", count=2)
+    assert [p.name for p in killed] == [p.name for p in planned]
+    assert [(r.path, r.query) for r in _deletes(fake)] == [
+        (f"{NS_PATH}/pods/{p.name}", {"gracePeriodSeconds": ["0"]}) for p in planned
+    ]
+
+
+def test_kill_by_percent_with_sigterm_uses_the_pods_grace_period(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """percent=50 of 3 pods deletes 2 (rounded up); SIGTERM sends no gracePeriodSeconds (the pod's own applies)."""
+    victims = _target(fake, tmp_path).kill("app=chat-api", percent=50, signal="SIGTERM")
+    assert len(victims) == 2
+    assert [r.query for r in _deletes(fake)] == [{}, {}]
+
+
+def test_kill_refuses_a_signal_the_api_cannot_send(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """SIGSTOP cannot be delivered through the API: ConfigError, and no request is sent."""
+    with pytest.raises(ConfigError, match="SIGKILL or SIGTERM"):
+        _target(fake, tmp_path).kill("app=chat-api", signal="SIGSTOP")
+    assert fake.requests == []
+
+
+def test_kill_more_pods_than_match_is_refused_without_deleting(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """Asking for 4 of 3 pods raises TargetError and deletes nothing."""
+    with pytest.raises(TargetError, match="asked for 4 pod\\(s\\) but only 3 match"):
+        _target(fake, tmp_path).kill("app=chat-api", count=4)
+    assert _deletes(fake) == []
+
+
+def test_wait_ready_waits_for_replacements_after_a_kill(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """After a kill, wait_ready returns once as many pods as before are ready again (the ReplicaSet replaced them)."""
+    target = _target(fake, tmp_path)
+    killed = target.kill("app=chat-api", count=1)
+    target.wait_ready("app=chat-api", timeout=30)
+    names = {p.name for p in target.pods("app=chat-api")}
+    assert len(names) == 3 and killed[0].name not in names
+
+
+def test_wait_ready_times_out_with_one_line(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A pod that never becomes ready makes wait_ready raise TargetError naming the selector and the count."""
+    fake.add_pod("stuck-0", {"app": "stuck"}, ready=False)
+    with pytest.raises(TargetError, match="pods 'app=stuck' ready not reached after 1 s: 0 of 1 ready"):
+        _target(fake, tmp_path).wait_ready("app=stuck", timeout=1)
+
+
+def test_rollout_patches_chat_release_and_records_the_previous_replicaset(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """rollout sends one JSON patch: test resourceVersion, replace the template with the new CHAT_RELEASE, annotate."""
+    target = _target(fake, tmp_path)
+    old_rs = next(iter(fake.replicasets.values()))
+    old_hash = old_rs["metadata"]["labels"]["pod-template-hash"]
+    target.rollout("bad-errors", timeout=10)
+    [patch] = _patches(fake)
+    assert (patch.path, patch.content_type) == (DEPLOY_PATH, "application/json-patch+json")
+    test_op, replace_op, annotate_op = patch.body
+    assert test_op["op"] == "test" and test_op["path"] == "/metadata/resourceVersion"
+    assert replace_op["op"] == "replace" and replace_op["path"] == "/spec/template"
+    assert _release_in(replace_op["value"]) == "bad-errors"
+    assert annotate_op["value"]["resilience/rollback-to"] == old_hash
+    assert target.release() == "bad-errors"
+
+
+def test_rollout_of_an_image_reference_patches_the_image(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A release that looks like an image reference replaces the chat container's image, not CHAT_RELEASE."""
+    target = _target(fake, tmp_path)
+    target.rollout("registry.example.com/agent/chat:0.2.0", timeout=10)
+    template = _patches(fake)[0].body[1]["value"]
+    assert template["spec"]["containers"][0]["image"] == "registry.example.com/agent/chat:0.2.0"
+    assert _release_in(template) == "good"
+
+
+def test_stalled_rollout_raises_and_rollback_restores_the_old_replicaset(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A release that never gets ready stalls the rollout (TargetError); rollback puts the old RS template back."""
+    fake.stalled_releases.add("bad-readiness")
+    target = _target(fake, tmp_path)
+    old_rs = next(iter(fake.replicasets.values()))
+    expected = {**old_rs["spec"]["template"]}
+    expected["metadata"] = {"labels": {k: v for k, v in old_rs["spec"]["template"]["metadata"]["labels"].items()
+                                       if k != "pod-template-hash"}}
+    with pytest.raises(TargetError, match="rollout of release 'bad-readiness' not reached after 1 s"):
+        target.rollout("bad-readiness", timeout=1)
+    assert target.rollback(timeout=10) == "good"
+    rollback = _patches(fake)[-1]
+    assert rollback.body[1] == {"op": "replace", "path": "/spec/template", "value": expected}
+    annotations = rollback.body[2]["value"]
+    assert "resilience/rollback-to" not in annotations
+    assert annotations["resilience/rolled-back-to"] == old_rs["metadata"]["labels"]["pod-template-hash"]
+    rs_revisions = {rs["metadata"]["name"]: rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    for rs in fake.replicasets.values()}
+    assert rs_revisions[old_rs["metadata"]["name"]] == "3"
+
+
+def test_rollback_is_idempotent(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A second rollback after a rollback sends no patch and reports the same release."""
+    target = _target(fake, tmp_path)
+    target.rollout("bad-latency", timeout=10)
+    assert target.rollback(timeout=10) == "good"
+    patches = len(_patches(fake))
+    assert target.rollback(timeout=10) == "good"
+    assert len(_patches(fake)) == patches
+
+
+def test_chained_rollouts_roll_back_to_the_release_before_the_first(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """Two rollouts in a row (bad-errors, then bad-latency) roll back to the release before the first one."""
+    target = _target(fake, tmp_path)
+    target.rollout("bad-errors", timeout=10)
+    target.rollout("bad-latency", timeout=10)
+    assert target.rollback(timeout=10) == "good"
+
+
+def test_rollback_without_a_harness_rollout_undoes_to_the_previous_revision(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """With no recorded rollout (e.g. a release deployed by helm), rollback returns to the previous revision."""
+    target = _target(fake, tmp_path)
+    target.rollout("bad-errors", timeout=10)
+    annotations = fake.deployments["resilience-chat"]["metadata"]["annotations"]
+    annotations.pop("resilience/rollback-to")
+    assert target.rollback(timeout=10) == "good"
+    assert fake.deployments["resilience-chat"]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+
+
+def test_failover_deletes_the_primary_pod_at_once(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """primary-crash deletes the CNPG primary pod with gracePeriodSeconds=0; the operator promotes a replica."""
+    target = _target(fake, tmp_path)
+    assert target.db_primary() == "resilience-pg-1"
+    assert target.failover_db(FailoverMode.PRIMARY_CRASH) == "resilience-pg-1"
+    assert [(r.path, r.query) for r in _deletes(fake)] == [
+        (f"{NS_PATH}/pods/resilience-pg-1", {"gracePeriodSeconds": ["0"]})
+    ]
+    target.wait_db_healthy(timeout=10)
+    assert target.db_primary() == "resilience-pg-2"
+    lists = [r for r in fake.requests if r.path == f"{NS_PATH}/pods"]
+    assert lists[0].query == {"labelSelector": ["cnpg.io/cluster=resilience-pg,!cnpg.io/jobRole"]}
+
+
+def test_switchover_patches_the_cluster_status_like_cnpg_promote(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """switchover sends a merge patch of the Cluster status: targetPrimary = first ready replica, guarded by version."""
+    target = _target(fake, tmp_path)
+    version = fake.clusters["resilience-pg"]["metadata"]["resourceVersion"]
+    assert target.failover_db(FailoverMode.SWITCHOVER) == "resilience-pg-1"
+    [patch] = _patches(fake)
+    assert patch.path == "/apis/postgresql.cnpg.io/v1/namespaces/resilience/clusters/resilience-pg/status"
+    assert patch.content_type == "application/merge-patch+json"
+    assert patch.body["metadata"] == {"resourceVersion": version}
+    assert patch.body["status"]["targetPrimary"] == "resilience-pg-2"
+    assert patch.body["status"]["phase"] == "Switchover in progress"
+    assert target.db_primary() == "resilience-pg-2"
+
+
+def test_patroni_crash_is_not_offered_on_kubernetes(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """patroni-crash has no CloudNativePG equivalent: ConfigError, nothing deleted."""
+    with pytest.raises(ConfigError, match="patroni-crash"):
+        _target(fake, tmp_path).failover_db(FailoverMode.PATRONI_CRASH)
+    assert fake.writes() == []
+
+
+def test_db_nodes_report_roles_and_sync_standbys(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """db_nodes maps CNPG instance pods to one running primary and streaming synchronous standbys."""
+    nodes = _target(fake, tmp_path).db_nodes()
+    assert [(n.name, n.role, n.state, n.sync) for n in nodes] == [
+        ("resilience-pg-1", "primary", "running", False),
+        ("resilience-pg-2", "replica", "streaming", True),
+        ("resilience-pg-3", "replica", "streaming", True),
+    ]
+
+
+def test_up_checks_health_and_returns_kind_endpoints(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """up reports each component healthy and returns NodePort URLs, the DB URL built from the app Secret."""
+    lines: list[str] = []
+    endpoints = _target(fake, tmp_path).up(progress=lines.append)
+    assert [line.split(" (")[0] for line in lines[1:]] == [
+        "chat deployment healthy", "redis healthy", "toxiproxy healthy", "postgres healthy",
+    ]
+    assert endpoints.chat == "http://127.0.0.1:30080" and endpoints.toxiproxy == "http://127.0.0.1:30474"
+    assert endpoints.postgres == "postgresql://chat:s3cret%2F%2B@127.0.0.1:30432/chat"
+    assert fake.writes() == []
+
+
+def test_up_refuses_a_missing_namespace(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """up on a cluster without the release's namespace fails with one line telling how to install the chart."""
+    fake.namespaces.clear()
+    with pytest.raises(TargetError, match=r"namespace 'resilience' does not exist .* make kind-up"):
+        _target(fake, tmp_path).up()
+
+
+def test_staging_uses_the_configured_endpoints(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """Staging endpoints come from the scenario's URLs, not from NodePorts or Secrets."""
+    urls = {"chat": "https://chat.staging", "toxiproxy": "http://tp.staging:8474",
+            "postgres": "postgresql://chat@db.staging/chat", "redis": "redis://redis.staging:6379/0"}
+    target = _target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=urls)
+    assert target.endpoints().to_json() == {**urls, "prometheus": None}
+    assert fake.requests == []
+
+
+def test_status_lists_the_release_pods_and_checks(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """status lists pods of the release (selector app.kubernetes.io/instance) with health, plus chat/db checks."""
+    status = _target(fake, tmp_path).status().to_json()
+    assert status["healthy"] is True and len(status["components"]) == 5
+    assert status["checks"]["postgres"]["healthy"] is True
+    lists = [r.query for r in fake.requests if r.path == f"{NS_PATH}/pods"]
+    assert lists[0] == {"labelSelector": ["app.kubernetes.io/instance=resilience"]}
+
+
+def test_issuer_secret_is_read_from_the_chat_secret(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """issuer_secret decodes issuer-secret from the <release>-chat Secret."""
+    assert _target(fake, tmp_path).issuer_secret() == "issuer-xyz"
+
+
+def test_guard_refuses_a_production_context_before_any_request(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A production-looking current context is refused at construction, and the API server sees no request."""
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig", context="prod-eu", cluster="prod-eu")
+    with pytest.raises(ConfigError, match="prod-eu"):
+        get_target("staging", kubeconfig=str(kubeconfig), allowed_contexts=["*"], endpoints={"chat": "x"})
+    assert fake.requests == []
+
+
+def test_guard_refuses_a_namespace_the_scenario_does_not_allow(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A namespace outside allowed_namespaces is refused at construction; nothing is sent."""
+    with pytest.raises(ConfigError, match="namespace 'payments' is not allowed"):
+        _target(fake, tmp_path, namespace="payments", allowed_namespaces=["resilience"])
+    assert fake.requests == []
+
+
+def test_unreachable_api_server_is_one_target_error(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """With the API server gone, a call fails with one TargetError naming the server."""
+    target = _target(fake, tmp_path, request_timeout_s=2)
+    fake.stop()
+    with pytest.raises(TargetError, match="unreachable"):
+        target.pods("app=chat-api")
+    assert not target.is_up()

@@ -1,0 +1,407 @@
+"""An HTTP-level fake of the Kubernetes API server, for testing the Kubernetes target.
+
+No kube-apiserver (nor kind, k3s, kwok, envtest) can run on these machines, so this is a mock — the only
+one the house rules allow, because no real thing can run here. It is a real HTTP server on 127.0.0.1
+(port 0) that speaks just enough of the REST API for the requests the target sends, records every
+request (method, path, query, content type, JSON body) so tests can assert them exactly, and imitates
+the controllers whose effects the target waits for:
+
+* ReplicaSet controller: a deleted pod owned by a ReplicaSet is replaced by a new ready pod;
+* Deployment controller: a new pod template gets a new ReplicaSet (or an old one with the same template
+  gets the next revision, as in a rollback); the rollout completes at once unless the template's
+  CHAT_RELEASE is listed in ``stalled_releases`` (then it stays incomplete, like a failing readiness probe);
+* CloudNativePG: a deleted instance pod comes back under the same name; deleting the primary promotes the
+  first replica; ``status.targetPrimary`` set through the status subresource switches the primary over.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+from resilience.targets.selector import parse_selector
+
+__all__ = ["FakeKubeApi", "Recorded"]
+
+Json = dict[str, Any]
+NS = "resilience"
+REVISION = "deployment.kubernetes.io/revision"
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request the fake received."""
+
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    content_type: str
+    body: Any
+
+
+class _Error(Exception):
+    def __init__(self, code: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.reason, self.message = code, reason, message
+
+
+def _pointer(path: str) -> list[str]:
+    return [p.replace("~1", "/").replace("~0", "~") for p in path.lstrip("/").split("/")]
+
+
+def _json_patch(doc: Json, ops: list[Json]) -> Json:
+    out = copy.deepcopy(doc)
+    for op in ops:
+        *parents, last = _pointer(op["path"])
+        node: Any = out
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
+        if op["op"] == "test":
+            if node.get(last) != op["value"]:
+                raise _Error(422, "Invalid", f"test operation failed at {op['path']}")
+        elif op["op"] in ("add", "replace"):
+            node[last] = copy.deepcopy(op["value"])
+        elif op["op"] == "remove":
+            node.pop(last)
+        else:
+            raise _Error(422, "Invalid", f"unsupported op {op['op']}")
+    return out
+
+
+def _merge_patch(doc: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(doc) if isinstance(doc, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = _merge_patch(out.get(k), v)
+    return out
+
+
+def _template_hash(template: Json) -> str:
+    clean = copy.deepcopy(template)
+    clean.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
+    return hashlib.sha256(json.dumps(clean, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def _release(template: Json) -> str:
+    env = template["spec"]["containers"][0].get("env") or []
+    return next((e["value"] for e in env if e["name"] == "CHAT_RELEASE"), "good")
+
+
+def pod_object(name: str, labels: dict[str, str], *, ready: bool = True, owner: Json | None = None) -> Json:
+    """A pod as the API server returns it."""
+    meta: Json = {"name": name, "namespace": NS, "labels": dict(labels), "uid": f"uid-{name}"}
+    if owner:
+        meta["ownerReferences"] = [owner]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": meta,
+        "spec": {"containers": [{"name": "main", "image": "example"}]},
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [{"name": "main", "ready": ready, "restartCount": 0}],
+        },
+    }
+
+
+@dataclass
+class FakeKubeApi:
+    """The fake API server: state, recorded requests, and a tiny controller loop run on each write."""
+
+    namespaces: set[str] = field(default_factory=lambda: {NS})
+    pods: dict[str, Json] = field(default_factory=dict)
+    deployments: dict[str, Json] = field(default_factory=dict)
+    replicasets: dict[str, Json] = field(default_factory=dict)
+    secrets: dict[str, Json] = field(default_factory=dict)
+    clusters: dict[str, Json] = field(default_factory=dict)
+    stalled_releases: set[str] = field(default_factory=set)
+    requests: list[Recorded] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _counter: int = 100
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> FakeKubeApi:
+        """Serve on 127.0.0.1 on a free port, in a daemon thread."""
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def _handle(self) -> None:
+                fake._serve(self)
+
+            do_GET = do_DELETE = do_PATCH = do_POST = do_PUT = _handle
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-kube-api", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the thread."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def write_kubeconfig(
+        self, path: Path, *, context: str = "kind-resilience", cluster: str = "kind-resilience"
+    ) -> Path:
+        """A kubeconfig whose only context points at this server."""
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster, "cluster": {"server": self.url}}],
+            "users": [{"name": "tester", "user": {"token": "fake-token"}}],
+            "contexts": [{"name": context, "context": {"cluster": cluster, "user": "tester", "namespace": NS}}],
+            "current-context": context,
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def writes(self) -> list[Recorded]:
+        """Recorded requests other than GET."""
+        return [r for r in self.requests if r.method != "GET"]
+
+    # -- seeding ---------------------------------------------------------------------------------
+    def _rv(self) -> str:
+        self._counter += 1
+        return str(self._counter)
+
+    def add_secret(self, name: str, data: dict[str, str]) -> None:
+        """A Secret with ``data`` (base64-encoded as the API returns it)."""
+        encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+        self.secrets[name] = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "data": encoded}
+
+    def add_pod(self, name: str, labels: dict[str, str], *, ready: bool = True) -> None:
+        """A bare pod (no controller)."""
+        self.pods[name] = pod_object(name, labels, ready=ready)
+
+    def add_deployment(self, name: str, labels: dict[str, str], *, replicas: int = 3, release: str = "good") -> None:
+        """A complete Deployment at revision 1 with its ReplicaSet and ready pods."""
+        template = {
+            "metadata": {"labels": dict(labels)},
+            "spec": {"containers": [{"name": "chat", "image": "resilience/chat:dev",
+                                     "env": [{"name": "CHAT_RELEASE", "value": release}]}]},
+        }
+        self.deployments[name] = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1,
+                         "resourceVersion": self._rv(), "annotations": {}, "labels": dict(labels)},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)}, "template": template},
+            "status": {},
+        }
+        self._reconcile_deployment(name)
+
+    def add_cnpg_cluster(self, name: str, *, instances: int = 3) -> None:
+        """A healthy CloudNativePG Cluster with ``name-1`` as primary."""
+        for i in range(1, instances + 1):
+            pod = f"{name}-{i}"
+            role = "primary" if i == 1 else "replica"
+            self.pods[pod] = pod_object(pod, {"cnpg.io/cluster": name, "cnpg.io/instanceRole": role, "role": role,
+                                              "app": "postgres"})
+        self.clusters[name] = {
+            "apiVersion": "postgresql.cnpg.io/v1",
+            "kind": "Cluster",
+            "metadata": {"name": name, "namespace": NS, "resourceVersion": self._rv()},
+            "spec": {"instances": instances, "postgresql": {"synchronous": {"method": "any", "number": 1}}},
+            "status": {"phase": "Cluster in healthy state", "currentPrimary": f"{name}-1",
+                       "targetPrimary": f"{name}-1", "instances": instances, "readyInstances": instances},
+        }
+
+    # -- controllers -----------------------------------------------------------------------------
+    def _reconcile_deployment(self, name: str) -> None:
+        dep = self.deployments[name]
+        template = dep["spec"]["template"]
+        digest = _template_hash(template)
+        uid = dep["metadata"]["uid"]
+        owned = [rs for rs in self.replicasets.values() if rs["metadata"]["ownerReferences"][0]["uid"] == uid]
+        top = max((int(rs["metadata"]["annotations"][REVISION]) for rs in owned), default=0)
+        rs_name = f"{name}-{digest}"
+        current = self.replicasets.get(rs_name)
+        if current is None or int(current["metadata"]["annotations"][REVISION]) != top:
+            rs_template = copy.deepcopy(template)
+            rs_template["metadata"]["labels"]["pod-template-hash"] = digest
+            self.replicasets[rs_name] = {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {"name": rs_name, "namespace": NS, "labels": dict(rs_template["metadata"]["labels"]),
+                             "annotations": {REVISION: str(top + 1)},
+                             "ownerReferences": [{"kind": "Deployment", "name": name, "uid": dep["metadata"]["uid"],
+                                                  "controller": True}]},
+                "spec": {"replicas": dep["spec"]["replicas"], "template": rs_template},
+            }
+            dep["metadata"]["annotations"][REVISION] = str(top + 1)
+        want = dep["spec"]["replicas"]
+        stalled = _release(template) in self.stalled_releases
+        dep["status"] = {
+            "observedGeneration": dep["metadata"]["generation"],
+            "replicas": want + (1 if stalled else 0),
+            "updatedReplicas": 1 if stalled else want,
+            "readyReplicas": want,
+            "availableReplicas": want,
+        }
+        if not stalled:
+            self._replace_pods_of(name, rs_name)
+
+    def _replace_pods_of(self, deployment: str, rs_name: str) -> None:
+        uid = self.deployments[deployment]["metadata"]["uid"]
+        siblings = {n for n, rs in self.replicasets.items() if rs["metadata"]["ownerReferences"][0]["uid"] == uid}
+        for pod, obj in list(self.pods.items()):
+            if (obj["metadata"].get("ownerReferences") or [{}])[0].get("name") in siblings:
+                del self.pods[pod]
+        rs = self.replicasets[rs_name]
+        labels = dict(rs["spec"]["template"]["metadata"]["labels"])
+        owner = {"kind": "ReplicaSet", "name": rs_name, "uid": f"uid-{rs_name}", "controller": True}
+        for _ in range(rs["spec"]["replicas"]):
+            name = f"{rs_name}-{self._rv()}"
+            self.pods[name] = pod_object(name, labels, owner=owner)
+
+    def _after_pod_delete(self, obj: Json) -> None:
+        meta = obj["metadata"]
+        owner = (meta.get("ownerReferences") or [{}])[0]
+        if owner.get("kind") == "ReplicaSet":
+            name = f"{owner['name']}-r{self._rv()}"
+            self.pods[name] = pod_object(name, meta["labels"], owner=owner)
+        cluster_name = meta["labels"].get("cnpg.io/cluster")
+        if cluster_name in self.clusters:
+            labels = dict(meta["labels"])
+            if labels.get("cnpg.io/instanceRole") == "primary":
+                replica = sorted(p for p, o in self.pods.items()
+                                 if o["metadata"]["labels"].get("cnpg.io/cluster") == cluster_name)[0]
+                self._promote(cluster_name, replica)
+                labels.update({"cnpg.io/instanceRole": "replica", "role": "replica"})
+            self.pods[meta["name"]] = pod_object(meta["name"], labels)
+
+    def _promote(self, cluster_name: str, new_primary: str) -> None:
+        for obj in self.pods.values():
+            labels = obj["metadata"]["labels"]
+            if labels.get("cnpg.io/cluster") == cluster_name:
+                role = "primary" if obj["metadata"]["name"] == new_primary else "replica"
+                labels.update({"cnpg.io/instanceRole": role, "role": role})
+        status = self.clusters[cluster_name]["status"]
+        status.update({"currentPrimary": new_primary, "targetPrimary": new_primary,
+                       "phase": "Cluster in healthy state"})
+        self.clusters[cluster_name]["metadata"]["resourceVersion"] = self._rv()
+
+    # -- HTTP ------------------------------------------------------------------------------------
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        split = urlsplit(handler.path)
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        content_type = handler.headers.get("Content-Type") or ""
+        record = Recorded(handler.command, split.path, parse_qs(split.query), content_type, body)
+        with self._lock:
+            self.requests.append(record)
+            try:
+                code, payload = 200, self._route(record)
+            except _Error as err:
+                code = err.code
+                payload = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": err.message,
+                           "reason": err.reason, "code": err.code}
+        data = json.dumps(payload).encode()
+        handler.send_response(code)
+        handler.send_header("Content-Type", "application/json")
+        handler.send_header("Content-Length", str(len(data)))
+        handler.end_headers()
+        handler.wfile.write(data)
+
+    def _route(self, r: Recorded) -> Json:
+        parts = r.path.strip("/").split("/")
+        if r.path.rstrip("/") == "/version":
+            return {"major": "1", "minor": "31", "gitVersion": "v1.31.0"}
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
+            if parts[3] not in self.namespaces:
+                raise _Error(404, "NotFound", f'namespaces "{parts[3]}" not found')
+            return {"kind": "Namespace", "metadata": {"name": parts[3]}}
+        if parts[0] == "api" and len(parts) >= 5:
+            prefix, namespace, rest = "/".join(parts[:2]), parts[3], parts[4:]
+        elif parts[0] == "apis" and len(parts) >= 6:
+            prefix, namespace, rest = "/".join(parts[:3]), parts[4], parts[5:]
+        else:
+            raise _Error(404, "NotFound", f"no route for {r.path}")
+        if namespace not in self.namespaces:
+            raise _Error(404, "NotFound", f'namespaces "{namespace}" not found')
+        return self._resource(r, prefix, rest)
+
+    def _resource(self, r: Recorded, prefix: str, rest: list[str]) -> Json:
+        kind, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), (rest[2] if len(rest) > 2 else None)
+        store = {
+            ("api/v1", "pods"): self.pods,
+            ("api/v1", "secrets"): self.secrets,
+            ("apis/apps/v1", "deployments"): self.deployments,
+            ("apis/apps/v1", "replicasets"): self.replicasets,
+            ("apis/postgresql.cnpg.io/v1", "clusters"): self.clusters,
+        }.get((prefix, kind))
+        if store is None:
+            raise _Error(404, "NotFound", f"no resource {prefix}/{kind}")
+        if name is None and r.method == "GET":
+            selector = parse_selector((r.query.get("labelSelector") or [""])[0])
+            items = [copy.deepcopy(o) for o in store.values() if selector.matches(o["metadata"].get("labels") or {})]
+            return {"kind": "List", "metadata": {"resourceVersion": self._rv()}, "items": items}
+        if name not in store:
+            raise _Error(404, "NotFound", f'{kind} "{name}" not found')
+        if r.method == "GET":
+            return copy.deepcopy(store[name])
+        if r.method == "DELETE" and kind == "pods":
+            obj = store.pop(name)
+            self._after_pod_delete(obj)
+            return obj
+        if r.method == "PATCH" and kind == "deployments":
+            return self._patch_deployment(name, r)
+        if r.method == "PATCH" and kind == "clusters" and sub == "status":
+            return self._patch_cluster_status(name, r)
+        raise _Error(405, "MethodNotAllowed", f"{r.method} {r.path} not supported by the fake")
+
+    def _patch_deployment(self, name: str, r: Recorded) -> Json:
+        if r.content_type != "application/json-patch+json":
+            raise _Error(415, "UnsupportedMediaType", f"fake expects a JSON patch, got {r.content_type}")
+        dep = self.deployments[name]
+        patched = _json_patch(dep, r.body)
+        if patched["spec"]["template"] != dep["spec"]["template"]:
+            patched["metadata"]["generation"] += 1
+        patched["metadata"]["resourceVersion"] = self._rv()
+        self.deployments[name] = patched
+        self._reconcile_deployment(name)
+        return copy.deepcopy(self.deployments[name])
+
+    def _patch_cluster_status(self, name: str, r: Recorded) -> Json:
+        if r.content_type != "application/merge-patch+json":
+            raise _Error(415, "UnsupportedMediaType", f"fake expects a merge patch, got {r.content_type}")
+        cluster = self.clusters[name]
+        wanted_rv = (r.body.get("metadata") or {}).get("resourceVersion")
+        if wanted_rv is not None and wanted_rv != cluster["metadata"]["resourceVersion"]:
+            raise _Error(409, "Conflict", "the object has been modified")
+        cluster["status"] = _merge_patch(cluster["status"], r.body.get("status") or {})
+        target = cluster["status"].get("targetPrimary")
+        if target and target != cluster["status"].get("currentPrimary"):
+            self._promote(name, target)
+        return copy.deepcopy(cluster)
