@@ -1,0 +1,261 @@
+"""PostgreSQL access: schema, idempotent sends in per-room commit order, history, health.
+
+Failover rules (see the project notes): connections ask for ``target_session_attrs=read-write``; the pool
+checks a connection before lending it and replaces broken ones; nothing on the commit path has a statement
+timeout or a cancel — a send that takes too long is answered 503 while its transaction runs to its end in
+the background, and the client's retry with the same ``client_id`` finds the stored row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import AsyncConnectionPool
+
+__all__ = ["Database", "DatabaseUnavailable", "Message", "SendResult", "failover_conninfo"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chat_rooms (
+    room text PRIMARY KEY,
+    sends bigint NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id bigserial PRIMARY KEY,
+    room text NOT NULL,
+    client_id text NOT NULL,
+    sender text NOT NULL,
+    body text NOT NULL,
+    ts timestamptz NOT NULL DEFAULT clock_timestamp(),
+    CONSTRAINT messages_room_client_id_key UNIQUE (room, client_id)
+);
+CREATE INDEX IF NOT EXISTS messages_room_id_idx ON messages (room, id);
+"""
+_COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8"
+# The upsert takes the room's row lock and keeps it until commit: every insert into one room runs
+# serialised, so ids (taken from the sequence under that lock) are in commit order within the room.
+_LOCK_ROOM = (
+    "INSERT INTO chat_rooms (room, sends) VALUES (%s, 1) "
+    "ON CONFLICT (room) DO UPDATE SET sends = chat_rooms.sends + 1"
+)
+_FIND = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND client_id = %s"  # noqa: S608 - constant
+_INSERT = (
+    f"INSERT INTO messages (room, client_id, sender, body) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}"  # noqa: S608
+)
+_AFTER = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND id > %s ORDER BY id LIMIT %s"  # noqa: S608
+_LAST = "SELECT coalesce(max(id), 0) FROM messages WHERE room = %s"
+
+# Errors after which the same statement may succeed on a fresh connection (to the new primary).
+_RETRYABLE: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,  # connection lost/refused, admin shutdown, pool timeout
+    pgerrors.ReadOnlySqlTransaction,  # connected to a primary that has just been demoted
+    pgerrors.SerializationFailure,
+    pgerrors.DeadlockDetected,
+)
+
+
+class DatabaseUnavailable(Exception):
+    """The database did not answer within the send deadline (the client should retry: 503)."""
+
+
+@dataclass(frozen=True)
+class Message:
+    """One stored chat message."""
+
+    id: int
+    room: str
+    client_id: str
+    sender: str
+    body: str
+    ts: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "room": self.room, "sender": self.sender, "body": self.body,
+                "ts": self.ts, "client_id": self.client_id}
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> Message:
+        return cls(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]))
+
+
+@dataclass(frozen=True)
+class SendResult:
+    message: Message
+    created: bool
+    """False when (room, client_id) was already stored: the stored message is returned."""
+
+
+def failover_conninfo(url: str) -> str:
+    """``url`` plus the libpq settings failover needs, unless the URL sets them itself."""
+    given = conninfo_to_dict(url)
+    extra = {"target_session_attrs": "read-write", "connect_timeout": "3", "keepalives": "1",
+             "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3",
+             "application_name": "chat"}
+    return make_conninfo(url, **{k: v for k, v in extra.items() if k not in given})
+
+
+class Database:
+    """A psycopg async pool plus a separate health connection; ``open()`` never waits for the server."""
+
+    def __init__(self, url: str, *, pool_max: int = 10, deadline_s: float = 10.0,
+                 on_error: Callable[[str], None] | None = None) -> None:
+        self.conninfo = failover_conninfo(url)
+        self.deadline_s = deadline_s
+        self._on_error = on_error or (lambda kind: None)
+        self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
+            self.conninfo, min_size=2, max_size=pool_max, open=False, timeout=5.0,
+            check=AsyncConnectionPool.check_connection, reconnect_timeout=24 * 3600.0,
+            name="chat",
+        )
+        self._schema_ready = False
+        self._schema_lock = asyncio.Lock()
+        self._health: psycopg.AsyncConnection[Any] | None = None
+        self._health_lock = asyncio.Lock()
+        self._orphans: set[asyncio.Task[Any]] = set()
+
+    async def open(self) -> None:
+        await self.pool.open(wait=False)
+
+    async def close(self) -> None:
+        await self.pool.close(timeout=2.0)
+        if self._health is not None:
+            await self._health.close()
+
+    async def ensure_schema(self) -> None:
+        """Create the tables once (idempotent; an advisory lock keeps concurrent replicas apart)."""
+        if self._schema_ready:
+            return
+        async with self._schema_lock:
+            if self._schema_ready:
+                return
+            async with self.pool.connection() as conn, conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chat-schema'))")
+                await conn.execute(SCHEMA)
+            self._schema_ready = True
+            log.info("database schema ready")
+
+    async def keep_schema(self) -> None:
+        """Background task: retry ``ensure_schema`` until it succeeds (the database may start later)."""
+        delay = 0.2
+        while not self._schema_ready:
+            try:
+                await self.ensure_schema()
+            except _RETRYABLE as exc:
+                log.warning("schema not created yet: %s", _one_line(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def send(self, room: str, client_id: str, sender: str, body: str) -> SendResult:
+        """Store a message once per (room, client_id); retried on connection loss within the deadline."""
+        return await self._with_retry(lambda: self._send_once(room, client_id, sender, body), "send")
+
+    async def history(self, room: str, after: int, limit: int) -> list[Message]:
+        """Messages of ``room`` with id > ``after``, ascending, at most ``limit``."""
+        return await self._with_retry(lambda: self._history_once(room, after, limit), "history")
+
+    async def last_id(self, room: str) -> int:
+        async def once() -> int:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(_LAST, (room,))
+                row = await cur.fetchone()
+                return int(row[0]) if row else 0
+
+        return await self._with_retry(once, "last_id")
+
+    async def _send_once(self, room: str, client_id: str, sender: str, body: str) -> SendResult:
+        await self.ensure_schema()
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                await conn.execute(_LOCK_ROOM, (room,))
+                cur = await conn.execute(_FIND, (room, client_id))
+                row = await cur.fetchone()
+                if row is not None:
+                    return SendResult(Message.from_row(row), created=False)
+                cur = await conn.execute(_INSERT, (room, client_id, sender, body))
+                row = await cur.fetchone()
+            assert row is not None
+            return SendResult(Message.from_row(row), created=True)
+
+    async def _history_once(self, room: str, after: int, limit: int) -> list[Message]:
+        await self.ensure_schema()
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(_AFTER, (room, after, limit))
+            return [Message.from_row(r) for r in await cur.fetchall()]
+
+    async def _with_retry(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
+        """Run ``attempt`` until it succeeds, retrying retryable errors, within ``deadline_s`` in total.
+
+        An attempt is never cancelled (it may be committing): when the deadline passes first, it goes on in
+        the background and the caller gets DatabaseUnavailable.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.deadline_s
+        delay = 0.05
+        last: BaseException | None = None
+        while (remaining := deadline - loop.time()) > 0:
+            task: asyncio.Task[T] = asyncio.ensure_future(attempt())
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), remaining)
+            except TimeoutError:
+                self._orphan(task)
+                break
+            except _RETRYABLE as exc:
+                last = exc
+                self._on_error(type(exc).__name__)
+                log.warning("%s failed, retrying: %s", what, _one_line(exc))
+            await asyncio.sleep(min(delay, max(0.0, deadline - loop.time())))
+            delay = min(delay * 2, 1.0)
+        self._on_error("deadline")
+        reason = _one_line(last) if last else f"no answer within {self.deadline_s:g} s"
+        raise DatabaseUnavailable(f"database unavailable: {reason}")
+
+    def _orphan(self, task: asyncio.Task[Any]) -> None:
+        """Keep a timed-out attempt alive until it ends; log how it ended."""
+        self._orphans.add(task)
+
+        def done(t: asyncio.Task[Any]) -> None:
+            self._orphans.discard(t)
+            if not t.cancelled() and t.exception() is not None:
+                log.warning("timed-out attempt ended with: %s", _one_line(t.exception()))
+
+        task.add_done_callback(done)
+
+    async def ping(self, timeout: float = 2.0) -> bool:
+        """True when a read-write primary answers within ``timeout`` (own connection, not the pool's)."""
+        async with self._health_lock:
+            try:
+                return await asyncio.wait_for(self._ping_once(), timeout)
+            except (TimeoutError, psycopg.Error, OSError) as exc:
+                log.debug("database ping failed: %s", _one_line(exc))
+                if self._health is not None:
+                    conn, self._health = self._health, None
+                    await _close_quietly(conn)
+                return False
+
+    async def _ping_once(self) -> bool:
+        if self._health is None or self._health.closed:
+            self._health = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
+        cur = await self._health.execute("SELECT pg_is_in_recovery()")
+        row = await cur.fetchone()
+        return row is not None and not row[0] and self._schema_ready
+
+
+async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
+    try:
+        await asyncio.wait_for(conn.close(), 1.0)
+    except (TimeoutError, psycopg.Error, OSError):
+        log.debug("closing the health connection failed")
+
+
+def _one_line(exc: BaseException | None) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"

@@ -1,0 +1,149 @@
+"""Redis pub/sub fan-out between replicas, kept alive in the background.
+
+Every replica publishes each stored message on one channel and delivers what other replicas publish to
+its local subscribers. Redis is optional for correctness: when it is down, sends still commit and ack,
+local subscribers still get messages sent through this replica, and the rest catch up from the database
+with ``after=`` when they reconnect. The subscriber reconnects with backoff when Redis returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+from redis.retry import Retry
+
+from chat.db import Message
+
+__all__ = ["Fanout"]
+
+log = logging.getLogger(__name__)
+_ERRORS = (RedisError, OSError, TimeoutError)
+
+
+class Fanout:
+    """Publish queue + subscriber loop; ``run()`` is the background task, ``publish()`` never blocks."""
+
+    def __init__(self, url: str, channel: str, deliver: Callable[[Message], None], *,
+                 on_state: Callable[[bool], None] | None = None, on_drop: Callable[[], None] | None = None,
+                 queue_size: int = 10_000) -> None:
+        self.url = url
+        self.channel = channel
+        self.origin = uuid.uuid4().hex
+        self._deliver = deliver
+        self._on_state = on_state or (lambda up: None)
+        self._on_drop = on_drop or (lambda: None)
+        self._queue: asyncio.Queue[Message] = asyncio.Queue(queue_size)
+        self._client = self._redis()
+        self._publish_down_until = 0.0
+        self.subscribed = False
+
+    def _redis(self) -> Redis:
+        return Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0,
+                              retry=Retry(NoBackoff(), 0), health_check_interval=0)
+
+    def publish(self, message: Message) -> None:
+        try:
+            self._queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self._on_drop()
+
+    async def ping(self, timeout: float = 1.0) -> bool:
+        try:
+            return bool(await asyncio.wait_for(self._client.ping(), timeout))
+        except _ERRORS:
+            return False
+
+    async def run(self) -> None:
+        await asyncio.gather(self._publisher(), self._subscriber())
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+    async def _publisher(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            message = await self._queue.get()
+            if loop.time() < self._publish_down_until:
+                self._on_drop()  # Redis failed a moment ago: do not stall the queue on every message
+                continue
+            payload = json.dumps({"origin": self.origin, "message": message.to_json()})
+            try:
+                await asyncio.wait_for(self._client.publish(self.channel, payload), 2.0)
+            except _ERRORS as exc:
+                self._publish_down_until = loop.time() + 1.0
+                self._on_drop()
+                log.warning("publish to redis failed: %s", exc)
+
+    async def _subscriber(self) -> None:
+        delay = 0.1
+        while True:
+            client = self._redis()
+            pubsub = client.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._set_subscribed(True)
+                delay = 0.1
+                await self._listen(pubsub)
+            except _ERRORS as exc:
+                log.warning("redis subscriber lost: %s", exc)
+            finally:
+                self._set_subscribed(False)
+                await _quietly_close(pubsub, client)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def _listen(self, pubsub: PubSub) -> None:
+        """Deliver messages until the connection fails or stays silent for 10 s despite pings."""
+        loop = asyncio.get_running_loop()
+        last_seen = last_ping = loop.time()
+        while True:
+            item = await pubsub.get_message(timeout=1.0)
+            now = loop.time()
+            if item is not None:
+                last_seen = now
+                self._handle(item)
+            if now - last_ping >= 3.0:
+                await pubsub.ping()
+                last_ping = now
+            if now - last_seen > 10.0:
+                raise TimeoutError("no answer from redis for 10 s")
+
+    def _handle(self, item: dict[str, Any]) -> None:
+        if item.get("type") != "message":
+            return  # pong and the like
+        try:
+            data = json.loads(item["data"])
+            if data.get("origin") == self.origin:
+                return
+            m = data["message"]
+            message = Message(int(m["id"]), str(m["room"]), str(m["client_id"]), str(m["sender"]),
+                              str(m["body"]), float(m["ts"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring malformed fan-out payload: %s", exc)
+            return
+        self._deliver(message)
+
+    def _set_subscribed(self, up: bool) -> None:
+        if up:
+            self._publish_down_until = 0.0  # Redis answers again: stop dropping publishes
+        if up != self.subscribed:
+            log.info("redis subscriber %s", "connected" if up else "disconnected")
+        self.subscribed = up
+        self._on_state(up)
+
+
+async def _quietly_close(pubsub: PubSub, client: Redis) -> None:
+    for closer in (pubsub.aclose, client.aclose):
+        try:
+            await asyncio.wait_for(closer(), 1.0)
+        except (*_ERRORS, RuntimeError):
+            log.debug("closing a redis connection failed")

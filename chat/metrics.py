@@ -1,0 +1,44 @@
+"""Prometheus metrics of one replica, in a registry of its own (several apps can live in one process)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    """The service's instruments; names start with ``chat_``."""
+
+    def __init__(self, release: str, replica: str) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.request_latency = Histogram(
+            "chat_request_duration_seconds", "HTTP request latency", ["method", "route", "status"],
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.send_latency = Histogram(
+            "chat_send_duration_seconds", "Send latency from request to commit", ["transport"],
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.ws_connections = Gauge("chat_ws_connections", "Open WebSocket connections", registry=r)
+        self.messages_sent = Counter(
+            "chat_messages_sent_total", "Send attempts received", ["transport"], registry=r)
+        self.messages_acked = Counter(
+            "chat_messages_acked_total", "Sends acknowledged after commit", ["transport", "created"],
+            registry=r)
+        self.send_rejected = Counter(
+            "chat_send_rejected_total", "Sends refused", ["transport", "status"], registry=r)
+        self.db_errors = Counter("chat_db_errors_total", "Database errors by kind", ["kind"], registry=r)
+        self.redis_up = Gauge("chat_redis_subscribed", "1 while the Redis subscriber is connected", registry=r)
+        self.fanout_dropped = Counter(
+            "chat_fanout_dropped_total", "Messages not published to Redis", registry=r)
+        self.pushed = Counter("chat_messages_pushed_total", "Messages pushed to WebSockets", registry=r)
+        self.release_info = Gauge(
+            "chat_release_info", "Release and replica of this process (value 1)", ["release", "replica"],
+            registry=r)
+        self.release_info.labels(release=release, replica=replica).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,105 @@
+"""The send path shared by REST and WebSocket: rate limit, release faults, commit, local push, fan-out."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from chat.config import Settings
+from chat.db import Database, DatabaseUnavailable, Message, SendResult
+from chat.fanout import Fanout
+from chat.hub import Hub
+from chat.metrics import Metrics
+from chat.ratelimit import RateLimiter
+from chat.validation import check_body_size, check_room
+
+__all__ = ["ChatService", "SendRefused"]
+
+log = logging.getLogger(__name__)
+
+
+class SendRefused(Exception):
+    """A send that was not stored; ``status`` is the HTTP-like code for the client."""
+
+    def __init__(self, status: int, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+@dataclass
+class ChatService:
+    """Composition root of one replica (built by ``create``; the app and the WebSocket use it)."""
+
+    settings: Settings
+    db: Database
+    hub: Hub
+    fanout: Fanout
+    metrics: Metrics
+    limiter: RateLimiter
+
+    @classmethod
+    def create(cls, settings: Settings) -> ChatService:
+        metrics = Metrics(settings.release, settings.replica)
+        hub = Hub()
+        db = Database(settings.database_url, pool_max=settings.db_pool_max, deadline_s=settings.send_timeout_s,
+                      on_error=lambda kind: metrics.db_errors.labels(kind=kind).inc())
+        fanout = Fanout(settings.redis_url, settings.redis_channel, hub.deliver,
+                        on_state=lambda up: metrics.redis_up.set(1 if up else 0),
+                        on_drop=metrics.fanout_dropped.inc)
+        limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        return cls(settings, db, hub, fanout, metrics, limiter)
+
+    async def send(self, *, room: str, user: str, client_id: str, body: str, transport: str) -> SendResult:
+        """Store and fan out one message; SendRefused (413/422/429/500/503) when it was not stored."""
+        self.metrics.messages_sent.labels(transport=transport).inc()
+        try:
+            check_room(room)
+            check_body_size(body, self.settings.max_body_bytes)
+            self._check_rate(user)
+            await self._release_faults()
+            started = time.perf_counter()
+            result = await self.db.send(room, client_id, user, body)
+        except SendRefused as exc:
+            self.metrics.send_rejected.labels(transport=transport, status=str(exc.status)).inc()
+            raise
+        except DatabaseUnavailable as exc:
+            self.metrics.send_rejected.labels(transport=transport, status="503").inc()
+            raise SendRefused(503, str(exc), retry_after=1.0) from None
+        self.metrics.send_latency.labels(transport=transport).observe(time.perf_counter() - started)
+        self.metrics.messages_acked.labels(transport=transport, created=str(result.created).lower()).inc()
+        self._distribute(result.message)
+        return result
+
+    def _check_rate(self, user: str) -> None:
+        now = time.monotonic()
+        if not self.limiter.allow(user, now):
+            wait = self.limiter.retry_after(user, now)
+            raise SendRefused(429, f"rate limit of {self.settings.rate_limit:g} sends/s exceeded for {user}",
+                              retry_after=wait)
+
+    async def _release_faults(self) -> None:
+        release = self.settings.release
+        if release == "bad-latency":
+            await asyncio.sleep(self.settings.bad_latency_ms / 1000)
+        elif release == "bad-errors" and random.random() < self.settings.bad_error_share:
+            raise SendRefused(500, "internal error (injected by release bad-errors)")
+
+    def _distribute(self, message: Message) -> None:
+        """Push to this replica's sockets now, and to the other replicas through Redis.
+
+        Also for an already stored message: the first attempt may have committed without being
+        published (ack lost); subscribers drop ids they have already delivered.
+        """
+        self.hub.deliver(message)
+        self.fanout.publish(message)
+
+    async def readiness(self) -> tuple[bool, list[str]]:
+        """(ready, unreachable dependencies). Redis counts only with CHAT_READYZ_REQUIRES_REDIS=1."""
+        db_ok, redis_ok = await asyncio.gather(self.db.ping(), self.fanout.ping())
+        unreachable = [name for name, ok in (("database", db_ok), ("redis", redis_ok)) if not ok]
+        ready = db_ok and (redis_ok or not self.settings.readyz_requires_redis)
+        return ready, unreachable

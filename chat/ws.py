@@ -1,0 +1,172 @@
+"""WebSocket ``/ws?room=R[&after=ID][&token=T]``: replay what was missed, then live pushes and sends.
+
+Server -> client: ``message`` (replayed or live), one ``ready`` after the replay, ``ack`` after a commit,
+``error`` for a refused send. Client -> server: ``{"type": "send", "client_id", "body"}``.
+Close codes: 1008 authentication failed, 4422 bad query parameters, 1011 database unavailable during the
+replay, 1013 the client reads too slowly (its inbox overflowed; reconnect with ``after=``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat.auth import AuthError, bearer_token, verify_token
+from chat.db import DatabaseUnavailable, Message
+from chat.hub import Subscriber
+from chat.service import ChatService, SendRefused
+from chat.validation import Invalid, SendRequest, check_room, parse
+
+__all__ = ["websocket_endpoint"]
+
+log = logging.getLogger(__name__)
+REPLAY_PAGE = 500
+CLOSE_POLICY = 1008
+CLOSE_INVALID = 4422
+CLOSE_UNAVAILABLE = 1011
+CLOSE_TOO_SLOW = 1013
+
+
+class _Conn:
+    """One accepted socket: serialised writes, its inbox, the user and the room."""
+
+    def __init__(self, ws: WebSocket, service: ChatService, user: str, room: str) -> None:
+        self.ws = ws
+        self.service = service
+        self.user = user
+        self.room = room
+        self.sub = Subscriber(room)
+        self._lock = asyncio.Lock()
+
+    async def emit(self, payload: dict[str, Any]) -> None:
+        async with self._lock:
+            await self.ws.send_text(json.dumps(payload))
+
+    async def push(self, message: Message) -> None:
+        if not self.sub.seen(message.id):
+            await self.emit({"type": "message", **message.to_json()})
+            self.service.metrics.pushed.inc()
+
+
+async def websocket_endpoint(ws: WebSocket) -> None:
+    service: ChatService = ws.app.state.service
+    try:
+        user = verify_token(service.settings.jwt_secret, bearer_token(ws.headers, ws.query_params))
+    except AuthError as exc:
+        await _refuse(ws, CLOSE_POLICY, str(exc))
+        return
+    room = ws.query_params.get("room", "")
+    try:
+        check_room(room)
+        after = _after(ws.query_params.get("after"))
+    except Invalid as exc:
+        await _refuse(ws, CLOSE_INVALID, str(exc))
+        return
+    await ws.accept()
+    conn = _Conn(ws, service, user, room)
+    service.hub.join(conn.sub)  # before the replay query, so nothing committed in between is missed
+    try:
+        await _replay(conn, after)
+        await _serve(conn)
+    except DatabaseUnavailable as exc:
+        await _close(ws, CLOSE_UNAVAILABLE, str(exc)[:120])
+    except WebSocketDisconnect:
+        pass
+    finally:
+        service.hub.leave(conn.sub)
+
+
+async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
+    """Accept then close, so the client sees the close code (a refused handshake is only an HTTP 403)."""
+    await ws.accept()
+    await _close(ws, code, reason)
+
+
+async def _close(ws: WebSocket, code: int, reason: str) -> None:
+    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+        await ws.close(code=code, reason=reason)
+
+
+def _after(raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise Invalid(422, f"after: expected a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+async def _replay(conn: _Conn, after: int | None) -> None:
+    """Send everything after ``after`` (if given), then ``ready`` with the last id the client has."""
+    db = conn.service.db
+    if after is None:
+        last = await db.last_id(conn.room)
+    else:
+        last = after
+        while True:
+            page = await db.history(conn.room, last, REPLAY_PAGE)
+            for message in page:
+                await conn.push(message)
+            if page:
+                last = page[-1].id
+            if len(page) < REPLAY_PAGE:
+                break
+    await conn.emit({"type": "ready", "last_id": last})
+
+
+async def _serve(conn: _Conn) -> None:
+    """Run the pusher and the receiver until either ends (disconnect or overflow)."""
+    tasks = [asyncio.create_task(_pusher(conn)), asyncio.create_task(_receiver(conn))]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        exc = task.exception()
+        if exc is not None and not isinstance(exc, WebSocketDisconnect):
+            raise exc
+
+
+async def _pusher(conn: _Conn) -> None:
+    while True:
+        message = await conn.sub.queue.get()
+        if conn.sub.overflowed:
+            await _close(conn.ws, CLOSE_TOO_SLOW, "client too slow: reconnect with after=<last id>")
+            return
+        await conn.push(message)
+
+
+async def _receiver(conn: _Conn) -> None:
+    while True:
+        text = await conn.ws.receive_text()
+        await _handle_frame(conn, text)
+
+
+async def _handle_frame(conn: _Conn, text: str) -> None:
+    client_id: str | None = None
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and isinstance(data.get("client_id"), str):
+            client_id = data["client_id"]
+        if not isinstance(data, dict) or data.get("type") != "send":
+            raise Invalid(422, "type: expected 'send'")
+        req = parse(SendRequest, data)
+        result = await conn.service.send(room=conn.room, user=conn.user, client_id=req.client_id,
+                                         body=req.body, transport="ws")
+    except ValueError:
+        await conn.emit({"type": "error", "client_id": None, "status": 422, "error": "frame must be JSON"})
+        return
+    except (Invalid, SendRefused) as exc:
+        status = exc.status
+        if isinstance(exc, Invalid):
+            conn.service.metrics.send_rejected.labels(transport="ws", status=str(status)).inc()
+        await conn.emit({"type": "error", "client_id": client_id, "status": status, "error": str(exc)})
+        return
+    m = result.message
+    await conn.emit({"type": "ack", "client_id": m.client_id, "id": m.id, "ts": m.ts})

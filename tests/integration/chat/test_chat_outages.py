@@ -1,0 +1,140 @@
+"""Dependency outages on dedicated servers: Redis down degrades fan-out only; database down is 503 + recovery."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from chat.launcher import ChatReplica
+from tests.integration.chat.conftest import StartReplicas, auth, chat_env, token
+from tests.integration.chat.wsclient import messages_until, open_ws, recv_until, send
+from tests.support.servers import PostgresServer, RedisServer
+
+pytestmark = pytest.mark.integration
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not reached after {timeout} s")
+        time.sleep(0.1)
+
+
+def readyz(replica: ChatReplica) -> httpx.Response:
+    return httpx.get(f"{replica.url}/readyz", timeout=10)
+
+
+def subscribed(replica: ChatReplica) -> bool:
+    return "chat_redis_subscribed 1.0" in httpx.get(f"{replica.url}/metrics", timeout=10).text
+
+
+@pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of this test alone (it will be stopped and started again)."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    """A PostgreSQL of this test alone (it will be stopped and started again)."""
+    server = PostgresServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def test_redis_down_sends_still_ack_and_catch_up_works(
+    pg_dsn: str, own_redis: RedisServer, start_replicas: StartReplicas
+) -> None:
+    """With Redis stopped: readyz stays 200 naming redis, sends on both replicas ack, a reconnect with after=
+    replays them; when Redis returns, fan-out resumes without restarting the replicas."""
+    env = chat_env(pg_dsn, own_redis.url())
+    a, b = start_replicas(2, env)
+    (strict,) = start_replicas(1, {**env, "CHAT_READYZ_REQUIRES_REDIS": "1"})
+    wait_until(lambda: subscribed(a) and subscribed(b), what="replicas subscribed")
+    own_redis.stop()
+    wait_until(lambda: readyz(a).json()["unreachable"] == ["redis"], what="readyz names redis")
+    r = readyz(a)
+    assert (r.status_code, r.json()["status"]) == (200, "degraded")
+    assert readyz(strict).status_code == 503
+    with open_ws(a, token(a), "r1") as ws:
+        last = recv_until(ws, "ready")[0]["last_id"]
+        send(ws, "ws-during-outage", "a")
+        acked = recv_until(ws, "ack")[0]["id"]
+    rest = httpx.post(f"{b.url}/rooms/r1/messages", json={"client_id": "rest-during-outage", "body": "b"},
+                      headers=auth(b), timeout=15)
+    assert rest.status_code == 201
+    with open_ws(b, token(b), "r1", after=last) as ws:
+        ready, replayed = recv_until(ws, "ready")
+    assert [m["id"] for m in replayed] == [acked, rest.json()["id"]]
+    assert ready["last_id"] == rest.json()["id"]
+    own_redis.start()
+    wait_until(lambda: subscribed(a) and subscribed(b), what="replicas subscribed again")
+    assert readyz(a).json()["unreachable"] == []
+    with open_ws(b, token(b), "r1") as on_b:
+        recv_until(on_b, "ready")
+        httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "after", "body": "c"}, headers=auth(a))
+        assert messages_until(on_b, 1)[0]["client_id"] == "after"
+
+
+def test_database_down_is_503_then_recovers(own_postgres: PostgresServer, redis_server: RedisServer,
+                                            start_replicas: StartReplicas) -> None:
+    """With PostgreSQL stopped: readyz 503 naming the database, sends answer 503 (REST) or an error frame
+    (WS) within the send deadline instead of hanging; after a restart the same replica serves again."""
+    dsn = own_postgres.create_database("chat")
+    (a,) = start_replicas(1, chat_env(dsn, redis_server.url(), CHAT_SEND_TIMEOUT_S="3"))
+    h = auth(a)
+    with open_ws(a, token(a), "r1") as ws:
+        recv_until(ws, "ready")
+        own_postgres.stop()
+        wait_until(lambda: readyz(a).status_code == 503, what="readyz 503")
+        body = readyz(a).json()
+        assert body["status"] == "unready"
+        assert "database" in body["unreachable"]
+        started = time.monotonic()
+        r = httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "down-1", "body": "x"}, headers=h,
+                       timeout=30)
+        assert r.status_code == 503
+        assert time.monotonic() - started < 15
+        assert r.json()["error"].startswith("database unavailable")
+        assert httpx.get(f"{a.url}/rooms/r1/messages", headers=h, timeout=30).status_code == 503
+        send(ws, "down-ws", "x")
+        err = recv_until(ws, "error", timeout=30)[0]
+        assert (err["status"], err["client_id"]) == (503, "down-ws")
+        own_postgres.restart() if own_postgres.proc else own_postgres._launch()
+        wait_until(lambda: readyz(a).status_code == 200, what="readyz 200 again")
+        send(ws, "down-ws", "x")
+        assert recv_until(ws, "ack", timeout=30)[0]["client_id"] == "down-ws"
+    again = httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "down-1", "body": "x"}, headers=h)
+    assert again.status_code == 201
+    assert "chat_db_errors_total{" in httpx.get(f"{a.url}/metrics").text
+
+
+def test_send_during_a_short_outage_is_retried_server_side(own_postgres: PostgresServer,
+                                                            redis_server: RedisServer,
+                                                            start_replicas: StartReplicas) -> None:
+    """A send that arrives while the database restarts succeeds (201) once it is back within the deadline."""
+    dsn = own_postgres.create_database("chat")
+    (a,) = start_replicas(1, chat_env(dsn, redis_server.url(), CHAT_SEND_TIMEOUT_S="30"))
+    h = auth(a)
+    own_postgres.stop()
+    result: list[httpx.Response] = []
+    sender = threading.Thread(target=lambda: result.append(httpx.post(
+        f"{a.url}/rooms/r1/messages", json={"client_id": "during", "body": "x"}, headers=h, timeout=60)))
+    sender.start()
+    time.sleep(1.0)
+    own_postgres._launch()
+    sender.join(60)
+    assert [r.status_code for r in result] == [201]
+    listed = httpx.get(f"{a.url}/rooms/r1/messages", headers=h).json()["messages"]
+    assert [m["client_id"] for m in listed] == ["during"]

@@ -1,0 +1,107 @@
+"""Pure parts of the chat service: settings, token bucket, tokens, validation, failover conninfo."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat.auth import AuthError, bearer_token, issue_token, issuer_secret_ok, verify_token
+from chat.config import Settings, SettingsError
+from chat.db import failover_conninfo
+from chat.ratelimit import RateLimiter
+from chat.validation import Invalid, SendRequest, TokenRequest, check_body_size, check_room, parse
+
+pytestmark = pytest.mark.unit
+
+BASE = {"CHAT_DATABASE_URL": "postgresql://u@h/db", "CHAT_JWT_SECRET": "j" * 32, "CHAT_ISSUER_SECRET": "i"}
+SECRET = "k" * 32
+
+
+def test_settings_defaults_and_burst_follow_the_rate() -> None:
+    """Unset variables take the documented defaults; the burst defaults to twice CHAT_RATE_LIMIT."""
+    s = Settings.from_env({**BASE, "CHAT_RATE_LIMIT": "10"})
+    assert (s.release, s.max_body_bytes, s.rate_limit, s.rate_burst) == ("good", 4096, 10.0, 20.0)
+    assert Settings.from_env(BASE).rate_burst == 100.0
+    assert s.readyz_requires_redis is False
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [({"CHAT_RELEASE": "bad-things"}, "CHAT_RELEASE='bad-things'"),
+     ({"CHAT_RATE_LIMIT": "fast"}, "CHAT_RATE_LIMIT='fast': expected a number"),
+     ({"CHAT_MAX_BODY_BYTES": "0"}, "CHAT_MAX_BODY_BYTES='0': must be at least 1"),
+     ({"CHAT_JWT_SECRET": ""}, "CHAT_JWT_SECRET is not set"),
+     ({"CHAT_LOG_LEVEL": "loud"}, "CHAT_LOG_LEVEL='LOUD'"),
+     ({"CHAT_BAD_ERROR_SHARE": "2"}, "CHAT_BAD_ERROR_SHARE=2")],
+)
+def test_settings_errors_name_the_variable(env: dict[str, str], message: str) -> None:
+    """A bad CHAT_* value raises SettingsError whose message names the variable and value."""
+    with pytest.raises(SettingsError, match="^" + message.replace("(", r"\(")):
+        Settings.from_env({**BASE, **env})
+
+
+def test_token_bucket_allows_burst_then_refills_at_rate() -> None:
+    """A bucket of burst 3 at 2/s allows 3 at once, then one more after half a second, per key."""
+    rl = RateLimiter(rate=2.0, burst=3.0)
+    assert [rl.allow("u", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert rl.retry_after("u", 0.0) == pytest.approx(0.5)
+    assert rl.allow("u", 0.5) is True
+    assert rl.allow("u", 0.5) is False
+    assert rl.allow("other", 0.5) is True
+
+
+def test_token_bucket_forgets_full_buckets_past_max_keys() -> None:
+    """Past max_keys, buckets that have refilled are dropped so memory stays bounded."""
+    rl = RateLimiter(rate=1.0, burst=1.0, max_keys=2)
+    for i, t in enumerate([0.0, 0.0, 10.0]):
+        rl.allow(f"u{i}", t)
+    assert len(rl._buckets) == 1
+
+
+def test_tokens_round_trip_and_reject_forgery_and_expiry() -> None:
+    """An issued token names its user; a wrong key, expiry or garbage raise AuthError."""
+    token, expires = issue_token(SECRET, "alice", 60, now=1_000_000_000)
+    assert expires == 1_000_000_060
+    fresh, _ = issue_token(SECRET, "alice", 60)
+    assert verify_token(SECRET, fresh) == "alice"
+    with pytest.raises(AuthError, match="expired"):
+        verify_token(SECRET, token)
+    with pytest.raises(AuthError, match="invalid token"):
+        verify_token("x" * 32, fresh)
+    with pytest.raises(AuthError, match="invalid token"):
+        verify_token(SECRET, "a.b.c")
+
+
+def test_bearer_token_from_header_or_query() -> None:
+    """The token comes from Authorization: Bearer, else from ?token=; neither is AuthError."""
+    assert bearer_token({"authorization": "Bearer abc"}) == "abc"
+    assert bearer_token({}, {"token": "q"}) == "q"
+    with pytest.raises(AuthError, match="missing"):
+        bearer_token({"authorization": "Basic x"})
+    assert issuer_secret_ok("s", "s") and not issuer_secret_ok("s", None) and not issuer_secret_ok("s", "t")
+
+
+def test_validation_messages_name_fields() -> None:
+    """Validation errors carry 422 (413 for size) and begin with the field name."""
+    assert parse(SendRequest, {"client_id": "c", "body": "b", "extra": 1}).client_id == "c"
+    with pytest.raises(Invalid, match=r"^client_id") as e:
+        parse(SendRequest, {"client_id": 3, "body": "b"})
+    assert e.value.status == 422
+    with pytest.raises(Invalid, match="JSON object"):
+        parse(SendRequest, [1])
+    with pytest.raises(Invalid, match=r"^ttl_s"):
+        parse(TokenRequest, {"user": "u", "ttl_s": 0})
+    with pytest.raises(Invalid, match=r"^room"):
+        check_room("a b")
+    with pytest.raises(Invalid, match="6 bytes") as e:
+        check_body_size("ééé", 5)
+    assert e.value.status == 413
+
+
+def test_failover_conninfo_adds_read_write_but_keeps_explicit_settings() -> None:
+    """target_session_attrs=read-write and timeouts are added unless the URL sets them."""
+    info = failover_conninfo("postgresql://u:p@127.0.0.1:5/db")
+    assert "target_session_attrs=read-write" in info
+    assert "connect_timeout=3" in info
+    explicit = failover_conninfo("postgresql://u@h/db?target_session_attrs=any&connect_timeout=9")
+    assert "target_session_attrs=any" in explicit
+    assert "connect_timeout=9" in explicit
