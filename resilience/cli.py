@@ -24,9 +24,11 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under resilience.commands, one-line help)
+    "compare": ("compare", "Compare two runs: what regressed or improved, with a verdict."),
     "netfault": ("netfault", "Run the fault proxy (Toxiproxy HTTP API)."),
     "report": ("report", "Regenerate charts, report.html, summary.md and junit.xml of a run folder."),
     "run": ("run", "Run a scenario's experiments under load; verdicts, run.json, reports."),
+    "trend": ("trend", "Chart recovery, p95, errors and integrity over many runs (nightly view)."),
     "validate": ("validate", "Check scenarios and experiments; errors name file, line and field."),
 }
 """Subcommand name -> (module in resilience.commands, short help shown by ``resilience --help``)."""

@@ -62,7 +62,7 @@ class SyntheticRun:
 
 
 DEFAULT_EXPERIMENTS = (
-    SyntheticExperiment("pod-kill", "passed", 0, 20, 10, detect_s=1.2, recovery_s=4.5, recovery_target_s=30, lost=0),
+    SyntheticExperiment("pod-kill", "passed", 0, 20, 3, detect_s=1.2, recovery_s=4.5, recovery_target_s=30, lost=0),
     SyntheticExperiment(
         "db-failover", "failed", 100, 20, 15, detect_s=3.0, recovery_s=42.0, recovery_target_s=30, lost=2,
         hypothesis_after=False, p95_during_ms=900.0,

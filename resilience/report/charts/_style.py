@@ -7,11 +7,13 @@ from pathlib import Path
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 __all__ = [
     "COLORS",
     "VERDICT_COLORS",
     "fmt_seconds",
+    "log_y",
     "new_figure",
     "save_figure",
     "style_axes",
@@ -56,6 +58,20 @@ def style_axes(ax: Axes) -> None:
     ax.set_axisbelow(True)
     ax.spines["top"].set_visible(False)
     ax.spines["right"].set_visible(False)
+
+
+class _PlainLogFormatter(LogFormatter):
+    """Log-axis labels as plain numbers (``300``, not ``3x10^2``), minor ticks labelled when the range is narrow."""
+
+    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
+        return f"{x:g}"
+
+
+def log_y(ax: Axes) -> None:
+    """Logarithmic y axis with plain-number labels."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
+    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2.5, 0.8)))
 
 
 def save_figure(fig: Figure, path: Path, *, dpi: int = 110) -> Path:

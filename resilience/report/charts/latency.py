@@ -11,9 +11,8 @@ import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
-from matplotlib.ticker import FuncFormatter
 
-from resilience.report.charts._style import COLORS, new_figure, style_axes
+from resilience.report.charts._style import COLORS, log_y, new_figure, style_axes
 from resilience.report.model import Experiment
 from resilience.report.series import PHASES, Series, split_phases
 
@@ -46,8 +45,7 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
     if exp.slo.p95_ms is not None:
         ax.axhline(exp.slo.p95_ms, color=COLORS["p95"], ls="--", lw=1.1)
     if drawn:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        log_y(ax)
     else:
         ax.text(0.5, 0.5, "no latency data", transform=ax.transAxes, ha="center", va="center", color="#777")
     ax.set_ylabel("latency per interval (ms)")

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
 
-from resilience.report.charts._style import COLORS, VERDICT_COLORS, fmt_seconds, new_figure, style_axes
+from resilience.report.charts._style import COLORS, VERDICT_COLORS, fmt_seconds, log_y, new_figure, style_axes
 from resilience.report.model import Experiment
 from resilience.report.series import FloatArray, Series
 
@@ -93,8 +92,7 @@ def _latency(ax: Axes, x: FloatArray, series: Series, exp: Experiment) -> None:
     _slo_line(ax, exp.slo.p95_ms, f"SLO p95 < {exp.slo.p95_ms:g} ms" if exp.slo.p95_ms else "", COLORS["p95"])
     _slo_line(ax, exp.slo.p99_ms, f"SLO p99 < {exp.slo.p99_ms:g} ms" if exp.slo.p99_ms else "", COLORS["p99"])
     if present:
-        ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+        log_y(ax)
     ax.set_ylabel("latency (ms)")
 
 

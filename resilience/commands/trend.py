@@ -1,0 +1,34 @@
+"""``resilience trend RESULTS_DIR``: the nightly view over many runs, as a chart (trend.png) and a table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["command"]
+
+
+@click.command(name="trend")
+@click.argument("results_dir", type=click.Path(path_type=Path, file_okay=False))
+@click.option("--last", type=click.IntRange(min=1), default=None, help="Only the N newest runs.")
+@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Folder for trend.png and trend.md (default: RESULTS_DIR).")
+def command(results_dir: Path, last: int | None, out_dir: Path | None) -> None:
+    """Chart recovery, peak p95, error rate and integrity over every run in RESULTS_DIR (one folder per run)."""
+    from resilience.errors import ConfigError
+    from resilience.report.charts import save_figure
+    from resilience.report.trend import load_runs, trend_figure, trend_markdown
+
+    runs, skipped = load_runs(results_dir, last=last)
+    if not runs:
+        raise ConfigError(f"{results_dir}: no readable run folder (*/run.json) found")
+    out = out_dir or results_dir
+    out.mkdir(parents=True, exist_ok=True)
+    png = save_figure(trend_figure(runs), out / "trend.png")
+    md = out / "trend.md"
+    md.write_text(trend_markdown(runs, skipped), encoding="utf-8")
+    for note in skipped:
+        click.echo(f"warning: skipped {note}", err=True)
+    click.echo(str(png))
+    click.echo(str(md))

@@ -1,0 +1,182 @@
+"""Compare two runs: what regressed or improved, experiment by experiment, and one verdict.
+
+Pure computation over two ``Run`` objects. Experiments are matched by name. A change counts only when
+it is beyond both a relative and an absolute tolerance (noise between two runs of the same build is
+normal); integrity counts and pass/fail facts have no tolerance: any step the wrong way is a regression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from resilience.report.model import Experiment, Run
+
+__all__ = ["Change", "Comparison", "Tolerances", "compare_runs"]
+
+Status = Literal["regressed", "improved", "unchanged", "not comparable"]
+Verdict = Literal["regressed", "improved", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Tolerances:
+    """How much worse (or better) a figure must get to count: beyond ``relative`` AND the absolute one."""
+
+    relative: float = 0.10
+    """Share of the earlier value (0.10 = 10 %)."""
+    seconds: float = 1.0
+    """Recovery and detection times."""
+    latency_ms: float = 5.0
+    """Peak p95."""
+    error_rate: float = 0.0005
+    """Error rate as a fraction (0.0005 = 0.05 percentage points)."""
+    budget: float = 0.05
+    """Error budget burnt, as a fraction of the budget."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One compared figure of one experiment (``experiment`` is "" for run-level facts)."""
+
+    experiment: str
+    metric: str
+    before: str
+    after: str
+    status: Status
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every compared figure, and the verdict: regressed if anything regressed, else improved, else unchanged."""
+
+    run_a: str
+    run_b: str
+    changes: tuple[Change, ...]
+
+    @property
+    def regressions(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.status == "regressed")
+
+    @property
+    def improvements(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.status == "improved")
+
+    @property
+    def verdict(self) -> Verdict:
+        if self.regressions:
+            return "regressed"
+        return "improved" if self.improvements else "unchanged"
+
+
+def _direction(before: float, after: float, relative: float, absolute: float) -> Status:
+    """Lower is better: regressed when ``after`` is higher beyond both tolerances, improved when lower."""
+    delta = after - before
+    threshold = max(absolute, relative * abs(before))
+    if delta > threshold:
+        return "regressed"
+    if -delta > threshold:
+        return "improved"
+    return "unchanged"
+
+
+@dataclass(frozen=True)
+class _Metric:
+    name: str
+    get: Callable[[Experiment], float | None]
+    fmt: Callable[[float], str]
+    absolute: float | None  # None: counts, any increase counts
+    missing_is_bad: bool = False
+
+
+def _metrics(tol: Tolerances) -> list[_Metric]:
+    def counts(field: str) -> Callable[[Experiment], float | None]:
+        def get(e: Experiment) -> float | None:
+            value = getattr(e.integrity, field) if e.integrity is not None else None
+            return None if value is None else float(value)
+
+        return get
+
+    return [
+        _Metric("recovery time", lambda e: e.recovery_s, lambda v: f"{v:.1f} s", tol.seconds, missing_is_bad=True),
+        _Metric("time to detect", lambda e: e.detect_s, lambda v: f"{v:.1f} s", tol.seconds),
+        _Metric("peak p95", lambda e: e.peak_p95_ms, lambda v: f"{v:.0f} ms", tol.latency_ms),
+        _Metric("error rate", lambda e: e.error_rate, lambda v: f"{v * 100:.2f} %", tol.error_rate),
+        _Metric("error budget burnt", lambda e: e.error_budget_burnt, lambda v: f"{v * 100:.0f} %", tol.budget),
+        _Metric("lost messages", counts("lost"), lambda v: f"{v:.0f}", None),
+        _Metric("duplicated messages", counts("duplicated"), lambda v: f"{v:.0f}", None),
+        _Metric("out-of-order messages", counts("out_of_order"), lambda v: f"{v:.0f}", None),
+    ]
+
+
+def _numeric(name: str, m: _Metric, a: Experiment, b: Experiment, tol: Tolerances) -> Change | None:
+    va, vb = m.get(a), m.get(b)
+    if va is None and vb is None:
+        return None
+    before = "—" if va is None else m.fmt(va)
+    after = "—" if vb is None else m.fmt(vb)
+    if va is None or vb is None:
+        if m.missing_is_bad and b.verdict not in ("interrupted", "aborted") and b.fault_start is not None:
+            status: Status = "regressed" if vb is None else "improved"
+            return Change(name, m.name, before, after, status, "no recovery" if vb is None else "recovers now")
+        return Change(name, m.name, before, after, "not comparable", "measured in one run only")
+    if m.absolute is None:
+        status = "regressed" if vb > va else "improved" if vb < va else "unchanged"
+    else:
+        status = _direction(va, vb, tol.relative, m.absolute)
+    return Change(name, m.name, before, after, status)
+
+
+def _flag(name: str, metric: str, a: bool | None, b: bool | None, words: tuple[str, str]) -> Change | None:
+    """True is good: True -> False regressed, False -> True improved."""
+    if a is None and b is None:
+        return None
+
+    def word(v: bool | None) -> str:
+        return "—" if v is None else words[0] if v else words[1]
+
+    if a is None or b is None:
+        return Change(name, metric, word(a), word(b), "not comparable", "measured in one run only")
+    status: Status = "unchanged" if a == b else "improved" if b else "regressed"
+    return Change(name, metric, word(a), word(b), status)
+
+
+def _verdict_change(name: str, a: str, b: str) -> Change:
+    if a == b:
+        return Change(name, "verdict", a, b, "unchanged")
+    if "interrupted" in (a, b) or "unknown" in (a, b):
+        return Change(name, "verdict", a, b, "not comparable")
+    status: Status = "improved" if b == "passed" else "regressed" if a == "passed" else "unchanged"
+    return Change(name, "verdict", a, b, status)
+
+
+def _experiment_changes(a: Experiment, b: Experiment, tol: Tolerances) -> list[Change]:
+    name = a.name
+    changes = [
+        _verdict_change(name, a.verdict, b.verdict),
+        _flag(name, "hypothesis before", a.hypothesis_before, b.hypothesis_before, ("held", "deviated")),
+        _flag(name, "hypothesis after", a.hypothesis_after, b.hypothesis_after, ("held", "deviated")),
+        _flag(name, "recovery target", a.recovery_met, b.recovery_met, ("met", "missed")),
+    ]
+    changes += [_numeric(name, m, a, b, tol) for m in _metrics(tol)]
+    return [c for c in changes if c is not None]
+
+
+def compare_runs(a: Run, b: Run, tolerances: Tolerances | None = None) -> Comparison:
+    """Compare run ``a`` (before) with run ``b`` (after)."""
+    tol = tolerances or Tolerances()
+    changes = [_verdict_change("", a.verdict, b.verdict)]
+    by_name_b = {e.name: e for e in b.experiments}
+    names_a = {e.name for e in a.experiments}
+    for exp in a.experiments:
+        other = by_name_b.get(exp.name)
+        if other is None:
+            changes.append(Change(exp.name, "experiment", "ran", "absent", "not comparable", f"not in {b.run_id}"))
+        else:
+            changes += _experiment_changes(exp, other, tol)
+    for exp in b.experiments:
+        if exp.name not in names_a:
+            changes.append(Change(exp.name, "experiment", "absent", "ran", "not comparable", f"new in {b.run_id}"))
+    return Comparison(run_a=a.run_id, run_b=b.run_id, changes=tuple(changes))
+

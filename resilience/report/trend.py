@@ -1,0 +1,167 @@
+"""The nightly view over many runs: recovery, peak p95, error rate and integrity per run, as one chart.
+
+``load_runs`` reads every ``*/run.json`` below a results folder (a malformed one is skipped and named,
+so one broken night does not hide the trend); ``trend_figure`` draws them oldest to newest.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import ColorType
+
+from resilience.errors import ConfigError
+from resilience.report.charts._style import COLORS, VERDICT_COLORS, log_y, new_figure, style_axes
+from resilience.report.model import Experiment, Run, load_run
+from resilience.report.text import fmt_epoch, recovery_word
+
+__all__ = ["load_runs", "trend_figure", "trend_markdown"]
+
+log = logging.getLogger(__name__)
+
+_MAX_TICK_LABELS = 24
+
+
+def load_runs(results_dir: Path, *, last: int | None = None) -> tuple[list[Run], list[str]]:
+    """Runs under ``results_dir`` oldest first (at most the ``last`` newest), and one note per skipped folder."""
+    if not results_dir.is_dir():
+        raise ConfigError(f"{results_dir}: not a directory (expected a results folder of runs)")
+    runs, skipped = [], []
+    for path in sorted(results_dir.glob("*/run.json")):
+        try:
+            runs.append(load_run(path.parent))
+        except ConfigError as exc:
+            log.debug("skipping %s: %s", path.parent.name, exc)
+            skipped.append(str(exc))
+    runs.sort(key=lambda r: (r.started if r.started is not None else float("inf"), r.run_id))
+    if last is not None:
+        runs = runs[-last:] if last > 0 else []
+    return runs, skipped
+
+
+def _names(runs: Sequence[Run]) -> list[str]:
+    names: list[str] = []
+    for run in runs:
+        names.extend(e.name for e in run.experiments if e.name not in names)
+    return names
+
+
+def _label(run: Run) -> str:
+    if run.started is None:
+        return run.run_id[:16]
+    return dt.datetime.fromtimestamp(run.started, tz=dt.UTC).strftime("%m-%d %H:%M")
+
+
+def _series(runs: Sequence[Run], name: str, get: Callable[[Experiment], float | None]) -> np.ndarray:
+    values = []
+    for run in runs:
+        exp = next((e for e in run.experiments if e.name == name), None)
+        value = get(exp) if exp is not None else None
+        values.append(np.nan if value is None else value)
+    return np.asarray(values, dtype=float)
+
+
+def _recovery_panel(ax: Axes, runs: Sequence[Run], colors: Mapping[str, ColorType]) -> None:
+    x = np.arange(len(runs))
+    for name, color in colors.items():
+        ax.plot(x, _series(runs, name, lambda e: e.recovery_s), marker="o", ms=4, color=color, label=name)
+        target = _series(runs, name, lambda e: e.recovery_target_s)
+        ax.plot(x, target, ls=":", color=color, lw=1.2, drawstyle="steps-mid")
+        late = _series(runs, name, lambda e: e.recovery_s if e.recovery_met is False else None)
+        ax.plot(x, late, ls="none", marker="o", ms=9, mfc="none", mec=COLORS["bad"], mew=1.8)
+        missing = _series(runs, name, lambda e: e.recovery_target_s if e.recovery_met is False and
+                          e.recovery_s is None else None)
+        ax.plot(x, missing, ls="none", marker="^", ms=8, color=COLORS["bad"])
+    ax.set_ylabel("recovery time (s)")
+    ax.set_ylim(bottom=0)
+
+
+def _metric_panel(ax: Axes, runs: Sequence[Run], colors: Mapping[str, ColorType],
+                  get: Callable[[Experiment], float | None], scale: float = 1.0) -> None:
+    x = np.arange(len(runs))
+    for name, color in colors.items():
+        ax.plot(x, _series(runs, name, get) * scale, marker="o", ms=4, color=color)
+
+
+def _integrity_panel(ax: Axes, runs: Sequence[Run]) -> None:
+    x = np.arange(len(runs))
+    bottom = np.zeros(len(runs))
+    kinds = (("lost", COLORS["bad"]), ("duplicated", "#e67e22"), ("out_of_order", "#8e44ad"))
+    for field, color in kinds:
+        counts = np.asarray([sum(getattr(e.integrity, field) or 0 for e in r.experiments if e.integrity)
+                             for r in runs], dtype=float)
+        ax.bar(x, counts, bottom=bottom, color=color, width=0.6, label=field.replace("_", " "))
+        bottom += counts
+    ax.set_ylabel("integrity problems\n(messages)")
+    ax.set_ylim(0, max(1.0, float(bottom.max()) * 1.25) if len(runs) else 1.0)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def _x_labels(ax: Axes, runs: Sequence[Run]) -> None:
+    step = max(1, int(np.ceil(len(runs) / _MAX_TICK_LABELS)))
+    ticks = list(range(0, len(runs), step))
+    ax.set_xticks(ticks, [_label(runs[i]) for i in ticks], rotation=45, ha="right", fontsize=8)
+    for tick, i in zip(ax.get_xticklabels(), ticks, strict=True):
+        tick.set_color(VERDICT_COLORS.get(runs[i].verdict, "black"))
+    ax.set_xlabel("run start (UTC); label colour = run verdict")
+
+
+def trend_figure(runs: Sequence[Run]) -> Figure:
+    """Four panels over runs (oldest left): recovery vs target, peak p95, error rate, integrity problems."""
+    names = _names(runs)
+    cmap = colormaps["tab10"]
+    colors: dict[str, ColorType] = {n: cmap(i % 10) for i, n in enumerate(names)}
+    fig = new_figure(12.0, 10.0)
+    axes = list(fig.subplots(4, 1, sharex=True))
+    _recovery_panel(axes[0], runs, colors)
+    _metric_panel(axes[1], runs, colors, lambda e: e.peak_p95_ms)
+    axes[1].set_ylabel("peak p95 (ms)")
+    if any(e.peak_p95_ms for r in runs for e in r.experiments):
+        log_y(axes[1])
+    _metric_panel(axes[2], runs, colors, lambda e: e.error_rate, scale=100.0)
+    axes[2].set_ylabel("error rate (%)")
+    axes[2].set_ylim(bottom=0)
+    _integrity_panel(axes[3], runs)
+    for ax in axes:
+        style_axes(ax)
+    handles = [Line2D([], [], color=colors[n], marker="o", ms=4, label=n) for n in names]
+    handles += [
+        Line2D([], [], color="#555", ls=":", label="recovery target"),
+        Line2D([], [], ls="none", marker="o", ms=9, mfc="none", mec=COLORS["bad"], mew=1.8, label="target missed"),
+        Line2D([], [], ls="none", marker="^", ms=8, color=COLORS["bad"], label="not recovered"),
+    ]
+    axes[0].legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    if runs:
+        _x_labels(axes[3], runs)
+        axes[3].set_xlim(-0.5, len(runs) - 0.5)
+    else:
+        axes[0].text(0.5, 0.5, "no runs found", transform=axes[0].transAxes, ha="center", va="center")
+    passed = sum(r.verdict == "passed" for r in runs)
+    fig.suptitle(f"Resilience trend: {len(runs)} runs, {passed} passed", fontsize=13, fontweight="bold")
+    return fig
+
+
+def trend_markdown(runs: Sequence[Run], skipped: Sequence[str] = ()) -> str:
+    """A table of runs, newest first: start, verdict and each experiment's recovery against its target."""
+    names = _names(runs)
+    lines = [f"## Resilience trend ({len(runs)} runs)", ""]
+    if runs:
+        lines += ["| Run | Started | Verdict | " + " | ".join(names) + " |", "|---" * (3 + len(names)) + "|"]
+        for run in reversed(runs):
+            by_name = {e.name: e for e in run.experiments}
+            cells = [recovery_word(by_name[n]) if n in by_name else "—" for n in names]
+            lines.append(f"| {run.run_id} | {fmt_epoch(run.started)} | {run.verdict} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if skipped:
+        lines += ["Skipped (unreadable run.json):", "", *[f"- {s}" for s in skipped], ""]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,81 @@
+"""``resilience trend``: runs of a results folder in time order, one chart and a table, broken runs named."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.lines import Line2D
+
+from resilience.errors import ConfigError
+from resilience.report.trend import load_runs, trend_figure, trend_markdown
+from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, STARTED, write_synthetic_run
+
+pytestmark = pytest.mark.unit
+
+POD_KILL, DB_FAILOVER, _ = DEFAULT_EXPERIMENTS
+DAY = 86_400.0
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """Five nightly runs written out of order (pod-kill recovery 5, 6, 7, 8, 9 s), plus one broken folder."""
+    for night in (3, 0, 4, 1, 2):
+        exps = (replace(POD_KILL, recovery_s=5.0 + night), replace(DB_FAILOVER, lost=0 if night != 2 else 3))
+        write_synthetic_run(tmp_path, f"night-{night}", exps, started=STARTED + night * DAY, seed=night)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "run.json").write_text("{")
+    (tmp_path / "not-a-run").mkdir()
+    return tmp_path
+
+
+def test_load_runs_sorted_and_skipping_broken(results: Path) -> None:
+    """Runs come oldest first; the broken run.json is named in a note, the folder without run.json ignored."""
+    runs, skipped = load_runs(results)
+    assert [r.run_id for r in runs] == [f"night-{i}" for i in range(5)]
+    assert len(skipped) == 1 and "broken/run.json:1: not valid JSON" in skipped[0]
+    last_two, _ = load_runs(results, last=2)
+    assert [r.run_id for r in last_two] == ["night-3", "night-4"]
+    with pytest.raises(ConfigError, match="not a directory"):
+        load_runs(results / "nope")
+
+
+def test_trend_figure_known_series(results: Path) -> None:
+    """The pod-kill line carries 5..9 s in run order; the integrity bar of night 2 is 3 lost messages."""
+    runs, _ = load_runs(results)
+    fig = trend_figure(runs)
+    lines = {ln.get_label(): ln for ln in fig.axes[0].get_lines() if isinstance(ln, Line2D)}
+    assert list(np.asarray(lines["pod-kill"].get_ydata(), dtype=float)) == [5.0, 6.0, 7.0, 8.0, 9.0]
+    heights = [p.get_height() for p in fig.axes[3].patches[:5]]
+    assert heights == [0, 0, 3, 0, 0]
+    labels = [ax.get_ylabel() for ax in fig.axes]
+    assert labels == ["recovery time (s)", "peak p95 (ms)", "error rate (%)", "integrity problems\n(messages)"]
+    assert fig.get_suptitle() == "Resilience trend: 5 runs, 0 passed"
+
+
+def test_trend_markdown_newest_first(results: Path) -> None:
+    """The table lists the newest run first and each experiment's recovery against its target."""
+    runs, skipped = load_runs(results)
+    md = trend_markdown(runs, skipped)
+    rows = [line for line in md.splitlines() if line.startswith("| night-")]
+    assert rows[0].startswith("| night-4 |") and "9.0 s of 30 s" in rows[0]
+    assert "Skipped (unreadable run.json):" in md
+
+
+def test_cli_trend_writes_chart_and_table(results: Path, tmp_path: Path) -> None:
+    """``resilience trend`` writes trend.png and trend.md, warns about the broken run, exits 0."""
+    out = tmp_path / "out"
+    r = subprocess.run([sys.executable, "-m", "resilience", "trend", str(results), "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert (out / "trend.png").read_bytes()[:4] == b"\x89PNG" and (out / "trend.md").is_file()
+    assert "warning: skipped" in r.stderr and "Traceback" not in r.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = subprocess.run([sys.executable, "-m", "resilience", "trend", str(empty)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 3 and "no readable run folder" in r.stderr
