@@ -190,6 +190,9 @@ class Scenario(_Model):
     name: str = Field(min_length=1)
     description: str = ""
     target: Literal["local", "kind", "staging"] = "local"
+    targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Options per target, passed to ``get_target`` (kind/staging: context, namespace, allowed_contexts,
+    allowed_namespaces, allow_production, endpoints, seed, ...: see resilience.targets.kube._options)."""
     load: LoadSpec = LoadSpec()
     slo: Slo = Slo()
     stabilisation_s: float = Field(default=5.0, gt=0, le=600)
@@ -208,6 +211,13 @@ class Scenario(_Model):
         unknown = set(self.safeguards) - {"error_rate", "for_s"}
         if unknown:
             raise ValueError(f"unknown safeguard keys {sorted(unknown)} (allowed: error_rate, for_s)")
+        return self
+
+    @model_validator(mode="after")
+    def _target_names(self) -> Scenario:
+        unknown = set(self.targets) - {"local", "kind", "staging"}
+        if unknown:
+            raise ValueError(f"targets: unknown target names {sorted(unknown)} (allowed: local, kind, staging)")
         return self
 
     def slo_for(self, plan: ExperimentPlan) -> Slo:

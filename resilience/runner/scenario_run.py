@@ -100,6 +100,17 @@ def dry_run_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def _kube_kill_plan(plan: Plan) -> list[str]:
+    """On kind/staging: the pods each kill action would hit now (read-only, through the safety guard)."""
+    from resilience.targets import get_target
+    from resilience.targets.kube.dry_run import kill_plan_lines
+
+    options = dict(plan.loaded.scenario.targets.get(plan.target, {}))
+    target: Any = get_target(plan.target, **options)
+    named = [(p.name, exp) for p, exp in plan.experiments]
+    return ["pods the kills would hit:", *kill_plan_lines(target, named, seed=options.get("seed"))]
+
+
 def _run_id(name: str) -> str:
     return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{name}-{os.getpid()}"
 
@@ -131,7 +142,9 @@ class _Run:
     def bring_up(self) -> Target:
         from resilience.targets import get_target
 
-        options: dict[str, Any] = {"state_dir": self.opts.state_dir} if self.opts.state_dir else {}
+        options: dict[str, Any] = dict(self.plan.loaded.scenario.targets.get(self.plan.target, {}))
+        if self.opts.state_dir:
+            options["state_dir"] = self.opts.state_dir
         target = get_target(self.plan.target, **options)
         self.base_config = {"target": self.plan.target, "state_dir": str(self.opts.state_dir or "")}
         remember_target(self.base_config, target)
@@ -307,7 +320,10 @@ def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
     plan = prepare(opts)
     reporter = reporter or Reporter()
     if opts.dry_run:
-        for line in dry_run_lines(plan):
+        lines = dry_run_lines(plan)
+        if plan.target in ("kind", "staging"):
+            lines += _kube_kill_plan(plan)
+        for line in lines:
             reporter.console.print(line, markup=False, highlight=False, soft_wrap=True)
         return 0
     run = _Run(opts, plan, reporter)

@@ -229,20 +229,24 @@ class KubernetesTarget:
         return _cnpg.primary_of(*self._db_objects())
 
     def failover_db(self, mode: FailoverMode = FailoverMode.PRIMARY_CRASH) -> str:
-        """primary-crash: delete the primary pod at once; switchover: promote a replica. Returns the old primary."""
+        """Provoke a failover of the CloudNativePG cluster; return the primary failed over from.
+
+        * primary-crash: delete the primary pod with grace period 0 (postgres and its instance manager die
+          at once); the operator promotes the most advanced standby.
+        * patroni-crash: CloudNativePG's HA agent is the instance manager, PID 1 of the primary pod; losing
+          it is provoked by deleting the primary pod with its own grace period (SIGTERM to the instance
+          manager), so the experiment runs unchanged on Kubernetes.
+        * switchover: set the Cluster's status.targetPrimary to the first ready replica (``cnpg promote``).
+        """
         pods, cluster = self._db_objects()
         primary = _cnpg.primary_of(pods, cluster)
-        if mode is FailoverMode.PRIMARY_CRASH:
-            self._api.delete_pod(primary, 0)
-        elif mode is FailoverMode.SWITCHOVER:
+        if mode is FailoverMode.SWITCHOVER:
             target, body = _cnpg.switchover_patch(cluster, pods)
             self._api.patch_cluster_status(self.pg_cluster, body)
             log.info("switchover %s -> %s requested", primary, target)
         else:
-            raise ConfigError(
-                f"failover mode {mode.value!r}: not available on a Kubernetes target (CloudNativePG runs no "
-                "Patroni); use primary-crash or switchover"
-            )
+            self._api.delete_pod(primary, 0 if mode is FailoverMode.PRIMARY_CRASH else None)
+            log.info("%s: deleted primary pod %s", mode.value, primary)
         return primary
 
     def wait_db_healthy(self, *, timeout: float = 60.0) -> float:

@@ -9,6 +9,8 @@ that the safety guard refuses a context before any request is sent.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -239,11 +241,10 @@ def test_switchover_patches_the_cluster_status_like_cnpg_promote(fake: FakeKubeA
     assert target.db_primary() == "resilience-pg-2"
 
 
-def test_patroni_crash_is_not_offered_on_kubernetes(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """patroni-crash has no CloudNativePG equivalent: ConfigError, nothing deleted."""
-    with pytest.raises(ConfigError, match="patroni-crash"):
-        _target(fake, tmp_path).failover_db(FailoverMode.PATRONI_CRASH)
-    assert fake.writes() == []
+def test_patroni_crash_stops_the_primary_instance_manager_gracefully(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """patroni-crash (HA agent lost) deletes the CNPG primary pod with its own grace period (no gracePeriodSeconds)."""
+    assert _target(fake, tmp_path).failover_db(FailoverMode.PATRONI_CRASH) == "resilience-pg-1"
+    assert [(r.path, r.query) for r in fake.writes()] == [(f"{NS_PATH}/pods/resilience-pg-1", {})]
 
 
 def test_db_nodes_report_roles_and_sync_standbys(fake: FakeKubeApi, tmp_path: Path) -> None:
@@ -320,3 +321,23 @@ def test_unreachable_api_server_is_one_target_error(fake: FakeKubeApi, tmp_path:
     with pytest.raises(TargetError, match="unreachable"):
         target.pods("app=chat-api")
     assert not target.is_up()
+
+
+def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """`resilience run --target kind --dry-run` prints the pods pod-kill would delete (same seed), sending no write."""
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    experiment = Path(__file__).resolve().parents[2] / "experiments" / "pod-kill.yaml"
+    scenario = tmp_path / "kind.yaml"
+    scenario.write_text(
+        "name: kind-dry-run\n"
+        f"targets:\n  kind: {{kubeconfig: {kubeconfig}, seed: 11}}\n"
+        f"experiments:\n  - {{name: pod-kill, file: {experiment}, recovery_target_s: 15}}\n"
+    )
+    expected = _target(fake, tmp_path, seed=11).plan_kill("app=chat-api", count=1)
+    result = subprocess.run(
+        [sys.executable, "-m", "resilience", "run", str(scenario), "--target", "kind", "--dry-run"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"pod-kill/kill-one-chat-replica: would kill {expected[0].name} (SIGKILL; seed 11)" in result.stdout
+    assert fake.writes() == []

@@ -116,3 +116,18 @@ def test_default_node_ports_match_chart_and_kind_config() -> None:
     mapped = {m["hostPort"] for n in kind["nodes"] for m in n.get("extraPortMappings", [])}
     assert chart == DEFAULT_NODE_PORTS
     assert mapped == set(DEFAULT_NODE_PORTS.values())
+
+
+def test_scenario_targets_section_names_known_targets_only(tmp_path: Path) -> None:
+    """A scenario's targets section accepts local/kind/staging options and names an unknown target in the error."""
+    from resilience.scenario import load_scenario
+
+    experiment = ROOT / "experiments" / "pod-kill.yaml"
+    base = f"name: s\nexperiments:\n  - {{name: pod-kill, file: {experiment}, recovery_target_s: 15}}\n"
+    good = tmp_path / "good.yaml"
+    good.write_text(base + "targets:\n  kind: {namespace: chat, seed: 3}\n")
+    assert load_scenario(good).scenario.targets == {"kind": {"namespace": "chat", "seed": 3}}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(base + "targets:\n  prod: {}\n")
+    with pytest.raises(ConfigError, match="unknown target names \\['prod'\\]"):
+        load_scenario(bad)

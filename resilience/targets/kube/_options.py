@@ -52,6 +52,8 @@ class KubeOptions(pydantic.BaseModel):
     chat_container: str = "chat"
     seed: int | None = None
     """Seed of the victim choice, so ``--dry-run`` and the real run pick the same pods."""
+    state_dir: Path | str | None = None
+    """Accepted for the runner's sake (it passes the local state dir to every target); unused here."""
     request_timeout_s: float = pydantic.Field(default=10.0, gt=0)
     poll_interval_s: float = pydantic.Field(default=0.5, gt=0)
     up_timeout_s: float = pydantic.Field(default=120.0, gt=0)
