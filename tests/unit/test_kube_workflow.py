@@ -1,0 +1,76 @@
+"""The nightly kind workflow and the kind scripts: structure and references (no runner or Docker here)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOW = ROOT / ".github" / "workflows" / "resilience-nightly.yml"
+
+
+def _workflow() -> dict[Any, Any]:
+    loaded: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text())
+    return loaded
+
+
+def _runs() -> str:
+    steps = _workflow()["jobs"]["nightly"]["steps"]
+    return "\n".join(str(s.get("run", "")) for s in steps)
+
+
+def test_nightly_runs_on_a_schedule_and_on_demand() -> None:
+    """The workflow has a cron schedule and a manual trigger (YAML's `on` key parses as True)."""
+    triggers = _workflow()[True]
+    assert triggers["schedule"][0]["cron"] and "workflow_dispatch" in triggers
+
+
+def test_nightly_creates_kind_installs_chart_and_runs_the_scenario_on_kind() -> None:
+    """Steps: make kind-up, resilience run <nightly scenario> --target kind, make kind-down."""
+    runs = _runs()
+    assert "make kind-up" in runs and "make kind-down" in runs
+    assert re.search(r'resilience run "\$SCENARIO" --target kind --results-dir results', runs)
+    assert "scenarios/nightly.yaml" in _workflow()["env"]["SCENARIO"]
+    assert (ROOT / "scenarios" / "nightly.yaml").is_file()
+
+
+def test_nightly_uploads_results_and_publishes_summary_and_junit() -> None:
+    """results/ is uploaded, summary.md goes to the step summary and junit.xml to a check, all even on failure."""
+    steps = _workflow()["jobs"]["nightly"]["steps"]
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    junit = next(s for s in steps if str(s.get("uses", "")).startswith("mikepenz/action-junit-report@"))
+    summary = next(s for s in steps if "GITHUB_STEP_SUMMARY" in str(s.get("run", "")))
+    assert upload["with"]["path"] == "results/" and upload["if"] == "always()"
+    assert junit["with"]["report_paths"] == "results/*/junit.xml" and junit["if"] == "always()"
+    assert "summary.md" in summary["run"] and summary["if"] == "always()"
+
+
+def test_every_action_is_pinned_to_a_version() -> None:
+    """Each `uses:` names an action at an explicit version tag."""
+    steps = _workflow()["jobs"]["nightly"]["steps"]
+    uses = [str(s["uses"]) for s in steps if "uses" in s]
+    assert uses and all(re.fullmatch(r"[\w.-]+/[\w.-]+@v\d+(\.\d+)*", u) for u in uses)
+
+
+def test_kind_scripts_parse_and_make_targets_call_them() -> None:
+    """deploy/kind/up.sh and down.sh are valid bash; make kind-up / kind-down run them."""
+    for script in ("up.sh", "down.sh"):
+        assert subprocess.run(["bash", "-n", str(ROOT / "deploy" / "kind" / script)]).returncode == 0
+    for target, script in (("kind-up", "up.sh"), ("kind-down", "down.sh")):
+        dry = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True)
+        assert dry.returncode == 0 and f"deploy/kind/{script}" in dry.stdout
+
+
+def test_kind_up_uses_the_kind_config_and_the_chart_values() -> None:
+    """up.sh creates the cluster from deploy/kind/cluster.yaml and installs deploy/chart with the kind values."""
+    up = (ROOT / "deploy" / "kind" / "up.sh").read_text()
+    assert "--config deploy/kind/cluster.yaml" in up
+    assert "helm upgrade --install" in up and "-f deploy/values/kind.yaml" in up
+    assert "docker build -f deploy/chat.Dockerfile" in up and "kind load docker-image" in up
