@@ -24,6 +24,7 @@ __all__ = ["COMMANDS", "main"]
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under resilience.commands, one-line help)
+    "capacity": ("capacity", "Find the knee (most users at SLO) per condition: healthy and under faults."),
     "compare": ("compare", "Compare two runs: what regressed or improved, with a verdict."),
     "netfault": ("netfault", "Run the fault proxy (Toxiproxy HTTP API)."),
     "report": ("report", "Regenerate charts, report.html, summary.md and junit.xml of a run folder."),

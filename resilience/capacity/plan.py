@@ -1,0 +1,205 @@
+"""Capacity plans (``scenarios/capacity*.yaml``): the step ladder, the conditions, the SLO and the budget.
+
+Example::
+
+    name: capacity
+    target: local
+    target_users: 10000
+    load: {spawn_rate: 100, think_time_s: 5, warmup_s: 5}   # resilience.scenario.LoadSpec, users per step
+    steps: {from: 50, to: 1000, by: 50}                   # or a list: [50, 100, 200, 400]
+    hold_s: 20                                            # measured window of each step, after warm-up
+    latency: ack                                          # p95 of send->ack (or: all request kinds)
+    repeats: 3
+    budget_s: 1800                                        # the whole run, every condition and repeat
+    slo: {p95_ms: 100, error_rate: 0.001, ws_connect_success: 0.99}
+    conditions:
+      - {name: healthy, fault: none}
+      - {name: chat-replica-down, fault: chat-replica-down}
+      - {name: db-latency-50ms, fault: db-latency, latency_ms: 50}
+      - {name: db-failover, fault: db-failover, mode: primary-crash}
+      - {name: redis-down, fault: redis-down}
+
+A condition may override SLO keys (``slo: {error_rate: 0.01}``). ``load_capacity_plan`` validates the
+whole file and raises ``ConfigError("file:line: field: message")`` on the first problem.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from resilience.scenario import LoadSpec, Located, Slo, load_yaml
+from resilience.targets.base import FailoverMode
+
+__all__ = ["CapacityPlan", "ConditionPlan", "FaultKind", "LoadedPlan", "load_capacity_plan"]
+
+MAX_STEPS = 200
+
+
+class FaultKind(enum.StrEnum):
+    """What is wrong with the target while a condition's ladder runs."""
+
+    NONE = "none"
+    CHAT_REPLICA_DOWN = "chat-replica-down"
+    """``replicas`` chat replicas frozen (SIGSTOP) for the whole ladder: down, and not restarted."""
+    DB_LATENCY = "db-latency"
+    """A Toxiproxy latency toxic of ``latency_ms`` on the ``postgres`` proxy for the whole ladder."""
+    DB_FAILOVER = "db-failover"
+    """A database failover (``mode``) ``failover_at_s`` into every step's measured window."""
+    REDIS_DOWN = "redis-down"
+    """The ``redis`` proxy disabled for the whole ladder."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConditionPlan(_Model):
+    """One condition under which the knee is measured."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    fault: FaultKind
+    description: str = ""
+    slo: dict[str, Any] | None = None
+    """SLO keys that differ under this condition (keys of resilience.scenario.Slo)."""
+    latency_ms: int = Field(default=50, ge=1, le=60_000)
+    jitter_ms: int = Field(default=0, ge=0, le=60_000)
+    mode: FailoverMode = FailoverMode.PRIMARY_CRASH
+    failover_at_s: float = Field(default=1.0, ge=0, le=600)
+    replicas: int = Field(default=1, ge=1, le=64)
+
+    @field_validator("slo")
+    @classmethod
+    def _slo_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value:
+            Slo.model_validate(value)
+        return value
+
+    def fault_json(self) -> dict[str, Any]:
+        """The fault as recorded in capacity.json (only the options that matter for its kind)."""
+        options: dict[FaultKind, dict[str, Any]] = {
+            FaultKind.NONE: {},
+            FaultKind.CHAT_REPLICA_DOWN: {"replicas": self.replicas},
+            FaultKind.DB_LATENCY: {"latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms},
+            FaultKind.DB_FAILOVER: {"mode": self.mode.value, "failover_at_s": self.failover_at_s},
+            FaultKind.REDIS_DOWN: {},
+        }
+        return {"kind": self.fault.value, **options[self.fault]}
+
+
+class Ladder(_Model):
+    """``{from: 50, to: 1000, by: 50}``: an arithmetic ladder of users."""
+
+    from_: int = Field(alias="from", ge=1)
+    to: int = Field(ge=1)
+    by: int = Field(ge=1)
+
+    def users(self) -> list[int]:
+        return list(range(self.from_, self.to + 1, self.by))
+
+
+class CapacityPlan(_Model):
+    """A capacity run: which conditions, which ladder, which SLO, how long at most."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    target: Literal["local", "kind", "staging"] = "local"
+    target_users: int = Field(default=10_000, ge=1)
+    """The users the service must serve; headroom is measured against it."""
+    load: LoadSpec = Field(default_factory=LoadSpec)
+    """Load per step (``users`` is replaced by the step's users; ``warmup_s`` is each step's warm-up)."""
+    steps: list[int] | Ladder
+    hold_s: float = Field(default=20.0, gt=0, le=3600)
+    """Measured window of each step, after spawning and warm-up."""
+    repeats: int = Field(default=3, ge=1, le=50)
+    budget_s: float = Field(default=1800.0, gt=0, le=7 * 86400)
+    """Time budget for the whole run; steps that would not fit are not started."""
+    confidence: float = Field(default=0.95, gt=0, lt=1)
+    clear_factor: float = Field(default=2.0, gt=1)
+    """A step whose p95 exceeds clear_factor x the limit clearly breaks the SLO: the ladder stops."""
+    patience: int = Field(default=2, ge=1, le=10)
+    """The ladder also stops after this many failing steps in a row."""
+    latency: Literal["ack", "all"] = "ack"
+    """Which p95 the SLO judges: WebSocket send->ack (``ack``) or every request kind (``all``)."""
+    slo: Slo = Field(default_factory=Slo)
+    conditions: list[ConditionPlan] = Field(min_length=1)
+
+    @field_validator("steps")
+    @classmethod
+    def _ladder(cls, value: list[int] | Ladder) -> list[int] | Ladder:
+        users = value.users() if isinstance(value, Ladder) else value
+        if not users:
+            raise ValueError("the ladder has no step")
+        if len(users) > MAX_STEPS:
+            raise ValueError(f"the ladder has {len(users)} steps (at most {MAX_STEPS})")
+        if any(u < 1 for u in users) or sorted(set(users)) != users:
+            raise ValueError("steps must be positive user counts in increasing order")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_conditions(self) -> CapacityPlan:
+        names = [c.name for c in self.conditions]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"condition name {dupes[0]!r} is used twice")
+        return self
+
+    def ladder(self) -> list[int]:
+        """The users of every step, ascending."""
+        return self.steps.users() if isinstance(self.steps, Ladder) else list(self.steps)
+
+    def slo_for(self, condition: ConditionPlan) -> Slo:
+        """The plan's SLO with the condition's overrides."""
+        return self.slo.merged(condition.slo)
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``plan`` object of capacity.json."""
+        return {
+            "steps": self.ladder(),
+            "warmup_s": self.load.warmup_s,
+            "hold_s": self.hold_s,
+            "repeats": self.repeats,
+            "budget_s": self.budget_s,
+            "confidence": self.confidence,
+            "clear_factor": self.clear_factor,
+            "patience": self.patience,
+            "latency": self.latency,
+            "load": self.load.model_dump(exclude={"users"}),
+        }
+
+
+@dataclass(frozen=True)
+class LoadedPlan:
+    """A validated capacity plan and the file it came from."""
+
+    path: Path
+    plan: CapacityPlan
+
+
+_UNION_BRANCHES = {"list[int]", "Ladder"}
+
+
+def _error(located: Located, exc: ValidationError) -> Exception:
+    # ``steps`` is a list or a ladder mapping: report the error of the branch the user wrote.
+    wrong = "list[int]" if isinstance(located.data.get("steps"), dict) else "Ladder"
+    errors = [e for e in exc.errors() if wrong not in e["loc"]] or exc.errors()
+    first = errors[0]
+    loc = tuple(p for p in first["loc"] if isinstance(p, str | int) and p not in _UNION_BRANCHES)
+    msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(first["type"], first["msg"])
+    return located.error(loc, msg)
+
+
+def load_capacity_plan(path: Path | str) -> LoadedPlan:
+    """Parse and validate a capacity plan; ConfigError ``file:line: field: message`` on the first problem."""
+    located = load_yaml(path)
+    if not isinstance(located.data, dict):
+        raise located.error((), "a capacity plan must be a YAML mapping")
+    try:
+        plan = CapacityPlan.model_validate(located.data)
+    except ValidationError as exc:
+        raise _error(located, exc) from None
+    return LoadedPlan(located.path, plan)

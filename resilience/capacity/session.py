@@ -1,0 +1,234 @@
+"""``resilience capacity SCENARIO``: bring the target up, run the plan, write capacity.json, run.json, reports.
+
+The composition root of a capacity run: target (brought up when it is down), signal handling (SIGINT and
+SIGTERM interrupt the run; reverts are not cut short by a second signal), the real step measurement and
+conditions, then ``results/<run-id>/``: ``capacity.json`` (the knees), ``run.json`` (the run contract,
+``"kind": "capacity"``, no experiments, a ``capacity`` summary for compare/trend) and the reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from resilience import __version__
+from resilience.capacity.conditions import StepHooks, engage, wait_healthy
+from resilience.capacity.measure import StepMeasurer
+from resilience.capacity.plan import CapacityPlan, ConditionPlan, LoadedPlan, load_capacity_plan
+from resilience.capacity.result import CapacityResult
+from resilience.capacity.runner import RunInfo, run_capacity, step_cost_s
+from resilience.errors import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, ResilienceError
+from resilience.runner.progress import Reporter
+from resilience.runner.signals import SignalGate
+from resilience.targets.base import Target
+
+__all__ = ["CapacityOptions", "estimate_s", "plan_lines", "run_capacity_scenario"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class CapacityOptions:
+    """What ``resilience capacity`` was asked to do."""
+
+    scenario: Path
+    target: str | None = None
+    only: tuple[str, ...] = ()
+    repeats: int | None = None
+    budget_s: float | None = None
+    dry_run: bool = False
+    results_dir: Path = Path("results")
+    state_dir: Path | None = None
+    teardown: bool = False
+
+
+def _prepare(opts: CapacityOptions) -> LoadedPlan:
+    loaded = load_capacity_plan(opts.scenario)
+    plan = loaded.plan
+    names = [c.name for c in plan.conditions]
+    unknown = [n for n in opts.only if n not in names]
+    if unknown:
+        raise ConfigError(f"--only {', '.join(unknown)}: not a condition of {opts.scenario} (has {', '.join(names)})")
+    update: dict[str, Any] = {}
+    if opts.only:
+        update["conditions"] = [c for c in plan.conditions if c.name in opts.only]
+    if opts.repeats is not None:
+        update["repeats"] = opts.repeats
+    if opts.budget_s is not None:
+        update["budget_s"] = opts.budget_s
+    if opts.target is not None:
+        update["target"] = opts.target
+    return LoadedPlan(loaded.path, plan.model_copy(update=update))
+
+
+def estimate_s(plan: CapacityPlan) -> float:
+    """Nominal seconds if every ladder ran to its top (an upper bound; early stops make it shorter)."""
+    ladder = sum(step_cost_s(plan, u) for u in plan.ladder())
+    return ladder * len(plan.conditions) * plan.repeats
+
+
+def plan_lines(loaded: LoadedPlan) -> list[str]:
+    """What a run would do, without touching the target."""
+    plan = loaded.plan
+    users = plan.ladder()
+    lines = [
+        f"capacity plan {plan.name} ({loaded.path}) on target {plan.target}, against {plan.target_users:,} users",
+        f"ladder: {len(users)} steps {users[0]}..{users[-1]} users; spawn {plan.load.spawn_rate:g}/s, "
+        f"warm-up {plan.load.warmup_s:g} s, hold {plan.hold_s:g} s; {plan.repeats} repeat(s)",
+        f"SLO: {json.dumps(plan.slo.to_json())} on p95 of {plan.latency}",
+        f"budget {plan.budget_s:g} s; every ladder to the top would take {estimate_s(plan):.0f} s",
+    ]
+    for c in plan.conditions:
+        slo = f" | SLO overrides {c.slo}" if c.slo else ""
+        lines.append(f"  {c.name}: {json.dumps(c.fault_json())}{slo}")
+    return lines
+
+
+def _run_id(name: str) -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{name}-{os.getpid()}"
+
+
+def _bring_up(opts: CapacityOptions, plan: CapacityPlan, say: Reporter) -> Target:
+    from resilience.targets import get_target
+
+    options: dict[str, Any] = {"state_dir": opts.state_dir} if opts.state_dir else {}
+    target = get_target(plan.target, **options)
+    if not target.is_up():
+        say(f"bringing target {target.name} up")
+        t0 = time.monotonic()
+        target.up(progress=lambda line: say(f"  {line}"))
+        say(f"target {target.name} up in {time.monotonic() - t0:.1f} s")
+    wait_healthy(target)
+    return target
+
+
+def run_json(result: CapacityResult, loaded: LoadedPlan) -> dict[str, Any]:
+    """run.json of a capacity run: the run contract, no experiments, and the knees for compare/trend."""
+    plan = loaded.plan
+    verdict = {"completed": "passed", "budget-exhausted": "passed"}.get(result.status, result.status)
+    return {
+        "run_id": result.run_id,
+        "kind": "capacity",
+        "scenario": result.scenario,
+        "target": result.target,
+        "started": result.started,
+        "ended": result.ended,
+        "verdict": verdict,
+        "experiments": [],
+        "load": {"users": max(plan.ladder()), "profile": "step-ladder", "events_dir": "capacity"},
+        "slo": plan.slo.to_json(),
+        "capacity": {
+            "status": result.status,
+            "target_users": result.target_users,
+            "knees": {
+                c.name: None
+                if c.knee is None
+                else {
+                    "users": c.knee.users,
+                    "ci_low": c.knee.ci_low,
+                    "ci_high": c.knee.ci_high,
+                    "censored": c.knee.censored,
+                    "below_range": c.knee.below_range,
+                    "n": c.knee.n,
+                }
+                for c in result.conditions
+            },
+        },
+        "environment": {
+            "resilience": __version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "target": result.target,
+            "load": plan.load.model_dump(),
+        },
+        "reproduce": f"resilience capacity {loaded.path} --target {plan.target}",
+    }
+
+
+def _finish(run_dir: Path, result: CapacityResult | None, loaded: LoadedPlan, say: Reporter) -> None:
+    from resilience.capacity.result import read_capacity
+
+    if result is None and (run_dir / "capacity.json").is_file():
+        result = read_capacity(run_dir)
+    if result is None:
+        return
+    (run_dir / "run.json").write_text(json.dumps(run_json(result, loaded), indent=2) + "\n", encoding="utf-8")
+    try:
+        from resilience.report import write_report
+
+        written = write_report(run_dir)
+        say(f"reports: {', '.join(str(p.relative_to(run_dir)) for p in written)}")
+    except Exception as exc:  # noqa: BLE001 - a broken chart must not hide the knees
+        say(f"reports failed: {exc}")
+    for cond in result.conditions:
+        knee = cond.knee
+        if knee is None:
+            say(f"[bold]{cond.name}[/bold]: not measured")
+            continue
+        ci = (
+            f" [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}]" if knee.ci_low is not None and knee.ci_high is not None else ""
+        )
+        bound = ">= " if knee.censored else ("< " if knee.below_range else "")
+        users = cond.repeats[0].steps[0].users if knee.below_range else knee.users
+        say(f"[bold]{cond.name}[/bold]: knee {bound}{users:,.0f} users{ci} (n={knee.n})")
+
+
+def run_capacity_scenario(opts: CapacityOptions, reporter: Reporter | None = None) -> int:
+    """Run (or describe, with ``dry_run``) a capacity plan; exit code 0, 2 (aborted) or 130 (interrupted)."""
+    loaded = _prepare(opts)
+    say = reporter or Reporter()
+    if opts.dry_run:
+        for line in plan_lines(loaded):
+            say.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        return EXIT_OK
+    plan = loaded.plan
+    run_id = _run_id(plan.name)
+    run_dir = opts.results_dir / run_id
+    run_dir.mkdir(parents=True, exist_ok=True)
+    info = RunInfo(run_id=run_id, scenario=str(loaded.path), target=plan.target, run_dir=run_dir)
+    gate = SignalGate()
+    gate.install()
+    result: CapacityResult | None = None
+    code = EXIT_OK
+    target: Target | None = None
+    try:
+        say(f"run {run_id}: capacity plan {plan.name}, {len(plan.conditions)} condition(s) -> {run_dir}")
+        target = _bring_up(opts, plan, say)
+
+        @contextlib.contextmanager
+        def engaged(cond: ConditionPlan) -> Iterator[StepHooks]:
+            assert target is not None
+            with contextlib.ExitStack() as stack:
+                hooks = stack.enter_context(engage(cond, target))
+                try:
+                    yield hooks
+                finally:
+                    with gate.deferred():
+                        stack.close()
+
+        result = run_capacity(plan, info, engage=engaged, measure=StepMeasurer(target, plan), progress=say)
+    except KeyboardInterrupt:
+        say(f"interrupted ({gate.received or 'SIGINT'})")
+        code = EXIT_INTERRUPTED
+    except ResilienceError as exc:
+        say(f"[red]error[/red]: {exc}")
+        code = exc.exit_code if exc.exit_code != EXIT_OK else EXIT_ABORTED
+    finally:
+        with gate.deferred():
+            try:
+                _finish(run_dir, result, loaded, say)
+                if opts.teardown and target is not None:
+                    say(f"tearing target {target.name} down")
+                    target.down()
+            finally:
+                gate.restore()
+    say(f"results: {run_dir}")
+    return code
