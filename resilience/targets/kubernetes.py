@@ -293,6 +293,23 @@ class KubernetesTarget:
         self._poll(self._chat_rollout_state, timeout, "rollback")
         return self.release()
 
+    def scale(self, replicas: int, *, timeout: float = 120.0) -> int:
+        """Set the chat Deployment's replica count and wait for it; return the previous count.
+
+        With the HPA enabled (staging values) the autoscaler keeps its own bounds: scale inside them.
+        """
+        if replicas < 0:
+            raise ConfigError(f"scale: replicas must be >= 0 (got {replicas})")
+        deployment = self._api.read_deployment(self.chat_deployment)
+        previous = int(deployment["spec"].get("replicas", 1))
+        ops = [
+            {"op": "test", "path": "/metadata/resourceVersion", "value": deployment["metadata"]["resourceVersion"]},
+            {"op": "replace", "path": "/spec/replicas", "value": replicas},
+        ]
+        self._api.patch_deployment(self.chat_deployment, ops)
+        self._poll(self._chat_rollout_state, timeout, f"scale to {replicas}")
+        return previous
+
     def _chat_rollout_state(self) -> tuple[bool, str]:
         return _rollout.rollout_state(self._api.read_deployment(self.chat_deployment))
 

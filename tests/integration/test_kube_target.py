@@ -341,3 +341,12 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
     assert result.returncode == 0, result.stderr
     assert f"pod-kill/kill-one-chat-replica: would kill {expected[0].name} (SIGKILL; seed 11)" in result.stdout
     assert fake.writes() == []
+
+
+def test_scale_patches_the_replica_count_and_waits(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """scale sends a version-guarded JSON patch of /spec/replicas, waits for the rollout, returns the old count."""
+    target = _target(fake, tmp_path)
+    assert target.scale(5, timeout=10) == 3
+    [patch] = _patches(fake)
+    assert patch.body[1] == {"op": "replace", "path": "/spec/replicas", "value": 5}
+    assert len(target.pods("app=chat-api")) == 5

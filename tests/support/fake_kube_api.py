@@ -246,6 +246,8 @@ class FakeKubeApi:
         top = max((int(rs["metadata"]["annotations"][REVISION]) for rs in owned), default=0)
         rs_name = f"{name}-{digest}"
         current = self.replicasets.get(rs_name)
+        if current is not None:
+            current["spec"]["replicas"] = dep["spec"]["replicas"]
         if current is None or int(current["metadata"]["annotations"][REVISION]) != top:
             rs_template = copy.deepcopy(template)
             rs_template["metadata"]["labels"]["pod-template-hash"] = digest
@@ -386,7 +388,7 @@ class FakeKubeApi:
             raise _Error(415, "UnsupportedMediaType", f"fake expects a JSON patch, got {r.content_type}")
         dep = self.deployments[name]
         patched = _json_patch(dep, r.body)
-        if patched["spec"]["template"] != dep["spec"]["template"]:
+        if patched["spec"] != dep["spec"]:
             patched["metadata"]["generation"] += 1
         patched["metadata"]["resourceVersion"] = self._rv()
         self.deployments[name] = patched

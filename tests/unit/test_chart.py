@@ -185,3 +185,17 @@ def test_kind_node_ports_match_the_kind_port_mappings() -> None:
     }
     assert node_ports == set(mappings)
     assert all(mappings[p] == (p, "127.0.0.1") for p in node_ports)
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_in_cluster_locust_gets_a_load_spec_for_the_chat_service(env: str) -> None:
+    """Locust pods read a LoadSpec (params, chat Service URL, data dirs, workers) and the issuer secret from env."""
+    spec = json.loads(_objects(env, "ConfigMap")[f"{RELEASE}-locust"]["data"]["load-spec.json"])
+    workers = _values(env)["locust"]["workers"]
+    assert spec["chat_url"] == f"http://{RELEASE}-chat:80" and spec["workers"] == workers
+    assert spec["params"]["profile"] == "steady" and spec["events_dir"].startswith("/data/")
+    deployments = _objects(env, "Deployment")
+    assert deployments[f"{RELEASE}-locust-worker"]["spec"]["replicas"] == workers
+    container = deployments[f"{RELEASE}-locust-master"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"] for e in container["env"]} >= {"RESILIENCE_LOAD_SPEC", "RESILIENCE_ISSUER_SECRET"}
+    assert "--master" in container["command"]
