@@ -20,11 +20,14 @@ accepted before the first request.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
+
+import requests
 
 from resilience.errors import ConfigError, ResilienceError, TargetError
 from resilience.safety.kube_guard import KubePolicy, check_kube_scope
@@ -41,6 +44,15 @@ log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 _ENDPOINT_KEYS = ("chat", "toxiproxy", "postgres", "redis")
+
+
+def _http_ok(url: str) -> tuple[bool, str]:
+    """Whether the harness reaches ``url`` from where it runs (a NodePort mapping, a port-forward, ...)."""
+    try:
+        response = requests.get(url, timeout=3)
+    except requests.RequestException as exc:
+        return False, f"{url}: {type(exc).__name__}"
+    return response.status_code == 200, f"{url}: HTTP {response.status_code}"
 
 
 class KubernetesTarget:
@@ -91,7 +103,11 @@ class KubernetesTarget:
         for what, check in checks:
             waited = self._poll(check, self.options.up_timeout_s, what)
             say(f"{what} healthy ({waited:.1f} s)")
-        return self.endpoints()
+        endpoints = self.endpoints()
+        for url in (f"{endpoints.chat}/readyz", f"{endpoints.toxiproxy}/version"):
+            waited = self._poll(functools.partial(_http_ok, url), self.options.up_timeout_s, f"{url} reachable")
+            say(f"{url} answers ({waited:.1f} s)")
+        return endpoints
 
     def down(self, *, purge: bool = False) -> None:
         """Nothing to stop: the harness never deletes a cluster or a release (``make kind-down`` does)."""

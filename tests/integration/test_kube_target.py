@@ -22,6 +22,7 @@ from resilience.targets import get_target
 from resilience.targets.base import FailoverMode, Target
 from resilience.targets.kubernetes import KubernetesTarget
 from tests.support.fake_kube_api import FakeKubeApi, Recorded
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -258,15 +259,33 @@ def test_db_nodes_report_roles_and_sync_standbys(fake: FakeKubeApi, tmp_path: Pa
 
 
 def test_up_checks_health_and_returns_kind_endpoints(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """up reports each component healthy and returns NodePort URLs, the DB URL built from the app Secret."""
+    """up reports each component healthy, checks chat and Toxiproxy answer on their NodePorts, returns the URLs."""
+    port = int(fake.url.rsplit(":", 1)[1])
+    ports = {"chat": port, "toxiproxy": port, "postgres": 30432, "redis": 30379}
     lines: list[str] = []
-    endpoints = _target(fake, tmp_path).up(progress=lines.append)
+    endpoints = _target(fake, tmp_path, node_ports=ports).up(progress=lines.append)
     assert [line.split(" (")[0] for line in lines[1:]] == [
         "chat deployment healthy", "redis healthy", "toxiproxy healthy", "postgres healthy",
+        f"{fake.url}/readyz answers", f"{fake.url}/version answers",
     ]
-    assert endpoints.chat == "http://127.0.0.1:30080" and endpoints.toxiproxy == "http://127.0.0.1:30474"
+    assert endpoints.chat == fake.url and endpoints.toxiproxy == fake.url
     assert endpoints.postgres == "postgresql://chat:s3cret%2F%2B@127.0.0.1:30432/chat"
     assert fake.writes() == []
+
+
+def test_default_kind_endpoints_are_the_mapped_node_ports(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """Without overrides the kind endpoints are the NodePorts of deploy/kind/cluster.yaml on 127.0.0.1."""
+    endpoints = _target(fake, tmp_path).endpoints()
+    assert endpoints.chat == "http://127.0.0.1:30080" and endpoints.toxiproxy == "http://127.0.0.1:30474"
+    assert endpoints.redis == "redis://127.0.0.1:30379/0"
+
+
+def test_up_fails_when_the_chat_node_port_does_not_answer(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A healthy cluster whose chat NodePort is not reachable from the harness fails up with the URL named."""
+    dead = free_port()
+    ports = {"chat": dead, "toxiproxy": dead, "postgres": 30432, "redis": 30379}
+    with pytest.raises(TargetError, match=f"http://127.0.0.1:{dead}/readyz reachable not reached after 1 s"):
+        _target(fake, tmp_path, node_ports=ports, up_timeout_s=1).up()
 
 
 def test_up_refuses_a_missing_namespace(fake: FakeKubeApi, tmp_path: Path) -> None:

@@ -199,3 +199,16 @@ def test_in_cluster_locust_gets_a_load_spec_for_the_chat_service(env: str) -> No
     container = deployments[f"{RELEASE}-locust-master"]["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"] for e in container["env"]} >= {"RESILIENCE_LOAD_SPEC", "RESILIENCE_ISSUER_SECRET"}
     assert "--master" in container["command"]
+
+
+def test_staging_binds_a_least_privilege_role_for_the_harness() -> None:
+    """Staging renders a Role with only the harness's calls (pods delete, deployments patch, CNPG status patch)."""
+    role = _objects("staging", "Role")[f"{RELEASE}-harness"]
+    granted = {
+        (g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+    }
+    assert ("", "pods", "delete") in granted and ("apps", "deployments", "patch") in granted
+    assert ("postgresql.cnpg.io", "clusters/status", "patch") in granted
+    assert not any(v in {"create", "update", "*"} or r == "*" for _, r, v in granted)
+    assert _objects("staging", "RoleBinding")[f"{RELEASE}-harness"]["roleRef"]["name"] == f"{RELEASE}-harness"
+    assert _objects("kind", "Role") == {}

@@ -71,12 +71,23 @@ class KubeApi:
     namespace: str
     timeout_s: float = 10.0
 
-    def _call(self, what: str, fn: Callable[..., Any], *args: Any, missing_ok: bool = False, **kw: Any) -> Any:
+    def _call(
+        self,
+        what: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        missing_ok: bool = False,
+        forbidden_ok: bool = False,
+        **kw: Any,
+    ) -> Any:
+        """Call ``fn``; None for 404 when ``missing_ok``, ``{}`` for 403 when ``forbidden_ok``."""
         try:
             response = fn(*args, _preload_content=False, _request_timeout=self.timeout_s, **kw)
         except ApiException as exc:
             if missing_ok and exc.status == 404:
                 return None
+            if forbidden_ok and exc.status == 403:
+                return {}
             reason = _reason(exc)
             raise TargetError(f"kubernetes: {what} in namespace {self.namespace!r} failed: {reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -92,9 +103,10 @@ class KubeApi:
         return result
 
     def namespace_exists(self) -> bool:
-        """GET /api/v1/namespaces/{ns}."""
+        """GET /api/v1/namespaces/{ns}; a namespaced Role cannot read it (403), which counts as existing."""
         core = client.CoreV1Api(self.api_client)
-        return self._call("read namespace", core.read_namespace, self.namespace, missing_ok=True) is not None
+        found = self._call("read namespace", core.read_namespace, self.namespace, missing_ok=True, forbidden_ok=True)
+        return found is not None
 
     # -- pods ------------------------------------------------------------------------------------
     def list_pods(self, selector: str) -> list[Json]:
