@@ -55,6 +55,7 @@ class Link:
         self._in = self.out
         self._pipe: tuple[int, int] | None = None
         self._pending = 0
+        self._pipe_size = PIPE_SIZE
         self._reading = False
         self._writing = False
         self.src_eof = False
@@ -132,15 +133,17 @@ class Link:
         self.mode = "fast"
         if self._pipe is None:
             self._pipe = _pipe()
+            self._pipe_size = fcntl.fcntl(self._pipe[1], fcntl.F_GETPIPE_SZ)
         if self.src_eof:
             self._finish()
             return
         self._set_reader(self._fast_read)
 
     def _fast_read(self) -> None:
+        """Source readable: splice into the pipe while it has room, then try to send at once."""
         assert self._pipe is not None
         try:
-            n = os.splice(self._src_fd, self._pipe[1], PIPE_SIZE, flags=_SPLICE_FLAGS)
+            n = os.splice(self._src_fd, self._pipe[1], self._pipe_size - self._pending, flags=_SPLICE_FLAGS)
         except BlockingIOError:
             return
         except OSError:
@@ -152,27 +155,31 @@ class Link:
                 self._finish()
             return
         self._pending += n
-        self._fast_flush()
+        if self._pending >= self._pipe_size:
+            self._set_reader(None)
+        if not self._writing:
+            self._fast_write()
 
-    def _fast_flush(self) -> None:
+    def _fast_write(self) -> None:
+        """Destination writable (or new data): splice the pipe out; reading resumes when there is room."""
         assert self._pipe is not None
-        while self._pending:
-            try:
-                n = os.splice(self._pipe[0], self._dst_fd, self._pending, flags=_SPLICE_FLAGS)
-            except BlockingIOError:
-                if not self._writing:
-                    self._set_reader(None)
-                    self._set_writer(self._fast_flush)
-                return
-            except OSError:
-                self._finish()
-                return
-            self._pending -= n
-        if self._writing:
-            self._set_writer(None)
-            self._set_reader(self._fast_read)
-        if self.src_eof:
+        try:
+            n = os.splice(self._pipe[0], self._dst_fd, self._pending, flags=_SPLICE_FLAGS)
+        except BlockingIOError:
+            n = 0
+        except OSError:
             self._finish()
+            return
+        self._pending -= n
+        if self._pending and not self._writing:
+            self._set_writer(self._fast_write)
+        elif not self._pending and self._writing:
+            self._set_writer(None)
+        if self.src_eof:
+            if not self._pending:
+                self._finish()
+        elif not self._reading and self._pending < self._pipe_size:
+            self._set_reader(self._fast_read)
 
     def _leave_fast(self) -> None:
         """Stop splicing; bytes already in the pipe go to the writer ahead of everything else."""
