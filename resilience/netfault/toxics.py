@@ -181,10 +181,11 @@ async def _slicer(stub: Stub, attrs: dict[str, int]) -> None:
     average, variation, delay = attrs.get("average_size", 0), attrs.get("size_variation", 0), attrs.get("delay", 0)
     while (chunk := await stub.take()) is not None:
         stub.held = chunk
-        bounds = slice_bounds(len(chunk.data), average, variation)
+        data = chunk.data
+        bounds = slice_bounds(len(data), average, variation)
         for i in range(1, len(bounds), 2):
-            await stub.output.put(Chunk(chunk.data[bounds[i - 1]:bounds[i]], chunk.ts))
-            chunk.data = chunk.data[bounds[i] - bounds[i - 1]:]
+            await stub.output.put(Chunk(data[bounds[i - 1]:bounds[i]], chunk.ts))
+            chunk.data = data[bounds[i]:]
             if not chunk.data:
                 stub.held = None
             await asyncio.sleep(delay / 1_000_000)

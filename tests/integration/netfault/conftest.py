@@ -115,10 +115,19 @@ class _Threaded(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-@pytest.fixture(scope="session")
-def echo_server() -> Iterator[str]:
-    """A TCP echo server on a free loopback port (``host:port``)."""
-    server = _Threaded(("127.0.0.1", 0), _EchoHandler)
+GREETING = b"hello from upstream\n" * 50
+"""What the greeter server sends before closing (1,000 bytes)."""
+
+
+class _GreetHandler(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        with contextlib.suppress(OSError):
+            self.request.sendall(GREETING)
+
+
+@contextlib.contextmanager
+def _serve(handler: type[socketserver.BaseRequestHandler]) -> Iterator[str]:
+    server = _Threaded(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -127,6 +136,20 @@ def echo_server() -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(10)
+
+
+@pytest.fixture(scope="session")
+def echo_server() -> Iterator[str]:
+    """A TCP echo server on a free loopback port (``host:port``)."""
+    with _serve(_EchoHandler) as addr:
+        yield addr
+
+
+@pytest.fixture(scope="session")
+def greeter_server() -> Iterator[str]:
+    """A TCP server that sends ``GREETING`` and closes at once (``host:port``)."""
+    with _serve(_GreetHandler) as addr:
+        yield addr
 
 
 def connect(listen: str, timeout: float = 10.0) -> socket.socket:
