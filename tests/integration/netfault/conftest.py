@@ -187,6 +187,19 @@ def round_trip(sock: socket.socket, payload: bytes = b"ping") -> float:
     return time.perf_counter() - start
 
 
+def echo_stream(listen: str, payload: bytes, timeout: float = 30.0) -> float:
+    """Stream ``payload`` through an echo behind ``listen`` (sending from a thread); seconds until all came back."""
+    with connect(listen, timeout=timeout) as sock:
+        start = time.monotonic()
+        sender = threading.Thread(target=sock.sendall, args=(payload,))
+        sender.start()
+        try:
+            assert recv_exactly(sock, len(payload)) == payload
+            return time.monotonic() - start
+        finally:
+            sender.join(timeout)
+
+
 def wait_for(condition: object, timeout: float = 10.0, what: str = "condition") -> None:
     """Poll ``condition()`` until true or fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

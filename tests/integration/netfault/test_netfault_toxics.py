@@ -19,6 +19,7 @@ import requests
 from tests.integration.netfault.conftest import (
     GREETING,
     connect,
+    echo_stream,
     recv_exactly,
     recv_until_eof,
     round_trip,
@@ -77,14 +78,7 @@ def test_latency_keeps_throughput(api: str, echo_server: str) -> None:
     """Delays of successive chunks overlap: 4 MiB echo with 100 ms latency finishes far below chunks x 100 ms."""
     listen = _proxy(api, echo_server)
     _toxic(api, "latency", attributes={"latency": 100})
-    payload = os.urandom(4 << 20)
-    with connect(listen, timeout=30) as sock:
-        start = time.monotonic()
-        sender = threading.Thread(target=sock.sendall, args=(payload,))
-        sender.start()
-        assert recv_exactly(sock, len(payload)) == payload
-        elapsed = time.monotonic() - start
-        sender.join(10)
+    elapsed = echo_stream(listen, os.urandom(4 << 20))
     assert 0.1 <= elapsed < 10  # 128 chunks of 32 KiB serialised would take 12.8 s
 
 
@@ -101,14 +95,7 @@ def test_bandwidth_upstream_caps_rate(api: str, echo_server: str) -> None:
     """bandwidth 200 KB/s on upstream: 200 KB take about a second (at least 0.8 s)."""
     listen = _proxy(api, echo_server)
     _toxic(api, "bandwidth", stream="upstream", attributes={"rate": 200})
-    payload = os.urandom(200_000)
-    with connect(listen, timeout=30) as sock:
-        start = time.monotonic()
-        sender = threading.Thread(target=sock.sendall, args=(payload,))
-        sender.start()
-        assert recv_exactly(sock, len(payload)) == payload
-        sender.join(10)
-    assert time.monotonic() - start >= 0.8
+    assert echo_stream(listen, os.urandom(200_000)) >= 0.8
 
 
 def test_slow_close_delays_the_close(api: str, greeter_server: str) -> None:
