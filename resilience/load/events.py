@@ -1,0 +1,123 @@
+"""The event recorder: every request and WebSocket event, one fixed-size binary record each.
+
+Each load process appends to its own file ``events-<host>-<pid>.bin`` in the events directory: an
+8-byte magic header, then 16-byte little-endian records ``(t: float64 epoch s, kind: uint8, ok: uint8,
+status: uint16, value: float32)``. ``t`` is ``time.time()`` at the moment the event completed (the wall
+clock that faults use); ``value`` is a latency in milliseconds for timed kinds and a count otherwise.
+A file cut short by a crash loses at most its unflushed tail; a torn last record is ignored on read.
+
+This module is imported by both sides (the locust processes write, the harness reads) and imports
+nothing heavy.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+__all__ = ["MAGIC", "RECORD", "Event", "EventWriter", "Kind", "iter_events", "read_events"]
+
+MAGIC = b"RSEVT001"
+"""First bytes of every events file (format version 1)."""
+RECORD = struct.Struct("<dBBHf")
+"""One event: time, kind, ok, status, value."""
+
+
+class Kind(enum.IntEnum):
+    """What an event measures."""
+
+    ACK = 1
+    """WebSocket send -> ack; value = latency ms; status = error code when ok=0 (0: timeout / no answer)."""
+    REST_SEND = 2
+    """REST POST of a message; value = latency ms; status = HTTP status (0: no response)."""
+    REST_HISTORY = 3
+    """REST history read; value = latency ms; status = HTTP status (0: no response)."""
+    DELIVERY = 4
+    """A message pushed to a connected client; value = send -> delivery latency ms."""
+    WS_CONNECT = 5
+    """A WebSocket connect attempt finished (ok=1: open, ready); value = handshake latency ms."""
+    WS_CLOSE = 6
+    """An open WebSocket closed or dropped; status = close code (0: unknown / network)."""
+    RECONNECT = 7
+    """A client starts reconnecting after a drop; value = backoff delay ms."""
+    AUTH = 8
+    """A token request; value = latency ms; status = HTTP status (0: no response)."""
+
+
+REQUEST_KINDS = frozenset({Kind.ACK, Kind.REST_SEND, Kind.REST_HISTORY})
+"""Kinds that count as requests in throughput, error rate and the API percentiles."""
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One decoded record."""
+
+    t: float
+    kind: int
+    ok: bool
+    status: int
+    value: float
+
+
+class EventWriter:
+    """Appends records to this process's events file; buffered, flushed every ``flush_s`` or 64 KiB."""
+
+    def __init__(self, events_dir: Path, *, flush_s: float = 1.0, name: str | None = None) -> None:
+        events_dir.mkdir(parents=True, exist_ok=True)
+        self.path = events_dir / (name or f"events-{socket.gethostname()}-{os.getpid()}.bin")
+        self._file: BinaryIO | None = self.path.open("ab")
+        if self._file.tell() == 0:
+            self._file.write(MAGIC)
+        self._buf = bytearray()
+        self._flush_s = flush_s
+        self._last_flush = time.monotonic()
+
+    def record(self, kind: Kind, *, ok: bool = True, status: int = 0, value: float = 0.0,
+               t: float | None = None) -> None:
+        """Append one event stamped ``t`` (default: now, wall clock)."""
+        self._buf += RECORD.pack(time.time() if t is None else t, kind, 1 if ok else 0,
+                                 max(0, min(status, 0xFFFF)), value)
+        if len(self._buf) >= 65536 or time.monotonic() - self._last_flush >= self._flush_s:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered records to the file."""
+        if self._file is not None and self._buf:
+            self._file.write(self._buf)
+            self._file.flush()
+            self._buf.clear()
+        self._last_flush = time.monotonic()
+
+    def close(self) -> None:
+        """Flush and close; later records are dropped. Idempotent."""
+        self.flush()
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _iter_file(path: Path) -> Iterator[tuple[float, int, int, int, float]]:
+    data = path.read_bytes()
+    if not data.startswith(MAGIC):
+        raise ValueError(f"{path}: not an events file (bad magic)")
+    body = memoryview(data)[len(MAGIC):]
+    whole = len(body) - len(body) % RECORD.size
+    yield from RECORD.iter_unpack(body[:whole])
+
+
+def iter_events(events_dir: Path) -> Iterator[tuple[float, int, int, int, float]]:
+    """Every raw record ``(t, kind, ok, status, value)`` of every events file, file by file (unsorted)."""
+    for path in sorted(events_dir.glob("events-*.bin")):
+        yield from _iter_file(path)
+
+
+def read_events(events_dir: Path) -> list[Event]:
+    """Every event of every file in the directory, sorted by time (for tests and small runs)."""
+    return sorted((Event(t, k, bool(ok), s, v) for t, k, ok, s, v in iter_events(events_dir)), key=lambda e: e.t)

@@ -1,0 +1,254 @@
+"""Start and stop Locust as its own processes (the harness never imports locust).
+
+``start_load`` checks the target first (health, token, one WebSocket handshake) so a dead target, a
+wrong issuer secret or a broken route fails in seconds with one line, then launches
+``python -m locust -f resilience/load/locustfile.py`` headless - or a master and N workers with
+``workers=N`` (Locust's own distributed engine, the same way it runs in a cluster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from resilience.errors import ConfigError, LoadError
+from resilience.load.params import LoadParams, LoadSpec
+
+__all__ = ["LOCUSTFILE", "LoadProcess", "preflight", "start_load"]
+
+log = logging.getLogger(__name__)
+
+LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+"""The locustfile every load process runs."""
+
+
+@dataclass
+class LoadProcess:
+    """A running load: the Locust master (or the single process) and its workers."""
+
+    out_dir: Path
+    events_dir: Path
+    ledger_dir: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    """Master (or single process) first, then workers."""
+    started: float = field(default_factory=time.time)
+    returncode: int | None = None
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    def alive(self) -> bool:
+        """Whether the master (or single) process still runs."""
+        return bool(self.procs) and self.procs[0].poll() is None
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Wait until the profile ends by itself (or ``timeout``); the master's exit code, or None."""
+        try:
+            code = self.procs[0].wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self._reap_workers(10.0)
+        self.returncode = code
+        return code
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """Stop gracefully (SIGTERM: users stop, files are flushed), then hard after ``timeout``. Idempotent."""
+        master = self.procs[0] if self.procs else None
+        if master is not None and master.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                master.send_signal(signal.SIGTERM)
+            try:
+                master.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.warning("locust master %d ignored SIGTERM for %.0f s: killing it", master.pid, timeout)
+                master.kill()
+                master.wait(5)
+        self._reap_workers(min(timeout, 15.0))
+        if master is not None:
+            self.returncode = master.returncode
+        return self.returncode
+
+    def _reap_workers(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for proc in self.procs[1:]:
+            try:
+                proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
+
+    def __enter__(self) -> LoadProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+
+def _reason(exc: BaseException) -> str:
+    """The useful part of a requests/socket error: ``Connection refused`` rather than a pool repr."""
+    text = str(exc)
+    match = re.search(r"\[Errno -?\d+\] ([^'\")]+)", text)
+    if match:
+        return match.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    return type(exc).__name__
+
+
+def _check_url(chat_url: str) -> str:
+    parsed = urlparse(chat_url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(f"chat URL {chat_url!r}: expected http(s)://host:port")
+    return chat_url.rstrip("/")
+
+
+def preflight(chat_url: str, issuer_secret: str, *, timeout: float = 5.0, room: str = "preflight") -> None:
+    """Check the chat service answers, accepts the issuer secret and opens a WebSocket; LoadError if not."""
+    import requests
+    import websocket
+
+    from resilience.load.chatclient import ws_url
+
+    url = _check_url(chat_url)
+    try:
+        health = requests.get(f"{url}/healthz", timeout=timeout)
+        if health.status_code != 200:
+            raise LoadError(f"chat service at {url} is not healthy: /healthz answered {health.status_code}")
+        resp = requests.post(f"{url}/auth/token", json={"user": "resilience-preflight", "ttl_s": 300},
+                             headers={"X-Issuer-Secret": issuer_secret}, timeout=timeout)
+    except requests.RequestException as exc:
+        raise LoadError(f"chat service at {url} is unreachable: {_reason(exc)}") from None
+    if resp.status_code in (401, 403):
+        raise LoadError(f"chat service at {url} rejected the issuer secret (POST /auth/token -> {resp.status_code})")
+    try:
+        token = resp.json()["token"]
+    except (ValueError, KeyError, TypeError):
+        raise LoadError(f"chat service at {url}: POST /auth/token -> {resp.status_code}, no token") from None
+    try:
+        ws = websocket.create_connection(ws_url(url, room, None), timeout=timeout,
+                                         header=[f"Authorization: Bearer {token}"])
+        try:
+            deadline = time.monotonic() + timeout
+            while json.loads(ws.recv()).get("type") != "ready":
+                if time.monotonic() > deadline:
+                    raise LoadError(f"chat service at {url}: no 'ready' on /ws within {timeout:g} s")
+        finally:
+            ws.close(timeout=1)
+    except (websocket.WebSocketException, OSError, ValueError) as exc:
+        why = _reason(exc) if isinstance(exc, OSError) else str(exc)
+        raise LoadError(f"chat service at {url}: WebSocket /ws failed: {why}") from None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _launch(argv: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
+    with out.open("ab") as sink:
+        return subprocess.Popen(argv, env=env, cwd=out.parent, stdout=sink, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def _argv(spec: LoadSpec, out_dir: Path, *, workers: int, web_port: int | None, startup_timeout: float,
+          log_level: str) -> tuple[list[str], list[list[str]]]:
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", log_level,
+            "--exit-code-on-error", "0"]
+    master = [*base, "-H", spec.chat_url, "--logfile", str(out_dir / "locust-master.log")]
+    if web_port is None:
+        master += ["--headless", "--only-summary"]
+    else:
+        master += ["--web-host", "127.0.0.1", "--web-port", str(web_port), "--autostart", "--autoquit", "1"]
+    if not workers:
+        return master, []
+    port = _free_port()
+    master += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
+               "--expect-workers", str(workers), "--expect-workers-max-wait", str(int(startup_timeout))]
+    worker_argv = [[*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
+                    "--logfile", str(out_dir / f"locust-worker-{i}.log")] for i in range(workers)]
+    return master, worker_argv
+
+
+def start_load(chat_url: str, issuer_secret: str, params: LoadParams, out_dir: Path, *, workers: int = 0,
+               web_port: int | None = None, check: bool = True, startup_timeout: float = 30.0,
+               log_level: str = "INFO") -> LoadProcess:
+    """Launch Locust against ``chat_url`` with ``params``; return once the first user runs.
+
+    ``out_dir`` receives ``load-spec.json``, ``events/``, ``ledger/`` and the Locust logs. ``workers=N``
+    runs a master and N worker processes. ``check`` runs ``preflight`` first. Raises LoadError when the
+    target fails the pre-flight check or Locust does not start a user within ``startup_timeout``.
+    """
+    if workers < 0:
+        raise ConfigError(f"workers must be >= 0 (got {workers})")
+    url = _check_url(chat_url)
+    if check:
+        preflight(url, issuer_secret, room=params.room_name(0) + "-preflight")
+    out_dir = out_dir.resolve()
+    events_dir, ledger_dir = out_dir / "events", out_dir / "ledger"
+    for folder in (events_dir, ledger_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    spec = LoadSpec(params=params, chat_url=url, events_dir=str(events_dir), ledger_dir=str(ledger_dir),
+                    workers=max(1, workers))
+    spec_path = out_dir / "load-spec.json"
+    spec_path.write_text(spec.model_dump_json(indent=2))
+    env = {**os.environ, "RESILIENCE_LOAD_SPEC": str(spec_path), "RESILIENCE_ISSUER_SECRET": issuer_secret,
+           "PYTHONUNBUFFERED": "1"}
+    master_argv, worker_argvs = _argv(spec, out_dir, workers=workers, web_port=web_port,
+                                     startup_timeout=startup_timeout, log_level=log_level)
+    load = LoadProcess(out_dir, events_dir, ledger_dir)
+    try:
+        load.procs.append(_launch(master_argv, env, out_dir / "locust-master.out"))
+        for i, argv in enumerate(worker_argvs):
+            load.procs.append(_launch(argv, env, out_dir / f"locust-worker-{i}.out"))
+        _await_first_user(load, startup_timeout)
+    except BaseException:
+        load.stop(timeout=10)
+        raise
+    log.info("load started: pids %s, out %s", load.pids, out_dir)
+    return load
+
+
+def _await_first_user(load: LoadProcess, timeout: float) -> None:
+    """Wait until some process wrote its events file (a user started), or fail with the log's last line."""
+    deadline = time.monotonic() + timeout
+    while not any(load.events_dir.glob("events-*.bin")):
+        for i, proc in enumerate(load.procs):
+            if proc.poll() is not None:
+                name = "locust-master.out" if i == 0 else f"locust-worker-{i - 1}.out"
+                last = _last_line(load.out_dir / name)
+                raise LoadError(f"locust exited with code {proc.returncode} at start-up: {last}")
+        if time.monotonic() > deadline:
+            raise LoadError(f"locust started no user within {timeout:g} s (see {load.out_dir}/locust-master.log)")
+        time.sleep(0.1)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "(no output)"
+    return lines[-1].strip() if lines else "(no output)"
+
+
+def load_summary(load: LoadProcess) -> dict[str, Any]:
+    """Pids and paths of a load, for run.json."""
+    return {"pids": load.pids, "events_dir": str(load.events_dir), "ledger_dir": str(load.ledger_dir)}

@@ -1,0 +1,122 @@
+"""Load parameters: one frozen, validated model shared by scenario files, the CLI and the locustfile.
+
+The harness writes them as JSON (``LoadParams.model_dump_json``) into the run folder; the locust
+processes read that file (path in ``$RESILIENCE_LOAD_SPEC``). Secrets never go into this file.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from resilience.errors import ConfigError
+
+__all__ = ["PROFILES", "LoadParams", "LoadSpec", "load_params", "read_params_file"]
+
+PROFILES = ("steady", "ramp", "step", "spike", "soak")
+"""Load profile names (Locust shapes in ``resilience.load.shapes``)."""
+
+Profile = Literal["steady", "ramp", "step", "spike", "soak"]
+
+
+def _prefix() -> str:
+    return "lt" + secrets.token_hex(3)
+
+
+class LoadParams(BaseModel):
+    """What load to drive. Every field has a default; scenario files override any of them."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    profile: Profile = "steady"
+    """Load shape over time: ``steady``, ``ramp``, ``step``, ``spike`` or ``soak``."""
+    users: int = Field(default=10, ge=1, le=100_000)
+    """Peak number of concurrent chat users (each one WebSocket connection)."""
+    spawn_rate: float = Field(default=10.0, gt=0)
+    """Users started (or stopped) per second."""
+    rooms: int | None = Field(default=None, ge=1)
+    """Number of rooms; default ``ceil(users / room_size)``."""
+    room_size: int = Field(default=10, ge=1)
+    """Users per room (consecutive users share a room)."""
+    think_time_s: float = Field(default=5.0, gt=0)
+    """Mean pause between a user's actions (uniform in [0.5, 1.5] x this)."""
+    message_bytes: int = Field(default=100, ge=24, le=1_000_000)
+    """Message body size in bytes (the body starts with the send timestamp)."""
+    duration_s: float | None = Field(default=60.0, gt=0)
+    """How long the profile runs; ``None`` runs until stopped."""
+    rest_share: float = Field(default=0.1, ge=0, le=1)
+    """Fraction of actions done over REST (half sends, half history reads); the rest are WS sends."""
+    ack_timeout_s: float = Field(default=10.0, gt=0)
+    """A send without ack after this long counts as a timeout; the client reconnects and resends."""
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+    """Timeout of one WebSocket handshake or REST request."""
+    max_send_attempts: int = Field(default=3, ge=1)
+    """Attempts per message (resends after reconnect use the same client id); then indeterminate."""
+    profile_options: dict[str, float] = Field(default_factory=dict)
+    """Shape-specific knobs, e.g. ``ramp: start_users, ramp_s``; see ``resilience.load.profiles``."""
+    prefix: str = Field(default_factory=_prefix, pattern=r"^[A-Za-z0-9_-]{1,32}$")
+    """Prefix of room and user names, unique per run so runs never share rooms."""
+    report_deliveries: bool = True
+    """Also report each delivery to Locust's statistics (costs client CPU at very high fan-out)."""
+
+    @model_validator(mode="after")
+    def _check_profile_options(self) -> LoadParams:
+        from resilience.load.profiles import build_profile
+
+        build_profile(self)  # raises ValueError naming the option
+        return self
+
+    @property
+    def room_count(self) -> int:
+        """Rooms actually used."""
+        return self.rooms if self.rooms is not None else max(1, math.ceil(self.users / self.room_size))
+
+    def room_name(self, index: int) -> str:
+        """Name of room ``index`` (0-based)."""
+        return f"{self.prefix}-r{index}"
+
+
+def _where(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc) or "load"
+
+
+def load_params(data: Mapping[str, Any], *, source: str = "load") -> LoadParams:
+    """Validate ``data`` into LoadParams; errors become one ConfigError line naming source and field."""
+    try:
+        return LoadParams.model_validate(dict(data))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        if not err["loc"]:  # a model-level check: the message names the field itself
+            raise ConfigError(f"{source}: {err['msg'].removeprefix('Value error, ')}") from None
+        value = err.get("input")
+        shown = "" if isinstance(value, Mapping) else f" (got {value!r})"
+        raise ConfigError(f"{source}: {_where(err['loc'])}: {err['msg']}{shown}") from None
+
+
+def read_params_file(path: Path) -> LoadParams:
+    """LoadParams from a JSON file (what the locust processes do)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: cannot read load parameters: {exc}") from None
+    return load_params(data, source=str(path))
+
+
+class LoadSpec(BaseModel):
+    """Everything a locust process needs besides the issuer secret (which comes in the environment)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    params: LoadParams
+    chat_url: str
+    events_dir: str
+    ledger_dir: str
+    workers: int = 1
+    """Processes that run users (1 when not distributed): spreads user indexes over rooms."""
