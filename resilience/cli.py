@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under resilience.commands, one-line help)
     "capacity": ("capacity", "Find the knee (most users at SLO) per condition: healthy and under faults."),
     "compare": ("compare", "Compare two runs: what regressed or improved, with a verdict."),
+    "load": ("load", "Chat load alone against the running target: timeline + integrity under results/."),
     "netfault": ("netfault", "Run the fault proxy (Toxiproxy HTTP API)."),
     "report": ("report", "Regenerate charts, report.html, summary.md and junit.xml of a run folder."),
     "run": ("run", "Run a scenario's experiments under load; verdicts, run.json, reports."),

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import gevent
+import gevent.event
 import websocket
 
 from resilience.load.events import Kind
@@ -98,7 +99,13 @@ class ChatSession:
         self._received: list[int] = []
         self._ws: websocket.WebSocket | None = None
         self._running = True
+        self._ready_event = gevent.event.Event()
         self._greenlet = gevent.spawn(self._run)
+
+    def wait_connected(self, timeout: float) -> bool:
+        """Wait (at most ``timeout``) for the first ``ready``; whether the session is connected."""
+        self._ready_event.wait(timeout)
+        return self.connected
 
     # -- connection loop (own greenlet) ------------------------------------------------------------
     def _run(self) -> None:
@@ -167,6 +174,7 @@ class ChatSession:
             self._ledger.joined(self.user, self.room, last_id)
         self.last_id = max(self.last_id or 0, last_id)
         self.connected = True
+        self._ready_event.set()
         self._resend_pending()
 
     def _receive_loop(self) -> None:
@@ -323,8 +331,11 @@ class ChatSession:
         self._ledger.received(self.user, self.room, self._received)
         self._received = []
 
-    def close(self) -> None:
-        """Stop for good: close the connection, stop the greenlet, write the user's last records."""
+    def close(self, drain_s: float = 1.0) -> None:
+        """Stop for good: wait up to ``drain_s`` for in-flight acks, close, write the user's last records."""
+        deadline = time.monotonic() + drain_s
+        while self.pending and self.connected and time.monotonic() < deadline:
+            gevent.sleep(0.02)
         self._running = False
         self._greenlet.kill(block=True, timeout=2)
         self._close_ws(polite=True)

@@ -13,14 +13,13 @@ nothing heavy.
 from __future__ import annotations
 
 import enum
-import os
-import socket
 import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+
+from resilience.load._appender import Appender
 
 __all__ = ["MAGIC", "RECORD", "Event", "EventWriter", "Kind", "iter_events", "read_events"]
 
@@ -66,45 +65,23 @@ class Event:
     value: float
 
 
-class EventWriter:
+class EventWriter(Appender):
     """Appends records to this process's events file; buffered, flushed every ``flush_s`` or 64 KiB."""
 
     def __init__(self, events_dir: Path, *, flush_s: float = 1.0, name: str | None = None) -> None:
-        events_dir.mkdir(parents=True, exist_ok=True)
-        self.path = events_dir / (name or f"events-{socket.gethostname()}-{os.getpid()}.bin")
-        self._file: BinaryIO | None = self.path.open("ab")
-        if self._file.tell() == 0:
-            self._file.write(MAGIC)
-        self._buf = bytearray()
-        self._flush_s = flush_s
-        self._last_flush = time.monotonic()
+        super().__init__(events_dir, "events", ".bin", flush_s=flush_s, name=name, header=MAGIC)
 
     def record(self, kind: Kind, *, ok: bool = True, status: int = 0, value: float = 0.0,
                t: float | None = None) -> None:
         """Append one event stamped ``t`` (default: now, wall clock)."""
-        self._buf += RECORD.pack(time.time() if t is None else t, kind, 1 if ok else 0,
-                                 max(0, min(status, 0xFFFF)), value)
-        if len(self._buf) >= 65536 or time.monotonic() - self._last_flush >= self._flush_s:
-            self.flush()
-
-    def flush(self) -> None:
-        """Write buffered records to the file."""
-        if self._file is not None and self._buf:
-            self._file.write(self._buf)
-            self._file.flush()
-            self._buf.clear()
-        self._last_flush = time.monotonic()
-
-    def close(self) -> None:
-        """Flush and close; later records are dropped. Idempotent."""
-        self.flush()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self._append(RECORD.pack(time.time() if t is None else t, kind, 1 if ok else 0,
+                                 max(0, min(status, 0xFFFF)), value))
 
 
 def _iter_file(path: Path) -> Iterator[tuple[float, int, int, int, float]]:
     data = path.read_bytes()
+    if len(data) < len(MAGIC) and MAGIC.startswith(data):
+        return  # just created: the header is being written
     if not data.startswith(MAGIC):
         raise ValueError(f"{path}: not an events file (bad magic)")
     body = memoryview(data)[len(MAGIC):]

@@ -65,15 +65,19 @@ class LoadProcess:
         return code
 
     def stop(self, timeout: float = 30.0) -> int | None:
-        """Stop gracefully (SIGTERM: users stop, files are flushed), then hard after ``timeout``. Idempotent."""
+        """Stop gracefully (users stop, files are flushed), then hard after ``timeout``. Idempotent.
+
+        SIGINT, not SIGTERM: a headless Locust running a shape installs its SIGTERM handler only after the
+        shape ends, so SIGTERM kills it on the spot; SIGINT is handled in every phase (and on workers).
+        """
         master = self.procs[0] if self.procs else None
         if master is not None and master.poll() is None:
             with contextlib.suppress(ProcessLookupError):
-                master.send_signal(signal.SIGTERM)
+                master.send_signal(signal.SIGINT)
             try:
                 master.wait(timeout)
             except subprocess.TimeoutExpired:
-                log.warning("locust master %d ignored SIGTERM for %.0f s: killing it", master.pid, timeout)
+                log.warning("locust master %d ignored SIGINT for %.0f s: killing it", master.pid, timeout)
                 master.kill()
                 master.wait(5)
         self._reap_workers(min(timeout, 15.0))

@@ -15,35 +15,28 @@ Reading is tolerant of a torn tail (a crashed writer). Imported by both sides; i
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import msgpack
+
+from resilience.load._appender import Appender
 
 __all__ = ["Ledger", "LedgerWriter", "Send", "Session", "read_ledger"]
 
 
-class LedgerWriter:
+class LedgerWriter(Appender):
     """Appends ledger records for this process; buffered and flushed every ``flush_s``."""
 
     def __init__(self, ledger_dir: Path, *, flush_s: float = 1.0, name: str | None = None) -> None:
-        ledger_dir.mkdir(parents=True, exist_ok=True)
-        self.path = ledger_dir / (name or f"ledger-{socket.gethostname()}-{os.getpid()}.msgpack")
-        self._file: BinaryIO | None = self.path.open("ab")
+        super().__init__(ledger_dir, "ledger", ".msgpack", flush_s=flush_s, name=name)
         self._packer = msgpack.Packer()
-        self._buf = bytearray()
-        self._flush_s = flush_s
-        self._last_flush = time.monotonic()
 
     def _add(self, record: list[Any]) -> None:
-        self._buf += self._packer.pack(record)
-        if len(self._buf) >= 65536 or time.monotonic() - self._last_flush >= self._flush_s:
-            self.flush()
+        self._append(self._packer.pack(record))
 
     def sent(self, room: str, client_id: str, user: str, via: str, t: float | None = None) -> None:
         """A send left the client (first attempt)."""
@@ -69,21 +62,6 @@ class LedgerWriter:
     def left(self, user: str, room: str, last_id: int, t: float | None = None) -> None:
         """The user stopped."""
         self._add(["E", time.time() if t is None else t, user, room, last_id])
-
-    def flush(self) -> None:
-        """Write buffered records to the file."""
-        if self._file is not None and self._buf:
-            self._file.write(self._buf)
-            self._file.flush()
-            self._buf.clear()
-        self._last_flush = time.monotonic()
-
-    def close(self) -> None:
-        """Flush and close. Idempotent."""
-        self.flush()
-        if self._file is not None:
-            self._file.close()
-            self._file = None
 
 
 @dataclass

@@ -17,6 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import gevent
 from locust import FastHttpUser, events, task
 
 from resilience.load import shapes as _shapes
@@ -28,6 +29,7 @@ from resilience.load.params import LoadSpec
 SPEC = LoadSpec.model_validate_json(Path(os.environ["RESILIENCE_LOAD_SPEC"]).read_text())
 PARAMS = SPEC.params
 ISSUER_SECRET = os.environ.get("RESILIENCE_ISSUER_SECRET", "")
+FLUSH_S = 0.5
 
 Shape = type("Shape", (_shapes.SHAPES[PARAMS.profile],), {"params": PARAMS})
 """The one shape class Locust sees: the run's profile."""
@@ -48,7 +50,17 @@ class _Sinks:
         if cls.events is None or cls.ledger is None:
             cls.events = EventWriter(Path(SPEC.events_dir))
             cls.ledger = LedgerWriter(Path(SPEC.ledger_dir))
+            gevent.spawn(cls._flusher)
         return cls.events, cls.ledger
+
+    @classmethod
+    def _flusher(cls) -> None:
+        """Flush both files every half second, so readers see events even when traffic pauses."""
+        while True:
+            gevent.sleep(FLUSH_S)
+            for sink in (cls.events, cls.ledger):
+                if sink is not None:
+                    sink.flush()
 
     @classmethod
     def close(cls) -> None:
@@ -105,6 +117,7 @@ class ChatUser(FastHttpUser):
         self.reporter = _Reporter(self, sink)
         self.session = ChatSession(base_url=SPEC.chat_url, user=self.user_name, room=self.room, params=PARAMS,
                                    token=self._token, reporter=self.reporter, ledger=self.ledger)
+        self.session.wait_connected(PARAMS.connect_timeout_s)  # a client does not send before it is online
 
     def on_stop(self) -> None:
         self.session.close()

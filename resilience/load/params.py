@@ -64,6 +64,13 @@ class LoadParams(BaseModel):
     report_deliveries: bool = True
     """Also report each delivery to Locust's statistics (costs client CPU at very high fan-out)."""
 
+    def __init__(self, **data: Any) -> None:
+        """Validate keyword arguments; a bad value is one ConfigError line naming the field."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _config_error(exc, "load") from None
+
     @model_validator(mode="after")
     def _check_profile_options(self) -> LoadParams:
         from resilience.load.profiles import build_profile
@@ -85,17 +92,31 @@ def _where(loc: tuple[int | str, ...]) -> str:
     return ".".join(str(p) for p in loc) or "load"
 
 
+class _ParamsError(ConfigError):
+    """A bad load parameter; ``detail`` names the field, the source is prefixed by whoever knows it."""
+
+    def __init__(self, detail: str, source: str = "load") -> None:
+        super().__init__(f"{source}: {detail}")
+        self.detail = detail
+
+
+def _config_error(exc: ValidationError, source: str) -> _ParamsError:
+    err = exc.errors()[0]
+    if not err["loc"]:  # a model-level check: the message names the field itself
+        return _ParamsError(err["msg"].removeprefix("Value error, "), source)
+    value = err.get("input")
+    shown = "" if isinstance(value, Mapping) else f" (got {value!r})"
+    return _ParamsError(f"{_where(err['loc'])}: {err['msg']}{shown}", source)
+
+
 def load_params(data: Mapping[str, Any], *, source: str = "load") -> LoadParams:
     """Validate ``data`` into LoadParams; errors become one ConfigError line naming source and field."""
     try:
         return LoadParams.model_validate(dict(data))
+    except _ParamsError as exc:
+        raise _ParamsError(exc.detail, source) from None
     except ValidationError as exc:
-        err = exc.errors()[0]
-        if not err["loc"]:  # a model-level check: the message names the field itself
-            raise ConfigError(f"{source}: {err['msg'].removeprefix('Value error, ')}") from None
-        value = err.get("input")
-        shown = "" if isinstance(value, Mapping) else f" (got {value!r})"
-        raise ConfigError(f"{source}: {_where(err['loc'])}: {err['msg']}{shown}") from None
+        raise _config_error(exc, source) from None
 
 
 def read_params_file(path: Path) -> LoadParams:

@@ -89,3 +89,10 @@ def test_ledger_torn_tail_keeps_whole_records(tmp_path: Path) -> None:
     w.path.write_bytes(data + data[:5])
     ledger = read_ledger(tmp_path)
     assert ledger.sends[("r1", "c1")].ack_ids == [3]
+
+
+def test_events_file_being_created_reads_as_empty(tmp_path: Path) -> None:
+    """A file whose header is not fully written yet (read during a run) reads as no events."""
+    (tmp_path / "events-new.bin").write_bytes(MAGIC[:3])
+    (tmp_path / "events-empty.bin").write_bytes(b"")
+    assert read_events(tmp_path) == []

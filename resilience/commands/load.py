@@ -1,0 +1,215 @@
+"""``resilience load``: chat load alone against the running target; timeline and integrity under results/.
+
+Against the local stack by default (its endpoints and issuer secret come from the state dir), or any
+chat service with ``--chat-url URL --issuer-secret-file F`` (plus ``--postgres-url`` for the integrity
+check). Exit code 0 when every acknowledged message is in the database once and in order, 1 when not,
+2 when the target or the load failed, 3 for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shlex
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from resilience.errors import EXIT_FAILED, ConfigError, LoadError, TargetError
+from resilience.load.params import PROFILES, LoadParams, load_params
+
+__all__ = ["command"]
+
+log = logging.getLogger(__name__)
+
+DRAIN_S = 3.0
+"""After the load stops, wait this long before reading the database (in-flight commits land)."""
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Where the load goes: chat URL, issuer secret, database URL (None: no integrity check)."""
+
+    chat_url: str
+    secret: str
+    postgres_url: str | None
+    target: str
+
+
+def _read_secret(path: Path) -> str:
+    try:
+        secret = path.read_text().strip()
+    except OSError as exc:
+        raise ConfigError(f"--issuer-secret-file {path}: {exc.strerror or exc}") from None
+    if not secret:
+        raise ConfigError(f"--issuer-secret-file {path}: file is empty")
+    return secret
+
+
+def _resolve(chat_url: str | None, secret_file: Path | None, postgres_url: str | None,
+             state_dir: Path | None) -> _Where:
+    if chat_url is not None:
+        if secret_file is None:
+            raise ConfigError("--chat-url needs --issuer-secret-file (the secret that guards POST /auth/token)")
+        return _Where(chat_url, _read_secret(secret_file), postgres_url, "external")
+    from resilience.targets import get_target
+
+    try:
+        target = get_target("local", **({"state_dir": state_dir} if state_dir else {}))
+    except ImportError:
+        raise TargetError("the local target is not available in this build: use --chat-url") from None
+    if not target.is_up():
+        raise TargetError("the local target is not running: start it with `resilience up` (or use --chat-url)")
+    endpoints = target.endpoints()
+    issuer = getattr(target, "issuer_secret", None)
+    secret = _read_secret(secret_file) if secret_file else (issuer() if issuer else None)
+    if not secret:
+        raise TargetError("the local target gives no issuer secret: pass --issuer-secret-file")
+    return _Where(endpoints.chat, secret, postgres_url or endpoints.postgres, target.name)
+
+
+def _params(params_file: Path | None, overrides: dict[str, Any]) -> LoadParams:
+    data: dict[str, Any] = {}
+    source = "command line"
+    if params_file is not None:
+        import yaml
+
+        source = str(params_file)
+        try:
+            loaded = yaml.safe_load(params_file.read_text())
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"{params_file}: cannot read load parameters: {str(exc).splitlines()[0]}") from None
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{params_file}: expected a mapping of load parameters")
+        data.update(loaded.get("load", loaded) if isinstance(loaded.get("load"), dict) else loaded)
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    return load_params(data, source=source)
+
+
+def _run_id() -> str:
+    return f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-load-{os.getpid()}"
+
+
+@click.command(name="load")
+@click.option("--profile", type=click.Choice(PROFILES), help="Load shape (default steady).")
+@click.option("--users", type=int, help="Peak concurrent users (default 10).")
+@click.option("--duration", "duration_s", type=float, help="Seconds of load (default 60).")
+@click.option("--spawn-rate", type=float, help="Users started per second.")
+@click.option("--rooms", type=int, help="Number of rooms (default users / room size).")
+@click.option("--room-size", type=int, help="Users per room.")
+@click.option("--think-time", "think_time_s", type=float, help="Mean seconds between a user's actions.")
+@click.option("--message-bytes", type=int, help="Message body size.")
+@click.option("--rest-share", type=float, help="Fraction of actions over REST (0-1).")
+@click.option("--params", "params_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="YAML/JSON file of load parameters (a `load:` section or the fields); flags override it.")
+@click.option("--workers", type=click.IntRange(0, 64), default=0, show_default=True,
+              help="Locust worker processes (0: one standalone process).")
+@click.option("--chat-url", help="Chat service base URL (default: the running local target's).")
+@click.option("--issuer-secret-file", type=click.Path(path_type=Path, dir_okay=False),
+              help="File holding the chat issuer secret (needed with --chat-url).")
+@click.option("--postgres-url", help="libpq URL of the chat database for the integrity check.")
+@click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), help="Local target state dir.")
+@click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default="results",
+              show_default=True, help="Parent folder of the run folder.")
+@click.option("--resolution", type=click.FloatRange(0.001, 60), default=0.1, show_default=True,
+              help="Timeline bucket in seconds.")
+@click.option("--web-port", type=int, help="Serve Locust's web UI on 127.0.0.1:PORT during the run.")
+def command(*, params_file: Path | None, workers: int, chat_url: str | None, issuer_secret_file: Path | None,
+            postgres_url: str | None, state_dir: Path | None, results_dir: Path, resolution: float,
+            web_port: int | None, **overrides: Any) -> int:
+    """Drive chat load alone against the running target; write timeline.csv, integrity and run.json."""
+    params = _params(params_file, overrides)
+    if params.duration_s is None:
+        raise ConfigError("load: duration_s must be set for `resilience load` (it stops by itself)")
+    where = _resolve(chat_url, issuer_secret_file, postgres_url, state_dir)
+    run_id = _run_id()
+    run_dir = results_dir / run_id
+    run = _drive(where, params, run_dir, workers=workers, web_port=web_port, resolution=resolution)
+    run["run_id"] = run_id
+    run["reproduce"] = _reproduce(params, where, workers)
+    (run_dir / "run.json").write_text(json.dumps(run, indent=2))
+    _print(run, run_dir)
+    return 0 if run["verdict"] == "passed" else EXIT_FAILED
+
+
+def _drive(where: _Where, params: LoadParams, run_dir: Path, *, workers: int, web_port: int | None,
+           resolution: float) -> dict[str, Any]:
+    from resilience.analysis.timeline import build_timeline
+    from resilience.load import start_load
+
+    started = time.time()
+    load = start_load(where.chat_url, where.secret, params, run_dir / "load", workers=workers, web_port=web_port)
+    try:
+        assert params.duration_s is not None
+        if load.wait(params.duration_s + 60) is None:
+            raise LoadError(f"locust did not finish within {params.duration_s + 60:g} s (see {run_dir}/load)")
+    finally:
+        load.stop()
+    ended = time.time()
+    if load.returncode not in (0, None):
+        raise LoadError(f"locust exited with code {load.returncode} (see {run_dir}/load/locust-master.out)")
+    timeline = build_timeline(load.events_dir, resolution_s=resolution)
+    timeline.write_csv(run_dir / "timeline.csv")
+    integrity = _integrity(where, load.ledger_dir)
+    verdict = "passed" if integrity is None or integrity["ok"] else "failed"
+    s = timeline.summary
+    return {
+        "kind": "load", "target": where.target, "started": started, "ended": ended, "verdict": verdict,
+        "experiments": [],
+        "load": {"users": params.users, "requests": s["requests"], "messages_acked": s["messages_acked"],
+                 "workers": workers, "params": params.model_dump(), "summary": s},
+        "integrity": integrity,
+        "environment": {"python": sys.version.split()[0], "target": where.target, "chat_url": where.chat_url,
+                        "load_params": params.model_dump()},
+    }
+
+
+def _integrity(where: _Where, ledger_dir: Path) -> dict[str, Any] | None:
+    if where.postgres_url is None:
+        log.warning("no --postgres-url: integrity not checked")
+        return None
+    from resilience.analysis.integrity import check_integrity
+
+    time.sleep(DRAIN_S)
+    report: dict[str, Any] = check_integrity(ledger_dir, where.postgres_url).to_json()
+    (ledger_dir.parent.parent / "integrity.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def _reproduce(params: LoadParams, where: _Where, workers: int) -> str:
+    argv = ["resilience", "load", "--profile", params.profile, "--users", str(params.users),
+            "--duration", f"{params.duration_s:g}", "--spawn-rate", f"{params.spawn_rate:g}",
+            "--room-size", str(params.room_size), "--think-time", f"{params.think_time_s:g}",
+            "--message-bytes", str(params.message_bytes), "--rest-share", f"{params.rest_share:g}"]
+    if params.rooms is not None:
+        argv += ["--rooms", str(params.rooms)]
+    if workers:
+        argv += ["--workers", str(workers)]
+    if where.target == "external":
+        argv += ["--chat-url", where.chat_url, "--issuer-secret-file", "<file>"]
+    return shlex.join(argv)
+
+
+def _fmt(value: Any, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _print(run: dict[str, Any], run_dir: Path) -> None:
+    s = run["load"]["summary"]
+    click.echo(f"run {run['run_id']}: {run['verdict'].upper()} -> {run_dir}")
+    click.echo(f"  requests {s['requests']} ({_fmt(s['throughput'])}/s), errors {_fmt(s['error_rate'], '.2%')}, "
+               f"p50/p95/p99 {_fmt(s['p50_ms'])}/{_fmt(s['p95_ms'])}/{_fmt(s['p99_ms'])} ms")
+    click.echo(f"  websockets: peak {s['ws_open_peak']} open, connect success {_fmt(s['connect_success'], '.2%')}, "
+               f"{s['reconnects']} reconnects; deliveries {s['delivery_count']} (p95 {_fmt(s['delivery_p95_ms'])} ms)")
+    i = run["integrity"]
+    if i is None:
+        click.echo("  integrity: not checked (no database URL)")
+    else:
+        click.echo(f"  integrity: {i['acked']} acked, {i['lost']} lost, {i['duplicated']} duplicated, "
+                   f"{i['out_of_order']} out of order, {i['indeterminate']} indeterminate, "
+                   f"delivery {_fmt(i['delivery_ratio'], '.2%')}")
