@@ -26,11 +26,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under resilience.commands, one-line help)
     "capacity": ("capacity", "Find the knee (most users at SLO) per condition: healthy and under faults."),
     "compare": ("compare", "Compare two runs: what regressed or improved, with a verdict."),
+    "down": ("down", "Stop the target's stack (every process, orphans included); --purge deletes its data."),
     "load": ("load", "Chat load alone against the running target: timeline + integrity under results/."),
     "netfault": ("netfault", "Run the fault proxy (Toxiproxy HTTP API)."),
     "report": ("report", "Regenerate charts, report.html, summary.md and junit.xml of a run folder."),
     "run": ("run", "Run a scenario's experiments under load; verdicts, run.json, reports."),
+    "status": ("status", "Each component's labels, pid, health and restarts, and the endpoints (--json)."),
     "trend": ("trend", "Chart recovery, p95, errors and integrity over many runs (nightly view)."),
+    "up": ("up", "Bring the target's stack up to healthy and print its endpoints."),
     "validate": ("validate", "Check scenarios and experiments; errors name file, line and field."),
 }
 """Subcommand name -> (module in resilience.commands, short help shown by ``resilience --help``)."""

@@ -1,0 +1,39 @@
+"""``resilience up``: bring the target to healthy with a progress display, then print its endpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from resilience.commands._target_options import open_target, print_endpoints, target_options
+
+__all__ = ["command"]
+
+
+@click.command("up")
+@target_options
+@click.option("--replicas", type=click.IntRange(1, 32), default=3, show_default=True,
+              help="Chat replicas (local target).")
+def command(target_name: str, state_dir: Path | None, replicas: int) -> None:
+    """Start the stack (local: etcd, Patroni x3, HAProxy, Redis, fault proxy, Prometheus, chat) until healthy.
+
+    A second ``up`` says the stack is already running and prints its endpoints.
+    """
+    local = {"replicas": replicas} if target_name == "local" else {}
+    target = open_target(target_name, state_dir, **local)
+    if target.is_up():
+        click.echo(f"{target_name} target already running ('resilience down' stops it); endpoints:")
+        print_endpoints(target.endpoints())
+        return
+    console = Console(stderr=True, highlight=False)
+    with console.status(f"bringing up the {target_name} target...") as spinner:
+        def progress(line: str) -> None:
+            console.print(f"  [green]✓[/green] {line}" if "healthy" in line or "started" in line
+                          or "created" in line else f"  {line}")
+            spinner.update(f"bringing up the {target_name} target... ({line})")
+
+        endpoints = target.up(progress=progress)
+    click.echo("endpoints:")
+    print_endpoints(endpoints)

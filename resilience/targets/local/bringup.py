@@ -1,0 +1,154 @@
+"""Cold bring-up of the local stack, in parallel where the dependencies allow.
+
+    supervisord (subreaper) -> etcd + Redis + HAProxy + Prometheus + fault proxy at once
+    -> 3 x Patroni at once (one bootstraps, two clone from it in parallel) -> application role and
+    database -> chat replicas -> wait: leader + sync replica, HAProxy-RW on the leader only, every
+    chat replica ready behind HAProxy.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import time
+
+import psycopg
+
+from resilience.errors import TargetError
+from resilience.targets.base import Progress
+from resilience.targets.local import configs
+from resilience.targets.local.configs import Binaries
+from resilience.targets.local.layout import (
+    DB_NODES,
+    Layout,
+    Secrets,
+    StackState,
+    allocate_ports,
+    port_names,
+    scope_for,
+)
+from resilience.targets.local.supervisor import Supervisor, launch_supervisord
+from resilience.targets.local.view import StackView, db_routing_ok
+from resilience.targets.local.waiting import Waiter
+
+__all__ = ["bring_up", "create_app_database", "plan_state", "prepare_dirs", "write_configs"]
+
+_BASE = ("etcd", "redis", "haproxy", "prometheus")
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
+
+
+def plan_state(layout: Layout, replicas: int) -> StackState:
+    """Fresh state for a stack of ``replicas`` chat replicas: free ports, components, releases."""
+    components = [*_BASE]
+    if _installed("resilience.netfault"):
+        components.append("toxiproxy")
+    components += list(DB_NODES)
+    chat = _installed("chat")
+    n = replicas if chat else 0
+    state = StackState(replicas=n, ports=allocate_ports(port_names(n)), scope=scope_for(layout.root))
+    state.components = components + state.chat_names()
+    state.replica_releases = dict.fromkeys(state.chat_names(), "good")
+    return state
+
+
+def prepare_dirs(layout: Layout, uid: int, gid: int) -> None:
+    """Create the state dir tree; wipe data from a previous run (every ``up`` is a fresh cluster)."""
+    layout.root.mkdir(parents=True, exist_ok=True)
+    os.chmod(layout.root, 0o711)  # noqa: S103 - postgres must traverse it; secrets are 0600
+    if layout.data.exists():
+        shutil.rmtree(layout.data)
+    for d in (layout.conf, layout.data, layout.logs):
+        d.mkdir(exist_ok=True)
+        os.chmod(d, 0o711)  # noqa: S103 - traversable, not listable
+    layout.run.mkdir(exist_ok=True)
+    os.chown(layout.run, uid, gid)
+    os.chmod(layout.run, 0o700)
+    for node in DB_NODES:
+        for d in (layout.pg_data(node), layout.logs / f"{node}-postgres"):
+            d.mkdir(exist_ok=True)
+            os.chown(d, uid, gid)
+            os.chmod(d, 0o700)
+    for log in layout.logs.glob("*.log"):
+        log.unlink()  # restarts are counted from supervisord.log: start each run with fresh logs
+
+
+def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binaries, *, uid: int, gid: int) -> None:
+    """Render every config file into the state dir (secret-bearing files 0600)."""
+    progs = configs.programs(state, sec, layout, bins)
+    configs.write_private(layout.supervisord_conf, configs.supervisord_conf(progs, layout, state.scope))
+    for node in DB_NODES:
+        configs.write_private(layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins),
+                              uid=uid, gid=gid)
+    (layout.conf / "haproxy.cfg").write_text(configs.haproxy_cfg(state))
+    (layout.conf / "prometheus.yml").write_text(configs.prometheus_yml(state))
+    (layout.conf / "proxies.json").write_text(configs.proxies_json(state))
+
+
+def create_app_database(layout: Layout, state: StackState, sec: Secrets, leader: str) -> None:
+    """Create the ``chat`` role and database on the leader (Patroni 4 has no bootstrap.users)."""
+    try:
+        with psycopg.connect(host=str(layout.run), port=state.ports[leader], user="postgres",
+                             dbname="postgres", autocommit=True, connect_timeout=5) as conn:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'chat'").fetchone() is None:
+                conn.execute(psycopg.sql.SQL("CREATE ROLE chat LOGIN PASSWORD {}").format(
+                    psycopg.sql.Literal(sec.chat_db)))
+            if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'chat'").fetchone() is None:
+                conn.execute("CREATE DATABASE chat OWNER chat")
+    except psycopg.Error as exc:
+        raise TargetError(f"cannot create the chat database on {leader}: {exc}; "
+                          f"see {layout.logs / (leader + '-postgres')}") from exc
+
+
+def _leader(view: StackView) -> str | None:
+    nodes = view.db_nodes() or []
+    leaders = [n.name for n in nodes if n.role == "primary" and n.state == "running"]
+    return leaders[0] if leaders else None
+
+
+def bring_up(layout: Layout, state: StackState, sec: Secrets, progress: Progress, t0: float) -> int:
+    """Start supervisord and every component, wait until the stack is healthy; return supervisord's pid."""
+    pid = launch_supervisord(layout)
+    state.supervisord_pid = pid
+    state.save(layout.state_file)
+    progress(f"supervisord started, pid {pid} ({time.monotonic() - t0:.1f} s)")
+    sup = Supervisor(layout)
+    view = StackView(layout, state, sec)
+    waiter = Waiter(layout, state, progress, t0)
+    checks = view.health_checks()
+
+    base = [c for c in state.components if c in (*_BASE, "toxiproxy")]
+    # Patroni takes longer to import than etcd to elect itself: start them together.
+    for name in [*base, *DB_NODES]:
+        sup.start(name)
+    waiter.until({"etcd": checks["etcd"]}, timeout=30, watch=["etcd"])
+    waiter.until({"postgres leader": lambda: _leader(view) is not None}, timeout=60,
+                 watch=[*DB_NODES, *base])
+    leader = _leader(view)
+    if leader is None:  # lost it between two polls: wait once more
+        waiter.until({"postgres leader (again)": lambda: _leader(view) is not None}, timeout=60,
+                     watch=list(DB_NODES))
+        leader = _leader(view) or DB_NODES[0]
+    create_app_database(layout, state, sec, leader)
+    progress(f"chat database created on {leader} ({time.monotonic() - t0:.1f} s)")
+    for name in state.chat_names():
+        sup.start(name)
+    rest = {name: fn for name, fn in checks.items() if name != "etcd"}
+    rest["postgres sync replica + read-write routing"] = lambda: db_routing_ok(view.db_nodes(), view.haproxy())
+    rest["all postgres nodes running"] = lambda: _all_db_running(view)
+    rest["chat replicas behind haproxy"] = lambda: _chat_behind_lb(view)
+    waiter.until(rest, timeout=90, watch=[c for c in state.components if c != "etcd"])
+    return pid
+
+
+def _all_db_running(view: StackView) -> bool:
+    nodes = view.db_nodes() or []
+    return len(nodes) == len(DB_NODES) and all(n.state in ("running", "streaming") for n in nodes)
+
+
+def _chat_behind_lb(view: StackView) -> bool:
+    servers = view.haproxy() or {}
+    return all(servers.get(("chat", n), "").startswith("UP") for n in view.state.chat_names())

@@ -1,0 +1,327 @@
+"""Generated configuration of the local stack (pure: text in, text out; writing is the caller's job).
+
+Settings follow the measured recipe in ``shared/notes/local-stack.md``: Patroni in synchronous mode with a
+fast loop and ``primary_start_timeout: 0`` (a dead postmaster means failover, not an in-place restart),
+HAProxy checking Patroni's ``/primary`` every 500 ms and cutting sessions to a server marked down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState
+
+__all__ = [
+    "STACK_ENV",
+    "Binaries",
+    "Program",
+    "chat_env",
+    "haproxy_cfg",
+    "patroni_yaml",
+    "programs",
+    "prometheus_yml",
+    "proxies_json",
+    "supervisord_conf",
+    "write_private",
+]
+
+STACK_ENV = "RESILIENCE_STACK"
+"""Environment variable naming the stack a process belongs to (value: the stack's scope)."""
+
+PATRONI_TTL = 20
+"""Leader key TTL (Patroni 4 raises anything lower to 20)."""
+
+
+@dataclass(frozen=True)
+class Binaries:
+    """Where the servers' executables are."""
+
+    python: str
+    etcd: str
+    haproxy: str
+    redis: str
+    prometheus: str
+    pg_bin: str
+
+
+@dataclass(frozen=True)
+class Program:
+    """One supervisord program."""
+
+    name: str
+    argv: tuple[str, ...]
+    labels: Mapping[str, str]
+    user: str | None = None
+    env: Mapping[str, str] | None = None
+    stopsignal: str = "TERM"
+    stopwaitsecs: int = 10
+    priority: int = 500
+    autorestart: str = "true"
+
+
+def chat_env(state: StackState, sec: Secrets, name: str) -> dict[str, str]:
+    """The CHAT_* environment of chat replica ``name``: data stores reached through the fault proxy."""
+    p = state.ports
+    via_proxy = "toxiproxy" in state.components
+    pg_port = p["proxy-postgres"] if via_proxy else p["haproxy-rw"]
+    redis_port = p["proxy-redis"] if via_proxy else p["redis"]
+    return {
+        "CHAT_DATABASE_URL": (f"postgresql://chat:{sec.chat_db}@127.0.0.1:{pg_port}/chat"
+                              "?connect_timeout=3&target_session_attrs=read-write"),
+        "CHAT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CHAT_JWT_SECRET": sec.jwt,
+        "CHAT_ISSUER_SECRET": sec.issuer,
+        "CHAT_RELEASE": state.replica_releases.get(name, state.release),
+        "CHAT_REPLICA": name,
+        "CHAT_LOG_LEVEL": "info",
+    }
+
+
+def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) -> list[Program]:
+    """Every supervised program of the stack (those listed in ``state.components``), in start order."""
+    p = state.ports
+    etcd = Program("etcd", (
+        bins.etcd, "--name", "etcd1", "--data-dir", str(layout.data / "etcd"),
+        "--listen-client-urls", f"http://127.0.0.1:{p['etcd']}",
+        "--advertise-client-urls", f"http://127.0.0.1:{p['etcd']}",
+        "--listen-peer-urls", f"http://127.0.0.1:{p['etcd-peer']}",
+        "--initial-advertise-peer-urls", f"http://127.0.0.1:{p['etcd-peer']}",
+        "--initial-cluster", f"etcd1=http://127.0.0.1:{p['etcd-peer']}",
+        "--initial-cluster-state", "new", "--log-level", "warn", "--logger", "zap",
+        "--heartbeat-interval", "50", "--election-timeout", "300",
+    ), {"app": "etcd"}, priority=100)
+    redis = Program("redis", (
+        bins.redis, "--bind", "127.0.0.1", "--port", str(p["redis"]), "--daemonize", "no",
+        "--save", "", "--appendonly", "no", "--protected-mode", "no",
+    ), {"app": "redis"}, priority=100)
+    haproxy = Program("haproxy", (bins.haproxy, "-db", "-f", str(layout.conf / "haproxy.cfg")),
+                      {"app": "haproxy"}, priority=100)
+    prometheus = Program("prometheus", (
+        bins.prometheus, f"--config.file={layout.conf / 'prometheus.yml'}",
+        f"--storage.tsdb.path={layout.data / 'prometheus'}", f"--web.listen-address=127.0.0.1:{p['prometheus']}",
+        "--log.level=warn",
+    ), {"app": "prometheus"}, priority=100)
+    toxiproxy = Program("toxiproxy", (
+        bins.python, "-m", "resilience.netfault", "--host", "127.0.0.1", "--port", str(p["toxiproxy"]),
+        "--config", str(layout.conf / "proxies.json"),
+    ), {"app": "toxiproxy"}, priority=100)
+    # Patroni: stopsignal KILL so that a supervisor stop *is* an agent crash (failover mode patroni-crash);
+    # a graceful stop is a TERM sent through signalProcess. autorestart=unexpected: a crash restarts it.
+    dbs = [Program(node, (bins.python, "-m", "patroni", str(layout.patroni_conf(node))),
+                   {"app": "postgres"}, user="postgres", stopsignal="KILL", priority=200,
+                   autorestart="unexpected")
+           for node in DB_NODES]
+    chats = [Program(name, (bins.python, "-m", "chat", "--host", "127.0.0.1", "--port", str(p[name])),
+                     {"app": "chat-api"}, env=chat_env(state, sec, name), stopwaitsecs=5, priority=300)
+             for name in state.chat_names()]
+    return [p for p in (etcd, redis, haproxy, prometheus, toxiproxy, *dbs, *chats) if p.name in state.components]
+
+
+def _program_section(prog: Program, layout: Layout, scope: str) -> str:
+    lines = [
+        f"[program:{prog.name}]",
+        f"command={shlex.join(prog.argv)}",
+        "autostart=false",
+        f"autorestart={prog.autorestart}",
+        "startsecs=0",
+        "startretries=100",
+        f"priority={prog.priority}",
+        f"stopsignal={prog.stopsignal}",
+        f"stopwaitsecs={prog.stopwaitsecs}",
+        "redirect_stderr=true",
+        f"stdout_logfile={layout.log(prog.name)}",
+        "stdout_logfile_maxbytes=20MB",
+        "stdout_logfile_backups=1",
+        f"directory={layout.run}",
+    ]
+    if prog.user:
+        lines.append(f"user={prog.user}")
+    # supervisord's environment= syntax: KEY="value" pairs; values are URL-safe tokens and URLs here,
+    # % is escaped for its %(here)s expansion. STACK_ENV marks every process of this stack (and the
+    # postmasters Patroni forks) so that teardown finds them by stack, never by name.
+    env = {STACK_ENV: scope, **(prog.env or {})}
+    pairs = ",".join(f'{k}="{v.replace("%", "%%")}"' for k, v in env.items())
+    lines.append(f"environment={pairs}")
+    return "\n".join(lines) + "\n"
+
+
+def supervisord_conf(progs: list[Program], layout: Layout, scope: str) -> str:
+    """supervisord.conf: XML-RPC on a unix socket in the state dir, every program with autostart off."""
+    head = f"""[unix_http_server]
+file={layout.supervisor_sock}
+chmod=0700
+
+[supervisord]
+nodaemon=true
+logfile={layout.log('supervisord')}
+logfile_maxbytes=20MB
+pidfile={layout.supervisord_pid}
+childlogdir={layout.logs}
+identifier={scope}
+loglevel=info
+minfds=4096
+
+[rpcinterface:supervisor]
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
+
+[supervisorctl]
+serverurl=unix://{layout.supervisor_sock}
+
+"""
+    return head + "\n".join(_program_section(p, layout, scope) for p in progs)
+
+
+def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bins: Binaries) -> str:
+    """Patroni's configuration for ``node``: etcd3 DCS, synchronous mode, fast failover."""
+    p = state.ports
+    conf: dict[str, Any] = {
+        "scope": state.scope,
+        "namespace": "/resilience/",
+        "name": node,
+        "log": {"level": "WARNING"},
+        "restapi": {
+            "listen": f"127.0.0.1:{p[node + '-api']}",
+            "connect_address": f"127.0.0.1:{p[node + '-api']}",
+            "authentication": {"username": "patroni", "password": sec.patroni_api},
+        },
+        "etcd3": {"hosts": [f"127.0.0.1:{p['etcd']}"]},
+        "bootstrap": {
+            "dcs": {
+                "ttl": PATRONI_TTL,
+                "loop_wait": 1,
+                "retry_timeout": 5,
+                "primary_start_timeout": 0,
+                "synchronous_mode": True,
+                "synchronous_node_count": 1,
+                "postgresql": {
+                    "use_pg_rewind": True,
+                    "use_slots": True,
+                    "parameters": {
+                        "wal_log_hints": "on",
+                        "hot_standby": "on",
+                        "synchronous_commit": "on",
+                        "max_connections": 200,
+                        "wal_keep_size": "128MB",
+                        # The stack exists for process-level faults (kills, crashes, partitions); those
+                        # never lose page cache, so fsync buys nothing here and costs seconds of
+                        # bring-up on a busy disk. An OS crash is out of scope for the local target.
+                        "fsync": "off",
+                    },
+                },
+            },
+            "initdb": [{"encoding": "UTF8"}, "no-sync"],
+        },
+        "postgresql": {
+            "listen": f"127.0.0.1:{p[node]}",
+            "connect_address": f"127.0.0.1:{p[node]}",
+            "data_dir": str(layout.pg_data(node)),
+            "bin_dir": bins.pg_bin,
+            "pgpass": str(layout.run / f"{node}.pgpass"),
+            "authentication": {
+                "superuser": {"username": "postgres", "password": sec.superuser},
+                "replication": {"username": "replicator", "password": sec.replication},
+                "rewind": {"username": "postgres", "password": sec.superuser},
+            },
+            "parameters": {
+                "unix_socket_directories": str(layout.run),
+                "logging_collector": "on",
+                "log_directory": str(layout.logs / f"{node}-postgres"),
+                "log_filename": "postgresql.log",
+                "log_file_mode": "0640",
+            },
+            "basebackup": [{"checkpoint": "fast"}, "no-sync"],
+            "pg_hba": [
+                "local all all trust",
+                "host replication replicator 127.0.0.1/32 scram-sha-256",
+                "host all all 127.0.0.1/32 scram-sha-256",
+            ],
+        },
+        "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
+    }
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def haproxy_cfg(state: StackState) -> str:
+    """HAProxy: read-write frontend following the Patroni leader; chat frontend with readiness checks."""
+    p = state.ports
+    pg_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check port {p[n + '-api']}" for n in DB_NODES)
+    chat_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check" for n in state.chat_names())
+    return f"""global
+    maxconn 4096
+
+defaults
+    timeout connect 250ms
+    timeout client 1h
+    timeout server 1h
+    timeout check 1s
+    retries 1
+
+listen stats
+    mode http
+    bind 127.0.0.1:{p['haproxy-stats']}
+    stats enable
+    stats uri /stats
+    stats refresh 5s
+
+listen postgres-rw
+    mode tcp
+    bind 127.0.0.1:{p['haproxy-rw']}
+    option httpchk GET /primary
+    http-check expect status 200
+    default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
+{pg_servers}
+
+listen chat
+    mode http
+    bind 127.0.0.1:{p['haproxy-chat']}
+    balance roundrobin
+    option redispatch
+    retries 2
+    timeout tunnel 1h
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1
+{chat_servers}
+"""
+
+
+def prometheus_yml(state: StackState) -> str:
+    """Prometheus scraping every chat replica (and itself) each second."""
+    targets = [f"127.0.0.1:{state.ports[n]}" for n in state.chat_names()]
+    conf = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "5s"},
+        "scrape_configs": [
+            {"job_name": "chat-api", "static_configs": [{"targets": targets}]},
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{state.ports['prometheus']}"]}]},
+        ],
+    }
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def proxies_json(state: StackState) -> str:
+    """The fault proxy's proxies (the Toxiproxy /populate body): chat -> HAProxy-RW, chat -> Redis."""
+    p = state.ports
+    proxies = [
+        {"name": "postgres", "listen": f"127.0.0.1:{p['proxy-postgres']}",
+         "upstream": f"127.0.0.1:{p['haproxy-rw']}", "enabled": True},
+        {"name": "redis", "listen": f"127.0.0.1:{p['proxy-redis']}",
+         "upstream": f"127.0.0.1:{p['redis']}", "enabled": True},
+    ]
+    return json.dumps(proxies, indent=2)
+
+
+def write_private(path: Path, text: str, *, uid: int = -1, gid: int = -1) -> None:
+    """Write ``text`` to ``path`` with mode 0600, owned by ``uid``/``gid`` when given."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    if uid >= 0:
+        os.chown(path, uid, gid)

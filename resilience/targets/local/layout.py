@@ -1,0 +1,201 @@
+"""The state directory of one local stack: paths, ports, secrets and the recorded state.
+
+Everything a running stack needs to be found, inspected and stopped again lives under one directory
+(default ``$RESILIENCE_STATE_DIR`` or ``./.state/local``)::
+
+    state.json        ports, replica releases, supervisord pid (no secrets)
+    secrets.json      passwords and the JWT / issuer secrets (mode 0600)
+    supervisord.conf  generated; holds the chat env, so mode 0600
+    supervisor.sock   supervisord's XML-RPC socket
+    conf/             patroni-pg-N.yml (owned by postgres, 0600), haproxy.cfg, prometheus.yml, proxies.json
+    data/             etcd, pg-N (owned by postgres, 0700), prometheus -- wiped by every ``up``
+    run/              PostgreSQL unix sockets (owned by postgres)
+    logs/             one log per component, supervisord.log
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import socket
+import time
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resilience.errors import ConfigError
+
+__all__ = [
+    "DB_NODES",
+    "Layout",
+    "Secrets",
+    "StackState",
+    "allocate_ports",
+    "default_state_dir",
+    "port_names",
+    "scope_for",
+]
+
+DB_NODES = ("pg-1", "pg-2", "pg-3")
+"""PostgreSQL node names (Patroni member names and pod names)."""
+
+_STATE_VERSION = 1
+
+
+def default_state_dir() -> Path:
+    """``$RESILIENCE_STATE_DIR`` or ``./.state/local``."""
+    env = os.environ.get("RESILIENCE_STATE_DIR")
+    return Path(env) if env else Path.cwd() / ".state" / "local"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths inside one state directory (pure: nothing is created here)."""
+
+    root: Path
+
+    @property
+    def state_file(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.root / "secrets.json"
+
+    @property
+    def supervisord_conf(self) -> Path:
+        return self.root / "supervisord.conf"
+
+    @property
+    def supervisor_sock(self) -> Path:
+        return self.root / "supervisor.sock"
+
+    @property
+    def supervisord_pid(self) -> Path:
+        return self.root / "supervisord.pid"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / ".lock"
+
+    @property
+    def conf(self) -> Path:
+        return self.root / "conf"
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    def log(self, component: str) -> Path:
+        """The log file of a component (its stdout and stderr)."""
+        return self.logs / f"{component}.log"
+
+    def pg_data(self, node: str) -> Path:
+        return self.data / node
+
+    def patroni_conf(self, node: str) -> Path:
+        return self.conf / f"patroni-{node}.yml"
+
+
+def scope_for(root: Path) -> str:
+    """The stack's id, derived from its state dir: Patroni scope, supervisord identifier, process marker."""
+    return "rs-" + hashlib.sha1(str(root.resolve()).encode(), usedforsecurity=False).hexdigest()[:10]
+
+
+def port_names(replicas: int) -> list[str]:
+    """Every port a stack of ``replicas`` chat replicas needs, by name."""
+    names = ["etcd", "etcd-peer", "haproxy-rw", "haproxy-chat", "haproxy-stats", "redis",
+             "toxiproxy", "proxy-postgres", "proxy-redis", "prometheus"]
+    for node in DB_NODES:
+        names += [node, f"{node}-api"]
+    names += [f"chat-{i}" for i in range(1, replicas + 1)]
+    return names
+
+
+def allocate_ports(names: list[str]) -> dict[str, int]:
+    """Distinct free loopback ports, one per name (all sockets are held open until every port is picked)."""
+    with ExitStack() as stack:
+        ports: dict[str, int] = {}
+        for name in names:
+            s = stack.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports[name] = int(s.getsockname()[1])
+        return ports
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Passwords of the stack; kept in ``secrets.json`` (0600) and never printed."""
+
+    superuser: str
+    replication: str
+    chat_db: str
+    patroni_api: str
+    jwt: str
+    issuer: str
+
+    @classmethod
+    def generate(cls) -> Secrets:
+        return cls(**{f: secrets.token_urlsafe(24) for f in cls.__dataclass_fields__})
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Secrets:
+        """Read the secrets file, or create it (0600) with fresh secrets."""
+        if path.exists():
+            try:
+                return cls(**json.loads(path.read_text()))
+            except (ValueError, TypeError) as exc:
+                raise ConfigError(f"{path}: unreadable secrets file ({exc}); remove it or run "
+                                  "'resilience down --purge'") from exc
+        made = cls.generate()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(asdict(made), f)
+        return made
+
+
+@dataclass
+class StackState:
+    """What ``up`` recorded about a running stack (``state.json``); no secrets."""
+
+    replicas: int
+    ports: dict[str, int]
+    scope: str
+    release: str = "good"
+    previous_release: str = "good"
+    replica_releases: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.time)
+    supervisord_pid: int | None = None
+    components: list[str] = field(default_factory=list)
+    version: int = _STATE_VERSION
+
+    def chat_names(self) -> list[str]:
+        return [f"chat-{i}" for i in range(1, self.replicas + 1)]
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> StackState:
+        """Read ``state.json``; a malformed file is a ConfigError naming it."""
+        try:
+            raw: dict[str, Any] = json.loads(path.read_text())
+            if raw.get("version") != _STATE_VERSION:
+                raise ValueError(f"version {raw.get('version')!r}, expected {_STATE_VERSION}")
+            return cls(**raw)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{path}: stale or malformed state file ({exc}); "
+                              "run 'resilience down' to clean up") from exc

@@ -1,0 +1,95 @@
+"""Checks before a bring-up: the Debian packages, the ``postgres`` user, and paths it must reach.
+
+Each failure is one line that says what to do (``make setup``, move the checkout), never a traceback.
+"""
+
+from __future__ import annotations
+
+import glob
+import grp
+import os
+import pwd
+import shutil
+import stat
+import sys
+from pathlib import Path
+
+from resilience.errors import TargetError
+from resilience.targets.local.configs import Binaries
+
+__all__ = ["blocked_ancestor", "find_binaries", "postgres_ids", "require_reachable"]
+
+_PACKAGES = {
+    "etcd": "etcd-server",
+    "haproxy": "haproxy",
+    "redis-server": "redis-server",
+    "prometheus": "prometheus",
+}
+
+
+def _which(name: str) -> str:
+    found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
+    if not found:
+        raise TargetError(f"{name} not found: Debian package {_PACKAGES[name]} is missing "
+                          "(run 'make setup' or scripts/install-system-deps)")
+    return found
+
+
+def find_binaries() -> Binaries:
+    """Every server binary the stack runs, or a TargetError naming the missing Debian package."""
+    pg = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+    if not pg:
+        raise TargetError("PostgreSQL not found in /usr/lib/postgresql/*/bin: Debian package postgresql is "
+                          "missing (run 'make setup' or scripts/install-system-deps)")
+    return Binaries(
+        python=sys.executable,
+        etcd=_which("etcd"),
+        haproxy=_which("haproxy"),
+        redis=_which("redis-server"),
+        prometheus=_which("prometheus"),
+        pg_bin=str(Path(pg[-1]).parent),
+    )
+
+
+def postgres_ids() -> tuple[int, int, frozenset[int]]:
+    """uid, gid and group ids of the ``postgres`` user (Patroni and PostgreSQL run as it)."""
+    if os.getuid() != 0:
+        raise TargetError("the local stack runs PostgreSQL as user postgres and must be started as root")
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError:
+        raise TargetError("user postgres does not exist: Debian package postgresql is missing "
+                          "(run 'make setup')") from None
+    groups = {g.gr_gid for g in grp.getgrall() if "postgres" in g.gr_mem} | {pw.pw_gid}
+    return pw.pw_uid, pw.pw_gid, frozenset(groups)
+
+
+def blocked_ancestor(path: Path, uid: int, gids: frozenset[int]) -> Path | None:
+    """The first directory on the way to ``path`` that user ``uid`` (in ``gids``) may not traverse."""
+    for d in [*reversed(path.parents), path]:
+        try:
+            st = d.stat()
+        except OSError:
+            return None  # does not exist yet: will be created by us
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        if st.st_uid == uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in gids:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return d
+    return None
+
+
+def require_reachable(paths: dict[str, Path], uid: int, gids: frozenset[int]) -> None:
+    """Raise TargetError when the postgres user cannot reach one of ``paths`` (what -> path)."""
+    for what, path in paths.items():
+        blocked = blocked_ancestor(path.resolve(), uid, gids)
+        if blocked is not None:
+            raise TargetError(
+                f"user postgres cannot reach the {what} {path}: {blocked} is not searchable by it "
+                f"(mode {stat.S_IMODE(blocked.stat().st_mode):o}); put the checkout and state dir under a "
+                "readable path such as /work or /srv, or set RESILIENCE_STATE_DIR")

@@ -1,0 +1,110 @@
+"""Health probes of the local stack's components (short timeouts; a probe never raises, it answers)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import socket
+from collections.abc import Iterable
+from typing import Any
+
+import httpx
+
+from resilience.targets.base import DbNode
+
+__all__ = [
+    "chat_health",
+    "etcd_healthy",
+    "get_json",
+    "haproxy_servers",
+    "http_ok",
+    "parse_cluster",
+    "parse_haproxy_csv",
+    "patroni_cluster",
+    "redis_ping",
+]
+
+_TIMEOUT = httpx.Timeout(1.0, connect=0.5)
+
+
+def get_json(url: str) -> Any:
+    """GET ``url`` and decode JSON; None on any failure or non-2xx status."""
+    try:
+        r = httpx.get(url, timeout=_TIMEOUT)
+        return r.json() if r.is_success else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def http_ok(url: str) -> bool:
+    """Whether GET ``url`` answers 2xx."""
+    try:
+        return httpx.get(url, timeout=_TIMEOUT).is_success
+    except httpx.HTTPError:
+        return False
+
+
+def etcd_healthy(port: int) -> bool:
+    body = get_json(f"http://127.0.0.1:{port}/health")
+    return isinstance(body, dict) and body.get("health") == "true"
+
+
+def redis_ping(port: int) -> bool:
+    """RESP ``PING`` -> ``+PONG``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def chat_health(port: int) -> dict[str, Any] | None:
+    """The replica's ``/healthz`` body (release, replica) or None."""
+    body = get_json(f"http://127.0.0.1:{port}/healthz")
+    return body if isinstance(body, dict) else None
+
+
+def parse_haproxy_csv(text: str) -> dict[tuple[str, str], str]:
+    """(proxy, server) -> status (``UP``, ``DOWN``, ``UP 1/2``, ``MAINT``...) from HAProxy's stats CSV."""
+    lines = text.lstrip("# ").splitlines()
+    out: dict[tuple[str, str], str] = {}
+    for row in csv.DictReader(io.StringIO("\n".join(lines))):
+        if row.get("svname") not in (None, "FRONTEND", "BACKEND"):
+            out[(row["pxname"], row["svname"])] = row.get("status", "")
+    return out
+
+
+def haproxy_servers(stats_port: int) -> dict[tuple[str, str], str] | None:
+    """Server statuses of the running HAProxy, or None when its stats page does not answer."""
+    try:
+        r = httpx.get(f"http://127.0.0.1:{stats_port}/stats;csv", timeout=_TIMEOUT)
+    except httpx.HTTPError:
+        return None
+    return parse_haproxy_csv(r.text) if r.is_success else None
+
+
+def parse_cluster(body: Any) -> list[DbNode]:
+    """Patroni's ``GET /cluster`` body -> DbNodes (``leader`` -> primary; ``sync_standby`` -> sync replica)."""
+    nodes: list[DbNode] = []
+    members = body.get("members", []) if isinstance(body, dict) else []
+    for m in members:
+        role = str(m.get("role", ""))
+        lag = m.get("lag")
+        nodes.append(DbNode(
+            name=str(m.get("name")),
+            role="primary" if role in ("leader", "master", "primary") else "replica",
+            state=str(m.get("state", "unknown")),
+            sync=role in ("sync_standby", "quorum_standby"),
+            lag_bytes=lag if isinstance(lag, int) else None,
+        ))
+    return sorted(nodes, key=lambda n: n.name)
+
+
+def patroni_cluster(api_ports: Iterable[int]) -> list[DbNode] | None:
+    """The cluster as the first answering Patroni sees it, or None when no agent answers."""
+    for port in api_ports:
+        body = get_json(f"http://127.0.0.1:{port}/cluster")
+        if body is not None:
+            return parse_cluster(body)
+    return None

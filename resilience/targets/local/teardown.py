@@ -1,0 +1,134 @@
+"""Stopping a local stack by pid -- including what a crash left behind.
+
+Order: every program through supervisord (Patroni with its stop signal KILL, so no agent starts a
+failover on the way out), then supervisord, then each postmaster by the pid in its ``postmaster.pid``
+with INT (fast shutdown). Whatever survives (postmasters orphaned by a killed Patroni, processes of a
+run whose supervisord died) is found by pid -- ``data/pg-N/postmaster.pid`` and the ``RESILIENCE_STACK``
+marker every process of this stack carries in its environment -- and stopped: TERM (INT for
+postmasters), then KILL. Nothing is ever killed by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import time
+from pathlib import Path
+
+import psutil
+
+from resilience.errors import TargetError
+from resilience.targets.local.configs import STACK_ENV
+from resilience.targets.local.layout import DB_NODES, Layout, StackState, scope_for
+from resilience.targets.local.supervisor import Supervisor, supervisord_alive
+
+__all__ = ["held_ports", "postmaster_pid", "stack_processes", "tear_down"]
+
+_ACTIVE = ("RUNNING", "STARTING", "STOPPING", "BACKOFF")
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The pid in ``postmaster.pid`` if that process is alive and is a postmaster of ``data_dir``."""
+    try:
+        pid = int((data_dir / "postmaster.pid").read_text().split("\n", 1)[0])
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        cmd = proc.cmdline()
+        return pid if cmd and "postgres" in Path(cmd[0]).name and str(data_dir) in " ".join(cmd) else None
+    except (OSError, ValueError, psutil.Error):
+        return None
+
+
+def stack_processes(scope: str) -> list[psutil.Process]:
+    """Live processes whose environment marks them as part of the stack ``scope``."""
+    found: list[psutil.Process] = []
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        with contextlib.suppress(psutil.Error):
+            if proc.environ().get(STACK_ENV) == scope and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
+
+
+def held_ports(ports: dict[str, int]) -> dict[str, int]:
+    """Ports (name -> number) that something still listens on."""
+    held: dict[str, int] = {}
+    for name, port in ports.items():
+        with socket.socket() as s:
+            s.settimeout(0.2)
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                held[name] = port
+    return held
+
+
+def _wait_gone(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    _, alive = psutil.wait_procs(procs, timeout=timeout)
+    return [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def _stop_supervised(sup: Supervisor, timeout: float) -> None:
+    """Stop every program, then supervisord. Patroni's stop signal is KILL (no failover dance on the way
+    out); its PostgreSQL is shut down afterwards by the pid in postmaster.pid."""
+    for name, info in sup.processes().items():
+        if info.state in _ACTIVE:
+            with contextlib.suppress(TargetError):
+                sup.stop(name, wait=False)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(i.state not in _ACTIVE for i in sup.processes().values()):
+            break
+        time.sleep(0.1)
+    with contextlib.suppress(TargetError):
+        sup.shutdown()
+
+
+def _ppid(proc: psutil.Process) -> int | None:
+    try:
+        return proc.ppid()
+    except psutil.Error:
+        return None
+
+
+def _kill(procs: list[psutil.Process], sig: int) -> None:
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            p.send_signal(sig)
+
+
+def tear_down(layout: Layout, state: StackState | None, *, purge: bool = False, timeout: float = 20.0) -> None:
+    """Stop everything of the stack in ``layout`` (running or crashed); ``purge`` deletes the state dir."""
+    sup_pid = state.supervisord_pid if state else None
+    if sup_pid is None and layout.supervisord_pid.exists():
+        with contextlib.suppress(ValueError, OSError):
+            sup_pid = int(layout.supervisord_pid.read_text().strip())
+    if supervisord_alive(layout, sup_pid):
+        sup = Supervisor(layout)
+        if sup.ping():
+            _stop_supervised(sup, timeout)
+        assert sup_pid is not None
+        with contextlib.suppress(psutil.Error):
+            _wait_gone([psutil.Process(sup_pid)], 10)
+    postmasters = [psutil.Process(pid) for node in DB_NODES
+                   if (pid := postmaster_pid(layout.pg_data(node))) is not None]
+    _kill(postmasters, signal.SIGINT)  # fast shutdown
+    pm_pids = {p.pid for p in postmasters}
+    # a postmaster's own children (backends, walsender...) go down with it
+    leftovers = [p for p in stack_processes(scope_for(layout.root))
+                 if p.pid not in pm_pids and _ppid(p) not in pm_pids]
+    _kill(leftovers, signal.SIGTERM)
+    alive = _wait_gone(postmasters + leftovers, 8)
+    _kill(alive, signal.SIGKILL)
+    alive = _wait_gone(alive, 5)
+    if alive:
+        raise TargetError(f"could not stop pids {', '.join(str(p.pid) for p in alive)} of the stack in {layout.root}")
+    for path in (layout.supervisor_sock, layout.supervisord_pid, layout.state_file):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+    if purge:
+        shutil.rmtree(layout.root, ignore_errors=True)

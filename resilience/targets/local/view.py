@@ -1,0 +1,141 @@
+"""What a running local stack looks like right now: pods, roles, routing, endpoints.
+
+A ``StackView`` reads supervisord, Patroni, HAProxy and each component's health endpoint; it changes
+nothing. ``snapshot()`` takes every reading once (concurrently) so that ``pods()`` and ``status`` stay
+fast and consistent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from resilience.targets.base import DbNode, Endpoints, Pod
+from resilience.targets.local import probes
+from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState
+from resilience.targets.local.supervisor import ProcInfo, Supervisor
+
+__all__ = ["Snapshot", "StackView", "db_routing_ok"]
+
+_STATIC_LABELS = {
+    "etcd": {"app": "etcd"},
+    "redis": {"app": "redis"},
+    "haproxy": {"app": "haproxy"},
+    "prometheus": {"app": "prometheus"},
+    "toxiproxy": {"app": "toxiproxy"},
+}
+_DB_UP_STATES = ("running", "streaming")
+
+
+def db_routing_ok(nodes: list[DbNode] | None, servers: dict[tuple[str, str], str] | None) -> bool:
+    """A running leader, a streaming sync replica, and HAProxy-RW routing to the leader alone."""
+    if not nodes or servers is None:
+        return False
+    leaders = [n for n in nodes if n.role == "primary" and n.state in _DB_UP_STATES]
+    syncs = [n for n in nodes if n.sync and n.state in _DB_UP_STATES]
+    up = [srv for (px, srv), st in servers.items() if px == "postgres-rw" and st.startswith("UP")]
+    return len(leaders) == 1 and bool(syncs) and up == [leaders[0].name]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One reading of every component."""
+
+    procs: dict[str, ProcInfo]
+    nodes: list[DbNode] | None
+    servers: dict[tuple[str, str], str] | None
+    health: dict[str, bool]
+    releases: dict[str, str] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+
+
+class StackView:
+    """Read-only view of the stack recorded in ``state``."""
+
+    def __init__(self, layout: Layout, state: StackState, secrets: Secrets) -> None:
+        self.layout = layout
+        self.state = state
+        self.secrets = secrets
+        self.sup = Supervisor(layout)
+
+    # -- single readings --------------------------------------------------------------------------
+    def db_nodes(self) -> list[DbNode] | None:
+        return probes.patroni_cluster(self.state.ports[f"{n}-api"] for n in DB_NODES)
+
+    def haproxy(self) -> dict[tuple[str, str], str] | None:
+        return probes.haproxy_servers(self.state.ports["haproxy-stats"])
+
+    def health_checks(self) -> dict[str, Callable[[], bool]]:
+        """Component name -> its own health probe (PostgreSQL nodes are judged from Patroni's view)."""
+        p = self.state.ports
+        checks: dict[str, Callable[[], bool]] = {
+            "etcd": lambda: probes.etcd_healthy(p["etcd"]),
+            "redis": lambda: probes.redis_ping(p["redis"]),
+            "haproxy": lambda: self.haproxy() is not None,
+            "prometheus": lambda: probes.http_ok(f"http://127.0.0.1:{p['prometheus']}/-/ready"),
+        }
+        if "toxiproxy" in self.state.components:
+            checks["toxiproxy"] = lambda: probes.http_ok(f"http://127.0.0.1:{p['toxiproxy']}/version")
+        for name in self.state.chat_names():
+            checks[name] = self._chat_check(p[name])
+        return checks
+
+    @staticmethod
+    def _chat_check(port: int) -> Callable[[], bool]:
+        return lambda: probes.http_ok(f"http://127.0.0.1:{port}/readyz")
+
+    def chat_release(self, name: str) -> str | None:
+        body = probes.chat_health(self.state.ports[name])
+        return str(body.get("release")) if body else None
+
+    # -- the whole picture ------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        checks = self.health_checks()
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            procs_f = pool.submit(self.sup.processes)
+            nodes_f = pool.submit(self.db_nodes)
+            servers_f = pool.submit(self.haproxy)
+            health_f = {name: pool.submit(fn) for name, fn in checks.items()}
+            rel_f = {name: pool.submit(self.chat_release, name) for name in self.state.chat_names()}
+            return Snapshot(
+                procs=procs_f.result(),
+                nodes=nodes_f.result(),
+                servers=servers_f.result(),
+                health={name: f.result() for name, f in health_f.items()},
+                releases={name: r for name, f in rel_f.items() if (r := f.result()) is not None},
+                restarts=dict(self.sup.restarts()),
+            )
+
+    def pods(self, snap: Snapshot) -> list[Pod]:
+        """Every component as a pod: labels (PostgreSQL with its role), pid, readiness, restarts."""
+        pods: list[Pod] = []
+        roles = {n.name: n for n in snap.nodes or []}
+        servers = snap.servers or {}
+        for name in self.state.components:
+            info = snap.procs.get(name)
+            pid = info.pid if info and info.state == "RUNNING" else None
+            if name in DB_NODES:
+                node = roles.get(name)
+                labels = {"app": "postgres", "role": node.role if node else "unknown"}
+                ready = bool(pid and node and node.state in _DB_UP_STATES)
+            elif name.startswith("chat-"):
+                labels = {"app": "chat-api", "release": snap.releases.get(name, "unknown")}
+                behind_lb = servers.get(("chat", name), "").startswith("UP")
+                ready = bool(pid and snap.health.get(name) and behind_lb)
+            else:
+                labels = dict(_STATIC_LABELS[name])
+                ready = bool(pid and snap.health.get(name))
+            pods.append(Pod(name, labels, ready, pid, snap.restarts.get(name, 0)))
+        return pods
+
+    def endpoints(self) -> Endpoints:
+        p = self.state.ports
+        return Endpoints(
+            chat=f"http://127.0.0.1:{p['haproxy-chat']}",
+            toxiproxy=f"http://127.0.0.1:{p['toxiproxy']}",
+            postgres=f"postgresql://chat:{self.secrets.chat_db}@127.0.0.1:{p['haproxy-rw']}/chat",
+            redis=f"redis://127.0.0.1:{p['redis']}/0",
+            prometheus=f"http://127.0.0.1:{p['prometheus']}",
+            chat_replicas=tuple(f"http://127.0.0.1:{p[n]}" for n in self.state.chat_names()),
+        )
