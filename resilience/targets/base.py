@@ -219,3 +219,8 @@ class Target(Protocol):
     def proxies(self) -> dict[str, str]:
         """Dependency name (``postgres``, ``redis``) -> Toxiproxy proxy name in front of it."""
         ...
+
+    # -- credentials -----------------------------------------------------------------------------
+    def issuer_secret(self) -> str:
+        """The chat service's CHAT_ISSUER_SECRET, for load and probes to get tokens (never log it)."""
+        ...

@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import time
@@ -37,20 +36,10 @@ __all__ = ["bring_up", "create_app_database", "plan_state", "prepare_dirs", "wri
 _BASE = ("etcd", "redis", "haproxy", "prometheus")
 
 
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def plan_state(layout: Layout, replicas: int) -> StackState:
     """Fresh state for a stack of ``replicas`` chat replicas: free ports, components, releases."""
-    components = [*_BASE]
-    if _installed("resilience.netfault"):
-        components.append("toxiproxy")
-    components += list(DB_NODES)
-    chat = _installed("chat")
-    n = replicas if chat else 0
-    state = StackState(replicas=n, ports=allocate_ports(port_names(n)), scope=scope_for(layout.root))
-    state.components = components + state.chat_names()
+    state = StackState(replicas=replicas, ports=allocate_ports(port_names(replicas)), scope=scope_for(layout.root))
+    state.components = [*_BASE, "toxiproxy", *DB_NODES, *state.chat_names()]
     state.replica_releases = dict.fromkeys(state.chat_names(), "good")
     return state
 
@@ -121,8 +110,9 @@ def bring_up(layout: Layout, state: StackState, sec: Secrets, progress: Progress
     checks = view.health_checks()
 
     base = [c for c in state.components if c in (*_BASE, "toxiproxy")]
-    # Patroni takes longer to import than etcd to elect itself: start them together.
-    for name in [*base, *DB_NODES]:
+    # Patroni takes longer to import than etcd to elect itself, and a chat replica retries its database
+    # until it exists (readiness follows): start everything together, then wait in dependency order.
+    for name in [*base, *DB_NODES, *state.chat_names()]:
         sup.start(name)
     waiter.until({"etcd": checks["etcd"]}, timeout=30, watch=["etcd"])
     waiter.until({"postgres leader": lambda: _leader(view) is not None}, timeout=60,
@@ -134,8 +124,6 @@ def bring_up(layout: Layout, state: StackState, sec: Secrets, progress: Progress
         leader = _leader(view) or DB_NODES[0]
     create_app_database(layout, state, sec, leader)
     progress(f"chat database created on {leader} ({time.monotonic() - t0:.1f} s)")
-    for name in state.chat_names():
-        sup.start(name)
     rest = {name: fn for name, fn in checks.items() if name != "etcd"}
     rest["postgres sync replica + read-write routing"] = lambda: db_routing_ok(view.db_nodes(), view.haproxy())
     rest["all postgres nodes running"] = lambda: _all_db_running(view)

@@ -70,13 +70,10 @@ class Program:
 def chat_env(state: StackState, sec: Secrets, name: str) -> dict[str, str]:
     """The CHAT_* environment of chat replica ``name``: data stores reached through the fault proxy."""
     p = state.ports
-    via_proxy = "toxiproxy" in state.components
-    pg_port = p["proxy-postgres"] if via_proxy else p["haproxy-rw"]
-    redis_port = p["proxy-redis"] if via_proxy else p["redis"]
     return {
-        "CHAT_DATABASE_URL": (f"postgresql://chat:{sec.chat_db}@127.0.0.1:{pg_port}/chat"
+        "CHAT_DATABASE_URL": (f"postgresql://chat:{sec.chat_db}@127.0.0.1:{p['proxy-postgres']}/chat"
                               "?connect_timeout=3&target_session_attrs=read-write"),
-        "CHAT_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+        "CHAT_REDIS_URL": f"redis://127.0.0.1:{p['proxy-redis']}/0",
         "CHAT_JWT_SECRET": sec.jwt,
         "CHAT_ISSUER_SECRET": sec.issuer,
         "CHAT_RELEASE": state.replica_releases.get(name, state.release),

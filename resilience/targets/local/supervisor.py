@@ -6,8 +6,9 @@ state dir); every call opens its own connection, so threads may call concurrentl
 
 from __future__ import annotations
 
+import os
 import re
-import subprocess
+import signal
 import sys
 import time
 import xmlrpc.client
@@ -55,22 +56,29 @@ def supervisord_alive(layout: Layout, pid: int | None) -> bool:
 
 def launch_supervisord(layout: Layout, timeout: float = 20.0) -> int:
     """Start supervisord (as a child subreaper, in its own session) and wait for its socket; return its pid."""
-    log = layout.log("supervisord-stdout").open("ab")
-    proc = subprocess.Popen(
+    # posix_spawn, not Popen: supervisord outlives this process, and a Popen object would warn about it.
+    out = str(layout.log("supervisord-stdout"))
+    pid = os.posix_spawn(
+        sys.executable,
         [sys.executable, "-m", "resilience.targets.local.subreaper", str(layout.supervisord_conf)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True, close_fds=True,
+        os.environ,
+        file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+                      (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+                      (os.POSIX_SPAWN_DUP2, 1, 2)],
+        setsid=True,
     )
-    log.close()
     sup = Supervisor(layout)
     deadline = time.monotonic() + timeout
     while True:
-        if proc.poll() is not None:
-            raise TargetError(f"supervisord exited with status {proc.returncode}: see {layout.log('supervisord')} "
-                              f"and {layout.log('supervisord-stdout')}")
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            raise TargetError(f"supervisord exited ({os.waitstatus_to_exitcode(status)}): see "
+                              f"{layout.log('supervisord')} and {out}")
         if sup.ping():
-            return proc.pid
+            return pid
         if time.monotonic() > deadline:
-            proc.kill()
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
             raise TargetError(f"supervisord did not answer within {timeout:.0f} s: see {layout.log('supervisord')}")
         time.sleep(0.05)
 
@@ -81,21 +89,29 @@ class Supervisor:
     def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
-    def _proxy(self) -> Any:
+    def _rpc(self, method: str, *args: Any) -> Any:
+        """One XML-RPC call on its own connection (closed afterwards; the client is not thread-safe)."""
         transport = SupervisorTransport(None, None, f"unix://{self.layout.supervisor_sock}")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
-
-    def _call(self, method: str, *args: Any) -> Any:
         try:
-            return getattr(self._proxy(), method)(*args)
+            proxy = xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+            return getattr(proxy.supervisor, method)(*args)
+        finally:
+            transport.close()
+
+    def _call(self, method: str, *args: Any, ok: tuple[str, ...] = (), hint: str = "") -> Any:
+        """``_rpc`` with errors mapped to TargetError; faults whose text contains one of ``ok`` pass."""
+        try:
+            return self._rpc(method, *args)
         except xmlrpc.client.Fault as exc:
-            raise TargetError(f"supervisord {method}{args}: {exc.faultString}") from exc
+            if any(code in exc.faultString for code in ok):
+                return None
+            raise TargetError(f"supervisord {method}{args}: {exc.faultString}{hint}") from exc
         except OSError as exc:
             raise TargetError(f"supervisord is not reachable at {self.layout.supervisor_sock}: {exc}") from exc
 
     def ping(self) -> bool:
         try:
-            return bool(self._proxy().getState()["statename"] == "RUNNING")
+            return bool(self._rpc("getState")["statename"] == "RUNNING")
         except (OSError, xmlrpc.client.Error):
             return False
 
@@ -106,24 +122,11 @@ class Supervisor:
 
     def start(self, name: str, *, wait: bool = False) -> None:
         """Start ``name``; already running is fine."""
-        try:
-            self._proxy().startProcess(name, wait)
-        except xmlrpc.client.Fault as exc:
-            if "ALREADY_STARTED" not in exc.faultString:
-                raise TargetError(f"supervisord cannot start {name}: {exc.faultString}: "
-                                  f"see {self.layout.log(name)}") from exc
-        except OSError as exc:
-            raise TargetError(f"supervisord is not reachable at {self.layout.supervisor_sock}: {exc}") from exc
+        self._call("startProcess", name, wait, ok=("ALREADY_STARTED",), hint=f"; see {self.layout.log(name)}")
 
     def stop(self, name: str, *, wait: bool = True) -> None:
         """Stop ``name`` with its configured stop signal; not running is fine."""
-        try:
-            self._proxy().stopProcess(name, wait)
-        except xmlrpc.client.Fault as exc:
-            if "NOT_RUNNING" not in exc.faultString:
-                raise TargetError(f"supervisord cannot stop {name}: {exc.faultString}") from exc
-        except OSError as exc:
-            raise TargetError(f"supervisord is not reachable at {self.layout.supervisor_sock}: {exc}") from exc
+        self._call("stopProcess", name, wait, ok=("NOT_RUNNING",))
 
     def signal(self, name: str, sig: str) -> None:
         self._call("signalProcess", name, sig)

@@ -126,8 +126,6 @@ class LocalTarget:
             bringup.prepare_dirs(self.layout, uid, gid)
             sec = Secrets.load_or_create(self.layout.secrets_file)
             state = bringup.plan_state(self.layout, self.replicas)
-            if not state.chat_names():
-                say("chat service not installed: starting without chat replicas")
             bringup.write_configs(self.layout, state, sec, bins, uid=uid, gid=gid)
             try:
                 bringup.bring_up(self.layout, state, sec, say, t0)

@@ -43,17 +43,42 @@ def postmaster_pid(data_dir: Path) -> int | None:
         return None
 
 
-def stack_processes(scope: str) -> list[psutil.Process]:
-    """Live processes whose environment marks them as part of the stack ``scope``."""
-    found: list[psutil.Process] = []
+def _sid(proc: psutil.Process) -> int | None:
+    try:
+        return os.getsid(proc.pid)
+    except OSError:
+        return None
+
+
+def _live(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _marked(proc: psutil.Process, scope: str) -> bool:
+    try:
+        return proc.environ().get(STACK_ENV) == scope and _live(proc)
+    except psutil.Error:
+        return False
+
+
+def stack_processes(scope: str, sid: int | None = None) -> list[psutil.Process]:
+    """Live processes of the stack ``scope``: its marker in their environment, or in session ``sid``.
+
+    Redis and PostgreSQL write their process titles over the environment block, so the marker is not
+    always readable: supervisord's session (its pid; every child inherits it) covers those -- once a
+    marked process confirms that this session really is the stack's (a stale pid may have been reused).
+    """
     me = os.getpid()
-    for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
-        with contextlib.suppress(psutil.Error):
-            if proc.environ().get(STACK_ENV) == scope and proc.status() != psutil.STATUS_ZOMBIE:
-                found.append(proc)
-    return found
+    procs = [p for p in psutil.process_iter() if p.pid != me]
+    marked = [p for p in procs if _marked(p, scope)]
+    if sid is None or not any(_sid(p) == sid for p in marked):
+        return marked
+    pids = {p.pid for p in marked}
+    same_session = [p for p in procs if p.pid not in pids and _sid(p) == sid and _live(p)]
+    return marked + same_session
 
 
 def held_ports(ports: dict[str, int]) -> dict[str, int]:
@@ -119,7 +144,7 @@ def tear_down(layout: Layout, state: StackState | None, *, purge: bool = False, 
     _kill(postmasters, signal.SIGINT)  # fast shutdown
     pm_pids = {p.pid for p in postmasters}
     # a postmaster's own children (backends, walsender...) go down with it
-    leftovers = [p for p in stack_processes(scope_for(layout.root))
+    leftovers = [p for p in stack_processes(scope_for(layout.root), sup_pid)
                  if p.pid not in pm_pids and _ppid(p) not in pm_pids]
     _kill(leftovers, signal.SIGTERM)
     alive = _wait_gone(postmasters + leftovers, 8)

@@ -74,9 +74,8 @@ class StackView:
             "redis": lambda: probes.redis_ping(p["redis"]),
             "haproxy": lambda: self.haproxy() is not None,
             "prometheus": lambda: probes.http_ok(f"http://127.0.0.1:{p['prometheus']}/-/ready"),
+            "toxiproxy": lambda: probes.http_ok(f"http://127.0.0.1:{p['toxiproxy']}/version"),
         }
-        if "toxiproxy" in self.state.components:
-            checks["toxiproxy"] = lambda: probes.http_ok(f"http://127.0.0.1:{p['toxiproxy']}/version")
         for name in self.state.chat_names():
             checks[name] = self._chat_check(p[name])
         return checks

@@ -1,0 +1,169 @@
+"""The local target on the real stack: one stack for the module, driven through the Target protocol.
+
+Order matters and follows the issue's story: up -> healthy -> kill a chat replica -> restarted and back
+behind HAProxy -> kill the primary postmaster -> new leader, writes through HAProxy resume -> planned
+switchover -> a rollout that stops at an unready replica, and its rollback -> supervisord crashes ->
+``resilience down`` leaves nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from resilience.errors import TargetError
+from resilience.targets import get_target
+from resilience.targets.base import FailoverMode, Target
+from resilience.targets.local import LocalTarget
+from resilience.targets.local.layout import DB_NODES, StackState, scope_for
+from resilience.targets.local.teardown import held_ports, postmaster_pid, stack_processes
+from resilience.targets.local.writeprobe import WriteProbe
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+@pytest.fixture(scope="module")
+def state_dir() -> Iterator[Path]:
+    """A temp state dir under /tmp (the postgres user must traverse it; pytest's tmp dirs are 0700)."""
+    d = Path(tempfile.mkdtemp(prefix="resilience-local-", dir="/tmp"))
+    os.chmod(d, 0o711)  # noqa: S103 - postgres must traverse it
+    try:
+        yield d / "state"
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def stack(state_dir: Path) -> Iterator[LocalTarget]:
+    """One real stack (3 chat replicas) for the module, always torn down."""
+    target = get_target("local", state_dir=state_dir, replicas=3)
+    assert isinstance(target, LocalTarget)
+    try:
+        target.up()
+        yield target
+    finally:
+        target.down(purge=True)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "resilience", *args], capture_output=True, text=True, timeout=120)
+
+
+def _send(target: Target, room: str, body: str) -> int:
+    chat = target.endpoints().chat
+    token = httpx.post(f"{chat}/auth/token", json={"user": "tester", "ttl_s": 600},
+                       headers={"X-Issuer-Secret": target.issuer_secret()}, timeout=10).json()["token"]
+    r = httpx.post(f"{chat}/rooms/{room}/messages", json={"client_id": f"c-{time.time_ns()}", "body": body},
+                   headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    return r.status_code
+
+
+def test_up_brings_every_component_to_healthy(stack: LocalTarget, state_dir: Path) -> None:
+    """After up: every component healthy, one primary, a chat send through HAProxy and the fault proxy works."""
+    assert isinstance(stack, Target)
+    status = stack.status()
+    assert status.healthy, [p for p in status.components if not p.ready]
+    names = {p.name for p in status.components}
+    assert names == {"etcd", "redis", "haproxy", "prometheus", "toxiproxy", *DB_NODES, "chat-1", "chat-2", "chat-3"}
+    assert [p.labels["role"] for p in stack.pods("app=postgres")].count("primary") == 1
+    assert _send(stack, "up-room", "hello") == 201
+    assert stack.proxies() == {"postgres": "postgres", "redis": "redis"}
+    proxies = httpx.get(f"{stack.endpoints().toxiproxy}/proxies", timeout=5).json()
+    assert set(proxies) == {"postgres", "redis"}
+
+
+def test_second_up_and_status_json_through_the_cli(stack: LocalTarget, state_dir: Path) -> None:
+    """A second `resilience up` says already running; `status --json` follows the contract shape."""
+    again = _cli("up", "--state-dir", str(state_dir))
+    assert again.returncode == 0 and "already running" in again.stdout
+    r = _cli("status", "--json", "--state-dir", str(state_dir))
+    assert r.returncode == 0, r.stderr
+    body = json.loads(r.stdout)
+    assert body["target"] == "local" and body["healthy"] is True
+    assert set(body["endpoints"]) >= {"chat", "toxiproxy", "postgres", "redis", "prometheus"}
+    roles = {c["labels"].get("role") for c in body["components"] if c["labels"]["app"] == "postgres"}
+    assert roles == {"primary", "replica"}
+    assert all({"name", "labels", "pid", "healthy", "restarts"} <= set(c) for c in body["components"])
+
+
+def test_killed_chat_replica_is_restarted_and_back_behind_haproxy(stack: LocalTarget) -> None:
+    """SIGKILL of one chat replica: supervisord restarts it (restarts=1) and HAProxy routes to it again."""
+    [victim] = stack.kill("app=chat-api", count=1)
+    deadline = time.monotonic() + 60
+    while True:
+        pod = next(p for p in stack.pods("app=chat-api") if p.name == victim.name)
+        if pod.ready and pod.pid != victim.pid:
+            break
+        assert time.monotonic() < deadline, f"{victim.name} not back: {pod}"
+        time.sleep(0.2)
+    assert pod.restarts == victim.restarts + 1
+    assert stack.wait_ready("app=chat-api", timeout=30) < 30
+
+
+def test_primary_postmaster_crash_fails_over_and_writes_resume(stack: LocalTarget) -> None:
+    """Killing the primary's postmaster elects a new leader; writes through HAProxy resume, none lost."""
+    probe = WriteProbe(stack.endpoints().postgres).start()
+    try:
+        time.sleep(0.5)
+        old = stack.db_primary()
+        old_pid = postmaster_pid(stack.layout.pg_data(old))
+        t = time.time()
+        assert stack.failover_db(FailoverMode.PRIMARY_CRASH) == old
+        stack.wait_db_healthy(timeout=90)
+        assert stack.db_primary() != old
+        assert probe.wait_writes_after(t, timeout=30)
+    finally:
+        probe.stop()
+    assert probe.lost() == []
+    assert old_pid is not None and not psutil.pid_exists(old_pid)  # reaped, not a zombie
+    assert stack.wait_ready("app=postgres", timeout=90) < 90  # the old primary rejoins as a replica
+
+
+def test_planned_switchover_moves_the_leader_to_the_sync_replica(stack: LocalTarget) -> None:
+    """A switchover hands the lead to the synchronous replica and routing follows."""
+    old = stack.db_primary()
+    sync = next(n.name for n in stack.db_nodes() if n.sync)
+    assert stack.failover_db(FailoverMode.SWITCHOVER) == old
+    stack.wait_db_healthy(timeout=60)
+    assert stack.db_primary() == sync
+    assert _send(stack, "after-switchover", "still here") == 201
+
+
+def test_rollout_stops_at_an_unready_replica_and_rollback_restores(stack: LocalTarget) -> None:
+    """Rolling out bad-readiness stops at the first replica; rollback brings it back to good."""
+    with pytest.raises(TargetError, match="rollout of 'bad-readiness' stopped"):
+        stack.rollout("bad-readiness", timeout=20)
+    assert stack.release() == "bad-readiness"
+    releases = {p.name: p.labels["release"] for p in stack.pods("app=chat-api")}
+    assert sorted(releases.values()) == ["bad-readiness", "good", "good"]
+    assert stack.rollback(timeout=60) == "good"
+    assert stack.rollback(timeout=60) == "good"  # idempotent
+    assert {p.labels["release"] for p in stack.pods("app=chat-api")} == {"good"}
+    assert stack.wait_ready("app=chat-api", timeout=30) < 30
+
+
+def test_down_after_a_supervisor_crash_leaves_nothing(stack: LocalTarget, state_dir: Path) -> None:
+    """With supervisord SIGKILLed (its children orphaned), `resilience down` stops every process and port."""
+    state = StackState.load(stack.layout.state_file)
+    assert state.supervisord_pid is not None
+    os.kill(state.supervisord_pid, signal.SIGKILL)
+    time.sleep(0.5)
+    assert stack_processes(scope_for(state_dir))  # the orphans are still there
+    assert not stack.is_up()
+    r = _cli("down", "--state-dir", str(state_dir))
+    assert r.returncode == 0, r.stderr
+    assert stack_processes(scope_for(state_dir), state.supervisord_pid) == []
+    assert all(postmaster_pid(stack.layout.pg_data(n)) is None for n in DB_NODES)
+    assert held_ports(state.ports) == {}
