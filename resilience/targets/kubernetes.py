@@ -24,7 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import requests
@@ -33,9 +33,16 @@ from resilience.errors import ConfigError, ResilienceError, TargetError
 from resilience.safety.kube_guard import KubePolicy, check_kube_scope
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.kube import _cnpg, _rollout
-from resilience.targets.kube._api import KubeApi, connect
+from resilience.targets.kube._api import ConflictError, KubeApi, connect
 from resilience.targets.kube._options import parse_options
-from resilience.targets.kube._pods import choose_victims, grace_period, is_terminating, pod_from_json, victim_count
+from resilience.targets.kube._pods import (
+    choose_victims,
+    grace_period,
+    is_finished,
+    is_terminating,
+    pod_from_json,
+    victim_count,
+)
 from resilience.targets.selector import parse_selector
 
 __all__ = ["KubernetesTarget"]
@@ -44,6 +51,23 @@ log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
 _ENDPOINT_KEYS = ("chat", "toxiproxy", "postgres", "redis")
+
+
+_ATTEMPTS = 3
+"""Tries of a read-modify-patch when the object changed in between (the controllers write status often)."""
+T = TypeVar("T")
+
+
+def _retry_conflicts(attempt: Callable[[], T], attempts: int) -> T:
+    """Run ``attempt`` (which reads, then patches guarded by resourceVersion) until it meets no conflict."""
+    for n in range(1, attempts + 1):
+        try:
+            return attempt()
+        except ConflictError:
+            if n == attempts:
+                raise
+            log.info("object changed while patching; reading again (%d/%d)", n, attempts)
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _http_ok(url: str) -> tuple[bool, str]:
@@ -123,8 +147,7 @@ class KubernetesTarget:
 
     def status(self) -> Status:
         """Every pod of the release with its health and restarts, the database state and the endpoints."""
-        objs = self._api.list_pods(f"app.kubernetes.io/instance={self.options.release}")
-        components = tuple(sorted((pod_from_json(o) for o in objs), key=lambda p: p.name))
+        components = tuple(self.pods(f"app.kubernetes.io/instance={self.options.release}"))
         checks = {"chat": self._chat_rollout_state, "postgres": self._db_state}
         states = {}
         for what, check in checks.items():
@@ -180,9 +203,11 @@ class KubernetesTarget:
 
     # -- pods ------------------------------------------------------------------------------------
     def pods(self, selector: str = "") -> list[Pod]:
-        """Pods of the namespace matching the label selector, sorted by name."""
-        text = str(parse_selector(selector))
-        return sorted((pod_from_json(o) for o in self._api.list_pods(text)), key=lambda p: p.name)
+        """Pods of the namespace matching the label selector, sorted by name (finished Job pods left out)."""
+        return sorted((pod_from_json(o) for o in self._live_pods(str(parse_selector(selector)))), key=lambda p: p.name)
+
+    def _live_pods(self, selector: str) -> list[Json]:
+        return [o for o in self._api.list_pods(selector) if not is_finished(o)]
 
     def plan_kill(self, selector: str, *, count: int | None = None, percent: float | None = None) -> list[Pod]:
         """Exactly the pods ``kill`` would delete now (for ``--dry-run``); sends no delete."""
@@ -192,11 +217,7 @@ class KubernetesTarget:
         text = str(parse_selector(selector))
         if not text:
             raise ConfigError("kill: an empty selector would match every pod of the namespace; name the pods")
-        live = [
-            pod_from_json(o)
-            for o in self._api.list_pods(text)
-            if not is_terminating(o) and (o.get("status") or {}).get("phase") in ("Running", "Pending")
-        ]
+        live = [pod_from_json(o) for o in self._live_pods(text) if not is_terminating(o)]
         if not live:
             raise TargetError(f"kill: no running pod matches {text!r} in namespace {self.scope.namespace!r}")
         n = victim_count(len(live), count, percent)
@@ -221,7 +242,7 @@ class KubernetesTarget:
         return self._poll(lambda: self._pods_ready(text), timeout, f"pods {text!r} ready")
 
     def _pods_ready(self, selector: str) -> tuple[bool, str]:
-        objs = self._api.list_pods(selector)
+        objs = self._live_pods(selector)
         terminating = sum(1 for o in objs if is_terminating(o))
         ready = sum(1 for o in objs if pod_from_json(o).ready)
         want = max(1, self._expected.get(selector, 1))
@@ -254,15 +275,19 @@ class KubernetesTarget:
           manager), so the experiment runs unchanged on Kubernetes.
         * switchover: set the Cluster's status.targetPrimary to the first ready replica (``cnpg promote``).
         """
+        if mode is FailoverMode.SWITCHOVER:
+            return _retry_conflicts(self._switchover, _ATTEMPTS)
+        primary = self.db_primary()
+        self._api.delete_pod(primary, 0 if mode is FailoverMode.PRIMARY_CRASH else None)
+        log.info("%s: deleted primary pod %s", mode.value, primary)
+        return primary
+
+    def _switchover(self) -> str:
         pods, cluster = self._db_objects()
         primary = _cnpg.primary_of(pods, cluster)
-        if mode is FailoverMode.SWITCHOVER:
-            target, body = _cnpg.switchover_patch(cluster, pods)
-            self._api.patch_cluster_status(self.pg_cluster, body)
-            log.info("switchover %s -> %s requested", primary, target)
-        else:
-            self._api.delete_pod(primary, 0 if mode is FailoverMode.PRIMARY_CRASH else None)
-            log.info("%s: deleted primary pod %s", mode.value, primary)
+        target, body = _cnpg.switchover_patch(cluster, pods)
+        self._api.patch_cluster_status(self.pg_cluster, body)
+        log.info("switchover %s -> %s requested", primary, target)
         return primary
 
     def wait_db_healthy(self, *, timeout: float = 60.0) -> float:
@@ -274,38 +299,34 @@ class KubernetesTarget:
         """CHAT_RELEASE of the chat Deployment's pod template."""
         return _rollout.release_of(self._api.read_deployment(self.chat_deployment), self.options.chat_container)
 
-    def _deployment_and_replicasets(self) -> tuple[Json, list[Json]]:
-        deployment = self._api.read_deployment(self.chat_deployment)
-        labels = deployment["spec"]["selector"].get("matchLabels") or {}
-        selector = ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-        return deployment, self._api.list_replicasets(selector)
+    def _patch_chat(self, build: Callable[[Json, list[Json]], list[Json] | None], *, attempts: int = _ATTEMPTS) -> Json:
+        """Read the chat Deployment and its ReplicaSets, patch with ``build``'s ops; re-read on a conflict.
+
+        Every patch starts with a ``test`` of the resourceVersion it was built from, so a concurrent change
+        (the controller updating status) makes it fail instead of overwriting; it is then rebuilt.
+        """
+
+        def attempt() -> Json:
+            deployment = self._api.read_deployment(self.chat_deployment)
+            labels = deployment["spec"]["selector"].get("matchLabels") or {}
+            replicasets = self._api.list_replicasets(",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+            ops = build(deployment, replicasets)
+            if ops is not None:
+                self._api.patch_deployment(self.chat_deployment, ops)
+            return deployment
+
+        return _retry_conflicts(attempt, attempts)
 
     def rollout(self, release: str, *, timeout: float = 120.0) -> None:
         """Patch the chat pod template to ``release`` and wait for the Deployment's rolling update."""
-        deployment, replicasets = self._deployment_and_replicasets()
-        annotations = dict(deployment["metadata"].get("annotations") or {})
-        annotations.pop(_rollout.ROLLED_BACK_TO, None)
-        owned = _rollout.owned_replicasets(deployment, replicasets)
-        current = next((rs for rs in owned if _rollout.revision(rs) == _rollout.revision(deployment)), None)
-        if current is not None:
-            annotations.setdefault(_rollout.ROLLBACK_TO, _rollout.replicaset_hash(current))
-        template = _rollout.with_release(deployment["spec"]["template"], release, self.options.chat_container)
-        ops = _rollout.replace_template_ops(deployment, template, annotations)
-        self._api.patch_deployment(self.chat_deployment, ops)
+        container = self.options.chat_container
+        self._patch_chat(lambda dep, rss: _rollout.rollout_ops(dep, rss, release, container))
         log.info("rolling out release %s to %s", release, self.chat_deployment)
         self._poll(self._chat_rollout_state, timeout, f"rollout of release {release!r}")
 
     def rollback(self, *, timeout: float = 120.0) -> str:
         """Return to the ReplicaSet before the harness's rollout (else the previous revision); idempotent."""
-        deployment, replicasets = self._deployment_and_replicasets()
-        target, annotations = _rollout.rollback_plan(deployment, replicasets)
-        if target is not None:
-            ops = _rollout.replace_template_ops(deployment, _rollout.template_of(target), annotations)
-            self._api.patch_deployment(self.chat_deployment, ops)
-            log.info("rolling %s back to revision %s", self.chat_deployment, _rollout.revision(target))
-        elif annotations != (deployment["metadata"].get("annotations") or {}):
-            ops = _rollout.replace_template_ops(deployment, deployment["spec"]["template"], annotations)
-            self._api.patch_deployment(self.chat_deployment, [ops[0], ops[2]])
+        self._patch_chat(_rollout.rollback_ops)
         self._poll(self._chat_rollout_state, timeout, "rollback")
         return self.release()
 
@@ -316,15 +337,9 @@ class KubernetesTarget:
         """
         if replicas < 0:
             raise ConfigError(f"scale: replicas must be >= 0 (got {replicas})")
-        deployment = self._api.read_deployment(self.chat_deployment)
-        previous = int(deployment["spec"].get("replicas", 1))
-        ops = [
-            {"op": "test", "path": "/metadata/resourceVersion", "value": deployment["metadata"]["resourceVersion"]},
-            {"op": "replace", "path": "/spec/replicas", "value": replicas},
-        ]
-        self._api.patch_deployment(self.chat_deployment, ops)
+        before = self._patch_chat(lambda dep, _rss: _rollout.scale_ops(dep, replicas))
         self._poll(self._chat_rollout_state, timeout, f"scale to {replicas}")
-        return previous
+        return int(before["spec"].get("replicas", 1))
 
     def _chat_rollout_state(self) -> tuple[bool, str]:
         return _rollout.rollout_state(self._api.read_deployment(self.chat_deployment))

@@ -305,7 +305,12 @@ def test_staging_uses_the_configured_endpoints(fake: FakeKubeApi, tmp_path: Path
 
 
 def test_status_lists_the_release_pods_and_checks(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """status lists pods of the release (selector app.kubernetes.io/instance) with health, plus chat/db checks."""
+    """status lists live pods of the release (selector app.kubernetes.io/instance) with health, plus chat/db checks.
+
+    A finished Job pod (CNPG's initdb) carries the release labels too; it is left out instead of counting as down.
+    """
+    fake.add_pod("resilience-pg-1-initdb-x", {"app": "postgres", "app.kubernetes.io/instance": "resilience"})
+    fake.pods["resilience-pg-1-initdb-x"]["status"]["phase"] = "Succeeded"
     status = _target(fake, tmp_path).status().to_json()
     assert status["healthy"] is True and len(status["components"]) == 5
     assert status["checks"]["postgres"]["healthy"] is True
@@ -369,3 +374,29 @@ def test_scale_patches_the_replica_count_and_waits(fake: FakeKubeApi, tmp_path: 
     [patch] = _patches(fake)
     assert patch.body[1] == {"op": "replace", "path": "/spec/replicas", "value": 5}
     assert len(target.pods("app=chat-api")) == 5
+
+
+def test_rollout_retries_when_the_deployment_changed_meanwhile(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A patch whose resourceVersion test fails (the Deployment changed after the read) is rebuilt and resent once."""
+    fake.bump_after_reads = 1
+    target = _target(fake, tmp_path)
+    target.rollout("bad-errors", timeout=10)
+    first, second = _patches(fake)
+    assert first.body[0]["value"] != second.body[0]["value"]
+    assert target.release() == "bad-errors"
+
+
+def test_rollout_gives_up_after_repeated_conflicts(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """When every patch meets a concurrent change, rollout fails after three attempts with one TargetError."""
+    fake.bump_after_reads = 10
+    with pytest.raises(TargetError, match="changed meanwhile"):
+        _target(fake, tmp_path).rollout("bad-errors", timeout=10)
+    assert len(_patches(fake)) == 3
+
+
+def test_switchover_retries_when_the_cluster_changed_meanwhile(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A switchover patch refused with 409 (the operator wrote status in between) is rebuilt and resent."""
+    fake.bump_after_reads = 1
+    target = _target(fake, tmp_path)
+    assert target.failover_db(FailoverMode.SWITCHOVER) == "resilience-pg-1"
+    assert len(_patches(fake)) == 2 and target.db_primary() == "resilience-pg-2"

@@ -130,6 +130,8 @@ class FakeKubeApi:
     secrets: dict[str, Json] = field(default_factory=dict)
     clusters: dict[str, Json] = field(default_factory=dict)
     stalled_releases: set[str] = field(default_factory=set)
+    bump_after_reads: int = 0
+    """Change a Deployment's or Cluster's resourceVersion right after serving it this many times."""
     requests: list[Recorded] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -374,7 +376,11 @@ class FakeKubeApi:
         if name not in store:
             raise _Error(404, "NotFound", f'{kind} "{name}" not found')
         if r.method == "GET":
-            return copy.deepcopy(store[name])
+            served = copy.deepcopy(store[name])
+            if kind in ("deployments", "clusters") and self.bump_after_reads > 0:
+                self.bump_after_reads -= 1
+                store[name]["metadata"]["resourceVersion"] = self._rv()
+            return served
         if r.method == "DELETE" and kind == "pods":
             obj = store.pop(name)
             self._after_pod_delete(obj)

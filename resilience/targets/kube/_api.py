@@ -23,7 +23,7 @@ from kubernetes.config.config_exception import ConfigException
 from resilience.errors import ConfigError, TargetError
 from resilience.safety.kube_guard import KubeScope
 
-__all__ = ["CNPG_GROUP", "CNPG_PLURAL", "CNPG_VERSION", "KubeApi", "connect"]
+__all__ = ["CNPG_GROUP", "CNPG_PLURAL", "CNPG_VERSION", "ConflictError", "KubeApi", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,10 @@ CNPG_VERSION = "v1"
 CNPG_PLURAL = "clusters"
 
 Json = dict[str, Any]
+
+
+class ConflictError(TargetError):
+    """The object changed since it was read (409, or 422 from a failed JSON-patch ``test``): read again."""
 
 
 def _kubeconfig_path(explicit: str | None) -> str:
@@ -89,6 +93,8 @@ class KubeApi:
             if forbidden_ok and exc.status == 403:
                 return {}
             reason = _reason(exc)
+            if exc.status == 409 or (exc.status == 422 and "test" in reason):
+                raise ConflictError(f"kubernetes: {what}: changed meanwhile: {reason}") from exc
             raise TargetError(f"kubernetes: {what} in namespace {self.namespace!r} failed: {reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             host = self.api_client.configuration.host

@@ -9,7 +9,15 @@ from typing import Any
 from resilience.errors import ConfigError, TargetError
 from resilience.targets.base import Pod
 
-__all__ = ["GRACE_PERIODS", "choose_victims", "grace_period", "is_terminating", "pod_from_json", "victim_count"]
+__all__ = [
+    "GRACE_PERIODS",
+    "choose_victims",
+    "grace_period",
+    "is_finished",
+    "is_terminating",
+    "pod_from_json",
+    "victim_count",
+]
 
 GRACE_PERIODS: dict[str, int | None] = {"SIGKILL": 0, "SIGTERM": None}
 """Signal -> ``gracePeriodSeconds`` of the delete: 0 kills at once, None uses the pod's own grace period."""
@@ -25,6 +33,11 @@ def grace_period(signal: str) -> int | None:
 def is_terminating(obj: dict[str, Any]) -> bool:
     """Whether the pod is being deleted."""
     return bool(obj.get("metadata", {}).get("deletionTimestamp"))
+
+
+def is_finished(obj: dict[str, Any]) -> bool:
+    """Whether the pod has run to an end (a Job's pod, an evicted pod): not a replica of anything any more."""
+    return (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def _ready(obj: dict[str, Any]) -> bool:

@@ -22,8 +22,11 @@ __all__ = [
     "replace_template_ops",
     "replicaset_hash",
     "revision",
+    "rollback_ops",
     "rollback_plan",
+    "rollout_ops",
     "rollout_state",
+    "scale_ops",
     "template_of",
     "with_release",
 ]
@@ -139,10 +142,41 @@ def rollback_plan(deployment: Json, replicasets: list[Json]) -> tuple[Json | Non
 def replace_template_ops(deployment: Json, template: Json, annotations: Json) -> list[Json]:
     """A JSON patch replacing the pod template and annotations, applied only to the version we read."""
     return [
-        {"op": "test", "path": "/metadata/resourceVersion", "value": deployment["metadata"]["resourceVersion"]},
+        _guard(deployment),
         {"op": "replace", "path": "/spec/template", "value": template},
         {"op": "add", "path": "/metadata/annotations", "value": annotations},
     ]
+
+
+def _guard(deployment: Json) -> Json:
+    return {"op": "test", "path": "/metadata/resourceVersion", "value": deployment["metadata"]["resourceVersion"]}
+
+
+def rollout_ops(deployment: Json, replicasets: list[Json], release: str, container: str) -> list[Json]:
+    """The JSON patch rolling ``release`` out, recording the ReplicaSet to roll back to (first rollout only)."""
+    annotations = dict(deployment["metadata"].get("annotations") or {})
+    annotations.pop(ROLLED_BACK_TO, None)
+    owned = owned_replicasets(deployment, replicasets)
+    current = next((rs for rs in owned if revision(rs) == revision(deployment)), None)
+    if current is not None:
+        annotations.setdefault(ROLLBACK_TO, replicaset_hash(current))
+    template = with_release(deployment["spec"]["template"], release, container)
+    return replace_template_ops(deployment, template, annotations)
+
+
+def rollback_ops(deployment: Json, replicasets: list[Json]) -> list[Json] | None:
+    """The JSON patch of a rollback (see ``rollback_plan``); None when there is nothing to change."""
+    target, annotations = rollback_plan(deployment, replicasets)
+    if target is not None:
+        return replace_template_ops(deployment, template_of(target), annotations)
+    if annotations != (deployment["metadata"].get("annotations") or {}):
+        return [_guard(deployment), {"op": "add", "path": "/metadata/annotations", "value": annotations}]
+    return None
+
+
+def scale_ops(deployment: Json, replicas: int) -> list[Json]:
+    """The JSON patch setting the replica count."""
+    return [_guard(deployment), {"op": "replace", "path": "/spec/replicas", "value": replicas}]
 
 
 def rollout_state(deployment: Json) -> tuple[bool, str]:
