@@ -34,7 +34,7 @@ from resilience.safety.kube_guard import KubePolicy, check_kube_scope
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.kube import _cnpg, _rollout
 from resilience.targets.kube._api import ConflictError, KubeApi, connect
-from resilience.targets.kube._options import parse_options
+from resilience.targets.kube._options import ReleaseNames, parse_options
 from resilience.targets.kube._pods import (
     choose_victims,
     grace_period,
@@ -102,10 +102,9 @@ class KubernetesTarget:
         self._api = KubeApi(api_client, opts.namespace, opts.request_timeout_s)
         self._expected: dict[str, int] = {}
         self._endpoints: Endpoints | None = None
-        self.chat_deployment = f"{opts.release}-chat"
-        self.pg_cluster = f"{opts.release}-pg"
-        self.chat_secret = opts.chat_secret or f"{opts.release}-chat"
-        self.db_secret = opts.db_secret or f"{opts.release}-db-app"
+        names = ReleaseNames.of(opts)
+        self.chat_deployment, self.pg_cluster = names.chat_deployment, names.pg_cluster
+        self.chat_secret, self.db_secret = names.chat_secret, names.db_secret
 
     # -- lifecycle -------------------------------------------------------------------------------
     def up(self, *, progress: Progress | None = None) -> Endpoints:

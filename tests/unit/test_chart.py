@@ -212,3 +212,24 @@ def test_staging_binds_a_least_privilege_role_for_the_harness() -> None:
     assert not any(v in {"create", "update", "*"} or r == "*" for _, r, v in granted)
     assert _objects("staging", "RoleBinding")[f"{RELEASE}-harness"]["roleRef"]["name"] == f"{RELEASE}-harness"
     assert _objects("kind", "Role") == {}
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_object_names_the_target_uses_exist_in_the_chart(env: str) -> None:
+    """The Deployment, container, CNPG Cluster and Secrets the Kubernetes target addresses are in the chart."""
+    from resilience.targets.kube._options import ReleaseNames, parse_options
+
+    values = _values(env)
+    options: dict[str, Any] = {"release": RELEASE}
+    if env == "staging":
+        options |= {"endpoints": {"chat": "x"}, "chat_secret": values["chat"]["existingSecret"],
+                    "db_secret": values["postgres"]["existingSecret"]}
+    names = ReleaseNames.of(parse_options(env, options))
+    deployment = _objects(env, "Deployment")[names.chat_deployment]
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["name"] == names.chat_container
+    assert names.pg_cluster in _objects(env, "Cluster")
+    env_vars = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+    refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env_vars if "secretKeyRef" in e.get("valueFrom", {})}
+    assert refs == {names.chat_secret, names.db_secret}
+    if env == "kind":
+        assert {names.chat_secret, names.db_secret} <= set(_objects(env, "Secret"))

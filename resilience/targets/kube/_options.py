@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import yaml
 
 from resilience.errors import ConfigError
 
-__all__ = ["DEFAULT_NODE_PORTS", "KubeOptions", "parse_options"]
+__all__ = ["DEFAULT_NODE_PORTS", "KubeOptions", "ReleaseNames", "parse_options"]
 
 DEFAULT_NODE_PORTS: dict[str, int] = {
     "chat": 30080,
@@ -57,6 +58,29 @@ class KubeOptions(pydantic.BaseModel):
     request_timeout_s: float = pydantic.Field(default=10.0, gt=0)
     poll_interval_s: float = pydantic.Field(default=0.5, gt=0)
     up_timeout_s: float = pydantic.Field(default=120.0, gt=0)
+
+
+@dataclass(frozen=True)
+class ReleaseNames:
+    """Names of the chart's objects the target works on (deploy/chart templates; a unit test renders both)."""
+
+    chat_deployment: str
+    chat_container: str
+    pg_cluster: str
+    chat_secret: str
+    db_secret: str
+
+    @classmethod
+    def of(cls, options: KubeOptions) -> ReleaseNames:
+        """The names for ``options.release`` (secrets may be overridden: chart's existingSecret values)."""
+        release = options.release
+        return cls(
+            chat_deployment=f"{release}-chat",
+            chat_container=options.chat_container,
+            pg_cluster=f"{release}-pg",
+            chat_secret=options.chat_secret or f"{release}-chat",
+            db_secret=options.db_secret or f"{release}-db-app",
+        )
 
 
 def _node_ports_from_values(path: str, where: str) -> dict[str, int]:
