@@ -254,7 +254,14 @@ class KubernetesTarget:
         return self._api.list_pods(_cnpg.instance_selector(self.pg_cluster)), self._api.read_cluster(self.pg_cluster)
 
     def _db_state(self) -> tuple[bool, str]:
-        return _cnpg.cluster_health(*self._db_objects())
+        pods, cluster = self._db_objects()
+        healthy, reason = _cnpg.cluster_health(pods, cluster)
+        if not healthy:
+            return healthy, reason
+        service = _cnpg.rw_service(self.pg_cluster)
+        slices = self._api.list_endpoint_slices(service)
+        routed, why = _cnpg.routing_health(_cnpg.primary_of(pods, cluster), slices, service)
+        return routed, f"{reason}; {why}"
 
     def db_nodes(self) -> list[DbNode]:
         """The CloudNativePG instances with their roles."""
@@ -290,7 +297,7 @@ class KubernetesTarget:
         return primary
 
     def wait_db_healthy(self, *, timeout: float = 60.0) -> float:
-        """Wait until the Cluster is healthy with one ready primary and every instance ready."""
+        """Wait for a healthy Cluster (one ready primary, every instance ready) whose -rw Service routes to it."""
         return self._poll(self._db_state, timeout, "postgres healthy")
 
     # -- releases --------------------------------------------------------------------------------

@@ -400,3 +400,17 @@ def test_switchover_retries_when_the_cluster_changed_meanwhile(fake: FakeKubeApi
     target = _target(fake, tmp_path)
     assert target.failover_db(FailoverMode.SWITCHOVER) == "resilience-pg-1"
     assert len(_patches(fake)) == 2 and target.db_primary() == "resilience-pg-2"
+
+
+def test_db_is_unhealthy_until_the_rw_service_routes_to_the_new_primary(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """After a failover, wait_db_healthy also needs the -rw Service's EndpointSlice to point at the new primary."""
+    target = _target(fake, tmp_path)
+    target.failover_db(FailoverMode.PRIMARY_CRASH)
+    fake.stale_rw_routing = "resilience-pg-1"
+    with pytest.raises(TargetError, match=r"routes to \['resilience-pg-1'\], not resilience-pg-2"):
+        target.wait_db_healthy(timeout=1)
+    fake.stale_rw_routing = None
+    target.wait_db_healthy(timeout=10)
+    slices = [r for r in fake.requests if r.path.endswith("/endpointslices")]
+    assert slices[-1].path == "/apis/discovery.k8s.io/v1/namespaces/resilience/endpointslices"
+    assert slices[-1].query == {"labelSelector": ["kubernetes.io/service-name=resilience-pg-rw"]}

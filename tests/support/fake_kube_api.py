@@ -130,6 +130,8 @@ class FakeKubeApi:
     secrets: dict[str, Json] = field(default_factory=dict)
     clusters: dict[str, Json] = field(default_factory=dict)
     stalled_releases: set[str] = field(default_factory=set)
+    stale_rw_routing: str | None = None
+    """When set, the CNPG -rw Service's EndpointSlice keeps routing to this pod (routing not switched yet)."""
     bump_after_reads: int = 0
     """Change a Deployment's or Cluster's resourceVersion right after serving it this many times."""
     requests: list[Recorded] = field(default_factory=list)
@@ -360,6 +362,8 @@ class FakeKubeApi:
 
     def _resource(self, r: Recorded, prefix: str, rest: list[str]) -> Json:
         kind, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), (rest[2] if len(rest) > 2 else None)
+        if (prefix, kind) == ("apis/discovery.k8s.io/v1", "endpointslices"):
+            return self._endpoint_slices((r.query.get("labelSelector") or [""])[0])
         store = {
             ("api/v1", "pods"): self.pods,
             ("api/v1", "secrets"): self.secrets,
@@ -390,6 +394,20 @@ class FakeKubeApi:
         if r.method == "PATCH" and kind == "clusters" and sub == "status":
             return self._patch_cluster_status(name, r)
         raise _Error(405, "MethodNotAllowed", f"{r.method} {r.path} not supported by the fake")
+
+    def _endpoint_slices(self, selector: str) -> Json:
+        service = selector.removeprefix("kubernetes.io/service-name=")
+        cluster = service.removesuffix("-rw")
+        pods = [self.stale_rw_routing] if self.stale_rw_routing else [
+            name for name, o in self.pods.items()
+            if o["metadata"]["labels"].get("cnpg.io/cluster") == cluster
+            and o["metadata"]["labels"].get("cnpg.io/instanceRole") == "primary"
+        ]
+        endpoints = [{"addresses": ["10.0.0.1"], "conditions": {"ready": True},
+                      "targetRef": {"kind": "Pod", "name": name}} for name in pods]
+        item = {"metadata": {"name": f"{service}-abcde", "labels": {"kubernetes.io/service-name": service}},
+                "addressType": "IPv4", "endpoints": endpoints}
+        return {"kind": "EndpointSliceList", "metadata": {}, "items": [item] if service != cluster else []}
 
     def _patch_deployment(self, name: str, r: Recorded) -> Json:
         if r.content_type != "application/json-patch+json":

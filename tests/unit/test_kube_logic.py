@@ -131,3 +131,16 @@ def test_scenario_targets_section_names_known_targets_only(tmp_path: Path) -> No
     bad.write_text(base + "targets:\n  prod: {}\n")
     with pytest.raises(ConfigError, match="unknown target names \\['prod'\\]"):
         load_scenario(bad)
+
+
+def test_routing_health_counts_only_ready_endpoints() -> None:
+    """The -rw Service is routed when its ready endpoints are exactly the primary; a not-ready old one is ignored."""
+    from resilience.targets.kube._cnpg import routing_health
+
+    def ep(name: str, ready: bool) -> dict[str, Any]:
+        return {"conditions": {"ready": ready}, "targetRef": {"kind": "Pod", "name": name}}
+
+    slices = [{"endpoints": [ep("pg-2", True), ep("pg-1", False)]}]
+    assert routing_health("pg-2", slices, "pg-rw") == (True, "service pg-rw routes to pg-2")
+    assert routing_health("pg-1", slices, "pg-rw")[0] is False
+    assert routing_health("pg-1", [], "pg-rw") == (False, "service pg-rw routes to nothing, not pg-1")

@@ -132,6 +132,17 @@ class KubeApi:
         )
         return deleted is not None
 
+    def list_endpoint_slices(self, service: str) -> list[Json]:
+        """GET endpointslices?labelSelector=kubernetes.io/service-name=<service>."""
+        discovery = client.DiscoveryV1Api(self.api_client)
+        selector = f"kubernetes.io/service-name={service}"
+        result = self._call(
+            f"list endpointslices of {service}", discovery.list_namespaced_endpoint_slice, self.namespace,
+            label_selector=selector,
+        )
+        items: list[Json] = result.get("items") or []
+        return items
+
     # -- deployments -----------------------------------------------------------------------------
     def read_deployment(self, name: str) -> Json:
         """GET the Deployment."""

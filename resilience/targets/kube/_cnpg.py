@@ -16,7 +16,16 @@ from resilience.errors import TargetError
 from resilience.targets.base import DbNode
 from resilience.targets.kube._pods import is_terminating, pod_from_json
 
-__all__ = ["CLUSTER_LABEL", "HEALTHY_PHASE", "cluster_health", "db_nodes", "instance_selector", "switchover_patch"]
+__all__ = [
+    "CLUSTER_LABEL",
+    "HEALTHY_PHASE",
+    "cluster_health",
+    "db_nodes",
+    "instance_selector",
+    "routing_health",
+    "rw_service",
+    "switchover_patch",
+]
 
 Json = dict[str, Any]
 
@@ -89,6 +98,29 @@ def cluster_health(pods: list[Json], cluster: Json) -> tuple[bool, str]:
     if len(primaries) != 1:
         return False, f"{len(primaries)} ready primaries"
     return True, f"primary {status.get('currentPrimary')}, {len(ready)} instances ready"
+
+
+def rw_service(cluster: str) -> str:
+    """The operator's read-write Service, which follows the primary."""
+    return f"{cluster}-rw"
+
+
+def routed_to(slices: list[Json]) -> set[str]:
+    """Pod names the Service's EndpointSlices route to (ready endpoints only)."""
+    return {
+        str(ep["targetRef"]["name"])
+        for s in slices
+        for ep in s.get("endpoints") or []
+        if (ep.get("conditions") or {}).get("ready", True) and (ep.get("targetRef") or {}).get("name")
+    }
+
+
+def routing_health(primary: str, slices: list[Json], service: str) -> tuple[bool, str]:
+    """(routed, reason): the read-write Service sends traffic to the primary and nowhere else."""
+    targets = routed_to(slices)
+    if targets != {primary}:
+        return False, f"service {service} routes to {sorted(targets) or 'nothing'}, not {primary}"
+    return True, f"service {service} routes to {primary}"
 
 
 def switchover_patch(cluster: Json, pods: list[Json], *, now: dt.datetime | None = None) -> tuple[str, Json]:
