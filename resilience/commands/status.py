@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from resilience.commands._target_options import open_target, print_endpoints, target_options
-from resilience.errors import EXIT_ABORTED, EXIT_FAILED, TargetError
+from resilience.errors import EXIT_ABORTED, EXIT_FAILED
 from resilience.targets.base import Status
 
 __all__ = ["command"]
@@ -43,7 +43,7 @@ def command(ctx: click.Context, target_name: str, state_dir: Path | None, as_jso
             click.echo(json.dumps({"target": target_name, "healthy": False, "running": False,
                                    "components": [], "endpoints": None}))
             ctx.exit(EXIT_ABORTED)
-        raise TargetError(f"the {target_name} target is not running (start it with 'resilience up')")
+        target.status()  # raises the precise reason: not running, or stale state of a crashed run
     status = target.status()
     if as_json:
         click.echo(json.dumps({**status.to_json(), "running": True}, indent=2))

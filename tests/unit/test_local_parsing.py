@@ -108,10 +108,11 @@ def test_startup_failure_reports_a_taken_port_with_its_number() -> None:
 
 
 def test_write_outage_spans_last_success_before_to_first_after() -> None:
-    """The outage around t runs from the last ack before t to the first ack after it."""
+    """The outage is the longest gap between successive acks ending after the fault start t."""
     from resilience.targets.local.writeprobe import outage_around
 
-    oks = [1.0, 1.02, 1.04, 2.5, 2.52]
-    assert outage_around(oks, 1.05) == pytest.approx(1.46)
+    oks = [1.0, 1.02, 1.04, 1.06, 2.5, 2.52]
+    assert outage_around(oks, 1.05) == pytest.approx(1.44)
+    assert outage_around(oks, 1.01) == pytest.approx(1.44)  # an ack after t but before the crash bit
+    assert outage_around(oks, 2.51) == pytest.approx(0.02)
     assert outage_around(oks, 3.0) is None
-    assert outage_around(oks, 0.5) == pytest.approx(0.5)

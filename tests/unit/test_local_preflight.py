@@ -53,3 +53,14 @@ def test_group_permission_counts_for_group_members(open_tmp: Path) -> None:
 def test_missing_paths_are_not_blocked(open_tmp: Path) -> None:
     """A path that does not exist yet (the state dir before up) is not reported."""
     assert blocked_ancestor(open_tmp / "not" / "yet", NOBODY, frozenset()) is None
+
+
+def test_a_missing_server_binary_names_its_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without etcd on any path, preflight says which Debian package to install, in one line."""
+    from resilience.errors import TargetError
+    from resilience.targets.local import preflight
+
+    monkeypatch.setattr(preflight.shutil, "which", lambda name, path=None: None if name == "etcd" else "/bin/true")
+    with pytest.raises(TargetError, match="Debian package etcd-server is missing") as info:
+        preflight.find_binaries()
+    assert "\n" not in str(info.value)

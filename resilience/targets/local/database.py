@@ -51,7 +51,7 @@ class Database:
             # supervisord's stop signal for Patroni is KILL: a crash that the supervisor does not undo,
             # so the leader key expires after the TTL. The agent comes back once a new leader is elected.
             self.view.sup.stop(primary, wait=True)
-            threading.Thread(target=self._revive_after_failover, args=(primary, PATRONI_TTL * 3),
+            threading.Thread(target=self._revive_after_failover, args=(PATRONI_TTL * 3,),
                              name=f"revive-{primary}", daemon=True).start()
         else:
             self._switchover(primary)
@@ -70,11 +70,14 @@ class Database:
         if r.status_code != 200:
             raise TargetError(f"switchover {primary} -> {candidates[0]} refused: {r.status_code} {r.text.strip()}")
 
-    def _revive_after_failover(self, old: str, timeout: float) -> None:
+    def _revive_after_failover(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.revive_stopped_agents():
-                return
+            try:
+                if self.revive_stopped_agents():
+                    return
+            except TargetError:
+                return  # the stack went down meanwhile
             time.sleep(0.5)
 
     def revive_stopped_agents(self) -> bool:

@@ -79,10 +79,13 @@ class LocalTarget:
             yield
 
     def _state(self) -> StackState:
-        if not self.is_up():
-            raise TargetError(f"the local stack is not running (state dir {self.layout.root}); "
-                              "start it with 'resilience up'")
-        return StackState.load(self.layout.state_file)
+        if self.is_up():
+            return StackState.load(self.layout.state_file)
+        if self.layout.state_file.exists():
+            raise TargetError(f"stale state in {self.layout.root}: its supervisord is gone (a crashed run); "
+                              "'resilience down' cleans up, 'resilience up' starts afresh")
+        raise TargetError(f"the local stack is not running (state dir {self.layout.root}); "
+                          "start it with 'resilience up'")
 
     def _view(self) -> StackView:
         return StackView(self.layout, self._state(), Secrets.load_or_create(self.layout.secrets_file))

@@ -21,12 +21,12 @@ _TABLE = "resilience_write_probe"
 
 
 def outage_around(ok_times: list[float], t: float) -> float | None:
-    """Seconds from the last successful write before ``t`` to the first one after; None if none after."""
-    i = bisect.bisect_left(ok_times, t)
+    """The longest gap between two successive successful writes, the later one after ``t`` (the fault
+    starts at ``t``; the writer is stopped soon after recovery); None when no write succeeded after ``t``."""
+    i = bisect.bisect_right(ok_times, t)
     if i == len(ok_times):
         return None
-    before = ok_times[i - 1] if i > 0 else t
-    return ok_times[i] - before
+    return max(b - a for a, b in zip(ok_times[max(i - 1, 0):], ok_times[max(i, 1):], strict=False))
 
 
 @dataclass
