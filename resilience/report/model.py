@@ -73,6 +73,7 @@ class Experiment:
     dir: str | None = None
     hypothesis_before: bool | None = None
     hypothesis_after: bool | None = None
+    hypothesis_during: bool | None = None
     fault_start: float | None = None
     fault_end: float | None = None
     detect_s: float | None = None
@@ -87,6 +88,8 @@ class Experiment:
     integrity: Integrity | None = None
     slo: Slo = field(default_factory=Slo)
     phases: tuple[Phase, ...] = ()
+    reasons: tuple[str, ...] = ()
+    """Why the runner gave this verdict (its ``reasons`` list), in its words."""
     missing: tuple[str, ...] = ()
 
     @property
@@ -133,6 +136,9 @@ class Run:
     load: dict[str, Any] = field(default_factory=dict)
     environment: dict[str, Any] = field(default_factory=dict)
     reproduce: str | None = None
+    errors: tuple[str, ...] = ()
+    """Run-level errors the runner recorded (target, load, revert failures)."""
+    interrupted_by: str | None = None
     missing: tuple[str, ...] = ()
 
     @property
@@ -233,6 +239,23 @@ def _phases(r: _Reader, raw: object, where: str) -> tuple[Phase, ...]:
     return tuple(sorted(phases, key=lambda p: p.at))
 
 
+def _optional_flag(r: _Reader, obj: dict[str, Any], key: str, where: str) -> bool | None:
+    value = obj.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, bool):
+        raise r.fail(f"{where}.{key}", "true or false", value)
+    return value
+
+
+def _texts(r: _Reader, raw: object, where: str) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise r.fail(where, "a list of strings", raw)
+    return tuple(str(item) for item in raw)
+
+
 def _experiment(r: _Reader, raw: object, index: int) -> Experiment:
     where = f"experiments[{index}]"
     if not isinstance(raw, dict):
@@ -248,6 +271,7 @@ def _experiment(r: _Reader, raw: object, index: int) -> Experiment:
         dir=r.text(raw, "dir", where, note=False),
         hypothesis_before=r.flag(hypothesis, "before", f"{where}.hypothesis") if hypothesis else None,
         hypothesis_after=r.flag(hypothesis, "after", f"{where}.hypothesis") if hypothesis else None,
+        hypothesis_during=_optional_flag(r, hypothesis, "during", f"{where}.hypothesis"),
         fault_start=r.number(raw, "fault_start", where),
         fault_end=r.number(raw, "fault_end", where),
         detect_s=r.number(raw, "detect_s", where),
@@ -262,6 +286,7 @@ def _experiment(r: _Reader, raw: object, index: int) -> Experiment:
         integrity=_integrity(r, r.mapping(raw, "integrity", where), f"{where}.integrity"),
         slo=_slo(r, r.mapping(raw, "slo", where, note=False), f"{where}.slo"),
         phases=_phases(r, raw.get("phases"), f"{where}.phases"),
+        reasons=_texts(r, raw.get("reasons"), f"{where}.reasons"),
     )
     missing = tuple(m.removeprefix(f"{where}.") for m in r.missing)
     return replace(exp, missing=missing)
@@ -308,6 +333,8 @@ def load_run(run_dir: Path | str) -> Run:
         load=r.mapping(raw, "load", "run") or {},
         environment=r.mapping(raw, "environment", "run") or {},
         reproduce=r.text(raw, "reproduce", "run"),
+        errors=_texts(r, raw.get("errors"), "errors"),
+        interrupted_by=r.text(raw, "interrupted_by", "run", note=False),
     )
     if "experiments" not in raw:
         r.missing.append("run.experiments")

@@ -48,6 +48,13 @@ def render_summary(data: ReportData) -> str:
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
+    why = [f"- **{i.experiment.name}** ({i.experiment.verdict}): {'; '.join(i.experiment.reasons)}"
+           for i in data.experiments if i.experiment.verdict != "passed" and i.experiment.reasons]
+    if why:
+        lines += [*why, ""]
+    if run.errors or run.interrupted_by:
+        problems = ([f"interrupted by {run.interrupted_by}"] if run.interrupted_by else []) + list(run.errors)
+        lines += ["**Run problems**", "", *[f"- {_cell(p)}" for p in problems], ""]
     notes = list(data.notes) + [f"{i.experiment.name}: {n}" for i in data.experiments for n in i.notes]
     if notes:
         lines += ["**Missing data**", "", *[f"- {_cell(n)}" for n in notes], ""]

@@ -41,6 +41,7 @@ class SyntheticExperiment:
     hypothesis_after: bool | None = True
     phases: tuple[tuple[str, float], ...] = ()
     p95_during_ms: float = 300.0
+    reasons: tuple[str, ...] = ()
 
     @property
     def fault_start(self) -> float:
@@ -66,7 +67,8 @@ DEFAULT_EXPERIMENTS = (
     SyntheticExperiment(
         "db-failover", "failed", 100, 20, 15, detect_s=3.0, recovery_s=42.0, recovery_target_s=30, lost=2,
         hypothesis_after=False, p95_during_ms=900.0,
-        phases=(("detect", 3.0), ("new leader", 9.5), ("routed", 12.0), ("clients reconnected", 18.0),
+        reasons=("recovery 42.0 s over the 30 s target", "2 acknowledged messages lost"),
+        phases=(("fault", 0.0), ("detect", 3.0), ("new leader", 9.5), ("routed", 12.0), ("clients reconnected", 18.0),
                 ("backlog delivered", 24.0)),
     ),
     SyntheticExperiment(
@@ -118,7 +120,9 @@ def _experiment_json(exp: SyntheticExperiment) -> dict[str, Any]:
             "stabilisation_s": 5.0,
         },
         "error_budget_burnt": 0.35,
+        "reasons": list(exp.reasons),
     }
+    out["hypothesis"]["during"] = exp.verdict == "passed"
     if exp.lost is not None:
         out["integrity"] = {"acked": 5234, "lost": exp.lost, "duplicated": 0, "out_of_order": 0}
     if exp.phases:
@@ -153,6 +157,8 @@ def write_synthetic_run(
             "load": {"profile": "steady", "users": 100, "spawn_rate": 20, "rooms": 10},
         },
         "reproduce": "resilience run scenarios/gameday.yaml --seed 7",
+        "errors": [],
+        "interrupted_by": "SIGINT" if verdict == "interrupted" else None,
     }
     for key in drop_keys:
         run.pop(key, None)

@@ -28,7 +28,10 @@ def test_load_run_reads_known_figures(tmp_path: Path) -> None:
     assert failover.recovery_met is False
     assert failover.detection_time == pytest.approx(failover.fault_start + 3.0)  # type: ignore[operator]
     assert failover.integrity is not None and failover.integrity.lost == 2 and failover.integrity.ok is False
-    assert failover.phases[0].name == "detect" and len(failover.phases) == 5
+    assert failover.phases[0].name == "fault" and len(failover.phases) == 6
+    assert failover.reasons == ("recovery 42.0 s over the 30 s target", "2 acknowledged messages lost")
+    assert failover.hypothesis_during is False and run.experiments[0].hypothesis_during is True
+    assert run.interrupted_by == "SIGINT" and run.errors == ()
     assert failover.slo.p95_ms == 100.0 and failover.slo.error_rate == 0.001
     assert run.experiments[0].recovery_met is True
     assert run.duration_s == pytest.approx(235.0)

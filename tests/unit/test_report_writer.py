@@ -14,17 +14,23 @@ import pytest
 from resilience.report import write_report
 from resilience.report.build import collect
 from resilience.report.junit import experiment_checks
-from tests.support.synthetic_run import write_synthetic_run
+from tests.support.synthetic_run import SyntheticRun, write_synthetic_run
 
 pytestmark = pytest.mark.unit
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
-def test_write_report_writes_every_output(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[SyntheticRun, list[Path]]:
+    """The synthetic run with its report written once for the read-only tests of this module."""
+    synth = write_synthetic_run(tmp_path_factory.mktemp("report"))
+    return synth, write_report(synth.path)
+
+
+def test_write_report_writes_every_output(report: tuple[SyntheticRun, list[Path]]) -> None:
     """Charts for the run and for each experiment with a timeline, then report.html, summary.md, junit.xml."""
-    synth = write_synthetic_run(tmp_path)
-    written = write_report(synth.path)
+    synth, written = report
     names = sorted(p.relative_to(synth.path).as_posix() for p in written)
     assert names == sorted([
         "charts/recovery.png", "charts/integrity.png", "charts/failover.png",
@@ -37,36 +43,37 @@ def test_write_report_writes_every_output(tmp_path: Path) -> None:
             assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
 
 
-def test_report_html_is_self_contained(tmp_path: Path) -> None:
+def test_report_html_is_self_contained(report: tuple[SyntheticRun, list[Path]]) -> None:
     """report.html embeds every chart as a data URI and references nothing over the network."""
-    synth = write_synthetic_run(tmp_path)
-    write_report(synth.path)
+    synth, _ = report
     html = (synth.path / "report.html").read_text()
     sources = re.findall(r'src="([^"]*)"', html)
     assert len(sources) == 7 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
     assert "<script" not in html
     for text in ("db-failover", "42.0 s of 30 s (late)", "2 lost", "resilience run scenarios/gameday.yaml --seed 7",
-                 "versions.postgresql", "no redis-outage/timeline.csv", "resilience report "):
+                 "versions.postgresql", "no redis-outage/timeline.csv", "resilience report ",
+                 "Why failed:</strong> recovery 42.0 s over the 30 s target; 2 acknowledged messages lost",
+                 "interrupted by SIGINT", "during: deviated"):
         assert text in html
 
 
-def test_summary_markdown_table(tmp_path: Path) -> None:
+def test_summary_markdown_table(report: tuple[SyntheticRun, list[Path]]) -> None:
     """summary.md has the verdict heading, one table row per experiment and the missing-data notes."""
-    synth = write_synthetic_run(tmp_path)
-    write_report(synth.path)
+    synth, _ = report
     summary = (synth.path / "summary.md").read_text()
     assert summary.startswith(f"## ⏸️ Resilience run `{synth.run_id}`: INTERRUPTED")
     rows = [line for line in summary.splitlines() if line.startswith("| ") and "---" not in line]
     assert len(rows) == 4  # header + 3 experiments
     assert "| db-failover | ❌ failed | held / deviated | 3.0 s | 42.0 s of 30 s (late) |" in summary
     assert "- redis-outage: run.json does not record hypothesis.after, integrity" in summary
+    assert "- **db-failover** (failed): recovery 42.0 s over the 30 s target; 2 acknowledged messages lost" in summary
+    assert "- interrupted by SIGINT" in summary
 
 
-def test_junit_cases_per_check(tmp_path: Path) -> None:
+def test_junit_cases_per_check(report: tuple[SyntheticRun, list[Path]]) -> None:
     """junit.xml: a suite per experiment, four cases each; late recovery and lost messages are failures."""
-    synth = write_synthetic_run(tmp_path)
-    write_report(synth.path)
+    synth, _ = report
     root = ET.parse(synth.path / "junit.xml").getroot()  # noqa: S314 - our own output
     assert root.tag == "testsuites"
     assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("12", "3", "0", "3")

@@ -37,10 +37,12 @@ def failover_segments(exp: Experiment) -> list[Segment]:
     if not exp.phases:
         return []
     origin = exp.fault_start if exp.fault_start is not None else exp.phases[0].at
-    segments = []
+    segments: list[Segment] = []
     previous = 0.0
     for phase in exp.phases:
         at = phase.at - origin
+        if at <= 0 and not segments:
+            continue  # the fault itself: the origin, not a step
         segments.append(Segment(phase.name, previous, max(at, previous)))
         previous = max(at, previous)
     return segments
@@ -54,19 +56,19 @@ def failover_figure(experiments: Sequence[Experiment]) -> Figure:
         names.extend(s.name for s in segments if s.name not in names)
     cmap = colormaps["tab10"]
     colors = {name: cmap(i % 10) for i, name in enumerate(names)}
-    fig = new_figure(11.0, 1.6 + 0.7 * max(len(rows), 1))
+    widest = max((s[-1].end_s for _, s in rows if s), default=1.0) or 1.0
+    fig = new_figure(11.0, 1.6 + 0.7 * max(len(rows), 1) + 0.25 * (len(names) // 4))
     ax = fig.subplots()
     for y, (_, segments) in enumerate(rows):
         for seg in segments:
             ax.barh(y, seg.duration_s, left=seg.start_s, color=colors[seg.name], edgecolor="white", height=0.6)
-            if seg.duration_s > 0:
+            if seg.duration_s >= 0.07 * widest:
                 ax.text(seg.start_s + seg.duration_s / 2, y, f"{seg.duration_s:.1f} s", ha="center", va="center",
                         fontsize=8, color="white", fontweight="bold")
         total = segments[-1].end_s if segments else 0.0
         ax.text(total, y, f"  total {total:.1f} s", va="center", fontsize=9)
     ax.set_yticks(range(len(rows)), [e.name for e, _ in rows])
     ax.invert_yaxis()
-    widest = max((s[-1].end_s for _, s in rows if s), default=1.0)
     ax.set_xlim(0, widest * 1.2)
     ax.set_xlabel("seconds from fault start")
     ax.set_title("Failover breakdown (each segment ends when its step completed)", fontsize=12, fontweight="bold")
@@ -74,7 +76,7 @@ def failover_figure(experiments: Sequence[Experiment]) -> Figure:
     ax.grid(axis="y", visible=False)
     handles = [Patch(color=colors[n], label=n) for n in names]
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(names), 5), fontsize=8, frameon=False)
+        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(names), 4), fontsize=8, frameon=False)
     if not rows:
         ax.text(0.5, 0.5, "no failover phases recorded", transform=ax.transAxes, ha="center", va="center")
     return fig
