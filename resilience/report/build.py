@@ -28,6 +28,8 @@ class ExperimentData:
     experiment: Experiment
     series: Series | None
     notes: tuple[str, ...]
+    key: str = ""
+    """Unique, file-name-safe id within the run (``pod-kill``, ``pod-kill-2`` for a repeat)."""
 
 
 @dataclass(frozen=True)
@@ -93,11 +95,15 @@ def collect(run_dir: Path | str) -> ReportData:
     run = load_run(run_dir)
     shared = _shared(run)
     experiments = []
+    seen: dict[str, int] = {}
     for exp in run.experiments:
         series, notes = _series(run, exp, shared)
         if series is not None and not np.isfinite(series.t).all():
             series, notes = None, [*notes, "timeline has intervals without a time"]
-        experiments.append(ExperimentData(exp, series, tuple(_missing_note(exp) + notes)))
+        base = slug(exp.name)
+        seen[base] = seen.get(base, 0) + 1
+        key = base if seen[base] == 1 else f"{base}-{seen[base]}"
+        experiments.append(ExperimentData(exp, series, tuple(_missing_note(exp) + notes), key))
     notes = []
     if run.missing:
         notes.append("run.json does not record " + ", ".join(run.missing))

@@ -28,7 +28,6 @@ from resilience.report.text import (
     load_line,
     recovery_word,
     slo_line,
-    slug,
 )
 
 __all__ = ["render_html"]
@@ -75,9 +74,9 @@ def _item(data: ExperimentData, charts: list[Chart]) -> _Item:
     length = None if exp.fault_start is None or exp.fault_end is None else exp.fault_end - exp.fault_start
     return _Item(
         exp=exp,
-        anchor=slug(exp.name),
+        anchor=data.key,
         notes=data.notes,
-        charts=tuple(c for c in charts if c.experiment == exp.name),
+        charts=tuple(c for c in charts if c.experiment == data.key),
         phases=tuple(failover_segments(exp)),
         integrity=integrity_line(exp),
         integrity_short=integrity_short(exp),

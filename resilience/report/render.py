@@ -16,14 +16,13 @@ from resilience.report.charts import (
     save_figure,
     timeline_figure,
 )
-from resilience.report.text import slug
 
 __all__ = ["Chart", "render_charts"]
 
 
 @dataclass(frozen=True)
 class Chart:
-    """A PNG written for the report: what it shows, for which experiment (None: the whole run)."""
+    """A PNG written for the report: what it shows, for which experiment key (None: the whole run)."""
 
     key: str
     title: str
@@ -54,9 +53,9 @@ def render_charts(data: ReportData, charts_dir: Path) -> list[Chart]:
         exp, series = item.experiment, item.series
         if series is None:
             continue
-        name = slug(exp.name)
+        key = item.key
         charts.append(Chart("timeline", f"{exp.name}: timeline",
-                            _save(timeline_figure(exp, series), charts_dir / f"timeline-{name}.png"), exp.name))
+                            _save(timeline_figure(exp, series), charts_dir / f"timeline-{key}.png"), key))
         charts.append(Chart("latency", f"{exp.name}: latency before / during / after",
-                            _save(latency_figure(exp, series), charts_dir / f"latency-{name}.png"), exp.name))
+                            _save(latency_figure(exp, series), charts_dir / f"latency-{key}.png"), key))
     return charts

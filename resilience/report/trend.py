@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from matplotlib.typing import ColorType
 
 from resilience.errors import ConfigError
-from resilience.report.charts._style import COLORS, VERDICT_COLORS, log_y, new_figure, style_axes
+from resilience.report.charts._style import COLORS, VERDICT_COLORS, log_y, new_figure, style_axes, wide_range
 from resilience.report.model import Experiment, Run, load_run
 from resilience.report.text import fmt_epoch, recovery_word
 
@@ -126,7 +126,7 @@ def trend_figure(runs: Sequence[Run]) -> Figure:
     _recovery_panel(axes[0], runs, colors)
     _metric_panel(axes[1], runs, colors, lambda e: e.peak_p95_ms)
     axes[1].set_ylabel("peak p95 (ms)")
-    if any(e.peak_p95_ms for r in runs for e in r.experiments):
+    if wide_range([e.peak_p95_ms or np.nan for r in runs for e in r.experiments]):
         log_y(axes[1])
     _metric_panel(axes[2], runs, colors, lambda e: e.error_rate, scale=100.0)
     axes[2].set_ylabel("error rate (%)")

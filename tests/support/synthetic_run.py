@@ -42,6 +42,7 @@ class SyntheticExperiment:
     phases: tuple[tuple[str, float], ...] = ()
     p95_during_ms: float = 300.0
     reasons: tuple[str, ...] = ()
+    resolution_s: float = RESOLUTION_S
 
     @property
     def fault_start(self) -> float:
@@ -80,11 +81,11 @@ DEFAULT_EXPERIMENTS = (
 
 def _timeline_rows(exp: SyntheticExperiment, rng: np.random.Generator) -> list[dict[str, float | str]]:
     t0 = STARTED + exp.offset_s
-    n = int(exp.duration_s / RESOLUTION_S)
+    n = int(exp.duration_s / exp.resolution_s)
     recovered = exp.fault_start + (exp.recovery_s if exp.recovery_s is not None else exp.duration_s)
     rows: list[dict[str, float | str]] = []
     for i in range(n):
-        t = t0 + i * RESOLUTION_S
+        t = t0 + i * exp.resolution_s
         hurt = exp.fault_start <= t < recovered
         faulty = exp.fault_start <= t < exp.fault_end
         throughput = (120.0 if hurt else 200.0) + rng.normal(0, 5)

@@ -25,7 +25,7 @@ from resilience.report.charts import (
 from resilience.report.charts._style import COLORS
 from resilience.report.charts.integrity import integrity_cells
 from resilience.report.charts.latency import phase_medians
-from resilience.report.model import Experiment, Run, load_run
+from resilience.report.model import Experiment, Phase, Run, load_run
 from resilience.report.series import Series, read_timeline
 from tests.support.synthetic_run import write_synthetic_run
 
@@ -150,3 +150,34 @@ def test_empty_inputs_still_draw(tmp_path: Path) -> None:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     exp = Experiment(name="x", verdict="aborted")
     assert failover_segments(exp) == []
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        {"t": np.array([100.0])},
+        {"t": np.array([100.0]), "throughput": np.array([1.0]), "p95_ms": np.array([0.0])},
+        {"t": np.arange(90.0, 120.0), "p50_ms": np.zeros(30), "p95_ms": np.zeros(30), "error_rate": np.zeros(30)},
+        {"t": np.array([], dtype=float)},
+    ],
+    ids=["one-row-no-metrics", "one-row", "all-zero", "empty"],
+)
+def test_degenerate_timelines_draw_without_warnings(columns: dict[str, np.ndarray], tmp_path: Path) -> None:
+    """One interval, all-zero latency or no rows at all still draw (warnings are errors in this suite)."""
+    exp = Experiment(name="x", verdict="passed", fault_start=100.0, fault_end=105.0)
+    series = Series({k: np.asarray(v, dtype=float) for k, v in columns.items()})
+    for figure in (timeline_figure(exp, series), latency_figure(exp, series)):
+        assert save_figure(figure, tmp_path / "x.png").stat().st_size > 1000
+
+
+def test_degenerate_experiments_draw_without_warnings(tmp_path: Path) -> None:
+    """Experiments without fault, recovery, or with zero-length phases still draw every run-wide chart."""
+    bare = Experiment(name="a", verdict="passed")
+    unrecovered = Experiment(name="b", verdict="failed", fault_start=10.0, recovery_target_s=5,
+                             phases=(Phase("fault", 10.0),))
+    instant = Experiment(name="c", verdict="passed", fault_start=10.0, recovery_s=0.0, recovery_target_s=0.0,
+                         phases=(Phase("x", 10.0), Phase("y", 10.0)))
+    exps = [bare, unrecovered, instant]
+    assert recovery_figure(exps).axes[0].patches[1].get_width() == 5  # type: ignore[attr-defined]
+    for figure in (recovery_figure(exps), failover_figure(exps), integrity_figure(exps)):
+        assert save_figure(figure, tmp_path / "x.png").stat().st_size > 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -14,7 +15,7 @@ import pytest
 from resilience.report import write_report
 from resilience.report.build import collect
 from resilience.report.junit import experiment_checks
-from tests.support.synthetic_run import SyntheticRun, write_synthetic_run
+from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, SyntheticRun, write_synthetic_run
 
 pytestmark = pytest.mark.unit
 
@@ -148,3 +149,19 @@ def test_cli_report_bad_input_exits_3(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert result.stderr.strip().count("\n") == 0 and "experiments[0].fault_start" in result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
+
+
+def test_repeated_experiment_names_keep_their_own_charts(tmp_path: Path) -> None:
+    """The same experiment run twice gets two sections with their own charts, not one overwriting the other."""
+    synth = write_synthetic_run(tmp_path, experiments=(DEFAULT_EXPERIMENTS[0],))
+    (synth.path / "pod-kill-2").mkdir()
+    run = json.loads((synth.path / "run.json").read_text())
+    second = dict(run["experiments"][0], recovery_s=7.0, dir="pod-kill-2")
+    run["experiments"].append(second)
+    (synth.path / "run.json").write_text(json.dumps(run))
+    (synth.path / "pod-kill-2" / "timeline.csv").write_text((synth.path / "pod-kill" / "timeline.csv").read_text())
+    written = {p.name for p in write_report(synth.path)}
+    assert {"timeline-pod-kill.png", "timeline-pod-kill-2.png"} <= written
+    html = (synth.path / "report.html").read_text()
+    assert 'id="exp-pod-kill"' in html and 'id="exp-pod-kill-2"' in html
+    assert html.count('alt="pod-kill: timeline"') == 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -12,11 +14,14 @@ from matplotlib.ticker import LogFormatter
 __all__ = [
     "COLORS",
     "VERDICT_COLORS",
+    "floor_zero",
     "fmt_seconds",
+    "legend_right",
     "log_y",
     "new_figure",
     "save_figure",
     "style_axes",
+    "wide_range",
 ]
 
 COLORS = {
@@ -65,6 +70,25 @@ class _PlainLogFormatter(LogFormatter):
 
     def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
         return f"{x:g}"
+
+
+def wide_range(*arrays: npt.ArrayLike, ratio: float = 5.0) -> bool:
+    """True when the positive finite values span more than ``ratio`` (worth a log axis)."""
+    values = np.concatenate([np.asarray(a, dtype=float).ravel() for a in arrays]) if arrays else np.empty(0)
+    positive = values[np.isfinite(values) & (values > 0)]
+    return bool(positive.size >= 2 and positive.max() / positive.min() > ratio)
+
+
+def floor_zero(ax: Axes) -> None:
+    """Start the y axis at 0 (keeping a visible range when every value is 0)."""
+    top = ax.get_ylim()[1]
+    ax.set_ylim(0, top if top > 0 else 1)
+
+
+def legend_right(ax: Axes) -> None:
+    """A legend outside the axes on the right, only when something is labelled."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
 
 
 def log_y(ax: Axes) -> None:

@@ -76,7 +76,8 @@ def failover_figure(experiments: Sequence[Experiment]) -> Figure:
     ax.grid(axis="y", visible=False)
     handles = [Patch(color=colors[n], label=n) for n in names]
     if handles:
-        fig.legend(handles=handles, loc="outside lower center", ncol=min(len(names), 4), fontsize=8, frameon=False)
+        ncol = len(names) if len(names) <= 6 else 4
+        fig.legend(handles=handles, loc="outside lower center", ncol=ncol, fontsize=8, frameon=False)
     if not rows:
         ax.text(0.5, 0.5, "no failover phases recorded", transform=ax.transAxes, ha="center", va="center")
     return fig

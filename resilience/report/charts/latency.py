@@ -12,9 +12,9 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from resilience.report.charts._style import COLORS, log_y, new_figure, style_axes
+from resilience.report.charts._style import COLORS, floor_zero, log_y, new_figure, style_axes, wide_range
 from resilience.report.model import Experiment
-from resilience.report.series import PHASES, Series, split_phases
+from resilience.report.series import PHASES, FloatArray, Series, split_phases
 
 __all__ = ["latency_figure", "phase_medians"]
 
@@ -26,14 +26,14 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
     fig = new_figure(9.0, 4.8)
     ax = fig.subplots()
     width = 0.24
-    drawn = False
+    drawn: list[FloatArray] = []
     for j, pct in enumerate(PERCENTILES):
         parts = split_phases(series, f"{pct}_ms", exp.fault_start, exp.fault_end)
         for i, phase in enumerate(PHASES):
             values = parts[phase]
             if values.size == 0:
                 continue
-            drawn = True
+            drawn.append(values)
             box = ax.boxplot(
                 values, positions=[i + (j - 1) * width * 1.15], widths=width, whis=(5, 95), showfliers=False,
                 patch_artist=True, medianprops={"color": "black"},
@@ -44,8 +44,10 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
     ax.set_xlim(-0.6, len(PHASES) - 0.4)
     if exp.slo.p95_ms is not None:
         ax.axhline(exp.slo.p95_ms, color=COLORS["p95"], ls="--", lw=1.1)
-    if drawn:
+    if drawn and wide_range(*drawn):
         log_y(ax)
+    elif drawn:
+        floor_zero(ax)
     else:
         ax.text(0.5, 0.5, "no latency data", transform=ax.transAxes, ha="center", va="center", color="#777")
     ax.set_ylabel("latency per interval (ms)")

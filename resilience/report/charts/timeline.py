@@ -13,7 +13,17 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from resilience.report.charts._style import COLORS, VERDICT_COLORS, fmt_seconds, log_y, new_figure, style_axes
+from resilience.report.charts._style import (
+    COLORS,
+    VERDICT_COLORS,
+    floor_zero,
+    fmt_seconds,
+    legend_right,
+    log_y,
+    new_figure,
+    style_axes,
+    wide_range,
+)
 from resilience.report.model import Experiment
 from resilience.report.series import FloatArray, Series
 
@@ -91,8 +101,10 @@ def _latency(ax: Axes, x: FloatArray, series: Series, exp: Experiment) -> None:
         ax.text(0.5, 0.5, "no latency data", transform=ax.transAxes, ha="center", va="center", color="#777")
     _slo_line(ax, exp.slo.p95_ms, f"SLO p95 < {exp.slo.p95_ms:g} ms" if exp.slo.p95_ms else "", COLORS["p95"])
     _slo_line(ax, exp.slo.p99_ms, f"SLO p99 < {exp.slo.p99_ms:g} ms" if exp.slo.p99_ms else "", COLORS["p99"])
-    if present:
+    if wide_range(*(series.columns[f"{p}_ms"] for p in present)):
         log_y(ax)
+    else:
+        floor_zero(ax)
     ax.set_ylabel("latency (ms)")
 
 
@@ -127,10 +139,10 @@ def timeline_figure(exp: Experiment, series: Series) -> Figure:
     _mark(axes, marks)
     for ax in axes:
         style_axes(ax)
-        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+        legend_right(ax)
     for ax in axes[:2]:
-        ax.set_ylim(bottom=0)
-    if len(x):
+        floor_zero(ax)
+    if len(x) > 1 and np.nanmax(x) > np.nanmin(x):
         axes[3].set_xlim(float(np.nanmin(x)), float(np.nanmax(x)))
     fig.suptitle(_title(exp), fontsize=13, color=VERDICT_COLORS.get(exp.verdict, "black"), fontweight="bold")
     return fig
