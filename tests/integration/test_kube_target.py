@@ -414,3 +414,29 @@ def test_db_is_unhealthy_until_the_rw_service_routes_to_the_new_primary(fake: Fa
     slices = [r for r in fake.requests if r.path.endswith("/endpointslices")]
     assert slices[-1].path == "/apis/discovery.k8s.io/v1/namespaces/resilience/endpointslices"
     assert slices[-1].query == {"labelSelector": ["kubernetes.io/service-name=resilience-pg-rw"]}
+
+
+def test_kubeconfig_path_list_is_merged_like_kubectl(
+    fake: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """$KUBECONFIG with several files (one missing) is merged; the context is found in the second file."""
+    other = tmp_path / "other"
+    other.write_text("apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n")
+    real = fake.write_kubeconfig(tmp_path / "kind")
+    monkeypatch.setenv("KUBECONFIG", f"{tmp_path / 'missing'}:{other}:{real}")
+    target = get_target("kind", context="kind-resilience")
+    assert isinstance(target, KubernetesTarget) and target.scope.server == fake.url
+
+
+def test_missing_kubeconfig_is_one_config_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No kubeconfig file at all is a ConfigError naming the path and how to set it."""
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "nope"))
+    with pytest.raises(ConfigError, match="not found \\(set KUBECONFIG or targets"):
+        get_target("kind")
+
+
+def test_unknown_context_is_one_config_error(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """A context the kubeconfig does not have is a ConfigError listing the contexts it has."""
+    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
+    with pytest.raises(ConfigError, match="no context 'kind-other' \\(have: kind-resilience\\)"):
+        get_target("kind", kubeconfig=str(kubeconfig), context="kind-other")

@@ -39,17 +39,14 @@ class ConflictError(TargetError):
 
 
 def _kubeconfig_path(explicit: str | None) -> str:
-    if explicit:
-        return os.path.expanduser(explicit)
-    env = os.environ.get("KUBECONFIG", "")
-    first = next((p for p in env.split(os.pathsep) if p), "")
-    return os.path.expanduser(first or "~/.kube/config")
+    """The kubeconfig: the option, else $KUBECONFIG (a path list, merged as kubectl does), else ~/.kube/config."""
+    return explicit or os.environ.get("KUBECONFIG") or "~/.kube/config"
 
 
 def connect(kubeconfig: str | None, context: str | None, namespace: str) -> tuple[KubeScope, client.ApiClient]:
     """Resolve the context from kubeconfig and build its client; no request is sent yet."""
     path = _kubeconfig_path(kubeconfig)
-    if not Path(path).is_file():
+    if not any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p):
         raise ConfigError(f"kubeconfig {path}: not found (set KUBECONFIG or targets.*.kubeconfig)")
     try:
         contexts, active = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
