@@ -27,7 +27,12 @@ def command(results_dir: Path, last: int | None, out_dir: Path | None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     png = save_figure(trend_figure(runs), out / "trend.png")
     md = out / "trend.md"
-    md.write_text(trend_markdown(runs, skipped), encoding="utf-8")
+    from resilience.report.capacity_trend import capacity_trend_figure, capacity_trend_markdown
+
+    md.write_text(trend_markdown(runs, skipped) + capacity_trend_markdown(runs), encoding="utf-8")
+    capacity = capacity_trend_figure(runs)
+    if capacity is not None:
+        click.echo(str(save_figure(capacity, out / "capacity-trend.png")))
     for note in skipped:
         click.echo(f"warning: skipped {note}", err=True)
     click.echo(str(png))

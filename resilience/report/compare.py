@@ -178,5 +178,8 @@ def compare_runs(a: Run, b: Run, tolerances: Tolerances | None = None) -> Compar
     for exp in b.experiments:
         if exp.name not in names_a:
             changes.append(Change(exp.name, "experiment", "absent", "ran", "not comparable", f"new in {b.run_id}"))
+    from resilience.report.capacity_trend import capacity_changes  # issue #8: knees from capacity.json
+
+    changes += capacity_changes(a, b, relative=tol.relative)
     return Comparison(run_a=a.run_id, run_b=b.run_id, changes=tuple(changes))
 
