@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ __all__ = ["Database", "DatabaseUnavailable", "Message", "SendResult", "failover
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_GRACE_S = 0.5
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chat_rooms (
@@ -43,13 +45,16 @@ CREATE INDEX IF NOT EXISTS messages_room_id_idx ON messages (room, id);
 _COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8"
 # The upsert takes the room's row lock and keeps it until commit: every insert into one room runs
 # serialised, so ids (taken from the sequence under that lock) are in commit order within the room.
+# It is a statement of its own so that the statements after it (READ COMMITTED: a snapshot each) see
+# every row committed before the lock was granted.
 _LOCK_ROOM = (
     "INSERT INTO chat_rooms (room, sends) VALUES (%s, 1) "
     "ON CONFLICT (room) DO UPDATE SET sends = chat_rooms.sends + 1"
 )
 _FIND = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND client_id = %s"  # noqa: S608 - constant
 _INSERT = (
-    f"INSERT INTO messages (room, client_id, sender, body) VALUES (%s, %s, %s, %s) RETURNING {_COLUMNS}"  # noqa: S608
+    "INSERT INTO messages (room, client_id, sender, body) VALUES (%s, %s, %s, %s) "
+    "ON CONFLICT (room, client_id) DO NOTHING RETURNING id"
 )
 _AFTER = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND id > %s ORDER BY id LIMIT %s"  # noqa: S608
 _LAST = "SELECT coalesce(max(id), 0) FROM messages WHERE room = %s"
@@ -130,14 +135,14 @@ class Database:
         if self._health is not None:
             await self._health.close()
 
-    async def ensure_schema(self) -> None:
+    async def ensure_schema(self, wait: float = 5.0) -> None:
         """Create the tables once (idempotent; an advisory lock keeps concurrent replicas apart)."""
         if self._schema_ready:
             return
         async with self._schema_lock:
             if self._schema_ready:
                 return
-            async with self.pool.connection() as conn, conn.transaction():
+            async with self.pool.connection(timeout=max(0.01, wait)) as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chat-schema'))")
                 await conn.execute(SCHEMA)
             self._schema_ready = True
@@ -156,55 +161,69 @@ class Database:
 
     async def send(self, room: str, client_id: str, sender: str, body: str) -> SendResult:
         """Store a message once per (room, client_id); retried on connection loss within the deadline."""
-        return await self._with_retry(lambda: self._send_once(room, client_id, sender, body), "send")
+        return await self._with_retry(lambda wait: self._send_once(room, client_id, sender, body, wait), "send")
 
     async def history(self, room: str, after: int, limit: int) -> list[Message]:
         """Messages of ``room`` with id > ``after``, ascending, at most ``limit``."""
-        return await self._with_retry(lambda: self._history_once(room, after, limit), "history")
+        return await self._with_retry(lambda wait: self._history_once(room, after, limit, wait), "history")
 
     async def last_id(self, room: str) -> int:
-        async def once() -> int:
-            async with self.pool.connection() as conn:
+        async def once(wait: float) -> int:
+            async with self._connection(wait) as conn:
                 cur = await conn.execute(_LAST, (room,))
                 row = await cur.fetchone()
                 return int(row[0]) if row else 0
 
         return await self._with_retry(once, "last_id")
 
-    async def _send_once(self, room: str, client_id: str, sender: str, body: str) -> SendResult:
-        await self.ensure_schema()
-        async with self.pool.connection() as conn:
-            async with conn.transaction():
-                await conn.execute(_LOCK_ROOM, (room,))
-                cur = await conn.execute(_FIND, (room, client_id))
-                row = await cur.fetchone()
-                if row is not None:
-                    return SendResult(Message.from_row(row), created=False)
-                cur = await conn.execute(_INSERT, (room, client_id, sender, body))
-                row = await cur.fetchone()
-            assert row is not None
-            return SendResult(Message.from_row(row), created=True)
+    @asynccontextmanager
+    async def _connection(self, wait: float) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection, waiting at most ``wait`` s for one (nothing is sent before: safe to give up).
+        One that turns out read-only (a demoted primary) is closed, so the pool replaces it with a new
+        connection that ``target_session_attrs=read-write`` sends to the primary."""
+        async with self.pool.connection(timeout=max(0.01, wait)) as conn:
+            try:
+                yield conn
+            except pgerrors.ReadOnlySqlTransaction:
+                await conn.close()
+                raise
 
-    async def _history_once(self, room: str, after: int, limit: int) -> list[Message]:
-        await self.ensure_schema()
-        async with self.pool.connection() as conn:
+    async def _send_once(self, room: str, client_id: str, sender: str, body: str, wait: float) -> SendResult:
+        """One round trip (pipeline): lock the room, insert unless stored, read the row back, commit."""
+        await self.ensure_schema(wait)
+        async with self._connection(wait) as conn:
+            async with conn.pipeline(), conn.transaction():
+                await conn.execute(_LOCK_ROOM, (room,))
+                inserted = await conn.execute(_INSERT, (room, client_id, sender, body))
+                stored = await conn.execute(_FIND, (room, client_id))
+            # the pipeline has synced: the commit has returned
+            created = await inserted.fetchone() is not None
+            row = await stored.fetchone()
+        assert row is not None, "the row was inserted or found in the same transaction"
+        return SendResult(Message.from_row(row), created=created)
+
+    async def _history_once(self, room: str, after: int, limit: int, wait: float) -> list[Message]:
+        await self.ensure_schema(wait)
+        async with self._connection(wait) as conn:
             cur = await conn.execute(_AFTER, (room, after, limit))
             return [Message.from_row(r) for r in await cur.fetchall()]
 
-    async def _with_retry(self, attempt: Callable[[], Awaitable[T]], what: str) -> T:
-        """Run ``attempt`` until it succeeds, retrying retryable errors, within ``deadline_s`` in total.
+    async def _with_retry(self, attempt: Callable[[float], Awaitable[T]], what: str) -> T:
+        """Run ``attempt(wait)`` until it succeeds, retrying retryable errors, within ``deadline_s`` in total.
 
-        An attempt is never cancelled (it may be committing): when the deadline passes first, it goes on in
-        the background and the caller gets DatabaseUnavailable.
+        ``wait`` bounds the attempt's wait for a pooled connection, so an attempt that never got one gives
+        up by the deadline by itself. An attempt is never cancelled (it may be committing): one still
+        running at the deadline (plus a short grace) goes on in the background and the caller gets
+        DatabaseUnavailable; a retry with the same client_id then finds what it stored, if anything.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.deadline_s
         delay = 0.05
         last: BaseException | None = None
         while (remaining := deadline - loop.time()) > 0:
-            task: asyncio.Task[T] = asyncio.ensure_future(attempt())
+            task: asyncio.Task[T] = asyncio.ensure_future(attempt(remaining))
             try:
-                return await asyncio.wait_for(asyncio.shield(task), remaining)
+                return await asyncio.wait_for(asyncio.shield(task), remaining + _GRACE_S)
             except TimeoutError:
                 self._orphan(task)
                 break
@@ -244,7 +263,8 @@ class Database:
     async def _ping_once(self) -> bool:
         if self._health is None or self._health.closed:
             self._health = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-        cur = await self._health.execute("SELECT pg_is_in_recovery()")
+        cur = await self._health.execute(
+            "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool")
         row = await cur.fetchone()
         return row is not None and not row[0] and self._schema_ready
 

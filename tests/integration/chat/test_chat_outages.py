@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import httpx
+import psycopg
 import pytest
 
 from chat.launcher import ChatReplica
@@ -138,3 +139,30 @@ def test_send_during_a_short_outage_is_retried_server_side(own_postgres: Postgre
     assert [r.status_code for r in result] == [201]
     listed = httpx.get(f"{a.url}/rooms/r1/messages", headers=h).json()["messages"]
     assert [m["client_id"] for m in listed] == ["during"]
+
+
+def test_read_only_primary_is_unready_and_sends_recover_after_it(
+    own_postgres: PostgresServer, redis_server: RedisServer, start_replicas: StartReplicas
+) -> None:
+    """A primary that turns read-only (as a demoted one does) makes readyz 503 and sends 503 without
+    storing anything; once it is writable again the pooled connections are replaced and sends succeed."""
+    dsn = own_postgres.create_database("chat")
+    (a,) = start_replicas(1, chat_env(dsn, redis_server.url(), CHAT_SEND_TIMEOUT_S="3"))
+    h = auth(a)
+    post = lambda cid: httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": cid, "body": "x"},  # noqa: E731
+                                  headers=h, timeout=30)
+    assert post("before").status_code == 201
+    admin = psycopg.connect(own_postgres.dsn(), autocommit=True)
+    try:
+        admin.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+        admin.execute("SELECT pg_reload_conf()")
+        wait_until(lambda: readyz(a).status_code == 503, what="readyz 503 on a read-only primary")
+        assert post("during").status_code == 503
+        admin.execute("ALTER SYSTEM RESET default_transaction_read_only")
+        admin.execute("SELECT pg_reload_conf()")
+    finally:
+        admin.close()
+    wait_until(lambda: readyz(a).status_code == 200, what="readyz 200 again")
+    assert post("during").status_code == 201
+    listed = httpx.get(f"{a.url}/rooms/r1/messages", headers=h).json()["messages"]
+    assert [m["client_id"] for m in listed] == ["before", "during"]
