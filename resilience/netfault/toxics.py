@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -18,7 +19,9 @@ from typing import Any
 from resilience.netfault._channel import EOF, Channel, Chunk
 from resilience.netfault.model import Toxic
 
-__all__ = ["BUFFER_SIZE", "Stub"]
+__all__ = ["BUFFER_SIZE", "Stub", "slice_bounds"]
+
+log = logging.getLogger(__name__)
 
 BUFFER_SIZE = {"latency": 1024}
 """Input channel size per toxic type (Toxiproxy's ``BufferedToxic``; others are unbuffered)."""
@@ -42,6 +45,13 @@ class Stub:
         attrs = dict(toxic.attributes)
         pipe = _PIPES[toxic.type] if random.random() < toxic.toxicity else _noop
         self.task = asyncio.get_running_loop().create_task(pipe(self, attrs))
+        self.task.add_done_callback(self._ended)
+
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        """A toxic that crashed closes its stream rather than leaving the connection hanging."""
+        if not task.cancelled() and task.exception() is not None:
+            log.error("toxic %s failed; closing the connection", self.toxic.name, exc_info=task.exception())
+            self.close()
 
     async def interrupt(self) -> bool:
         """Stop the running toxic, handing on any chunk it held; False when the stub is closed."""
