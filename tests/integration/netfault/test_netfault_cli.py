@@ -59,3 +59,14 @@ def test_api_port_in_use_is_one_line(tmp_path: Path) -> None:
         server.log.unlink(missing_ok=True)
     assert r.returncode == 2
     assert r.stderr.strip() == f"error: cannot listen on 127.0.0.1:{server.port}: Address already in use"
+
+
+def test_benchmark_quick_prints_every_figure() -> None:
+    """benchmarks/netfault.py --quick runs end to end and prints every figure the issue asks for."""
+    r = subprocess.run([sys.executable, "benchmarks/netfault.py", "--quick"], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    for figure in ("round trip", "added p50", "throughput", "latency toxic 100 ms", "bandwidth toxic   1000",
+                   "bandwidth toxic  10000"):
+        assert figure in r.stdout
+    assert r.stdout.rstrip().splitlines()[-1].startswith("goals")

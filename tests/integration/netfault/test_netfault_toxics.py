@@ -1,4 +1,5 @@
-"""Every toxic with real TCP traffic through the fault proxy (the scenarios of Toxiproxy's toxics tests).
+"""Every toxic, created with toxiproxy-python, with real TCP traffic through the fault proxy (the scenarios
+of Toxiproxy's toxics tests).
 
 Timing checks are lower bounds set by the toxic (or generous upper bounds) so they hold on a loaded machine.
 """
@@ -15,6 +16,8 @@ from typing import Any
 
 import pytest
 import requests
+import toxiproxy
+import toxiproxy.proxy
 
 from tests.integration.netfault.conftest import (
     GREETING,
@@ -36,14 +39,19 @@ def _proxy(api: str, upstream: str, name: str = "p") -> str:
     return str(r.json()["listen"])
 
 
-def _toxic(api: str, toxic_type: str, proxy: str = "p", **fields: Any) -> dict[str, Any]:
-    r = requests.post(f"{api}/proxies/{proxy}/toxics", json={"type": toxic_type, **fields}, timeout=10)
-    assert r.status_code == 200, r.text
-    return dict(r.json())
+@pytest.fixture(autouse=True)
+def _client(txp: toxiproxy.Toxiproxy) -> toxiproxy.Toxiproxy:
+    """Toxics are created and deleted through toxiproxy-python (its API host is class-level state)."""
+    return txp
+
+
+def _toxic(api: str, toxic_type: str, proxy: str = "p", **fields: Any) -> None:
+    """Add a toxic with toxiproxy-python's ``Proxy.add_toxic`` (updates go through plain PATCH/POST)."""
+    toxiproxy.proxy.Proxy(name=proxy, upstream="", enabled=True, listen="").add_toxic(type=toxic_type, **fields)
 
 
 def _delete(api: str, name: str, proxy: str = "p") -> None:
-    assert requests.delete(f"{api}/proxies/{proxy}/toxics/{name}", timeout=10).status_code == 204
+    assert toxiproxy.proxy.Proxy(name=proxy, upstream="", enabled=True, listen="").destroy_toxic(name)
 
 
 def test_latency_upstream_and_downstream_add_up(api: str, echo_server: str) -> None:
