@@ -140,25 +140,33 @@ class Slo(_Model):
 
 
 class LoadSpec(_Model):
-    """The load that runs all the time the experiments run (fields of ``resilience.load.LoadParams``)."""
+    """The load that runs all the time the experiments run (fields of ``resilience.load.LoadParams``).
+
+    Unset optional fields keep LoadParams' defaults; the load always runs until the runner stops it.
+    """
 
     profile: str = "steady"
     users: int = Field(default=20, ge=1, le=100_000)
     spawn_rate: float = Field(default=20.0, gt=0)
     rooms: int | None = Field(default=None, ge=1)
     room_size: int | None = Field(default=None, ge=1)
-    think_time_s: float | None = Field(default=None, ge=0)
+    think_time_s: float | None = Field(default=None, gt=0)
     message_bytes: int | None = Field(default=None, ge=1)
     rest_share: float | None = Field(default=None, ge=0, le=1)
+    ack_timeout_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0)
+    max_send_attempts: int | None = Field(default=None, ge=1)
+    profile_options: dict[str, float] | None = None
     workers: int = Field(default=0, ge=0, le=64)
     """Locust worker processes (0: one standalone process)."""
     warmup_s: float = Field(default=5.0, ge=0, le=600)
     """Seconds of load before the first experiment starts."""
 
     def params(self) -> dict[str, Any]:
-        """Keyword arguments for ``LoadParams`` (unset optional fields left to its defaults)."""
+        """Keyword arguments for ``LoadParams``: the set fields, and no end (``duration_s: None``)."""
         skip = {"workers", "warmup_s"}
-        return {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
+        chosen = {k: v for k, v in self.model_dump().items() if k not in skip and v is not None}
+        return {**chosen, "duration_s": None}
 
 
 class ExperimentPlan(_Model):
@@ -253,6 +261,18 @@ def _pydantic_error(located: Located, exc: ValidationError) -> ConfigError:
     return located.error(loc, msg)
 
 
+def _check_load(located: Located, spec: LoadSpec) -> None:
+    """Let the load's own model judge the load section (profile names and options), when it is installed."""
+    try:
+        from resilience.load import LoadParams
+    except ImportError:
+        return
+    try:
+        LoadParams(**spec.params())
+    except (ConfigError, ValueError) as exc:
+        raise located.error(("load",), str(exc).removeprefix("error: ")) from None
+
+
 def load_scenario(path: Path | str, *, check_files: bool = True) -> LoadedScenario:
     """Parse and validate a scenario file; ConfigError ``file:line: field: message`` on the first problem."""
     located = load_yaml(path)
@@ -263,6 +283,7 @@ def load_scenario(path: Path | str, *, check_files: bool = True) -> LoadedScenar
     except ValidationError as exc:
         raise _pydantic_error(located, exc) from None
     loaded = LoadedScenario(located.path, scenario)
+    _check_load(located, scenario.load)
     if check_files:
         for i, plan in enumerate(scenario.experiments):
             if not loaded.experiment_path(plan).is_file():

@@ -25,7 +25,10 @@ _running: list[Any] = []
 
 
 def start_target_load(target: Target, params: Mapping[str, Any], out_dir: Path, *, workers: int = 0) -> Any:
-    """Start Locust against ``target``'s chat endpoint with ``params`` (LoadParams fields); the LoadProcess."""
+    """Start Locust against ``target``'s chat endpoint with ``params`` (LoadParams fields); the LoadProcess.
+
+    The load runs until stopped unless ``params`` give a ``duration_s``.
+    """
     from resilience.load import LoadParams, start_load
 
     secret_of = getattr(target, "issuer_secret", None)
@@ -33,7 +36,8 @@ def start_target_load(target: Target, params: Mapping[str, Any], out_dir: Path, 
         from resilience.errors import TargetError
 
         raise TargetError(f"target {target.name} cannot issue tokens for the load (no issuer_secret())")
-    return start_load(target.endpoints().chat, secret_of(), LoadParams(**params), out_dir, workers=workers)
+    load_params = LoadParams(**{"duration_s": None, **params})
+    return start_load(target.endpoints().chat, secret_of(), load_params, out_dir, workers=workers)
 
 
 def configure_control(

@@ -22,7 +22,7 @@ from typing import Any
 from resilience.analysis.recovery import Sample
 from resilience.faults._context import EVENTS_DIR, OUT_DIR, config_path
 from resilience.faults._ledger import ledger
-from resilience.probes._timeline import read_samples
+from resilience.probes._live import EventTail, Raw, samples_of
 
 __all__ = ["Guard", "before_rollback_control", "breached_since", "cleanup_control", "configure_control"]
 
@@ -61,13 +61,17 @@ class Guard(threading.Thread):
         self.tripped: dict[str, Any] | None = None
 
     def run(self) -> None:
+        tail = EventTail(self.events_dir)
+        recent: list[Raw] = []
         while not self.stopped.wait(self.poll_s):
             now = time.time()
+            start = now - self.for_s - 5
             try:
-                samples = read_samples(self.events_dir, resolution_s=_RESOLUTION_S, start=now - self.for_s - 5, end=now)
-            except Exception:
-                log.debug("safeguard could not read the timeline", exc_info=True)
+                recent = [r for r in (*recent, *tail.poll()) if r[0] >= start]
+            except Exception:  # a watcher that dies protects nothing: log and keep watching
+                log.debug("safeguard could not read the events", exc_info=True)
                 continue
+            samples = samples_of(recent, start=start, end=now, resolution_s=_RESOLUTION_S)
             since = breached_since(samples, error_rate=self.error_rate, now=now, resolution_s=_RESOLUTION_S)
             if since is not None and now - since >= self.for_s:
                 self._trip(since + self.for_s, now)

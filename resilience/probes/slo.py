@@ -14,13 +14,14 @@ from typing import Any
 
 from resilience.analysis.recovery import holds, summarise
 from resilience.faults._context import EVENTS_DIR, SLO, config_path
+from resilience.probes._live import EventTail, Raw, samples_of
 from resilience.probes._timeline import limits_from, read_samples
 
 __all__ = ["slo_holds", "slo_report", "wait_for_slo"]
 
 log = logging.getLogger(__name__)
 
-_LAG_S = 0.5
+_LAG_S = 1.0
 """Events reach the disk in batches: judge the window that ended this long ago."""
 
 
@@ -60,15 +61,18 @@ def wait_for_slo(
     slo: dict[str, Any] | None = None,
     configuration: Mapping[str, Any] | None = None,
 ) -> bool:
-    """Wait until the SLO has held continuously for ``stable_s`` seconds; False after ``timeout_s``."""
+    """Wait until the SLO has held, judged per second, for ``stable_s`` seconds in a row; False after ``timeout_s``."""
     events = config_path(configuration, EVENTS_DIR)
     assert events is not None
     limits = limits_from(_slo(configuration, slo))
     deadline = time.monotonic() + timeout_s
     started = time.time()
+    tail = EventTail(events)
+    records: list[Raw] = []
     while True:
+        records.extend(r for r in tail.poll() if r[0] >= started)
         end = time.time() - _LAG_S
-        samples = read_samples(events, resolution_s=1.0, start=started, end=end)
+        samples = samples_of(records, start=started, end=end, resolution_s=1.0)
         good_since = started
         for s in samples:
             if not holds(s, limits):
@@ -76,5 +80,6 @@ def wait_for_slo(
         if end - good_since >= stable_s and any(s.throughput > 0 for s in samples):
             return True
         if time.monotonic() >= deadline:
+            log.warning("SLO did not hold for %.1f s within %.0f s", stable_s, timeout_s)
             return False
-        time.sleep(0.5)
+        time.sleep(0.25)
