@@ -1,0 +1,149 @@
+"""Whole game days through the CLI on the real local stack: smoke passes, an impossible target fails,
+a safeguard aborts, SIGTERM interrupts, and every fault is reverted each time.
+
+One local stack (temp state dir, free ports) serves the module; the first run brings it up, the fixture
+brings it down by its pids at the end, even on failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).with_name("data")
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
+    """A state dir and a results dir; the stack the runs bring up is torn down afterwards."""
+    base = tmp_path_factory.mktemp("gameday")
+    dirs = {"state": base / "state", "results": base / "results"}
+    try:
+        yield dirs
+    finally:
+        from resilience.targets import get_target
+
+        target = get_target("local", state_dir=dirs["state"])
+        if target.is_up():
+            target.down(purge=True)
+
+
+def _cmd(scenario: Path, dirs: dict[str, Path], *extra: str) -> list[str]:
+    return [
+        sys.executable, "-m", "resilience", "run", str(scenario),
+        "--state-dir", str(dirs["state"]), "--results-dir", str(dirs["results"]), *extra,
+    ]  # fmt: skip
+
+
+def _run(scenario: Path, dirs: dict[str, Path], *extra: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(_cmd(scenario, dirs, *extra), capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def _last_run(dirs: dict[str, Path], scenario_name: str) -> tuple[Path, dict[str, Any]]:
+    runs = sorted(p for p in dirs["results"].iterdir() if f"-{scenario_name}-" in p.name)
+    run_dir = runs[-1]
+    return run_dir, json.loads((run_dir / "run.json").read_text())
+
+
+def _no_toxics_left(dirs: dict[str, Path]) -> None:
+    from resilience.targets import get_target
+
+    api = get_target("local", state_dir=dirs["state"]).endpoints().toxiproxy
+    proxies = requests.get(f"{api}/proxies", timeout=5).json()
+    assert all(p["enabled"] and not p["toxics"] for p in proxies.values()), proxies
+
+
+def test_smoke_scenario_passes_end_to_end(stack: dict[str, Path]) -> None:
+    """The smoke scenario brings the stack up, runs three experiments under load, passes, and writes the results."""
+    t0 = time.monotonic()
+    r = _run(ROOT / "scenarios" / "smoke.yaml", stack)
+    wall = time.monotonic() - t0
+    run_dir, run = _last_run(stack, "smoke")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert run["verdict"] == "passed"
+    assert [e["name"] for e in run["experiments"]] == ["pod-kill", "db-latency", "db-failover"]
+    for e in run["experiments"]:
+        assert e["verdict"] == "passed"
+        assert e["hypothesis"]["before"] is True and e["hypothesis"]["after"] is True
+        assert e["recovery_s"] is not None and e["recovery_s"] <= e["recovery_target_s"]
+        assert e["integrity"]["lost"] == 0
+        assert (run_dir / e["dir"] / "timeline.csv").read_text().startswith("t,throughput,error_rate,p50_ms,p95_ms")
+        assert (run_dir / e["dir"] / "journal.json").is_file()
+    assert run["load"]["requests"] > 0
+    _no_toxics_left(stack)
+    print(f"\nsmoke wall time incl. bring-up: {wall:.1f} s; recovery: "
+          + ", ".join(f"{e['name']} {e['recovery_s']} s" for e in run["experiments"]))  # fmt: skip
+
+
+def test_impossible_recovery_target_fails_and_says_why(stack: dict[str, Path]) -> None:
+    """200 ms of DB latency for 10 s cannot recover within 2 s: exit 1, and the reason names both figures."""
+    r = _run(DATA / "must-fail.yaml", stack)
+    _, run = _last_run(stack, "must-fail")
+    assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+    assert run["verdict"] == "failed"
+    reasons = run["experiments"][0]["reasons"]
+    assert any("target 2 s" in reason for reason in reasons), reasons
+    assert "target 2 s" in r.stdout
+    _no_toxics_left(stack)
+
+
+def test_safeguard_aborts_and_reverts_within_a_second(stack: dict[str, Path]) -> None:
+    """A breached hard limit aborts the run (exit 2) and the partition is healed at once."""
+    r = _run(DATA / "safeguard.yaml", stack)
+    _, run = _last_run(stack, "safeguard")
+    assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-3000:]
+    experiment = run["experiments"][0]
+    assert experiment["verdict"] == "aborted"
+    tripped = experiment["safeguard"]
+    assert tripped["reverted"] == ["down:postgres"] or tripped["reverted"] == []
+    assert tripped["revert_error"] is None
+    _no_toxics_left(stack)
+    print(
+        f"\nabort latency: breach->reverted {tripped['reverted_at'] - tripped['breach_at']:.3f} s, "
+        f"detected->reverted {tripped['reverted_at'] - tripped['detected_at']:.3f} s"
+    )
+
+
+def test_sigterm_interrupts_and_still_reverts(stack: dict[str, Path]) -> None:
+    """SIGTERM in the middle of a fault: exit 130, verdict interrupted, the fault reverted, nothing left running."""
+    proc = subprocess.Popen(
+        _cmd(ROOT / "scenarios" / "smoke.yaml", stack, "--only", "db-latency"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    out = ""
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out += line
+            if "add-200ms-db-latency" in line or "method" in line:
+                break
+        time.sleep(2)
+        os.kill(proc.pid, signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=120)
+        out += rest
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+    assert proc.returncode == 130, out[-3000:]
+    _, run = _last_run(stack, "smoke")
+    assert run["verdict"] == "interrupted"
+    assert run["interrupted_by"] == "SIGTERM"
+    _no_toxics_left(stack)
