@@ -24,7 +24,14 @@ from resilience.faults._context import EVENTS_DIR, OUT_DIR, config_path
 from resilience.faults._ledger import ledger
 from resilience.probes._live import EventTail, Raw, samples_of
 
-__all__ = ["Guard", "before_rollback_control", "breached_since", "cleanup_control", "configure_control"]
+__all__ = [
+    "Guard",
+    "after_experiment_control",
+    "before_rollback_control",
+    "breached_since",
+    "cleanup_control",
+    "configure_control",
+]
 
 log = logging.getLogger(__name__)
 
@@ -130,6 +137,13 @@ def before_rollback_control(**_: Any) -> None:
     """Stop watching: the rollbacks are under way."""
     for guard in _guards:
         guard.stopped.set()
+
+
+def after_experiment_control(**_: Any) -> None:
+    """Revert every fault still active: a bare ``chaos run`` skips the rollbacks after an interrupt."""
+    reverted = ledger.revert_all()
+    if reverted:
+        log.warning("reverted faults left active after the experiment: %s", reverted)
 
 
 def cleanup_control(**_: Any) -> None:
