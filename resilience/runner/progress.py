@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,7 +19,8 @@ class Reporter:
     """Prints progress lines (the ``Progress`` callback) and the final table."""
 
     def __init__(self, console: Console | None = None, *, run_start: float | None = None) -> None:
-        self.console = console or Console(highlight=False)
+        # CI logs are no terminal: do not squeeze the verdict table into 80 columns.
+        self.console = console or Console(highlight=False, width=None if sys.stdout.isatty() else 160)
         self.run_start = run_start or time.time()
 
     def __call__(self, line: str) -> None:

@@ -203,7 +203,7 @@ class _Run:
         integrity = self._integrity(plan, started)
         result = experiment_result(
             name=plan.name,
-            file=str(self.plan.loaded.experiment_path(plan)),
+            file=os.path.normpath(self.plan.loaded.experiment_path(plan)),
             journal=journal,
             records=read_records(out),
             samples=samples,
@@ -315,6 +315,13 @@ class _Run:
         self.progress(f"reports: {', '.join(str(p.relative_to(self.dir)) for p in written)}")
 
 
+def _quiet_chaostoolkit() -> None:
+    """chaoslib logs every step at INFO/WARNING; our progress lines say it better (``-v`` shows it again)."""
+    chaos = logging.getLogger("chaostoolkit")
+    if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+        chaos.setLevel(logging.ERROR)
+
+
 def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
     """Run (or, with ``dry_run``, describe) a scenario; the exit code of DESIGN.md."""
     plan = prepare(opts)
@@ -327,6 +334,7 @@ def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
             reporter.console.print(line, markup=False, highlight=False, soft_wrap=True)
         return 0
     run = _Run(opts, plan, reporter)
+    _quiet_chaostoolkit()
     run.gate.install()
     try:
         run.progress(
