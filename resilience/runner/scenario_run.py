@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 _FLUSH_S = 1.0
 """Wait this long after an experiment so the load's last events are on disk before the analysis."""
 _TIMELINE_RESOLUTION_S = 0.1
+_STEADY_TIMEOUT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,21 @@ class _Run:
         self.progress(f"starting load: {spec.users} users ({spec.profile}); warm-up {spec.warmup_s:g} s")
         self.load = start_target_load(target, spec.params(), self.dir / "load", workers=spec.workers)
         _sleep(spec.warmup_s, alive=self.load.alive)
+        self.steady_state()
+
+    def steady_state(self) -> None:
+        """Wait (bounded) until the SLO holds for the stabilisation window: start-up noise is no baseline."""
+        from resilience.probes.slo import wait_for_slo
+
+        sc = self.plan.loaded.scenario
+        t0 = time.monotonic()
+        config = {EVENTS_DIR: str(self.load.events_dir)}
+        if wait_for_slo(
+            stable_s=sc.stabilisation_s, timeout_s=_STEADY_TIMEOUT_S, slo=sc.slo.model_dump(), configuration=config
+        ):
+            self.progress(f"steady state: the SLO held for {sc.stabilisation_s:g} s ({time.monotonic() - t0:.1f} s)")
+        else:
+            self.progress(f"[yellow]no steady state within {_STEADY_TIMEOUT_S:g} s[/yellow]: experiments start anyway")
 
     def one(self, plan: ExperimentPlan, experiment: dict[str, Any]) -> dict[str, Any]:
         sc = self.plan.loaded.scenario
@@ -319,7 +335,7 @@ def _quiet_chaostoolkit() -> None:
     """chaoslib logs every step at INFO/WARNING; our progress lines say it better (``-v`` shows it again)."""
     chaos = logging.getLogger("chaostoolkit")
     if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
-        chaos.setLevel(logging.ERROR)
+        chaos.setLevel(logging.CRITICAL + 1)
 
 
 def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
