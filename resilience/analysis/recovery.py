@@ -8,10 +8,11 @@ Definitions (DESIGN.md, Measurement):
 * a bucket *holds* when every objective of the SLO holds in it (an objective with no data — no request,
   no WebSocket connect — holds);
 * time to detect = end of the first violating bucket at or after the fault start, minus the fault start;
-* recovered at = end of the last violating bucket at or after the fault start, provided the SLO then
-  holds continuously for the stabilisation window (fault start itself when nothing was violated);
-  recovery time = recovered at - fault start; ``None`` when the data never shows a full stabilisation
-  window (not recovered within the observation);
+* recovered at = start of the first run of holding buckets that lasts the stabilisation window and starts
+  once the fault was both detected and removed (fault end; the fault start for instant faults such as a
+  kill): later blips do not undo a recovery that was reached. Without any violation, the fault start.
+  Recovery time = recovered at - fault start; ``None`` when the data never shows such a run (not
+  recovered within the observation);
 * error budget burnt = failed requests / (allowed error rate x requests) over the window.
 """
 
@@ -111,6 +112,23 @@ def _window(samples: Iterable[Sample], start: float | None, end: float | None, r
     ]
 
 
+def _first_stable_run(
+    rows: Sequence[Sample], slo: SloLimits, *, after: float, stabilisation_s: float, resolution_s: float
+) -> float | None:
+    """Start of the first run of holding buckets, at or after ``after``, that lasts ``stabilisation_s``."""
+    run_start: float | None = None
+    for s in rows:
+        if s.t + resolution_s <= after:
+            continue
+        if not holds(s, slo):
+            run_start = None
+            continue
+        run_start = max(s.t, after) if run_start is None else run_start
+        if s.t + resolution_s - run_start >= stabilisation_s - 1e-9:
+            return run_start
+    return None
+
+
 def analyse_recovery(
     samples: Sequence[Sample],
     slo: SloLimits,
@@ -118,16 +136,20 @@ def analyse_recovery(
     fault_start: float,
     stabilisation_s: float,
     resolution_s: float,
+    fault_end: float | None = None,
     end: float | None = None,
 ) -> Recovery:
     """Time to detect and recovery time of the fault that started at ``fault_start`` (see module doc)."""
     rows = _window(samples, fault_start, end, resolution_s)
     bad = [s for s in rows if not holds(s, slo)]
-    detected_at = max(bad[0].t + resolution_s, fault_start) if bad else None
-    recovered_at = max(bad[-1].t + resolution_s, fault_start) if bad else fault_start
-    last_covered = rows[-1].t + resolution_s if rows else fault_start
-    if last_covered - recovered_at < stabilisation_s - 1e-9:
-        return Recovery(fault_start, detected_at, None, stabilisation_s)
+    if not bad:
+        stable = _first_stable_run(
+            rows, slo, after=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s
+        )
+        return Recovery(fault_start, None, fault_start if stable is not None else None, stabilisation_s)
+    detected_at = max(bad[0].t + resolution_s, fault_start)
+    after = max(detected_at, fault_end if fault_end is not None else fault_start)
+    recovered_at = _first_stable_run(rows, slo, after=after, stabilisation_s=stabilisation_s, resolution_s=resolution_s)
     return Recovery(fault_start, detected_at, recovered_at, stabilisation_s)
 
 

@@ -103,7 +103,13 @@ def experiment_result(
     rec = None
     if fault_start is not None:
         rec = analyse_recovery(
-            samples, slo, fault_start=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s, end=ended
+            samples,
+            slo,
+            fault_start=fault_start,
+            fault_end=fault_end,
+            stabilisation_s=stabilisation_s,
+            resolution_s=resolution_s,
+            end=ended,
         )
     during = None
     if fault_start is not None and rec is not None:

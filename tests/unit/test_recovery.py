@@ -47,10 +47,23 @@ def test_detect_and_recover() -> None:
     assert rec.recovered_at == T0 + 10
 
 
-def test_blip_after_recovery_moves_recovery_to_the_last_violation() -> None:
-    """The SLO must hold *continuously* after recovery: a later violation restarts the clock."""
-    rec = analyse_recovery(_timeline({6, 7, 15}), SLO, fault_start=T0 + 5, stabilisation_s=5, resolution_s=1)
-    assert rec.recovery_s == 11.0
+def test_blip_within_the_stabilisation_window_restarts_the_clock() -> None:
+    """The SLO must hold *continuously* for the window: a violation inside it restarts the clock."""
+    rec = analyse_recovery(_timeline({6, 7, 10}), SLO, fault_start=T0 + 5, stabilisation_s=5, resolution_s=1)
+    assert rec.recovery_s == 6.0
+
+
+def test_blip_after_a_reached_recovery_does_not_undo_it() -> None:
+    """Once the SLO held for the whole window, a later blip does not move the recovery."""
+    rec = analyse_recovery(_timeline({6, 7, 20}), SLO, fault_start=T0 + 5, stabilisation_s=5, resolution_s=1)
+    assert rec.recovery_s == 3.0
+
+
+def test_recovery_waits_for_the_fault_to_be_removed() -> None:
+    """A quiet spell while the fault is still on is no recovery: the window starts at the fault end at the earliest."""
+    rows = _timeline({6, 7, 14})
+    rec = analyse_recovery(rows, SLO, fault_start=T0 + 5, fault_end=T0 + 15, stabilisation_s=3, resolution_s=1)
+    assert rec.recovery_s == 10.0
 
 
 def test_no_violation_recovers_at_fault_start() -> None:
@@ -62,7 +75,13 @@ def test_no_violation_recovers_at_fault_start() -> None:
 
 def test_not_recovered_without_a_full_stabilisation_window() -> None:
     """If the data ends before the SLO held for the stabilisation window, recovery is None."""
-    rec = analyse_recovery(_timeline({6, 7, 26}, n=30), SLO, fault_start=T0 + 5, stabilisation_s=5, resolution_s=1)
+    rec = analyse_recovery(
+        _timeline({6, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27}, n=30),
+        SLO,
+        fault_start=T0 + 5,
+        stabilisation_s=5,
+        resolution_s=1,
+    )
     assert rec.recovery_s is None
     assert rec.detect_s == 2.0
 
@@ -75,8 +94,8 @@ def test_violations_before_the_fault_are_ignored() -> None:
 
 def test_end_limits_the_observation() -> None:
     """Buckets at or after ``end`` are not looked at."""
-    rec = analyse_recovery(_timeline({6, 20}), SLO, fault_start=T0 + 5, stabilisation_s=5, resolution_s=1, end=T0 + 15)
-    assert rec.recovery_s == 2.0
+    rec = analyse_recovery(_timeline({6}), SLO, fault_start=T0 + 5, stabilisation_s=5, resolution_s=1, end=T0 + 11)
+    assert rec.recovery_s is None
 
 
 def test_latency_breach() -> None:
