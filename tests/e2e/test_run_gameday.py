@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,18 +29,26 @@ DATA = Path(__file__).with_name("data")
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    """A state dir and a results dir; the stack the runs bring up is torn down afterwards."""
-    base = tmp_path_factory.mktemp("gameday")
+def stack() -> Iterator[dict[str, Path]]:
+    """A state dir and a results dir; the stack the runs bring up is torn down afterwards.
+
+    The state dir lives under /tmp with mode 0711: the postgres user must traverse it (pytest's tmp dirs
+    are 0700).
+    """
+    base = Path(tempfile.mkdtemp(prefix="resilience-gameday-", dir="/tmp"))
+    os.chmod(base, 0o711)  # noqa: S103 - postgres must traverse it
     dirs = {"state": base / "state", "results": base / "results"}
     try:
         yield dirs
     finally:
         from resilience.targets import get_target
 
-        target = get_target("local", state_dir=dirs["state"])
-        if target.is_up():
-            target.down(purge=True)
+        try:
+            target = get_target("local", state_dir=dirs["state"])
+            if target.is_up():
+                target.down(purge=True)
+        finally:
+            shutil.rmtree(base, ignore_errors=True)
 
 
 def _cmd(scenario: Path, dirs: dict[str, Path], *extra: str) -> list[str]:
