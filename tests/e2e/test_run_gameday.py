@@ -41,21 +41,21 @@ def stack() -> Iterator[dict[str, Path]]:
     try:
         yield dirs
     finally:
-        from resilience.targets import get_target
-
         try:
-            target = get_target("local", state_dir=dirs["state"])
-            if target.is_up():
-                target.down(purge=True)
+            if dirs["state"].exists():
+                subprocess.run(
+                    _cli("down", "--state-dir", str(dirs["state"]), "--purge"), timeout=180, cwd=ROOT, check=False
+                )
         finally:
             shutil.rmtree(base, ignore_errors=True)
 
 
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "resilience", *args]
+
+
 def _cmd(scenario: Path, dirs: dict[str, Path], *extra: str) -> list[str]:
-    return [
-        sys.executable, "-m", "resilience", "run", str(scenario),
-        "--state-dir", str(dirs["state"]), "--results-dir", str(dirs["results"]), *extra,
-    ]  # fmt: skip
+    return _cli("run", str(scenario), "--state-dir", str(dirs["state"]), "--results-dir", str(dirs["results"]), *extra)
 
 
 def _run(scenario: Path, dirs: dict[str, Path], *extra: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
@@ -69,9 +69,14 @@ def _last_run(dirs: dict[str, Path], scenario_name: str) -> tuple[Path, dict[str
 
 
 def _no_toxics_left(dirs: dict[str, Path]) -> None:
-    from resilience.targets import get_target
-
-    api = get_target("local", state_dir=dirs["state"]).endpoints().toxiproxy
+    status = subprocess.run(
+        _cli("status", "--json", "--state-dir", str(dirs["state"])),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    api = json.loads(status.stdout)["endpoints"]["toxiproxy"]
     proxies = requests.get(f"{api}/proxies", timeout=5).json()
     assert all(p["enabled"] and not p["toxics"] for p in proxies.values()), proxies
 
