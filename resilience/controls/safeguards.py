@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -72,7 +73,8 @@ class Guard(threading.Thread):
         recent: list[Raw] = []
         while not self.stopped.wait(self.poll_s):
             now = time.time()
-            start = now - self.for_s - 5
+            # buckets on a fixed grid, so a breach keeps the start it had when it began
+            start = math.floor((now - self.for_s - 5) / _RESOLUTION_S) * _RESOLUTION_S
             try:
                 recent = [r for r in (*recent, *tail.poll()) if r[0] >= start]
             except Exception:  # a watcher that dies protects nothing: log and keep watching
