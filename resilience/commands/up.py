@@ -12,16 +12,28 @@ from resilience.commands._target_options import open_target, print_endpoints, ta
 __all__ = ["command"]
 
 
+def _ports(specs: tuple[str, ...]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for spec in specs:
+        name, sep, value = spec.partition("=")
+        if not sep or not value.isdigit() or not 0 < int(value) < 65536:
+            raise click.BadParameter(f"{spec!r}: expected NAME=PORT, e.g. haproxy-chat=8080", param_hint="--port")
+        out[name.strip()] = int(value)
+    return out
+
+
 @click.command("up")
 @target_options
 @click.option("--replicas", type=click.IntRange(1, 32), default=3, show_default=True,
               help="Chat replicas (local target).")
-def command(target_name: str, state_dir: Path | None, replicas: int) -> None:
+@click.option("--port", "ports", multiple=True, metavar="NAME=PORT",
+              help="Pin a port of the local stack, e.g. haproxy-chat=8080 (repeatable; default: free ports).")
+def command(target_name: str, state_dir: Path | None, replicas: int, ports: tuple[str, ...]) -> None:
     """Start the stack (local: etcd, Patroni x3, HAProxy, Redis, fault proxy, Prometheus, chat) until healthy.
 
     A second ``up`` says the stack is already running and prints its endpoints.
     """
-    local = {"replicas": replicas} if target_name == "local" else {}
+    local = {"replicas": replicas, "ports": _ports(ports)} if target_name == "local" else {}
     target = open_target(target_name, state_dir, **local)
     if target.is_up():
         click.echo(f"{target_name} target already running ('resilience down' stops it); endpoints:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +26,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def state_dir() -> Iterator[Path]:
     d = Path(tempfile.mkdtemp(prefix="resilience-cli-", dir="/tmp"))
+    os.chmod(d, 0o711)  # noqa: S103 - the postgres user must traverse it
     try:
         yield d / "state"
     finally:
@@ -67,3 +69,23 @@ def test_up_refuses_a_state_dir_the_postgres_user_cannot_reach(state_dir: Path) 
     assert f"{state_dir.parent} is not searchable" in r.stderr
     assert "Traceback" not in r.stderr
     assert not state_dir.exists()
+
+
+def test_up_on_a_taken_port_fails_in_one_line_before_starting_anything(state_dir: Path) -> None:
+    """`up --port redis=P` with P in use: exit 2, 'port P (redis) is taken', no process started."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        r = _run("up", "--state-dir", str(state_dir), "--port", f"redis={port}")
+    assert r.returncode == 2
+    assert r.stderr == f"error: port {port} (redis) is taken by another process: Address already in use\n"
+    assert not (state_dir / "state.json").exists()
+
+
+@pytest.mark.parametrize(("spec", "needle"), [("nope=5000", "unknown port name 'nope'"), ("redis", "NAME=PORT")])
+def test_up_rejects_bad_port_pins_as_invalid_input(state_dir: Path, spec: str, needle: str) -> None:
+    """A malformed or unknown --port is invalid input: exit 3, one line."""
+    r = _run("up", "--state-dir", str(state_dir), "--port", spec)
+    assert r.returncode == 3
+    assert needle in r.stderr and r.stderr.count("\n") == 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Mapping
 
 import psycopg
 
@@ -36,9 +37,11 @@ __all__ = ["bring_up", "create_app_database", "plan_state", "prepare_dirs", "wri
 _BASE = ("etcd", "redis", "haproxy", "prometheus")
 
 
-def plan_state(layout: Layout, replicas: int) -> StackState:
-    """Fresh state for a stack of ``replicas`` chat replicas: free ports, components, releases."""
-    state = StackState(replicas=replicas, ports=allocate_ports(port_names(replicas)), scope=scope_for(layout.root))
+def plan_state(layout: Layout, replicas: int, fixed_ports: Mapping[str, int] | None = None) -> StackState:
+    """Fresh state for a stack of ``replicas`` chat replicas: ports (free ones, or ``fixed_ports`` by
+    name), components, releases."""
+    ports = allocate_ports(port_names(replicas), fixed_ports)
+    state = StackState(replicas=replicas, ports=ports, scope=scope_for(layout.root))
     state.components = [*_BASE, "toxiproxy", *DB_NODES, *state.chat_names()]
     state.replica_releases = dict.fromkeys(state.chat_names(), "good")
     return state

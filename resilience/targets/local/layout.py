@@ -21,12 +21,13 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Mapping
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resilience.errors import ConfigError
+from resilience.errors import ConfigError, TargetError
 
 __all__ = [
     "DB_NODES",
@@ -123,13 +124,23 @@ def port_names(replicas: int) -> list[str]:
     return names
 
 
-def allocate_ports(names: list[str]) -> dict[str, int]:
-    """Distinct free loopback ports, one per name (all sockets are held open until every port is picked)."""
+def allocate_ports(names: list[str], fixed: Mapping[str, int] | None = None) -> dict[str, int]:
+    """Distinct free loopback ports, one per name; ``fixed`` ones as given (all sockets are held open
+    until every port is picked). A fixed port that is taken, or an unknown name, raises an error."""
+    fixed = dict(fixed or {})
+    unknown = sorted(set(fixed) - set(names))
+    if unknown:
+        raise ConfigError(f"unknown port name {unknown[0]!r} (choose from {', '.join(names)})")
+    if len(set(fixed.values())) != len(fixed):
+        raise ConfigError(f"the same port is given twice: {fixed}")
     with ExitStack() as stack:
         ports: dict[str, int] = {}
         for name in names:
             s = stack.enter_context(socket.socket())
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", fixed.get(name, 0)))
+            except OSError as exc:
+                raise TargetError(f"port {fixed[name]} ({name}) is taken by another process: {exc.strerror}") from None
             ports[name] = int(s.getsockname()[1])
         return ports
 

@@ -9,7 +9,7 @@ import random
 import signal as signals
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from resilience.errors import ConfigError, TargetError
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.local import bringup, preflight, releases
 from resilience.targets.local.database import Database
-from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, default_state_dir, scope_for
+from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, default_state_dir
 from resilience.targets.local.supervisor import supervisord_alive
 from resilience.targets.local.teardown import postmaster_pid, stack_processes, tear_down
 from resilience.targets.local.view import StackView, db_routing_ok
@@ -60,11 +60,13 @@ class LocalTarget:
     """The embedded HA stack under supervisord, driven through the Target protocol."""
 
     def __init__(self, *, name: str = "local", state_dir: str | Path | None = None, replicas: int = 3,
-                 **_: Any) -> None:
+                 ports: Mapping[str, int] | None = None, **_: Any) -> None:
+        """``ports`` pins ports by name (``redis``, ``haproxy-chat``, ``pg-1``, ...); the rest are picked free."""
         if replicas < 1:
             raise ConfigError(f"replicas must be at least 1, got {replicas}")
         self.name = name
         self.replicas = replicas
+        self.fixed_ports = dict(ports or {})
         self.layout = Layout(Path(state_dir) if state_dir else default_state_dir())
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -106,10 +108,7 @@ class LocalTarget:
     def _has_leftovers(self) -> bool:
         return (self.layout.state_file.exists() or self.layout.supervisord_pid.exists()
                 or any(postmaster_pid(self.layout.pg_data(n)) for n in DB_NODES)
-                or bool(stack_processes(self._scope())))
-
-    def _scope(self) -> str:
-        return scope_for(self.layout.root)
+                or bool(stack_processes(self.layout.root)))
 
     def up(self, *, progress: Progress | None = None) -> Endpoints:
         """Cold start to healthy; returns the endpoints. Already running: returns them unchanged."""
@@ -126,9 +125,9 @@ class LocalTarget:
             if self._has_leftovers():
                 say("cleaning up after a previous run that did not shut down")
                 tear_down(self.layout, None)
+            state = bringup.plan_state(self.layout, self.replicas, self.fixed_ports)
             bringup.prepare_dirs(self.layout, uid, gid)
             sec = Secrets.load_or_create(self.layout.secrets_file)
-            state = bringup.plan_state(self.layout, self.replicas)
             bringup.write_configs(self.layout, state, sec, bins, uid=uid, gid=gid)
             try:
                 bringup.bring_up(self.layout, state, sec, say, t0)

@@ -57,23 +57,27 @@ def _live(proc: psutil.Process) -> bool:
         return False
 
 
-def _marked(proc: psutil.Process, scope: str) -> bool:
+def _marked(proc: psutil.Process, scope: str, root: str) -> bool:
     try:
-        return proc.environ().get(STACK_ENV) == scope and _live(proc)
+        cwd = proc.cwd()
+        in_root = cwd == root or cwd.startswith(root + "/")
+        return (in_root or proc.environ().get(STACK_ENV) == scope) and _live(proc)
     except psutil.Error:
         return False
 
 
-def stack_processes(scope: str, sid: int | None = None) -> list[psutil.Process]:
-    """Live processes of the stack ``scope``: its marker in their environment, or in session ``sid``.
+def stack_processes(root: Path, sid: int | None = None) -> list[psutil.Process]:
+    """Live processes of the stack in state dir ``root``.
 
-    Redis and PostgreSQL write their process titles over the environment block, so the marker is not
-    always readable: supervisord's session (its pid; every child inherits it) covers those -- once a
-    marked process confirms that this session really is the stack's (a stale pid may have been reused).
+    A process belongs when it works inside ``root`` (every program runs in ``root/run``, a postmaster in
+    its data dir), or carries the stack's marker in its environment, or shares supervisord's session
+    ``sid`` -- once a process found the other ways confirms that session (a stale pid may be reused).
+    Redis and PostgreSQL write their process titles over the environment block, hence the other ways.
     """
     me = os.getpid()
+    scope, top = scope_for(root), str(root.resolve())
     procs = [p for p in psutil.process_iter() if p.pid != me]
-    marked = [p for p in procs if _marked(p, scope)]
+    marked = [p for p in procs if _marked(p, scope, top)]
     if sid is None or not any(_sid(p) == sid for p in marked):
         return marked
     pids = {p.pid for p in marked}
@@ -144,7 +148,7 @@ def tear_down(layout: Layout, state: StackState | None, *, purge: bool = False, 
     _kill(postmasters, signal.SIGINT)  # fast shutdown
     pm_pids = {p.pid for p in postmasters}
     # a postmaster's own children (backends, walsender...) go down with it
-    leftovers = [p for p in stack_processes(scope_for(layout.root), sup_pid)
+    leftovers = [p for p in stack_processes(layout.root, sup_pid)
                  if p.pid not in pm_pids and _ppid(p) not in pm_pids]
     _kill(leftovers, signal.SIGTERM)
     alive = _wait_gone(postmasters + leftovers, 8)

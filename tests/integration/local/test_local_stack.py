@@ -27,7 +27,7 @@ from resilience.errors import TargetError
 from resilience.targets import get_target
 from resilience.targets.base import FailoverMode, Target
 from resilience.targets.local import LocalTarget
-from resilience.targets.local.layout import DB_NODES, StackState, scope_for
+from resilience.targets.local.layout import DB_NODES, StackState
 from resilience.targets.local.teardown import held_ports, postmaster_pid, stack_processes
 from resilience.targets.local.writeprobe import WriteProbe
 
@@ -82,6 +82,18 @@ def test_up_brings_every_component_to_healthy(stack: LocalTarget, state_dir: Pat
     assert stack.proxies() == {"postgres": "postgres", "redis": "redis"}
     proxies = httpx.get(f"{stack.endpoints().toxiproxy}/proxies", timeout=5).json()
     assert set(proxies) == {"postgres", "redis"}
+
+
+def test_prometheus_scrapes_every_chat_replica(stack: LocalTarget) -> None:
+    """Prometheus reports each chat replica's /metrics target as up."""
+    url = f"{stack.endpoints().prometheus}/api/v1/query"
+    deadline = time.monotonic() + 30
+    while True:
+        result = httpx.get(url, params={"query": 'up{job="chat-api"}'}, timeout=5).json()["data"]["result"]
+        if len(result) == 3 and all(r["value"][1] == "1" for r in result):
+            break
+        assert time.monotonic() < deadline, result
+        time.sleep(0.5)
 
 
 def test_second_up_and_status_json_through_the_cli(stack: LocalTarget, state_dir: Path) -> None:
@@ -160,10 +172,10 @@ def test_down_after_a_supervisor_crash_leaves_nothing(stack: LocalTarget, state_
     assert state.supervisord_pid is not None
     os.kill(state.supervisord_pid, signal.SIGKILL)
     time.sleep(0.5)
-    assert stack_processes(scope_for(state_dir))  # the orphans are still there
+    assert stack_processes(state_dir)  # the orphans are still there
     assert not stack.is_up()
     r = _cli("down", "--state-dir", str(state_dir))
     assert r.returncode == 0, r.stderr
-    assert stack_processes(scope_for(state_dir), state.supervisord_pid) == []
+    assert stack_processes(state_dir, state.supervisord_pid) == []
     assert all(postmaster_pid(stack.layout.pg_data(n)) is None for n in DB_NODES)
     assert held_ports(state.ports) == {}
