@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
+
 from resilience import __version__
 from resilience.capacity.conditions import StepHooks, engage, wait_healthy
 from resilience.capacity.measure import StepMeasurer
@@ -214,7 +216,9 @@ def run_capacity_scenario(opts: CapacityOptions, reporter: Reporter | None = Non
                     with gate.deferred():
                         stack.close()
 
-        result = run_capacity(plan, info, engage=engaged, measure=StepMeasurer(target, plan), progress=say)
+        result = run_capacity(
+            plan, info, engage=engaged, measure=StepMeasurer(target, plan), progress=lambda line: say(escape(line))
+        )
     except KeyboardInterrupt:
         say(f"interrupted ({gate.received or 'SIGINT'})")
         code = EXIT_INTERRUPTED

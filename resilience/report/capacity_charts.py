@@ -124,8 +124,9 @@ def p95_vs_users(result: CapacityResult) -> Figure:
         ax.set_visible(False)
     for ax in axes[(rows - 1) * cols :]:
         ax.set_xlabel("users")
+    metric = "send->ack p95" if result.plan.get("latency", "ack") == "ack" else "p95"
     for ax in axes[::cols]:
-        ax.set_ylabel("p95 (ms, log)")
+        ax.set_ylabel(f"{metric} (ms, log)")
     fig.suptitle(
         "p95 latency vs users per condition "
         "(dots: steps of each repeat; green ok, orange over SLO, red clearly broken)",
