@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import socket
 import statistics
@@ -197,6 +198,7 @@ def main() -> int:
     args = parser.parse_args()
     quick = args.quick
     secs = 1.0 if quick else 3.0
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
     proc, api = start_server()
     echo, echo_port = start_helper(_ECHO)
     sink, sink_port = start_helper(_SINK)
@@ -216,6 +218,7 @@ def main() -> int:
         for helper in (echo, sink):
             helper.kill()
             helper.wait(10)
+    print(f"load average {os.getloadavg()[0]:.1f} at end (figures are noisy when it exceeds the CPU count)")
     missed = [name for name, ok in results.items() if not ok]
     print("goals met" if not missed else f"goals missed: {', '.join(missed)}")
     return 0

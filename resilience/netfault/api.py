@@ -18,10 +18,18 @@ from aiohttp import web
 
 from resilience.netfault._gojson import GoJSONError, as_bool, as_string, decode_first
 from resilience.netfault._gojson import field as go_field
-from resilience.netfault.model import PROXY_EXISTS, PROXY_NOT_FOUND, TOXIC_NOT_FOUND, ApiError, bad_body, missing_field
+from resilience.netfault.model import (
+    PROXY_EXISTS,
+    PROXY_NOT_FOUND,
+    TOXIC_NOT_FOUND,
+    ApiError,
+    Toxic,
+    bad_body,
+    missing_field,
+)
 from resilience.netfault.proxy import ALREADY_STARTED, Proxy
 
-__all__ = ["VERSION", "Api", "ProxySpec", "build_app", "parse_populate"]
+__all__ = ["EXPIRES_HEADER", "LEASE_HEADER", "VERSION", "Api", "ProxySpec", "build_app", "parse_populate"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +54,33 @@ def _error(err: ApiError) -> web.Response:
     body = json.dumps(err.to_json(), separators=(",", ":")) + "\n"
     return web.Response(status=err.status, text=body, content_type="text/plain",
                         headers={"X-Content-Type-Options": "nosniff"})
+
+
+LEASE_HEADER = "X-Netfault-Lease-Seconds"
+"""Request header (toxic create/update): the toxic removes itself after this many seconds unless renewed.
+An extension for the harness's dead-man switch; the real Toxiproxy ignores the header."""
+EXPIRES_HEADER = "X-Netfault-Lease-Expires"
+"""Response header on a leased toxic: when it expires, in epoch seconds."""
+
+
+def _lease(request: web.Request) -> float | None:
+    raw = request.headers.get(LEASE_HEADER)
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds < float("inf"):
+        raise ApiError(f"{LEASE_HEADER} must be a positive number of seconds, not {raw!r}", 400)
+    return seconds
+
+
+def _toxic_json(toxic: Toxic) -> web.Response:
+    response = _json(toxic.to_json())
+    if toxic.expires_at is not None:
+        response.headers[EXPIRES_HEADER] = f"{toxic.expires_at:.3f}"
+    return response
 
 
 class ProxySpec:
@@ -182,7 +217,7 @@ class Api:
                 if not existing.differs(spec.listen, spec.upstream):
                     done.append(existing)
                     continue
-                existing.stop()
+                existing.discard()
             proxy = Proxy(spec.name, spec.listen, spec.upstream)
             if spec.enabled:
                 proxy.start()
@@ -202,7 +237,7 @@ class Api:
 
     async def proxy_delete(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
         proxy = self.get(args["proxy"])
-        proxy.stop()
+        proxy.discard()
         del self.proxies[proxy.name]
         return web.Response(status=204)
 
@@ -226,18 +261,19 @@ class Api:
 
     async def toxic_create(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
         proxy = self.get(args["proxy"])
-        toxic = await proxy.toxics.add(await request.read())
-        return _json(toxic.to_json())
+        toxic = await proxy.toxics.add(await request.read(), _lease(request))
+        return _toxic_json(toxic)
 
     async def toxic_show(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
         toxic = self.get(args["proxy"]).toxics.find(args["toxic"])
         if toxic is None:
             raise TOXIC_NOT_FOUND
-        return _json(toxic.to_json())
+        return _toxic_json(toxic)
 
     async def toxic_update(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
-        toxic = await self.get(args["proxy"]).toxics.update(args["toxic"], await request.read())
-        return _json(toxic.to_json())
+        proxy = self.get(args["proxy"])
+        toxic = await proxy.toxics.update(args["toxic"], await request.read(), _lease(request))
+        return _toxic_json(toxic)
 
     async def toxic_delete(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
         await self.get(args["proxy"]).toxics.remove(args["toxic"])
@@ -245,7 +281,7 @@ class Api:
 
     def stop_all(self) -> None:
         for proxy in self.proxies.values():
-            proxy.stop()
+            proxy.discard()
 
 
 def build_app(api: Api) -> web.Application:

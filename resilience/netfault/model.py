@@ -98,7 +98,7 @@ _GO_STRUCT = {
 class Toxic:
     """One toxic of a proxy; ``attributes`` and ``toxicity`` change in place on update.
 
-    ``expires_at`` (monotonic seconds, or None) is reserved for leased toxics (dead-man switch).
+    ``expires_at`` (epoch seconds, or None) is when a leased toxic removes itself (dead-man switch).
     """
 
     name: str

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import socket
 import struct
+import time
 from typing import Any
 
 from resilience.netfault.addr import AddrError, format_addr, go_errno, resolve, split_host_port
@@ -68,6 +69,8 @@ class ToxicSet:
         self.proxy = proxy
         self.chains: dict[Direction, list[Toxic]] = {Direction.UPSTREAM: [], Direction.DOWNSTREAM: []}
         self.lock = asyncio.Lock()
+        self._leases: dict[str, asyncio.TimerHandle] = {}
+        self._expiring: set[asyncio.Task[None]] = set()
 
     def all(self) -> list[Toxic]:
         return self.chains[Direction.UPSTREAM] + self.chains[Direction.DOWNSTREAM]
@@ -78,20 +81,29 @@ class ToxicSet:
     def _links(self, direction: Direction) -> list[Link]:
         return [conn.links[direction] for conn in list(self.proxy.conns) if direction in conn.links]
 
-    async def add(self, body: bytes) -> Toxic:
+    async def add(self, body: bytes, lease: float | None = None) -> Toxic:
+        """Toxiproxy's ``AddToxicJson``; with ``lease`` seconds the toxic removes itself unless renewed."""
         async with self.lock:
             toxic = parse_toxic(body, lambda name: self.find(name) is not None)
             self.chains[toxic.direction].append(toxic)
+            if lease is not None:
+                self._lease(toxic, lease)
             links = self._links(toxic.direction)
             await asyncio.gather(*(link.add_toxic(toxic) for link in links))
             return toxic
 
-    async def update(self, name: str, body: bytes) -> Toxic:
+    async def update(self, name: str, body: bytes, lease: float | None = None) -> Toxic:
+        """Toxiproxy's ``UpdateToxicJson``; a ``lease`` renews it (alone, it leaves live links untouched)."""
         async with self.lock:
             toxic = self.find(name)
             if toxic is None:
                 raise TOXIC_NOT_FOUND
-            toxic.attributes, toxic.toxicity = update_toxic(toxic, body)
+            attributes, toxicity = update_toxic(toxic, body)
+            if lease is not None:
+                self._lease(toxic, lease)
+                if (attributes, toxicity) == (toxic.attributes, toxic.toxicity):
+                    return toxic
+            toxic.attributes, toxic.toxicity = attributes, toxicity
             index = self.chains[toxic.direction].index(toxic)
             await asyncio.gather(*(link.update_toxic(index) for link in self._links(toxic.direction)))
             return toxic
@@ -104,6 +116,9 @@ class ToxicSet:
             await self._remove(toxic)
 
     async def _remove(self, toxic: Toxic) -> None:
+        timer = self._leases.pop(toxic.name, None)
+        if timer is not None:
+            timer.cancel()
         chain = self.chains[toxic.direction]
         index = chain.index(toxic)
         del chain[index]
@@ -114,6 +129,31 @@ class ToxicSet:
             for chain in self.chains.values():
                 while chain:
                     await self._remove(chain[0])
+
+    # ---- leases (dead-man switch; an extension the real Toxiproxy ignores) -------------------------
+    def _lease(self, toxic: Toxic, seconds: float) -> None:
+        timer = self._leases.pop(toxic.name, None)
+        if timer is not None:
+            timer.cancel()
+        toxic.expires_at = time.time() + seconds
+        self._leases[toxic.name] = asyncio.get_running_loop().call_later(seconds, self._expire, toxic)
+
+    def _expire(self, toxic: Toxic) -> None:
+        task = asyncio.get_running_loop().create_task(self._expire_now(toxic))
+        self._expiring.add(task)
+        task.add_done_callback(self._expiring.discard)
+
+    async def _expire_now(self, toxic: Toxic) -> None:
+        async with self.lock:
+            if any(t is toxic for t in self.all()):
+                log.warning("proxy %s: lease of toxic %s expired; removing it", self.proxy.name, toxic.name)
+                await self._remove(toxic)
+
+    def close(self) -> None:
+        """Cancel every lease timer (the proxy is going away)."""
+        for timer in self._leases.values():
+            timer.cancel()
+        self._leases.clear()
 
 
 class Proxy:
@@ -143,6 +183,11 @@ class Proxy:
         self.enabled = True
         asyncio.get_running_loop().add_reader(sock.fileno(), self._accept)
         log.info("proxy %s listening on %s -> %s", self.name, self.listen, self.upstream)
+
+    def discard(self) -> None:
+        """Stop for good: close everything and cancel the toxics' leases."""
+        self.stop()
+        self.toxics.close()
 
     def stop(self) -> None:
         """Close the listener and every connection (no-op when disabled)."""
