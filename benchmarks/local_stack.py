@@ -14,6 +14,7 @@ machine it moves them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -22,8 +23,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
+
 from resilience.targets.base import FailoverMode
 from resilience.targets.local import LocalTarget
+from resilience.targets.local.teardown import stack_processes
 from resilience.targets.local.writeprobe import WriteProbe
 
 
@@ -39,22 +43,36 @@ def _state_dir(root: Path, name: str) -> Path:
     return root / name
 
 
-def bring_ups(root: Path, runs: int, replicas: int) -> tuple[list[float], list[float]]:
+def stack_cpu_s(target: LocalTarget) -> float:
+    """CPU seconds the stack's processes used so far, their reaped children included (initdb, ...)."""
+    total = 0.0
+    for proc in stack_processes(target.layout.root):
+        with contextlib.suppress(psutil.Error):
+            t = proc.cpu_times()
+            total += t.user + t.system + t.children_user + t.children_system
+    return total
+
+
+def bring_ups(root: Path, runs: int, replicas: int) -> tuple[list[float], list[float], list[float]]:
     ups: list[float] = []
     downs: list[float] = []
+    cpus: list[float] = []
     for i in range(runs):
         target = LocalTarget(state_dir=_state_dir(root, f"up-{i}"), replicas=replicas)
         try:
             load = os.getloadavg()[0]
             t0 = time.monotonic()
+            own0 = sum(os.times()[:4])
             target.up()
             ups.append(time.monotonic() - t0)
-            print(f"  bring-up {i + 1}: {ups[-1]:.1f} s (load average {load:.1f})", flush=True)
+            cpus.append(stack_cpu_s(target) + sum(os.times()[:4]) - own0)
+            print(f"  bring-up {i + 1}: {ups[-1]:.1f} s, {cpus[-1]:.1f} CPU s (load average before {load:.1f})",
+                  flush=True)
         finally:
             t0 = time.monotonic()
             target.down(purge=True)
             downs.append(time.monotonic() - t0)
-    return ups, downs
+    return ups, downs, cpus
 
 
 def failover_window(target: LocalTarget, mode: FailoverMode) -> tuple[float, int]:
@@ -106,7 +124,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="resilience-bench-", dir="/tmp"))
     os.chmod(root, 0o711)  # noqa: S103 - the postgres user must traverse it
     try:
-        ups, downs = bring_ups(root, args.runs, args.replicas)
+        ups, downs, cpus = bring_ups(root, args.runs, args.replicas)
         target = LocalTarget(state_dir=_state_dir(root, "failover"), replicas=args.replicas)
         windows: dict[str, tuple[list[float], list[int]]] = {}
         try:
@@ -121,6 +139,7 @@ def main() -> None:
         print(f"\nlocal stack, {args.replicas} chat replicas, load average now {os.getloadavg()[0]:.1f} "
               f"on {os.cpu_count()} cores")
         _row("cold bring-up to healthy", ups, extra="(goal median <= 15 s)")
+        _row("CPU used by a bring-up", cpus, unit="CPU s", extra="(all stack processes + this one)")
         _row("teardown (down --purge)", downs)
         _row("chat replica SIGKILL -> back in LB", kills)
         for mode, (ws, lost) in windows.items():

@@ -140,6 +140,8 @@ class LocalTarget:
 
     def down(self, *, purge: bool = False) -> None:
         """Stop everything by pid, including orphaned postmasters; ``purge`` deletes the state dir."""
+        if not self.layout.root.exists():
+            return
         with self._lock():
             state: StackState | None = None
             if self.layout.state_file.exists():
