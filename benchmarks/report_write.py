@@ -14,8 +14,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from resilience.report import write_report  # noqa: E402
-from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, write_synthetic_run  # noqa: E402
+from resilience.report import write_report
+from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, write_synthetic_run
 
 
 def case(label: str, experiments: int, duration_s: float, resolution_s: float) -> None:

@@ -86,7 +86,7 @@ class _Metric:
     name: str
     get: Callable[[Experiment], float | None]
     fmt: Callable[[float], str]
-    absolute: float | None  # None: counts, any increase counts
+    absolute: float | None  # None: any increase counts; else beyond both this and the relative tolerance
     missing_is_bad: bool = False
 
 
@@ -106,7 +106,7 @@ def _metrics(tol: Tolerances) -> list[_Metric]:
         _Metric("error budget burnt", lambda e: e.error_budget_burnt, lambda v: f"{v * 100:.0f} %", tol.budget),
         _Metric("lost messages", counts("lost"), lambda v: f"{v:.0f}", None),
         _Metric("duplicated messages", counts("duplicated"), lambda v: f"{v:.0f}", None),
-        _Metric("out-of-order messages", counts("out_of_order"), lambda v: f"{v:.0f}", None),
+        _Metric("out-of-order messages", counts("out_of_order"), lambda v: f"{v:.0f}", 0.0),
     ]
 
 

@@ -32,6 +32,8 @@ from resilience.report.text import (
 
 __all__ = ["render_html"]
 
+_MAX_VIOLATIONS = 20
+
 
 @dataclass(frozen=True)
 class _Item:
@@ -42,8 +44,11 @@ class _Item:
     phases: tuple[Segment, ...]
     integrity: str
     integrity_short: str
+    integrity_class: str
     slo_line: str
     fault_len: str
+    violations: tuple[str, ...]
+    more_violations: int
 
 
 def _data_uri(path: Path) -> str:
@@ -69,8 +74,16 @@ def _environment() -> jinja2.Environment:
     return env
 
 
+def _integrity_class(exp: Experiment) -> str:
+    i = exp.integrity
+    if i is None or i.ok is None:
+        return "none"
+    return "good" if i.clean else "warn" if i.ok else "bad"
+
+
 def _item(data: ExperimentData, charts: list[Chart]) -> _Item:
     exp = data.experiment
+    violations = exp.integrity.violations if exp.integrity is not None else ()
     length = None if exp.fault_start is None or exp.fault_end is None else exp.fault_end - exp.fault_start
     return _Item(
         exp=exp,
@@ -80,8 +93,11 @@ def _item(data: ExperimentData, charts: list[Chart]) -> _Item:
         phases=tuple(failover_segments(exp)),
         integrity=integrity_line(exp),
         integrity_short=integrity_short(exp),
+        integrity_class=_integrity_class(exp),
         slo_line=slo_line(exp),
         fault_len=fmt_s(length),
+        violations=violations[:_MAX_VIOLATIONS],
+        more_violations=max(0, len(violations) - _MAX_VIOLATIONS),
     )
 
 

@@ -60,7 +60,8 @@ def _integrity(exp: Experiment) -> Check:
     if i is None or i.ok is None:
         return _unmeasured(exp, name, "integrity")
     if i.ok:
-        return Check(name, "passed", f"{i.acked} acknowledged messages, none lost, duplicated or reordered")
+        reordered = f"; warning: {i.out_of_order} delivered out of order" if i.out_of_order else ""
+        return Check(name, "passed", f"{i.acked} acknowledged messages, none lost or duplicated{reordered}")
     return Check(name, "failed", f"{i.lost} lost, {i.duplicated} duplicated, {i.out_of_order} out of order "
                                  f"of {i.acked} acknowledged")
 

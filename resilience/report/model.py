@@ -34,14 +34,27 @@ class Integrity:
     lost: int | None = None
     duplicated: int | None = None
     out_of_order: int | None = None
+    indeterminate: int | None = None
+    """Sends whose outcome the client never learned (not counted as lost)."""
+    delivery_ratio: float | None = None
+    """Share of expected WebSocket deliveries that connected clients received."""
+    violations: tuple[str, ...] = ()
+    """The checker's own words for each problem found (may be long; reports show the first few)."""
 
     @property
     def ok(self) -> bool | None:
-        """True when nothing was lost, duplicated or reordered; None when not measured."""
-        counts = (self.lost, self.duplicated, self.out_of_order)
-        if any(c is None for c in counts):
+        """True when no acknowledged message was lost or duplicated (the runner's pass rule); None: not measured.
+
+        Messages delivered out of order are a warning (``clean`` is False), not a failure.
+        """
+        if self.lost is None or self.duplicated is None:
             return None
-        return all(c == 0 for c in counts)
+        return self.lost == 0 and self.duplicated == 0
+
+    @property
+    def clean(self) -> bool:
+        """ok and nothing delivered out of order either."""
+        return bool(self.ok) and not self.out_of_order
 
 
 @dataclass(frozen=True)
@@ -213,6 +226,9 @@ def _integrity(r: _Reader, raw: dict[str, Any] | None, where: str) -> Integrity 
         lost=r.count(raw, "lost", where),
         duplicated=r.count(raw, "duplicated", where),
         out_of_order=r.count(raw, "out_of_order", where),
+        indeterminate=_optional_count(r, raw, "indeterminate", where),
+        delivery_ratio=r.number(raw, "delivery_ratio", where, note=False),
+        violations=_texts(r, raw.get("violations"), f"{where}.violations"),
     )
 
 
@@ -237,6 +253,10 @@ def _phases(r: _Reader, raw: object, where: str) -> tuple[Phase, ...]:
             raise r.fail(f"{where}[{i}]", "an object with name and at", item)
         phases.append(Phase(name=name, at=at))
     return tuple(sorted(phases, key=lambda p: p.at))
+
+
+def _optional_count(r: _Reader, obj: dict[str, Any], key: str, where: str) -> int | None:
+    return r.count(obj, key, where) if obj.get(key) is not None else None
 
 
 def _optional_flag(r: _Reader, obj: dict[str, Any], key: str, where: str) -> bool | None:

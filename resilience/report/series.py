@@ -16,7 +16,7 @@ import numpy.typing as npt
 
 from resilience.errors import ConfigError
 
-__all__ = ["PHASES", "Series", "read_timeline", "split_phases"]
+__all__ = ["PHASES", "Series", "coarsen", "read_timeline", "split_phases"]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -102,3 +102,50 @@ def split_phases(
     end = math.inf if fault_end is None else max(fault_end, start)
     masks = {"before": t < start, "during": (t >= start) & (t < end), "after": t >= end}
     return {phase: values[mask & np.isfinite(values)] for phase, mask in masks.items()}
+
+
+_PEAK = ("p50_ms", "p95_ms", "p99_ms")
+_LOWEST = ("ws_open",)
+
+
+def _bucket_value(name: str, values: FloatArray, rows: dict[str, FloatArray], seconds: float) -> float:
+    """One column's value for a bucket of consecutive intervals (``rows`` holds the bucket's columns)."""
+    finite = values[np.isfinite(values)]
+    if name == "error_rate" and "errors" in rows and "requests" in rows:
+        requests = float(np.nansum(rows["requests"]))
+        return float(np.nansum(rows["errors"])) / requests if requests > 0 else math.nan
+    if name == "throughput" and "requests" in rows and np.isfinite(rows["requests"]).any():
+        return float(np.nansum(rows["requests"])) / seconds
+    if finite.size == 0:
+        return math.nan
+    if name in _PEAK or name.endswith(("_p95_ms", "_p99_ms")):
+        return float(finite.max())
+    if name in _LOWEST:
+        return float(finite.min())
+    return float(finite.mean())
+
+
+def coarsen(series: Series, max_points: int) -> tuple[Series, int]:
+    """Fewer, wider intervals for drawing: at most ``max_points`` rows, and the factor used (1: unchanged).
+
+    Each new interval spans ``factor`` original ones: throughput is requests per second over it (or
+    the mean), error rate is errors over requests (or the mean), latency percentiles are the worst
+    interval's, open WebSockets the fewest; every other column is the mean.
+    """
+    resolution = series.resolution_s()
+    if resolution is None or resolution <= 0 or len(series) <= max_points:
+        return series, 1
+    factor = math.ceil(len(series) / max_points)
+    width = resolution * factor
+    t = series.t
+    buckets = np.rint((t - t[0]) / resolution).astype(int) // factor  # interval index, robust to float noise
+    starts = np.flatnonzero(np.r_[True, np.diff(buckets) != 0])
+    ends = np.r_[starts[1:], len(t)]
+    out: dict[str, list[float]] = {name: [] for name in series.columns}
+    for lo, hi in zip(starts, ends, strict=True):
+        rows = {name: values[lo:hi] for name, values in series.columns.items()}
+        out["t"].append(float(t[0] + buckets[lo] * width))
+        for name, values in rows.items():
+            if name != "t":
+                out[name].append(_bucket_value(name, values, rows, width))
+    return Series({name: np.asarray(values, dtype=np.float64) for name, values in out.items()}), factor

@@ -101,8 +101,13 @@ def integrity_line(exp: Experiment) -> str:
     i = exp.integrity
     if i is None:
         return "not measured"
-    return (f"{fmt_count(i.acked)} acked · {fmt_count(i.lost)} lost · {fmt_count(i.duplicated)} duplicated · "
+    line = (f"{fmt_count(i.acked)} acked · {fmt_count(i.lost)} lost · {fmt_count(i.duplicated)} duplicated · "
             f"{fmt_count(i.out_of_order)} out of order")
+    if i.indeterminate:
+        line += f" · {i.indeterminate:,} indeterminate"
+    if i.delivery_ratio is not None:
+        line += f" · {i.delivery_ratio * 100:.1f} % delivered to WebSocket clients"
+    return line
 
 
 def slo_line(exp: Experiment) -> str:
@@ -126,11 +131,13 @@ def load_line(load: Mapping[str, Any]) -> str:
 
 
 def integrity_short(exp: Experiment) -> str:
-    """``clean (5,234 acked)``, ``2 lost, 1 duplicated`` or ``not measured``: for verdict tables."""
+    """``clean (5,234 acked)``, ``2 lost, 1 duplicated``, ``ok, 3 out of order`` or ``not measured``."""
     i = exp.integrity
     if i is None or i.ok is None:
         return "not measured"
-    if i.ok:
+    if i.clean:
         return f"clean ({fmt_count(i.acked)} acked)"
+    if i.ok:
+        return f"ok, {i.out_of_order:,} out of order"
     parts = [(i.lost, "lost"), (i.duplicated, "duplicated"), (i.out_of_order, "out of order")]
     return ", ".join(f"{n:,} {word}" for n, word in parts if n)

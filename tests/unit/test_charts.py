@@ -25,6 +25,7 @@ from resilience.report.charts import (
 from resilience.report.charts._style import COLORS
 from resilience.report.charts.integrity import integrity_cells
 from resilience.report.charts.latency import phase_medians
+from resilience.report.junit import experiment_checks
 from resilience.report.model import Experiment, Phase, Run, load_run
 from resilience.report.series import Series, read_timeline
 from tests.support.synthetic_run import write_synthetic_run
@@ -140,7 +141,20 @@ def test_integrity_cells_states(run: Run) -> None:
     assert integrity_cells(run.experiments[1])[1] == ("2", "bad")
     assert {state for _, state in integrity_cells(run.experiments[2])} == {"unknown"}
     fig = integrity_figure(run.experiments)
-    assert fig.axes[0].get_title() == "Message integrity: integrity problems found"
+    assert fig.axes[0].get_title() == "Message integrity: acknowledged messages lost or duplicated"
+
+
+def test_out_of_order_is_a_warning_not_a_failure(run: Run) -> None:
+    """Out-of-order delivery with nothing lost or duplicated is amber and keeps the integrity check passing."""
+    exp = run.experiments[0]
+    assert exp.integrity is not None
+    reordered = replace(exp, integrity=replace(exp.integrity, out_of_order=3, delivery_ratio=0.875))
+    assert reordered.integrity is not None and reordered.integrity.ok is True and not reordered.integrity.clean
+    cells = integrity_cells(reordered, delivery=True)
+    assert cells[3] == ("3", "warn") and cells[4] == ("87.5 %", "plain")
+    fig = integrity_figure([reordered])
+    assert fig.axes[0].get_title().endswith("some messages delivered out of order")
+    assert [c.outcome for c in experiment_checks(reordered)][3] == "passed"
 
 
 def test_empty_inputs_still_draw(tmp_path: Path) -> None:
@@ -181,3 +195,14 @@ def test_degenerate_experiments_draw_without_warnings(tmp_path: Path) -> None:
     assert recovery_figure(exps).axes[0].patches[1].get_width() == 5  # type: ignore[attr-defined]
     for figure in (recovery_figure(exps), failover_figure(exps), integrity_figure(exps)):
         assert save_figure(figure, tmp_path / "x.png").stat().st_size > 1000
+
+
+def test_long_timeline_is_drawn_coarser_and_says_so(run: Run) -> None:
+    """A timeline longer than max_points is drawn with wider steps, and the x label explains the aggregation."""
+    exp, series = run.experiments[1], _series(run, "db-failover")
+    fig = timeline_figure(exp, series, max_points=60)
+    line = _labelled(fig, 0)["throughput"]
+    assert isinstance(line, Line2D) and len(line.get_xdata()) == 60  # type: ignore[arg-type]
+    assert "each step spans 1.5 s = 3 intervals of 0.5 s" in fig.axes[3].get_xlabel()
+    full = timeline_figure(exp, series)
+    assert full.axes[3].get_xlabel() == "seconds since fault start"

@@ -11,7 +11,7 @@ import pytest
 from resilience.errors import ConfigError
 from resilience.report.build import collect
 from resilience.report.model import load_run
-from resilience.report.series import read_timeline, split_phases
+from resilience.report.series import Series, coarsen, read_timeline, split_phases
 from tests.support.synthetic_run import STARTED, write_synthetic_run
 
 pytestmark = pytest.mark.unit
@@ -137,3 +137,22 @@ def test_collect_notes_missing_timeline_and_uses_run_level_timeline(tmp_path: Pa
     outage = collect(synth.path).experiments[2]
     assert outage.series is not None and len(outage.series) > 0
     assert any("run-level timeline.csv" in n for n in outage.notes)
+
+
+def test_coarsen_known_answers() -> None:
+    """100 intervals of 0.1 s coarsened to 20: rates from sums, worst latency, fewest WebSockets."""
+    t = 1_790_000_000.0 + np.arange(100) * 0.1
+    series = Series({
+        "t": t, "throughput": np.full(100, 40.0), "requests": np.full(100, 4.0),
+        "errors": np.r_[np.zeros(50), np.ones(50)], "error_rate": np.r_[np.zeros(50), np.full(50, 0.25)],
+        "p95_ms": np.arange(100.0), "ws_open": np.r_[np.full(32, 20.0), np.full(68, 13.0)],
+    })
+    coarse, factor = coarsen(series, 20)
+    assert factor == 5 and len(coarse) == 20
+    assert coarse.t[1] - coarse.t[0] == pytest.approx(0.5)
+    assert coarse.columns["throughput"] == pytest.approx(np.full(20, 40.0))
+    assert coarse.columns["error_rate"][[0, -1]] == pytest.approx([0.0, 0.25])
+    assert coarse.columns["p95_ms"][:3] == pytest.approx([4.0, 9.0, 14.0])
+    assert list(coarse.columns["ws_open"][5:8]) == [20.0, 13.0, 13.0]
+    same, one = coarsen(series, 500)
+    assert one == 1 and same is series

@@ -165,3 +165,20 @@ def test_repeated_experiment_names_keep_their_own_charts(tmp_path: Path) -> None
     html = (synth.path / "report.html").read_text()
     assert 'id="exp-pod-kill"' in html and 'id="exp-pod-kill-2"' in html
     assert html.count('alt="pod-kill: timeline"') == 2
+
+
+def test_integrity_details_from_the_checker(tmp_path: Path) -> None:
+    """Delivery ratio, indeterminate sends and the checker's violations (first 20) reach the report."""
+    synth = write_synthetic_run(tmp_path, experiments=(DEFAULT_EXPERIMENTS[0],))
+    run = json.loads((synth.path / "run.json").read_text())
+    run["experiments"][0]["integrity"].update(
+        out_of_order=25, indeterminate=1, delivery_ratio=0.5,
+        violations=[f"delivery order: u{i} got id 9 after 11" for i in range(25)],
+    )
+    (synth.path / "run.json").write_text(json.dumps(run))
+    write_report(synth.path)
+    html = (synth.path / "report.html").read_text()
+    assert "Integrity problems the checker found (20 of 25 shown)" in html
+    assert "<code>delivery order: u19 got id 9 after 11</code>" in html and "u20 got" not in html
+    assert "1 indeterminate · 50.0 % delivered to WebSocket clients" in html
+    assert '<td class="warn">ok, 25 out of order</td>' in html

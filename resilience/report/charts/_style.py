@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import numpy.typing as npt
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import FuncFormatter
 
 __all__ = [
     "COLORS",
@@ -65,11 +66,17 @@ def style_axes(ax: Axes) -> None:
     ax.spines["right"].set_visible(False)
 
 
-class _PlainLogFormatter(LogFormatter):
-    """Log-axis labels as plain numbers (``300``, not ``3x10^2``), minor ticks labelled when the range is narrow."""
+def _minor_label(ax: Axes) -> FuncFormatter:
+    """Minor log ticks as plain numbers: 2x and 5x under ~2 decades (3x too under one), none on wider axes."""
 
-    def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-        return f"{x:g}"
+    def label(value: float, _pos: int | None) -> str:
+        low, high = ax.get_ylim()
+        decades = math.log10(high / low) if low > 0 and high > low else 99.0
+        text = f"{value:g}"
+        digits = "235" if decades < 1 else "25" if decades <= 2.3 else ""
+        return text if text[0] in digits else ""
+
+    return FuncFormatter(label)
 
 
 def wide_range(*arrays: npt.ArrayLike, ratio: float = 5.0) -> bool:
@@ -94,8 +101,8 @@ def legend_right(ax: Axes) -> None:
 def log_y(ax: Axes) -> None:
     """Logarithmic y axis with plain-number labels."""
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(_PlainLogFormatter(labelOnlyBase=False))
-    ax.yaxis.set_minor_formatter(_PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2.5, 0.8)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(_minor_label(ax))
 
 
 def save_figure(fig: Figure, path: Path, *, dpi: int = 110) -> Path:

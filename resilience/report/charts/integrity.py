@@ -17,13 +17,14 @@ __all__ = ["INTEGRITY_COLUMNS", "integrity_cells", "integrity_figure"]
 
 INTEGRITY_COLUMNS = ("acked", "lost", "duplicated", "out_of_order")
 
-_TINT = {"ok": "#d5f0dd", "bad": "#f8d0cc", "unknown": "#eeeeee", "plain": "white"}
+_TINT = {"ok": "#d5f0dd", "bad": "#f8d0cc", "warn": "#fdebc8", "unknown": "#eeeeee", "plain": "white"}
 
 
-def integrity_cells(exp: Experiment) -> list[tuple[str, str]]:
-    """(text, state) per column; state is ok, bad, unknown (not measured) or plain (acked)."""
+def integrity_cells(exp: Experiment, *, delivery: bool = False) -> list[tuple[str, str]]:
+    """(text, state) per column; state is ok, bad, warn (out of order), unknown (not measured) or plain (acked)."""
+    width = len(INTEGRITY_COLUMNS) + delivery
     if exp.integrity is None:
-        return [("not measured", "unknown")] * len(INTEGRITY_COLUMNS)
+        return [("not measured", "unknown")] * width
     cells = []
     for column in INTEGRITY_COLUMNS:
         value = getattr(exp.integrity, column)
@@ -32,22 +33,40 @@ def integrity_cells(exp: Experiment) -> list[tuple[str, str]]:
         elif column == "acked":
             cells.append((f"{value:,}", "plain"))
         else:
-            cells.append((f"{value:,}", "ok" if value == 0 else "bad"))
+            warn = column == "out_of_order" and value > 0
+            cells.append((f"{value:,}", "ok" if value == 0 else "warn" if warn else "bad"))
+    if delivery:
+        ratio = exp.integrity.delivery_ratio
+        cells.append(("—", "unknown") if ratio is None else (f"{ratio * 100:.1f} %", "plain"))
     return cells
+
+
+def _verdict(rows: Sequence[Experiment]) -> tuple[str, str]:
+    """The panel title's verdict and colour: failures first, then gaps, then warnings."""
+    measured = [e.integrity for e in rows if e.integrity is not None and e.integrity.ok is not None]
+    if any(i.ok is False for i in measured):
+        return "acknowledged messages lost or duplicated", COLORS["bad"]
+    if not rows or len(measured) < len(rows):
+        return "not measured for every experiment", "#555555"
+    if any(not i.clean for i in measured):
+        return "nothing lost or duplicated; some messages delivered out of order", "#b9770e"
+    return "no acknowledged message lost, duplicated or reordered", COLORS["ok"]
 
 
 def integrity_figure(experiments: Sequence[Experiment]) -> Figure:
     """A coloured table: one row per experiment, one column per integrity count."""
     rows = list(experiments)
-    fig = new_figure(9.0, 0.7 + 0.36 * (max(len(rows), 1) + 1))
+    delivery = any(e.integrity is not None and e.integrity.delivery_ratio is not None for e in rows)
+    labels = ["acknowledged", "lost", "duplicated", "out of order"] + (["delivered to\nWebSockets"] if delivery else [])
+    fig = new_figure(9.0 + 1.6 * delivery, 0.7 + 0.36 * (max(len(rows), 1) + 1) + 0.2 * delivery)
     ax = fig.subplots()
     ax.axis("off")
-    cells = [integrity_cells(e) for e in rows] or [[("—", "unknown")] * len(INTEGRITY_COLUMNS)]
+    cells = [integrity_cells(e, delivery=delivery) for e in rows] or [[("—", "unknown")] * len(labels)]
     table = ax.table(
         cellText=[[text for text, _ in row] for row in cells],
         cellColours=[[_TINT[state] for _, state in row] for row in cells],
         rowLabels=[e.name for e in rows] or ["(no experiments)"],
-        colLabels=["acknowledged", "lost", "duplicated", "out of order"],
+        colLabels=labels,
         cellLoc="center",
         bbox=Bbox.from_bounds(0.0, 0.0, 1.0, 1.0),
     )
@@ -57,9 +76,6 @@ def integrity_figure(experiments: Sequence[Experiment]) -> Figure:
         cell.set_edgecolor("#bbbbbb")
         if r == 0:
             cell.set_text_props(fontweight="bold")
-    verdict = "no acknowledged message lost" if all(e.integrity and e.integrity.ok for e in rows) and rows else (
-        "integrity problems found" if any(e.integrity and e.integrity.ok is False for e in rows) else
-        "integrity not fully measured")
-    color = COLORS["ok"] if verdict.startswith("no ack") else COLORS["bad"] if "problems" in verdict else "#555"
+    verdict, color = _verdict(rows)
     ax.set_title(f"Message integrity: {verdict}", fontsize=12, fontweight="bold", color=color)
     return fig

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from resilience.report.charts._style import (
     COLORS,
@@ -25,9 +26,12 @@ from resilience.report.charts._style import (
     wide_range,
 )
 from resilience.report.model import Experiment
-from resilience.report.series import FloatArray, Series
+from resilience.report.series import FloatArray, Series, coarsen
 
-__all__ = ["TimelineMarks", "timeline_figure", "timeline_marks"]
+__all__ = ["MAX_POINTS", "TimelineMarks", "timeline_figure", "timeline_marks"]
+
+MAX_POINTS = 400
+"""More intervals than this are drawn coarser: beyond it a step is narrower than about two pixels."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class TimelineMarks:
     detected: float | None
     recovered: float | None
     target: float | None
+    end: float | None = None
+    """Last interval on the relative axis (None without data)."""
 
 
 def timeline_marks(exp: Experiment, series: Series) -> TimelineMarks:
@@ -60,6 +66,7 @@ def timeline_marks(exp: Experiment, series: Series) -> TimelineMarks:
         detected=rel(exp.detection_time),
         recovered=rel(exp.recovery_time),
         target=exp.recovery_target_s,
+        end=rel(float(series.t[-1])) if len(series) else None,
     )
 
 
@@ -75,7 +82,9 @@ def _mark(axes: list[Axes], marks: TimelineMarks) -> None:
             label = f"recovered (+{marks.recovered:.1f} s)" if first else None
             ax.axvline(marks.recovered, color=COLORS["recover"], ls="-", lw=1.6, label=label)
         if marks.target is not None:
-            label = f"recovery target ({marks.target:g} s)" if first else None
+            beyond = marks.end is not None and marks.target > marks.end
+            label = (f"recovery target ({marks.target:g} s{', after the end of the data' if beyond else ''})"
+                     if first else None)
             ax.axvline(marks.target, color=COLORS["target"], ls=":", lw=1.4, label=label)
 
 
@@ -118,14 +127,41 @@ def _title(exp: Experiment) -> str:
     return " — ".join(parts)
 
 
-def timeline_figure(exp: Experiment, series: Series) -> Figure:
-    """Four stacked panels sharing the time axis; see the module docstring."""
+def _coarsened_note(series: Series, factor: int) -> str:
+    resolution = round(series.resolution_s() or 0.0, 3)
+    return (f"(each step spans {resolution * factor:g} s = {factor} intervals of {resolution:g} s: requests per "
+            "second, errors over requests, the worst latency, the fewest open WebSockets)")
+
+
+def timeline_figure(exp: Experiment, series: Series, *, max_points: int = MAX_POINTS) -> Figure:
+    """Four stacked panels sharing the time axis; see the module docstring.
+
+    Timelines longer than ``max_points`` intervals are drawn coarser (``series.coarsen``), and the chart says so.
+    """
     fig = new_figure(11.0, 9.0)
     axes = list(fig.subplots(4, 1, sharex=True))
     marks = timeline_marks(exp, series)
-    x = series.t - marks.origin
+    drawn, factor = coarsen(series, max_points)
+    x = drawn.t - marks.origin
+    _panels(axes, x, drawn, exp)
+    note = f"\n{_coarsened_note(series, factor)}" if factor > 1 else ""
+    axes[3].set_xlabel(marks.origin_label + note)
+    _mark(axes, marks)
+    for ax in axes:
+        style_axes(ax)
+        legend_right(ax)
+    for ax in (axes[0], axes[1], axes[3]):
+        floor_zero(ax)
+    axes[3].yaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(x) > 1 and np.nanmax(x) > np.nanmin(x):
+        axes[3].set_xlim(float(np.nanmin(x)), float(np.nanmax(x)))
+    fig.suptitle(_title(exp), fontsize=13, color=VERDICT_COLORS.get(exp.verdict, "black"), fontweight="bold")
+    return fig
+
+
+def _panels(axes: list[Axes], x: FloatArray, series: Series, exp: Experiment) -> None:
     _plot(axes[0], x, series, "throughput", label="throughput", color=COLORS["throughput"])
-    if exp.slo.throughput_min is not None:
+    if exp.slo.throughput_min:
         _slo_line(axes[0], exp.slo.throughput_min, f"SLO ≥ {exp.slo.throughput_min:g} req/s")
     axes[0].set_ylabel("throughput (req/s)")
     _plot(axes[1], x, series, "error_rate", label="error rate", color=COLORS["error_rate"], scale=100.0)
@@ -135,14 +171,3 @@ def timeline_figure(exp: Experiment, series: Series) -> Figure:
     _latency(axes[2], x, series, exp)
     _plot(axes[3], x, series, "ws_open", label="open WebSockets", color=COLORS["ws_open"])
     axes[3].set_ylabel("open WebSockets")
-    axes[3].set_xlabel(marks.origin_label)
-    _mark(axes, marks)
-    for ax in axes:
-        style_axes(ax)
-        legend_right(ax)
-    for ax in axes[:2]:
-        floor_zero(ax)
-    if len(x) > 1 and np.nanmax(x) > np.nanmin(x):
-        axes[3].set_xlim(float(np.nanmin(x)), float(np.nanmax(x)))
-    fig.suptitle(_title(exp), fontsize=13, color=VERDICT_COLORS.get(exp.verdict, "black"), fontweight="bold")
-    return fig
