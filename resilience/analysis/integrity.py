@@ -8,7 +8,10 @@ ledger files and the chat ``messages`` table and calls it. It reports:
 * **duplicated** - extra rows for one (room, client_id), and acknowledged sends whose row carries a
   different id than the ack (the message was stored again);
 * **out_of_order** - per room, a message acknowledged before another was even sent but given a higher
-  id (commit order broken), plus messages a client received with a lower id after a higher one;
+  id (commit order broken: catch-up with ``after=<last id>`` could skip it);
+* **delivery_out_of_order** - pushes a client received with a lower id after a higher one (reported, not
+  a failure by itself: it becomes a loss only if the client reconnects in between, which delivery
+  completeness then shows);
 * **delivery completeness** - for every user, the room's messages after its join point that it should
   have received (up to the highest id it saw, and everything committed ``grace_s`` before it left) and
   whether it did, through pushes or catch-up.
@@ -205,7 +208,7 @@ def evaluate(ledger: Ledger, rows: Sequence[DbRow], *, since: float | None = Non
         sent=len(sends), acked=sum(1 for s in sends if s.acked),
         failed=sum(1 for s in sends if not s.acked and s.failed_status is not None),
         indeterminate=sum(1 for s in sends if s.indeterminate), lost=len(tally.lost),
-        duplicated=tally.duplicated + tally.id_mismatch, out_of_order=commit + dlv.out_of_order,
+        duplicated=tally.duplicated + tally.id_mismatch, out_of_order=commit,
         commit_order_violations=commit, delivery_out_of_order=dlv.out_of_order, id_mismatch=tally.id_mismatch,
         indeterminate_stored=tally.indeterminate_stored, failed_but_stored=tally.failed_but_stored,
         delivery_expected=dlv.expected, delivery_received=dlv.received, redelivered=dlv.redelivered,

@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -193,25 +194,28 @@ def _argv(spec: LoadSpec, out_dir: Path, *, workers: int, web_port: int | None, 
 
 
 def start_load(chat_url: str, issuer_secret: str, params: LoadParams, out_dir: Path, *, workers: int = 0,
-               web_port: int | None = None, check: bool = True, startup_timeout: float = 30.0,
-               log_level: str = "INFO") -> LoadProcess:
+               spread_urls: Sequence[str] = (), web_port: int | None = None, check: bool = True,
+               startup_timeout: float = 30.0, log_level: str = "INFO") -> LoadProcess:
     """Launch Locust against ``chat_url`` with ``params``; return once the first user runs.
 
     ``out_dir`` receives ``load-spec.json``, ``events/``, ``ledger/`` and the Locust logs. ``workers=N``
-    runs a master and N worker processes. ``check`` runs ``preflight`` first. Raises LoadError when the
+    runs a master and N worker processes; ``spread_urls`` (other replicas of the same service) share the
+    users round-robin with ``chat_url``. ``check`` runs ``preflight`` against every URL first. Raises LoadError when the
     target fails the pre-flight check or Locust does not start a user within ``startup_timeout``.
     """
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (got {workers})")
     url = _check_url(chat_url)
+    spread = [_check_url(u) for u in spread_urls]
     if check:
-        preflight(url, issuer_secret, room=params.room_name(0) + "-preflight")
+        for each in (url, *spread):
+            preflight(each, issuer_secret, room=params.room_name(0) + "-preflight")
     out_dir = out_dir.resolve()
     events_dir, ledger_dir = out_dir / "events", out_dir / "ledger"
     for folder in (events_dir, ledger_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    spec = LoadSpec(params=params, chat_url=url, events_dir=str(events_dir), ledger_dir=str(ledger_dir),
-                    workers=max(1, workers))
+    spec = LoadSpec(params=params, chat_url=url, spread_urls=spread, events_dir=str(events_dir),
+                    ledger_dir=str(ledger_dir), workers=max(1, workers))
     spec_path = out_dir / "load-spec.json"
     spec_path.write_text(spec.model_dump_json(indent=2))
     env = {**os.environ, "RESILIENCE_LOAD_SPEC": str(spec_path), "RESILIENCE_ISSUER_SECRET": issuer_secret,

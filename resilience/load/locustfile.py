@@ -108,14 +108,18 @@ class ChatUser(FastHttpUser):
     def wait_time(self) -> float:
         return random.uniform(0.5, 1.5) * PARAMS.think_time_s
 
-    def on_start(self) -> None:
-        worker = int(getattr(self.environment.runner, "worker_index", 0) or 0)
+    def __init__(self, environment: Any) -> None:
+        worker = int(getattr(environment.runner, "worker_index", 0) or 0)
         index = next(_user_numbers) * max(1, SPEC.workers) + worker
+        self.host = SPEC.urls[index % len(SPEC.urls)]
+        super().__init__(environment)
         self.user_name = f"{PARAMS.prefix}-u{index}"
         self.room = PARAMS.room_name((index // PARAMS.room_size) % PARAMS.room_count)
+
+    def on_start(self) -> None:
         sink, self.ledger = _Sinks.open()
         self.reporter = _Reporter(self, sink)
-        self.session = ChatSession(base_url=SPEC.chat_url, user=self.user_name, room=self.room, params=PARAMS,
+        self.session = ChatSession(base_url=self.host, user=self.user_name, room=self.room, params=PARAMS,
                                    token=self._token, reporter=self.reporter, ledger=self.ledger)
         self.session.wait_connected(PARAMS.connect_timeout_s)  # a client does not send before it is online
 

@@ -137,7 +137,14 @@ class LoadSpec(BaseModel):
 
     params: LoadParams
     chat_url: str
+    spread_urls: list[str] = Field(default_factory=list)
+    """More base URLs of the same service (e.g. each replica); users go round-robin over chat_url + these."""
     events_dir: str
     ledger_dir: str
     workers: int = 1
     """Processes that run users (1 when not distributed): spreads user indexes over rooms."""
+
+    @property
+    def urls(self) -> list[str]:
+        """Every base URL users connect to."""
+        return [self.chat_url, *self.spread_urls]

@@ -70,8 +70,8 @@ def _gone(pids: list[int]) -> bool:
 
 
 def test_load_run_gives_timeline_and_clean_integrity(chat: Chat, tmp_path: Path) -> None:
-    """A short steady run: every user connects, messages are acked and delivered, nothing is lost."""
-    load = start_load(chat.url, ISSUER, _small(), tmp_path / "load")
+    """A short steady run over both replicas: every user connects, messages are acked and delivered."""
+    load = start_load(chat.url, ISSUER, _small(), tmp_path / "load", spread_urls=[chat.replicas[1].url])
     try:
         assert load.wait(90) == 0
     finally:
