@@ -1,0 +1,111 @@
+"""The integrity checker catches a real loss of acknowledged messages: asynchronous replication, a
+replication stall and a primary crash on the local stack (Patroni + PostgreSQL + HAProxy + chat).
+
+The test reaches into the local target's state files (ports, the Patroni API password, postmaster
+pids) to switch Patroni to asynchronous mode and to stall the primary's WAL senders: that is the fault
+being seeded, not something the harness offers as an action.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from resilience.analysis.integrity import check_integrity
+from resilience.load import LoadParams, start_load
+from resilience.load.ledger import read_ledger
+from resilience.targets import get_target
+from resilience.targets.local.layout import Layout, Secrets, StackState
+from resilience.targets.local.target import LocalTarget
+from resilience.targets.local.teardown import postmaster_pid
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[LocalTarget]:
+    """A real local stack (2 chat replicas) in a temp state dir, always torn down."""
+    root = Path(tempfile.mkdtemp(prefix="resilience-load-", dir="/tmp"))
+    os.chmod(root, 0o711)  # noqa: S103 - the postgres user must traverse it
+    target = get_target("local", state_dir=root / "state", replicas=2)
+    assert isinstance(target, LocalTarget)
+    try:
+        target.up()
+        yield target
+    finally:
+        target.down(purge=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _set_sync_mode(target: LocalTarget, layout: Layout, sync: bool) -> None:
+    """PATCH Patroni's dynamic configuration (retrying a 409 from a concurrent config change)."""
+    port = StackState.load(layout.state_file).ports[f"{target.db_primary()}-api"]
+    auth = ("patroni", Secrets.load_or_create(layout.secrets_file).patroni_api)
+    deadline = time.monotonic() + 30
+    while True:
+        r = httpx.patch(f"http://127.0.0.1:{port}/config", json={"synchronous_mode": sync}, auth=auth, timeout=10)
+        if r.status_code == 200:
+            return
+        assert time.monotonic() < deadline, f"Patroni refused the config change: {r.status_code} {r.text}"
+        time.sleep(0.5)
+
+
+def _rows(url: str) -> set[int]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return {row[0] for row in conn.execute("SELECT id FROM messages")}
+
+
+def _wait_async(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        with psycopg.connect(url, autocommit=True) as conn:
+            names = conn.execute("SHOW synchronous_standby_names").fetchone()
+        if names is not None and names[0] == "":
+            return
+        assert time.monotonic() < deadline, "the primary still waits for a synchronous standby"
+        time.sleep(0.2)
+
+
+def test_checker_reports_exactly_the_rows_an_async_failover_lost(stack: LocalTarget, tmp_path: Path) -> None:
+    """Acks given during a replication stall die with the primary; the checker lists exactly those rows."""
+    layout = stack.layout
+    endpoints = stack.endpoints()
+    _set_sync_mode(stack, layout, False)
+    _wait_async(endpoints.postgres)
+    load = start_load(endpoints.chat, stack.issuer_secret(),
+                      LoadParams(users=16, duration_s=None, think_time_s=0.5, room_size=4), tmp_path / "load")
+    senders: list[psutil.Process] = []
+    try:
+        time.sleep(3)
+        primary = stack.db_primary()
+        postmaster = psutil.Process(postmaster_pid(layout.pg_data(primary)))
+        senders = [c for c in postmaster.children() if "walsender" in " ".join(c.cmdline())]
+        assert senders, "no WAL sender on the primary"
+        for sender in senders:
+            sender.suspend()  # replication stalls; asynchronous commits (and acks) go on
+        time.sleep(2)
+    finally:
+        load.stop()
+    on_primary = _rows(endpoints.postgres)
+    for sender in senders:
+        sender.kill()
+    stack.failover_db()  # SIGKILL the primary's postmaster: a replica without the stalled WAL takes over
+    _set_sync_mode(stack, layout, True)
+    stack.wait_db_healthy(timeout=120)
+    survived = _rows(endpoints.postgres)
+    acked = {s.ack_ids[0] for s in read_ledger(load.ledger_dir).sends.values() if s.acked}
+    truly_lost = (on_primary - survived) & acked  # rows whose ack never reached a client are not "acked"
+    report = check_integrity(load.ledger_dir, endpoints.postgres)
+    assert len(truly_lost) > 0, "the seeded fault lost nothing: the experiment did not stall replication"
+    assert sorted(report.lost_ids) == sorted(truly_lost)
+    assert report.lost == len(truly_lost)
+    assert not report.ok
