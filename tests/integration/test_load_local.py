@@ -1,15 +1,19 @@
-"""The integrity checker catches a real loss of acknowledged messages: asynchronous replication, a
-replication stall and a primary crash on the local stack (Patroni + PostgreSQL + HAProxy + chat).
+"""Load against the local stack (Patroni + PostgreSQL + HAProxy + Redis + chat): ``resilience load`` finds
+the running target by itself, and the integrity checker catches a real loss of acknowledged messages
+(asynchronous replication, a replication stall and a primary crash).
 
-The test reaches into the local target's state files (ports, the Patroni API password, postmaster
+The loss test reaches into the local target's state files (ports, the Patroni API password, postmaster
 pids) to switch Patroni to asynchronous mode and to stall the primary's WAL senders: that is the fault
 being seeded, not something the harness offers as an action.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -46,6 +50,22 @@ def stack() -> Iterator[LocalTarget]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def test_cli_load_against_running_local_target(stack: LocalTarget, tmp_path: Path) -> None:
+    """`resilience load` takes the chat URL, issuer secret and database from the running local target."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "resilience", "load", "--state-dir", str(stack.layout.root), "--users", "8",
+         "--duration", "6", "--think-time", "0.5", "--workers", "1", "--results", str(tmp_path / "results")],
+        capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stderr
+    (run_dir,) = (tmp_path / "results").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["target"] == "local"
+    assert run["integrity"]["acked"] == run["load"]["messages_acked"] > 0
+    assert run["integrity"]["lost"] == 0
+    assert (run_dir / "timeline.csv").exists()
+
+
 def _set_sync_mode(target: LocalTarget, layout: Layout, sync: bool) -> None:
     """PATCH Patroni's dynamic configuration (retrying a 409 from a concurrent config change)."""
     port = StackState.load(layout.state_file).ports[f"{target.db_primary()}-api"]
@@ -57,6 +77,13 @@ def _set_sync_mode(target: LocalTarget, layout: Layout, sync: bool) -> None:
             return
         assert time.monotonic() < deadline, f"Patroni refused the config change: {r.status_code} {r.text}"
         time.sleep(0.5)
+
+
+def _wait_new_primary(target: LocalTarget, old: str) -> None:
+    deadline = time.monotonic() + 60
+    while not any(n.role == "primary" and n.name != old and n.state == "running" for n in target.db_nodes()):
+        assert time.monotonic() < deadline, f"no replica took over from {old}"
+        time.sleep(0.2)
 
 
 def _rows(url: str) -> set[int]:
@@ -98,7 +125,8 @@ def test_checker_reports_exactly_the_rows_an_async_failover_lost(stack: LocalTar
     on_primary = _rows(endpoints.postgres)
     for sender in senders:
         sender.kill()
-    stack.failover_db()  # SIGKILL the primary's postmaster: a replica without the stalled WAL takes over
+    old = stack.failover_db()  # SIGKILL the primary's postmaster: a replica without the stalled WAL takes over
+    _wait_new_primary(stack, old)  # before sync mode returns: it would leave no failover candidate
     _set_sync_mode(stack, layout, True)
     stack.wait_db_healthy(timeout=120)
     survived = _rows(endpoints.postgres)
