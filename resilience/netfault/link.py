@@ -19,6 +19,7 @@ import fcntl
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 
 from resilience.netfault._channel import EOF, Channel, Chunk
@@ -195,7 +196,7 @@ class Link:
                 part = os.read(self._pipe[0], self._pending)
                 parts.append(part)
                 self._pending -= len(part)
-            self.out.force_put(Chunk(b"".join(parts), self.loop.time()))
+            self.out.force_put(Chunk(b"".join(parts), time.monotonic()))
         self.mode = "chain"
 
     # ---- toxic chain -----------------------------------------------------------------------------
@@ -211,7 +212,7 @@ class Link:
             self.src_eof = True
             self._in.force_put(EOF)
             return
-        self._in.force_put(Chunk(data, self.loop.time()))
+        self._in.force_put(Chunk(data, time.monotonic()))
         if self._in.full():
             self._set_reader(None)
             self._in.on_space = self._resume

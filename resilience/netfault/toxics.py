@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -100,7 +101,8 @@ Pipe = Callable[[Stub, dict[str, int]], Coroutine[Any, Any, None]]
 
 
 def _now() -> float:
-    return asyncio.get_running_loop().time()
+    """The clock of chunk timestamps: ``time.monotonic`` (uvloop's ``loop.time()`` has 1 ms steps)."""
+    return time.monotonic()
 
 
 async def _noop(stub: Stub, attrs: dict[str, int]) -> None:
@@ -120,14 +122,24 @@ async def _latency(stub: Stub, attrs: dict[str, int]) -> None:
         await stub.emit(chunk)
 
 
+BANDWIDTH_BURST = 0.05
+"""Seconds of idle time the bandwidth toxic may credit (so a stalled sender does not lower the rate)."""
+
+
 async def _bandwidth(stub: Stub, attrs: dict[str, int]) -> None:
+    """Toxiproxy's bandwidth toxic: sleep in proportion to each chunk, big chunks in 100 ms slices.
+
+    One refinement: time spent waiting for input is credited up to ``BANDWIDTH_BURST``, so scheduling
+    stalls on a loaded machine do not push the long-run rate below the setting."""
     rate = attrs.get("rate", 0)  # KB/s = bytes per ms
     debt = 0.0
+    idle_since = _now()
     while (chunk := await stub.take()) is not None:
         stub.held = chunk
         if rate <= 0:
             await stub.emit(chunk)
             continue
+        debt = max(debt - (_now() - idle_since), min(debt, -BANDWIDTH_BURST))
         debt += len(chunk.data) / rate / 1000
         step = rate * 100
         while len(chunk.data) > step:
@@ -140,6 +152,7 @@ async def _bandwidth(stub: Stub, attrs: dict[str, int]) -> None:
             await asyncio.sleep(debt)
         debt -= _now() - start
         await stub.emit(chunk)
+        idle_since = _now()
 
 
 async def _slow_close(stub: Stub, attrs: dict[str, int]) -> None:
