@@ -50,6 +50,14 @@ class Stats:
     connect_failed: int = 0
     closed_early: int = 0
     sent_at: dict[str, float] = field(default_factory=dict)
+    server_cpu_s: float = 0.0
+    client_cpu_s: float = 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -143,7 +151,11 @@ async def run_config(replicas: list[ChatReplica], n: int, *, rate: float, durati
              for i in range(n)]
     await asyncio.sleep(ramp)
     held_at_start = stats.connected
+    pids = [r.proc.pid for r in replicas if r.proc is not None]
+    server0, client0 = sum(cpu_seconds(p) for p in pids), time.process_time()
     await asyncio.gather(*tasks)
+    stats.server_cpu_s = sum(cpu_seconds(p) for p in pids) - server0
+    stats.client_cpu_s = time.process_time() - client0
     stats.connected = min(held_at_start, stats.connected)
     return stats
 
@@ -168,7 +180,8 @@ def report(n_replicas: int, n: int, stats: Stats, duration: float, rate: float) 
             f"| {len(stats.delivery) / duration:.0f} "
             f"| {percentile(stats.ack, 0.5) * ms:.1f} | {percentile(stats.ack, 0.95) * ms:.1f} "
             f"| {percentile(stats.delivery, 0.5) * ms:.1f} | {percentile(stats.delivery, 0.95) * ms:.1f} "
-            f"| {stats.errors} |")
+            f"| {stats.errors} | {stats.server_cpu_s:.1f} | {stats.server_cpu_s * 1000 / max(1, len(stats.ack)):.2f} "
+            f"| {stats.client_cpu_s:.1f} |")
 
 
 def main() -> None:
@@ -186,11 +199,13 @@ def main() -> None:
         uvloop.install()
     logs = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     pg, redis = PostgresServer().start(), RedisServer().start()
-    print(f"# chat_ws: {os.cpu_count()} CPUs, duration {args.duration:g} s, room size {args.room_size}, "
+    print(f"# chat_ws: load average {os.getloadavg()[0]:.1f} at start, {os.cpu_count()} CPUs, "
+          f"duration {args.duration:g} s, room size {args.room_size}, "
           f"body {args.body_bytes} B, logs in {logs}")
     print("| replicas | clients | rate/client | connections held | failed/dropped | acks/s | deliveries/s "
-          "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU s "
+          "| replica CPU ms/ack | client CPU s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     try:
         for n_replicas in args.replicas:
             for n in args.clients:
@@ -202,6 +217,8 @@ def main() -> None:
                     for r in replicas:
                         r.stop()
                 print(report(n_replicas, n, stats, args.duration, args.rate), flush=True)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
     finally:
         pg.cleanup()
         redis.cleanup()

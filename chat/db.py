@@ -9,10 +9,12 @@ the background, and the client's retry with the same ``client_id`` finds the sto
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 import psycopg
@@ -86,6 +88,11 @@ class Message:
     def to_json(self) -> dict[str, Any]:
         return {"id": self.id, "room": self.room, "sender": self.sender, "body": self.body,
                 "ts": self.ts, "client_id": self.client_id}
+
+    @cached_property
+    def frame(self) -> str:
+        """The WebSocket push frame, encoded once however many subscribers receive it."""
+        return json.dumps({"type": "message", **self.to_json()})
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Message:

@@ -14,6 +14,7 @@ import json
 import logging
 from typing import Any
 
+from starlette import websockets as _starlette_ws
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat.auth import AuthError, bearer_token, verify_token
@@ -30,6 +31,10 @@ CLOSE_POLICY = 1008
 CLOSE_INVALID = 4422
 CLOSE_UNAVAILABLE = 1011
 CLOSE_TOO_SLOW = 1013
+# The peer has gone: Starlette >= 1.0 raises WebSocketDisconnected (a RuntimeError) on a send after the
+# close, older ones a plain RuntimeError; uvicorn raises ClientDisconnected (an OSError).
+_GONE: tuple[type[BaseException], ...] = (
+    WebSocketDisconnect, getattr(_starlette_ws, "WebSocketDisconnected", RuntimeError), OSError)
 
 
 class _Conn:
@@ -49,7 +54,8 @@ class _Conn:
 
     async def push(self, message: Message) -> None:
         if not self.sub.seen(message.id):
-            await self.emit({"type": "message", **message.to_json()})
+            async with self._lock:
+                await self.ws.send_text(message.frame)
             self.service.metrics.pushed.inc()
 
 
@@ -75,8 +81,8 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await _serve(conn)
     except DatabaseUnavailable as exc:
         await _close(ws, CLOSE_UNAVAILABLE, str(exc)[:120])
-    except WebSocketDisconnect:
-        pass
+    except _GONE:
+        log.debug("websocket closed by the client")
     finally:
         service.hub.leave(conn.sub)
 
@@ -88,7 +94,7 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
-    with contextlib.suppress(RuntimeError, WebSocketDisconnect):
+    with contextlib.suppress(*_GONE):
         await ws.close(code=code, reason=reason)
 
 
@@ -129,7 +135,7 @@ async def _serve(conn: _Conn) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
     for task in done:
         exc = task.exception()
-        if exc is not None and not isinstance(exc, WebSocketDisconnect):
+        if exc is not None and not isinstance(exc, _GONE):
             raise exc
 
 
