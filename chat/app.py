@@ -60,10 +60,16 @@ def create_app(settings: Settings) -> Starlette:
         Route("/metrics", _metrics, methods=["GET"]),
         WebSocketRoute("/ws", websocket_endpoint),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _internal_error})
     app.state.service = service
     app.add_middleware(RequestContext, service=service)
     return app
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    """Unexpected errors: a JSON 500 (the traceback goes to the log with the request id)."""
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error(500, "internal error")
 
 
 def _service(request: Request) -> ChatService:

@@ -24,7 +24,7 @@ class Invalid(Exception):
 
 class SendRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", strict=True)
-    client_id: Annotated[str, Field(min_length=1, max_length=128)]
+    client_id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00]+$")]
     body: str
 
 
@@ -57,3 +57,5 @@ def check_body_size(body: str, limit: int) -> None:
         raise Invalid(413, f"body: {size} bytes is more than the limit of {limit} bytes")
     if size == 0:
         raise Invalid(422, "body: must not be empty")
+    if "\x00" in body:
+        raise Invalid(422, "body: must not contain NUL characters")

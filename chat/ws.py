@@ -174,5 +174,9 @@ async def _handle_frame(conn: _Conn, text: str) -> None:
             conn.service.metrics.send_rejected.labels(transport="ws", status=str(status)).inc()
         await conn.emit({"type": "error", "client_id": client_id, "status": status, "error": str(exc)})
         return
+    except Exception:  # a bug must not cost the client its connection: answer 500, log the traceback
+        log.exception("send over websocket failed")
+        await conn.emit({"type": "error", "client_id": client_id, "status": 500, "error": "internal error"})
+        return
     m = result.message
     await conn.emit({"type": "ack", "client_id": m.client_id, "id": m.id, "ts": m.ts})

@@ -105,3 +105,11 @@ def test_failover_conninfo_adds_read_write_but_keeps_explicit_settings() -> None
     explicit = failover_conninfo("postgresql://u@h/db?target_session_attrs=any&connect_timeout=9")
     assert "target_session_attrs=any" in explicit
     assert "connect_timeout=9" in explicit
+
+
+def test_nul_characters_are_refused() -> None:
+    """PostgreSQL text cannot hold NUL: a body or client_id with one is a 422, not a server error."""
+    with pytest.raises(Invalid, match=r"^body: must not contain NUL"):
+        check_body_size("a\x00b", 100)
+    with pytest.raises(Invalid, match=r"^client_id"):
+        parse(SendRequest, {"client_id": "a\x00", "body": "b"})

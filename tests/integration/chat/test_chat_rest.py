@@ -11,6 +11,7 @@ import pytest
 
 from chat.launcher import ChatReplica
 from tests.integration.chat.conftest import ISSUER_SECRET, JWT_SECRET, StartReplicas, auth, token
+from tests.integration.chat.wsclient import open_ws, recv_until, send
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +111,8 @@ def test_size_limit_is_413(start_replicas: StartReplicas, env: dict[str, str]) -
 
 
 def test_rate_limit_is_429_per_user(start_replicas: StartReplicas, env: dict[str, str]) -> None:
-    """Past the burst a user gets 429 with Retry-After, while another user can still send."""
+    """Past the burst a user gets 429 with Retry-After (REST) or an error frame with status 429 (WebSocket,
+    same bucket), while another user can still send."""
     (replica,) = start_replicas(1, {**env, "CHAT_RATE_LIMIT": "0.5", "CHAT_RATE_BURST": "3"})
     h1, h2 = auth(replica, "u1"), auth(replica, "u2")
     codes = [_post(replica, h1, client_id=f"c{i}", body="x").status_code for i in range(5)]
@@ -119,6 +121,11 @@ def test_rate_limit_is_429_per_user(start_replicas: StartReplicas, env: dict[str
     limited = _post(replica, h1, client_id="c9", body="x")
     assert limited.status_code == 429
     assert int(limited.headers["Retry-After"]) >= 1
+    with open_ws(replica, token(replica, "u1"), "r1") as ws:
+        recv_until(ws, "ready")
+        send(ws, "ws-limited", "x")
+        err, _ = recv_until(ws, "error")
+        assert (err["status"], err["client_id"]) == (429, "ws-limited")
     assert _post(replica, h2, client_id="other", body="x").status_code == 201
 
 

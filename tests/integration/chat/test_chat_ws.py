@@ -51,7 +51,8 @@ def test_ws_send_is_idempotent_and_pushes_once(replica: ChatReplica) -> None:
 
 
 def test_ws_errors_for_bad_frames(replica: ChatReplica) -> None:
-    """Non-JSON, a wrong type and an oversized body get an error frame with a status, not a disconnect."""
+    """Non-JSON, a wrong type, an oversized body and a NUL character get an error frame with a status, not a
+    disconnect."""
     with open_ws(replica, token(replica), "r1") as ws:
         recv_until(ws, "ready")
         ws.send("not json")
@@ -62,6 +63,9 @@ def test_ws_errors_for_bad_frames(replica: ChatReplica) -> None:
         send(ws, "big", "x" * 5000)
         err, _ = recv_until(ws, "error")
         assert (err["status"], err["client_id"]) == (413, "big")
+        send(ws, "nul", "a\x00b")
+        err, _ = recv_until(ws, "error")
+        assert (err["status"], err["client_id"]) == (422, "nul")
         send(ws, "fine", "ok")
         assert recv_until(ws, "ack")[0]["client_id"] == "fine"
 
