@@ -34,18 +34,7 @@ CHAT = {"app": "chat-api", "app.kubernetes.io/instance": "resilience"}
 @pytest.fixture
 def fake() -> Iterator[FakeKubeApi]:
     """A fake API server with the chart's objects: chat Deployment, CNPG cluster, Redis, Toxiproxy, Secrets."""
-    api = FakeKubeApi()
-    api.add_deployment("resilience-chat", CHAT, replicas=3)
-    api.add_cnpg_cluster("resilience-pg", instances=3)
-    api.add_pod("resilience-redis-0", {"app": "redis", "app.kubernetes.io/instance": "resilience"})
-    api.add_pod("resilience-toxiproxy-0", {"app": "toxiproxy", "app.kubernetes.io/instance": "resilience"})
-    api.add_secret("resilience-db-app", {"username": "chat", "password": "s3cret/+"})
-    api.add_secret("resilience-chat", {"jwt-secret": "jwt", "issuer-secret": "issuer-xyz"})
-    api.start()
-    try:
-        yield api
-    finally:
-        api.stop()
+    yield from FakeKubeApi.serving_chart()
 
 
 def _target(fake: FakeKubeApi, tmp_path: Path, name: str = "kind", **options: Any) -> KubernetesTarget:

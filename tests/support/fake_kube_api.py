@@ -21,6 +21,7 @@ import copy
 import hashlib
 import json
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -194,6 +195,23 @@ class FakeKubeApi:
         return [r for r in self.requests if r.method != "GET"]
 
     # -- seeding ---------------------------------------------------------------------------------
+    @classmethod
+    def serving_chart(cls) -> Iterator[FakeKubeApi]:
+        """A started fake holding what deploy/chart installs as release ``resilience``; stopped afterwards."""
+        api = cls()
+        instance = {"app.kubernetes.io/instance": "resilience"}
+        api.add_deployment("resilience-chat", {"app": "chat-api", **instance}, replicas=3)
+        api.add_cnpg_cluster("resilience-pg", instances=3)
+        api.add_pod("resilience-redis-0", {"app": "redis", **instance})
+        api.add_pod("resilience-toxiproxy-0", {"app": "toxiproxy", **instance})
+        api.add_secret("resilience-db-app", {"username": "chat", "password": "s3cret/+"})
+        api.add_secret("resilience-chat", {"jwt-secret": "jwt", "issuer-secret": "issuer-xyz"})
+        api.start()
+        try:
+            yield api
+        finally:
+            api.stop()
+
     def _rv(self) -> str:
         self._counter += 1
         return str(self._counter)

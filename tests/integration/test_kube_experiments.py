@@ -1,0 +1,138 @@
+"""Every experiment in experiments/ drives the kind target through its own fault and health providers.
+
+No Kubernetes API server can run on these machines, so the kind target talks to the HTTP-level fake API
+server (tests/support/fake_kube_api.py) — a mock, because no real thing can run here. The in-cluster
+Toxiproxy is stood in for by the real fault proxy (``python -m resilience.netfault``, Toxiproxy's API) on
+loopback. Each experiment file is read as it is; its target-facing activities (steady-state health
+probes, the method's faults and health probes, the rollbacks) are called in order with the experiment's
+own arguments, except that fault hold durations are shortened to keep the test fast. SLO and integrity
+probes need live load and are left to the game-day tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from resilience.faults._context import OUT_DIR, remember_target
+from resilience.faults._ledger import ledger
+from resilience.targets.kubernetes import KubernetesTarget
+from tests.support.fake_kube_api import FakeKubeApi
+from tests.support.servers import free_port, wait_port
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+TARGET_FACING = ("resilience.faults", "resilience.probes.health")
+CONFIG = {"target": "kind", "state_dir": ""}
+EXPECTED_FAULTS = {
+    "pod-kill": ["instant kill:app=chat-api"],
+    "db-failover": ["instant db-failover:primary-crash"],
+    "patroni-crash": ["instant db-failover:patroni-crash"],
+    "db-switchover": ["instant db-failover:switchover"],
+    "db-latency": ["toxic toxic:postgres:resilience_latency_downstream"],
+    "network-partition": ["proxy-down down:postgres"],
+    "redis-outage": ["proxy-down down:redis"],
+    "bad-release-rollback": ["release release"],
+}
+"""Per experiment: the faults (kind, key) the ledger records as started — proof the faults really ran."""
+EXPECTED_WRITES = {
+    "pod-kill": [("DELETE", "pods/resilience-chat-")],
+    "db-failover": [("DELETE", "pods/resilience-pg-1")],
+    "patroni-crash": [("DELETE", "pods/resilience-pg-1")],
+    "db-switchover": [("PATCH", "clusters/resilience-pg/status")],
+    "bad-release-rollback": [("PATCH", "deployments/resilience-chat"), ("PATCH", "deployments/resilience-chat")],
+}
+"""Per experiment: the writes the fake API server must have received (network faults go to Toxiproxy)."""
+
+
+@pytest.fixture
+def toxiproxy_api(tmp_path: Path) -> Iterator[str]:
+    """The real fault proxy with proxies ``postgres`` and ``redis`` (upstreams unused), stopped by pid."""
+    port = free_port()
+    proxies = [
+        {"name": name, "listen": f"127.0.0.1:{free_port()}", "upstream": f"127.0.0.1:{free_port()}", "enabled": True}
+        for name in ("postgres", "redis")
+    ]
+    config = tmp_path / "proxies.json"
+    config.write_text(json.dumps(proxies))
+    log = (tmp_path / "netfault.log").open("w")
+    argv = [sys.executable, "-m", "resilience.netfault", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen([*argv, "--config", str(config)], stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+    try:
+        wait_port(port, timeout=30)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        log.close()
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKubeApi]:
+    """The fake API server holding what deploy/chart installs."""
+    yield from FakeKubeApi.serving_chart()
+
+
+def _activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:
+    steady = (experiment.get("steady-state-hypothesis") or {}).get("probes") or []
+    ordered = [*steady, *(experiment.get("method") or []), *steady, *(experiment.get("rollbacks") or [])]
+    return [a for a in ordered if str(a["provider"].get("module", "")).startswith(TARGET_FACING)]
+
+
+def _call(activity: dict[str, Any], config: dict[str, Any]) -> Any:
+    provider = activity["provider"]
+    module = importlib.import_module(provider["module"])
+    args = dict(provider.get("arguments") or {})
+    if "duration_s" in args:
+        args["duration_s"] = 0.2
+    return getattr(module, provider["func"])(**args, configuration=config)
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_experiment_runs_unchanged_on_the_kind_target(
+    path: Path, fake: FakeKubeApi, toxiproxy_api: str, tmp_path: Path
+) -> None:
+    """The experiment's target-facing activities succeed on kind, and its rollbacks leave no fault behind."""
+    port = int(toxiproxy_api.rsplit(":", 1)[1])
+    target = KubernetesTarget(
+        name="kind",
+        kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")),
+        node_ports={"chat": 30080, "toxiproxy": port, "postgres": 30432, "redis": 30379},
+        poll_interval_s=0.05,
+    )
+    remember_target(CONFIG, target)
+    experiment = yaml.safe_load(path.read_text())
+    activities = _activities(experiment)
+    assert activities, f"{path.name} has no target-facing activity"
+    config = {**CONFIG, OUT_DIR: str(tmp_path / "out")}
+    for activity in activities:
+        result = _call(activity, config)
+        if activity["type"] == "probe" and activity.get("tolerance") is True:
+            assert result is True, f"{path.name}: {activity['name']} returned {result!r}"
+    assert ledger.active() == []
+    proxies = requests.get(f"{toxiproxy_api}/proxies", timeout=5).json()
+    assert all(p["enabled"] and p["toxics"] == [] for p in proxies.values())
+    assert target.release() == "good"
+    records = [json.loads(line) for line in (tmp_path / "out" / "faults.jsonl").read_text().splitlines()]
+    started = [f"{r['kind']} {r['key']}" for r in records if r["event"] == "start"]
+    assert started == EXPECTED_FAULTS[path.stem]
+    assert len([r for r in records if r["event"] == "end"]) == len(started)
+    writes = [(r.method, r.path) for r in fake.writes()]
+    expected = EXPECTED_WRITES.get(path.stem, [])
+    assert len(writes) == len(expected)
+    assert all(m == em and ep in p for (m, p), (em, ep) in zip(writes, expected, strict=True))
