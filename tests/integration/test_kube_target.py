@@ -28,7 +28,6 @@ pytestmark = pytest.mark.integration
 
 NS_PATH = "/api/v1/namespaces/resilience"
 DEPLOY_PATH = "/apis/apps/v1/namespaces/resilience/deployments/resilience-chat"
-CHAT = {"app": "chat-api", "app.kubernetes.io/instance": "resilience"}
 
 
 @pytest.fixture
