@@ -12,7 +12,10 @@ __all__ = ["command", "validate_file"]
 
 
 def validate_file(path: Path) -> str:
-    """Validate one scenario or experiment (told apart by its keys); a one-line summary or ConfigError."""
+    """Validate a game-day scenario, a capacity plan or an experiment (told apart by their keys).
+
+    A one-line summary, or ConfigError naming file, line and field.
+    """
     from resilience.runner.experiments import validate_experiment
     from resilience.scenario import load_scenario, load_yaml
 
@@ -22,6 +25,11 @@ def validate_file(path: Path) -> str:
         for plan in loaded.scenario.experiments:
             validate_experiment(loaded.experiment_path(plan))
         return f"{path}: scenario {loaded.scenario.name!r}, {len(loaded.scenario.experiments)} experiments, valid"
+    if isinstance(data, dict) and "steps" in data and "method" not in data:
+        from resilience.capacity.plan import load_capacity_plan
+
+        capacity = load_capacity_plan(path).plan
+        return f"{path}: capacity plan {capacity.name!r}, valid"
     experiment = validate_experiment(path)
     return f"{path}: experiment {experiment['title']!r}, valid"
 

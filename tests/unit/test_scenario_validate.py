@@ -62,7 +62,8 @@ def test_bad_experiment_names_line_and_field(tmp_path: Path, old: str, new: str,
 
 def test_cli_validate_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Valid files exit 0; one invalid file among them exits 3 with one error line naming it."""
-    assert main(["validate", str(ROOT / "scenarios" / "smoke.yaml"), *map(str, EXPERIMENTS)]) == 0
+    scenarios = sorted((ROOT / "scenarios").glob("*.yaml"))
+    assert main(["validate", *map(str, scenarios), *map(str, EXPERIMENTS)]) == 0
     bad = tmp_path / "bad.yaml"
     bad.write_text("title: t\n", encoding="utf-8")
     assert main(["validate", str(EXPERIMENTS[0]), str(bad)]) == 3
