@@ -103,6 +103,23 @@ def test_smoke_scenario_passes_end_to_end(stack: dict[str, Path]) -> None:
           + ", ".join(f"{e['name']} {e['recovery_s']} s" for e in run["experiments"]))  # fmt: skip
 
 
+def test_chaos_run_works_on_its_own(stack: dict[str, Path], tmp_path: Path) -> None:
+    """``chaos run experiments/pod-kill.yaml`` against the running stack: its controls start and stop the load."""
+    env = {**os.environ, "RESILIENCE_STATE_DIR": str(stack["state"])}
+    chaos = Path(sys.executable).with_name("chaos")
+    journal = tmp_path / "journal.json"
+    r = subprocess.run(
+        [str(chaos), "run", "--journal-path", str(journal), str(ROOT / "experiments" / "pod-kill.yaml")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    result = json.loads(journal.read_text())
+    assert result["status"] == "completed"
+    assert result["steady_states"]["before"]["steady_state_met"] is True
+    assert result["steady_states"]["after"]["steady_state_met"] is True
+    assert list((tmp_path / "results").glob("chaos-*/load/events/events-*.bin"))
+
+
 def test_impossible_recovery_target_fails_and_says_why(stack: dict[str, Path]) -> None:
     """200 ms of DB latency for 10 s cannot recover within 2 s: exit 1, and the reason names both figures."""
     r = _run(DATA / "must-fail.yaml", stack)
