@@ -109,7 +109,7 @@ def _kube_kill_plan(plan: Plan) -> list[str]:
     options = dict(plan.loaded.scenario.targets.get(plan.target, {}))
     target: Any = get_target(plan.target, **options)
     named = [(p.name, exp) for p, exp in plan.experiments]
-    return ["pods the kills would hit:", *kill_plan_lines(target, named, seed=options.get("seed"))]
+    return ["pods the faults would hit:", *kill_plan_lines(target, named, seed=options.get("seed"))]
 
 
 def _run_id(name: str) -> str:

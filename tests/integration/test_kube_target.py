@@ -336,14 +336,15 @@ def test_unreachable_api_server_is_one_target_error(fake: FakeKubeApi, tmp_path:
 
 
 def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """`resilience run --target kind --dry-run` prints the pods pod-kill would delete (same seed), sending no write."""
+    """`resilience run --target kind --dry-run` prints the pods pod-kill and db-failover would hit, writing nothing."""
     kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
-    experiment = Path(__file__).resolve().parents[2] / "experiments" / "pod-kill.yaml"
+    experiments = Path(__file__).resolve().parents[2] / "experiments"
     scenario = tmp_path / "kind.yaml"
     scenario.write_text(
         "name: kind-dry-run\n"
         f"targets:\n  kind: {{kubeconfig: {kubeconfig}, seed: 11}}\n"
-        f"experiments:\n  - {{name: pod-kill, file: {experiment}, recovery_target_s: 15}}\n"
+        f"experiments:\n  - {{name: pod-kill, file: {experiments}/pod-kill.yaml, recovery_target_s: 15}}\n"
+        f"  - {{name: db-failover, file: {experiments}/db-failover.yaml, recovery_target_s: 20}}\n"
     )
     expected = _target(fake, tmp_path, seed=11).plan_kill("app=chat-api", count=1)
     result = subprocess.run(
@@ -352,6 +353,7 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
     )
     assert result.returncode == 0, result.stderr
     assert f"pod-kill/kill-one-chat-replica: would kill {expected[0].name} (SIGKILL; seed 11)" in result.stdout
+    assert "db-failover/crash-db-primary: would delete primary pod resilience-pg-1 at once" in result.stdout
     assert fake.writes() == []
 
 

@@ -1,52 +1,69 @@
-"""``resilience run --dry-run`` on a Kubernetes target: exactly which pods the kill actions would hit.
+"""``resilience run --dry-run`` on a Kubernetes target: exactly which pods the faults would hit.
 
-Read-only: lists pods (GET) through the guarded target and calls ``plan_kill``; deletes nothing. With
-``seed`` set in the scenario's target options the real run makes the same choice for the same pods, so
-the list is exact for the pods running now (pods replaced by an earlier experiment get new names).
+Read-only: lists pods (GET) through the guarded target; deletes and patches nothing. Kill actions name
+the pods ``plan_kill`` chooses — with ``seed`` set in the scenario's target options the real run makes the
+same choice for the same pods, so the list is exact for the pods running now (pods replaced by an earlier
+experiment get new names). Database faults name the primary pod they would delete or switch over from.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from resilience.errors import ResilienceError
 from resilience.targets.base import Pod
 
-__all__ = ["KillPlanner", "kill_plan_lines"]
-
-_KILL = ("resilience.faults.pods", "kill_pods")
+__all__ = ["FaultPlanner", "kill_plan_lines"]
 
 
-class KillPlanner(Protocol):
-    """A target that can say which pods a kill would hit."""
+class FaultPlanner(Protocol):
+    """A target that can say which pods a fault would hit, without touching them."""
 
     def plan_kill(self, selector: str, *, count: int | None = None, percent: float | None = None) -> list[Pod]: ...
 
+    def db_primary(self) -> str: ...
 
-def _kill_actions(experiment: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    for activity in experiment.get("method") or []:
-        provider = activity.get("provider") or {}
-        if (provider.get("module"), provider.get("func")) == _KILL:
-            found.append((str(activity.get("name", "kill")), dict(provider.get("arguments") or {})))
-    return found
+
+def _kill(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> str:
+    pods = target.plan_kill(str(args.get("selector", "")), count=args.get("count"), percent=args.get("percent"))
+    how = f"seed {seed}" if seed is not None else "no seed: the run picks at random, set the target's seed"
+    return f"would kill {', '.join(p.name for p in pods)} ({args.get('signal', 'SIGKILL')}; {how})"
+
+
+def _db(text: str, target: FaultPlanner, _args: dict[str, Any], _seed: int | None) -> str:
+    return text.format(target.db_primary())
+
+
+_DB_FAULTS = {
+    "crash_primary": "would delete primary pod {} at once (grace period 0)",
+    "crash_patroni": "would delete primary pod {} with its grace period (instance manager stops)",
+    "switchover_db": "would switch over from primary {} to the first ready replica",
+}
+
+_PLANNERS: dict[tuple[str, str], Callable[[FaultPlanner, dict[str, Any], int | None], str]] = {
+    ("resilience.faults.pods", "kill_pods"): _kill,
+    **{
+        ("resilience.faults.database", func): functools.partial(_db, text) for func, text in _DB_FAULTS.items()
+    },
+}
 
 
 def kill_plan_lines(
-    target: KillPlanner, experiments: Iterable[tuple[str, dict[str, Any]]], *, seed: int | None
+    target: FaultPlanner, experiments: Iterable[tuple[str, dict[str, Any]]], *, seed: int | None
 ) -> list[str]:
-    """One line per kill action: the pods it would delete now, or why it could not be planned."""
+    """One line per pod-hitting action of each experiment's method: its victims now, or why not plannable."""
     lines = []
     for name, experiment in experiments:
-        for action, args in _kill_actions(experiment):
-            selector = str(args.get("selector", ""))
-            try:
-                pods = target.plan_kill(selector, count=args.get("count"), percent=args.get("percent"))
-            except ResilienceError as exc:
-                lines.append(f"  {name}/{action}: cannot plan: {exc}")
+        for activity in experiment.get("method") or []:
+            provider = activity.get("provider") or {}
+            planner = _PLANNERS.get((str(provider.get("module")), str(provider.get("func"))))
+            if planner is None:
                 continue
-            names = ", ".join(p.name for p in pods)
-            how = f"seed {seed}" if seed is not None else "no seed: the run picks at random, set the target's seed"
-            lines.append(f"  {name}/{action}: would kill {names} ({args.get('signal', 'SIGKILL')}; {how})")
+            label = f"  {name}/{activity.get('name', provider.get('func'))}"
+            try:
+                lines.append(f"{label}: {planner(target, dict(provider.get('arguments') or {}), seed)}")
+            except ResilienceError as exc:
+                lines.append(f"{label}: cannot plan: {exc}")
     return lines
