@@ -128,7 +128,9 @@ def _program_section(prog: Program, layout: Layout, scope: str) -> str:
         f"command={shlex.join(prog.argv)}",
         "autostart=false",
         f"autorestart={prog.autorestart}",
-        "startsecs=0",
+        # startsecs=1: a program that dies within a second backs off (1 s, 2 s, ...) like a CrashLoopBackOff
+        # instead of respawning in a tight loop; one killed later is restarted at once.
+        "startsecs=1",
         "startretries=100",
         f"priority={prog.priority}",
         f"stopsignal={prog.stopsignal}",
@@ -183,7 +185,7 @@ def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bin
         "scope": state.scope,
         "namespace": "/resilience/",
         "name": node,
-        "log": {"level": "WARNING"},
+        "log": {"level": "INFO"},
         "restapi": {
             "listen": f"127.0.0.1:{p[node + '-api']}",
             "connect_address": f"127.0.0.1:{p[node + '-api']}",

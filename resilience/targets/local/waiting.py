@@ -75,7 +75,7 @@ class Waiter:
         for name in watch:
             info = procs.get(name)
             looping = crashes[name] - self._crashes_before[name] >= _MAX_CRASHES
-            if looping or (info is not None and info.state in ("FATAL", "BACKOFF")):
+            if looping or (info is not None and info.state == "FATAL"):
                 log = self.layout.log(name)
                 text = log.read_text(errors="replace") if log.exists() else ""
                 raise TargetError(startup_failure(name, text, self.state, str(log)))
