@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -233,3 +234,17 @@ def test_object_names_the_target_uses_exist_in_the_chart(env: str) -> None:
     assert refs == {names.chat_secret, names.db_secret}
     if env == "kind":
         assert {names.chat_secret, names.db_secret} <= set(_objects(env, "Secret"))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"chat": {"replica": 3}}, "at '/chat': additional properties 'replica' not allowed"),
+        ({"chat": {"replicas": "three"}}, "at '/chat/replicas': got string, want integer"),
+        ({"nodePorts": {"chat": 8080}}, "/nodePorts/chat"),
+    ],
+)
+def test_values_schema_rejects_typos_and_wrong_types(values: dict[str, Any], message: str) -> None:
+    """values.schema.json makes a misspelt key, a wrong type or an out-of-range NodePort fail, naming the path."""
+    with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError, match=re.escape(message)):
+        chart.render(values=values, name=RELEASE, namespace="resilience")
