@@ -74,3 +74,14 @@ def test_kind_up_uses_the_kind_config_and_the_chart_values() -> None:
     assert "--config deploy/kind/cluster.yaml" in up
     assert "helm upgrade --install" in up and "-f deploy/values/kind.yaml" in up
     assert "docker build -f deploy/chat.Dockerfile" in up and "kind load docker-image" in up
+
+
+def test_chat_image_copies_only_what_its_dockerignore_lets_through() -> None:
+    """Every path the Dockerfile COPYs is allowed by deploy/chat.Dockerfile.dockerignore, which excludes the rest."""
+    dockerfile = (ROOT / "deploy" / "chat.Dockerfile").read_text()
+    ignore = (ROOT / "deploy" / "chat.Dockerfile.dockerignore").read_text().split()
+    copied = {part.rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ")
+              for part in line.split()[1:-1]}
+    allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
+    assert "*" in ignore and copied == allowed
+    assert all((ROOT / path).exists() for path in copied)
