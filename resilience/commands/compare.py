@@ -21,17 +21,17 @@ __all__ = ["command"]
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also write the comparison to this file.")
 def command(run_a: Path, run_b: Path, fmt: str, tolerance: float, output: Path | None) -> int:
-    """Compare RUN_A (before) with RUN_B (after): recovery times, p95, errors, integrity.
+    """Compare RUN_A (before) with RUN_B (after): recovery times, p95 (peak and steady state), errors, integrity.
 
     \b
     Exit codes: 0 nothing regressed, 1 something regressed, 3 invalid input.
     """
-    from resilience.report.compare import Tolerances, compare_runs
+    from resilience.report.build import collect
+    from resilience.report.compare import Tolerances, compare_reports
     from resilience.report.compare_render import render_comparison
-    from resilience.report.model import load_run
 
-    first, second = load_run(run_a), load_run(run_b)
-    comparison = compare_runs(first, second, Tolerances(relative=tolerance / 100))
+    first, second = collect(run_a), collect(run_b)
+    comparison = compare_reports(first, second, Tolerances(relative=tolerance / 100))
     text = render_comparison(comparison, fmt)
     if output is not None:
         output.write_text(text, encoding="utf-8")

@@ -11,9 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from resilience.report.model import Experiment, Run
+import numpy as np
 
-__all__ = ["Change", "Comparison", "Tolerances", "compare_runs"]
+from resilience.report.build import ExperimentData, ReportData
+from resilience.report.model import Experiment, Run
+from resilience.report.series import split_phases
+
+__all__ = ["Change", "Comparison", "Tolerances", "compare_reports", "compare_runs", "steady_p95"]
 
 Status = Literal["regressed", "improved", "unchanged", "not comparable"]
 Verdict = Literal["regressed", "improved", "unchanged"]
@@ -183,3 +187,28 @@ def compare_runs(a: Run, b: Run, tolerances: Tolerances | None = None) -> Compar
     changes += capacity_changes(a, b, relative=tol.relative)
     return Comparison(run_a=a.run_id, run_b=b.run_id, changes=tuple(changes))
 
+
+
+def steady_p95(item: ExperimentData) -> float | None:
+    """Median per-interval p95 before the fault (the steady state the fault was measured against)."""
+    if item.series is None:
+        return None
+    exp = item.experiment
+    before = split_phases(item.series, "p95_ms", exp.fault_start, exp.fault_end)["before"]
+    return float(np.median(before)) if before.size else None
+
+
+def compare_reports(a: ReportData, b: ReportData, tolerances: Tolerances | None = None) -> Comparison:
+    """``compare_runs`` plus figures only the timelines hold: the steady-state p95 before each fault."""
+    tol = tolerances or Tolerances()
+    base = compare_runs(a.run, b.run, tol)
+    steady_b = {item.experiment.name: steady_p95(item) for item in b.experiments}
+    extra = []
+    for item in a.experiments:
+        name = item.experiment.name
+        before, after = steady_p95(item), steady_b.get(name)
+        if before is None or after is None:
+            continue
+        status = _direction(before, after, tol.relative, tol.latency_ms)
+        extra.append(Change(name, "steady-state p95", f"{before:.0f} ms", f"{after:.0f} ms", status))
+    return Comparison(run_a=base.run_a, run_b=base.run_b, changes=(*base.changes, *extra))

@@ -17,7 +17,7 @@ from resilience.report.charts import (
     timeline_figure,
 )
 
-__all__ = ["Chart", "render_charts"]
+__all__ = ["CAPTIONS", "Chart", "render_charts"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,27 @@ class Chart:
     title: str
     path: Path
     experiment: str | None = None
+
+    @property
+    def caption(self) -> str:
+        """How to read the chart, for the report's figure caption."""
+        return CAPTIONS.get(self.key, self.title)
+
+
+CAPTIONS = {
+    "recovery": "Bar: time from the fault start until the SLOs held again for the stabilisation window. Black tick: "
+                "the experiment's recovery target; ▼: when the fault was detected. Green: within target; red: late; "
+                "hatched grey: no recovery recorded.",
+    "integrity": "Counts from the integrity checker after each experiment. A lost or duplicated acknowledged message "
+                 "fails the experiment; out-of-order delivery (amber) is a warning.",
+    "failover": "Each bar starts at the fault; each segment ends when the named step was recorded, so its length is "
+                "how long that step took.",
+    "timeline": "Shaded: fault window. Dashed orange: detection; solid green: recovery; dotted: recovery target; "
+                "dashed horizontal lines: SLOs. Latency uses a log scale when it spans a wide range.",
+    "latency": "Per-interval p50, p95 and p99 before, during and after the fault window. Box: the middle half of the "
+               "intervals; line: the median interval; whiskers: 5th to 95th percentile of intervals.",
+}
+"""Chart key -> caption shown under it in report.html."""
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -41,6 +41,7 @@ class SyntheticExperiment:
     hypothesis_after: bool | None = True
     phases: tuple[tuple[str, float], ...] = ()
     p95_during_ms: float = 300.0
+    p95_steady_ms: float = 40.0
     reasons: tuple[str, ...] = ()
     resolution_s: float = RESOLUTION_S
 
@@ -91,7 +92,7 @@ def _timeline_rows(exp: SyntheticExperiment, rng: np.random.Generator) -> list[d
         throughput = (120.0 if hurt else 200.0) + rng.normal(0, 5)
         error_rate = (0.05 if faulty else 0.004 if hurt else 0.0002) + abs(rng.normal(0, 0.0001))
         p50 = (80.0 if hurt else 12.0) + abs(rng.normal(0, 1))
-        p95 = (exp.p95_during_ms if hurt else 40.0) + abs(rng.normal(0, 4))
+        p95 = (exp.p95_during_ms if hurt else exp.p95_steady_ms) + abs(rng.normal(0, 4))
         p99 = p95 * 1.6
         ws_open = 60 + min(40, max(0.0, t - exp.fault_end) * 4) if faulty or hurt else 100
         row: dict[str, float | str] = {

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from resilience.report.compare import Comparison, Tolerances, compare_runs
+from resilience.report.build import collect
+from resilience.report.compare import Comparison, Tolerances, compare_reports, compare_runs
 from resilience.report.compare_render import render_comparison
 from resilience.report.model import load_run
 from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, SyntheticRun, write_synthetic_run
@@ -100,6 +101,16 @@ def test_renderings(runs: tuple[SyntheticRun, SyntheticRun]) -> None:
     assert "| pod-kill | recovery time | 4.5 s | 9.0 s | regressed |" in markdown
     body = json.loads(render_comparison(c, "json"))
     assert body["verdict"] == "regressed" and len(body["changes"]) == len(c.changes)
+
+
+def test_steady_state_p95_from_timelines(tmp_path: Path) -> None:
+    """A steady-state p95 that doubles (about 43 -> 83 ms) before the fault is a regression; timelines hold it."""
+    a = write_synthetic_run(tmp_path, "a", (POD_KILL,))
+    b = write_synthetic_run(tmp_path, "b", (replace(POD_KILL, p95_steady_ms=80.0),))
+    c = compare_reports(collect(a.path), collect(b.path))
+    change = next(x for x in c.changes if x.metric == "steady-state p95")
+    assert change.status == "regressed" and change.before == "43 ms" and change.after == "83 ms"
+    assert _status(c, "pod-kill", "peak p95") == "unchanged"
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
