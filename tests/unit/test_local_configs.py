@@ -52,9 +52,10 @@ def test_patroni_runs_synchronous_mode_with_fast_failover_settings() -> None:
 def test_haproxy_rw_checks_patroni_primary_endpoint_on_each_node() -> None:
     """The read-write backend health-checks /primary on each node's REST port and cuts sessions on down."""
     state = _state()
-    cfg = configs.haproxy_cfg(state)
+    cfg = configs.haproxy_cfg(state, LAYOUT)
     assert "option httpchk GET /primary" in cfg
     assert "on-marked-down shutdown-sessions" in cfg
+    assert "stats socket /srv/state/run/haproxy.sock mode 600 level admin" in cfg
     for node in DB_NODES:
         assert f"server {node} 127.0.0.1:{state.ports[node]} check port {state.ports[node + '-api']}" in cfg
     for name in state.chat_names():

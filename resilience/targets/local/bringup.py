@@ -75,7 +75,7 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
     for node in DB_NODES:
         configs.write_private(layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins),
                               uid=uid, gid=gid)
-    (layout.conf / "haproxy.cfg").write_text(configs.haproxy_cfg(state))
+    (layout.conf / "haproxy.cfg").write_text(configs.haproxy_cfg(state, layout))
     (layout.conf / "prometheus.yml").write_text(configs.prometheus_yml(state))
     (layout.conf / "proxies.json").write_text(configs.proxies_json(state))
 

@@ -248,13 +248,15 @@ def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bin
     return yaml.safe_dump(conf, sort_keys=False)
 
 
-def haproxy_cfg(state: StackState) -> str:
-    """HAProxy: read-write frontend following the Patroni leader; chat frontend with readiness checks."""
+def haproxy_cfg(state: StackState, layout: Layout) -> str:
+    """HAProxy: read-write frontend following the Patroni leader; chat frontend with readiness checks; an
+    admin socket through which a rollout drains a replica before stopping it."""
     p = state.ports
     pg_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check port {p[n + '-api']}" for n in DB_NODES)
     chat_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check" for n in state.chat_names())
     return f"""global
     maxconn 4096
+    stats socket {layout.haproxy_sock} mode 600 level admin
 
 defaults
     timeout connect 250ms

@@ -79,6 +79,10 @@ class Layout:
         return self.root / "supervisord.pid"
 
     @property
+    def haproxy_sock(self) -> Path:
+        return self.run / "haproxy.sock"
+
+    @property
     def lock_file(self) -> Path:
         return self.root / ".lock"
 

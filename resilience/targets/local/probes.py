@@ -17,6 +17,7 @@ __all__ = [
     "chat_health",
     "etcd_healthy",
     "get_json",
+    "haproxy_command",
     "haproxy_servers",
     "http_ok",
     "parse_cluster",
@@ -91,6 +92,18 @@ def haproxy_servers(stats_port: int) -> dict[tuple[str, str], str] | None:
     except httpx.HTTPError:
         return None
     return parse_haproxy_csv(r.text) if r.is_success else None
+
+
+def haproxy_command(sock: str, command: str) -> str:
+    """One command on HAProxy's admin socket (``set server chat/chat-1 state drain``); its answer."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(2.0)
+        s.connect(sock)
+        s.sendall(command.encode() + b"\n")
+        chunks = []
+        while chunk := s.recv(4096):
+            chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace").strip()
 
 
 def parse_cluster(body: Any) -> list[DbNode]:

@@ -9,9 +9,10 @@ does not become ready stops the rollout there, with a TargetError.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from resilience.errors import ConfigError, TargetError
-from resilience.targets.local import configs
+from resilience.targets.local import configs, probes
 from resilience.targets.local.configs import Binaries
 from resilience.targets.local.view import StackView
 
@@ -19,6 +20,13 @@ __all__ = ["RELEASES", "rollback", "rollout"]
 
 RELEASES = ("good", "bad-errors", "bad-latency", "bad-readiness")
 """The chat service's ``CHAT_RELEASE`` values."""
+
+class _NotReadyError(Exception):
+    """A replica did not become ready before the rollout's deadline."""
+
+
+_DRAIN_S = 0.5
+"""Time for requests already sent to a draining replica to finish before it gets SIGTERM."""
 
 
 def _replica_ready(view: StackView, name: str, release: str) -> bool:
@@ -30,18 +38,38 @@ def _replica_ready(view: StackView, name: str, release: str) -> bool:
     return servers.get(("chat", name), "").startswith("UP")
 
 
+def _set_lb_state(view: StackView, name: str, lb_state: str) -> None:
+    """``drain`` (no new requests, open ones finish) or ``ready`` for replica ``name`` in HAProxy."""
+    try:
+        answer = probes.haproxy_command(str(view.layout.haproxy_sock), f"set server chat/{name} state {lb_state}")
+    except OSError as exc:
+        raise TargetError(f"HAProxy admin socket {view.layout.haproxy_sock}: {exc}") from exc
+    if answer:
+        raise TargetError(f"HAProxy refused 'set server chat/{name} state {lb_state}': {answer}")
+
+
 def _roll_one(view: StackView, bins: Binaries, name: str, release: str, deadline: float) -> None:
+    """Drain the replica in HAProxy, restart it on ``release``, put it back once it is ready."""
     state = view.state
     state.replica_releases[name] = release
     state.save(view.layout.state_file)
     progs = configs.programs(state, view.secrets, view.layout, bins)
     configs.write_private(view.layout.supervisord_conf, configs.supervisord_conf(progs, view.layout, state.scope))
+    _set_lb_state(view, name, "drain")
+    time.sleep(_DRAIN_S)
     view.sup.replace_program(name)
     view.sup.start(name)
-    while not _replica_ready(view, name, release):
+    try:
+        _wait(lambda: view.chat_release(name) == release and view.health_checks()[name](), deadline)
+    finally:
+        _set_lb_state(view, name, "ready")  # unready, it stays an (unready) endpoint, as on Kubernetes
+    _wait(lambda: _replica_ready(view, name, release), deadline)
+
+
+def _wait(ready: Callable[[], bool], deadline: float) -> None:
+    while not ready():
         if time.monotonic() > deadline:
-            raise TargetError(f"rollout of {release!r} stopped: {name} not ready in time "
-                              f"(see {view.layout.log(name)}); 'rollback' restores {state.previous_release!r}")
+            raise _NotReadyError
         time.sleep(0.2)
 
 
@@ -50,7 +78,12 @@ def _roll_all(view: StackView, bins: Binaries, release: str, timeout: float) -> 
     for name in view.state.chat_names():
         if view.state.replica_releases.get(name) == release and _replica_ready(view, name, release):
             continue
-        _roll_one(view, bins, name, release, deadline)
+        try:
+            _roll_one(view, bins, name, release, deadline)
+        except _NotReadyError:
+            back = view.state.previous_release
+            raise TargetError(f"rollout of {release!r} stopped: {name} not ready in time (see "
+                              f"{view.layout.log(name)}); 'rollback' restores {back!r}") from None
 
 
 def rollout(view: StackView, bins: Binaries, release: str, *, timeout: float) -> None:

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,6 +152,34 @@ def test_planned_switchover_moves_the_leader_to_the_sync_replica(stack: LocalTar
     stack.wait_db_healthy(timeout=60)
     assert stack.db_primary() == sync
     assert _send(stack, "after-switchover", "still here") == 201
+
+
+def test_rollout_drains_each_replica_so_no_request_fails(stack: LocalTarget) -> None:
+    """A full rollout and its rollback, one replica at a time with draining: no request through HAProxy fails."""
+    chat = stack.endpoints().chat
+    stop = threading.Event()
+    outcomes: list[int] = []
+
+    def poll() -> None:
+        with httpx.Client(timeout=5) as client:
+            while not stop.is_set():
+                try:
+                    outcomes.append(client.get(f"{chat}/healthz").status_code)
+                except httpx.HTTPError:
+                    outcomes.append(0)
+                stop.wait(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        stack.rollout("bad-latency", timeout=120)
+        assert {p.labels["release"] for p in stack.pods("app=chat-api")} == {"bad-latency"}
+        assert stack.rollback(timeout=120) == "good"
+    finally:
+        stop.set()
+        poller.join(10)
+    assert len(outcomes) > 50
+    assert [c for c in outcomes if c != 200] == []
 
 
 def test_rollout_stops_at_an_unready_replica_and_rollback_restores(stack: LocalTarget) -> None:
