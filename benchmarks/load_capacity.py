@@ -7,7 +7,8 @@ Without a target option it starts its own stack: PostgreSQL, Redis, ``--replicas
 HAProxy in front of them (the local stack's shape). One Locust run (``--workers`` processes) climbs in
 equal steps (the ``step`` profile) up to ``--max-users``; each step is judged on its own window:
 WebSocket connect success >= 99 %, open connections >= 99 % of the users, p95 send->ack < 100 ms. The
-run stops at the first failing step. Per step it prints users, open sockets, connect success, ack p50/p95,
+climb stops once sockets fail or p95 exceeds ten times the SLO; the capacity is the largest step that
+met both SLOs. Per step it prints users, open sockets, connect success, ack p50/p95,
 messages/s, deliveries/s, and the CPU of the load generator, the chat replicas and the database, so the
 bottleneck is visible. Writes ``capacity.json`` into ``--out``.
 """
@@ -120,8 +121,8 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def local_stack(state_dir: Path | None) -> Iterator[Stack]:
-    """The running local target (`resilience up`)."""
+def local_stack(state_dir: Path | None, *, direct: bool) -> Iterator[Stack]:
+    """The running local target (`resilience up`); ``direct``: users spread over the replicas, not HAProxy."""
     from resilience.targets import get_target
 
     target: Any = get_target("local", **({"state_dir": state_dir} if state_dir else {}))
@@ -131,7 +132,10 @@ def local_stack(state_dir: Path | None) -> Iterator[Stack]:
     pids = {name: [p.pid for p in target.pods(f"app={app}") if p.pid]
             for name, app in (("chat", "chat-api"), ("postgres", "postgres"), ("redis", "redis"),
                               ("haproxy", "haproxy"), ("netfault", "toxiproxy"))}
-    yield Stack(ep.chat, target.issuer_secret(), ep.postgres, pids)
+    if direct and ep.chat_replicas:
+        yield Stack(ep.chat_replicas[0], target.issuer_secret(), ep.postgres, pids, list(ep.chat_replicas[1:]))
+    else:
+        yield Stack(ep.chat, target.issuer_secret(), ep.postgres, pids)
 
 
 def _tree(pids: list[int]) -> list[psutil.Process]:
@@ -191,6 +195,8 @@ class StepResult:
     delivery_p95_ms: float | None
     cpu_cores: dict[str, float]
     passed: bool
+    load_rss_mb: float = 0.0
+    """Resident memory of the Locust processes at the end of the step."""
 
 
 def judge_step(events: Path, users: int, window: tuple[float, float], hold_from: float,
@@ -217,7 +223,7 @@ def print_row(r: StepResult, groups: list[str]) -> None:
     cpu = " ".join(f"{g}={r.cpu_cores.get(g, 0):.2f}" for g in groups)
     print(f"{r.users:>6} {r.ws_open:>6} {_fmt(r.connect_success and r.connect_success * 100, '.2f'):>7}% "
           f"{_fmt(r.ack_p50_ms):>7} {_fmt(r.ack_p95_ms):>7} {r.messages_per_s:>7.1f} {r.deliveries_per_s:>8.1f} "
-          f"{'PASS' if r.passed else 'FAIL'}  cpu(cores) {cpu}", flush=True)
+          f"{'PASS' if r.passed else 'FAIL'}  load RSS {r.load_rss_mb:.0f} MiB  cpu(cores) {cpu}", flush=True)
 
 
 def climb(stack: Stack, args: argparse.Namespace, out: Path) -> dict[str, Any]:
@@ -247,9 +253,10 @@ def climb(stack: Stack, args: argparse.Namespace, out: Path) -> dict[str, Any]:
             meter.take()
             _sleep_until(end + 1.0, load)  # +1 s: the writers flush every 0.5 s
             result = judge_step(load.events_dir, (k + 1) * args.step, (start, end), hold_from, meter.take())
+            result.load_rss_mb = _rss_mb(load.pids)
             print_row(result, names)
             results.append(result)
-            if not result.passed:
+            if _saturated(result):
                 break
     finally:
         load.stop(timeout=60)
@@ -265,6 +272,22 @@ def climb(stack: Stack, args: argparse.Namespace, out: Path) -> dict[str, Any]:
             "slo": {"connect_success": CONNECT_SLO, "ack_p95_ms": ACK_P95_SLO_MS},
             "params": {k: v for k, v in vars(args).items() if k not in ("issuer_secret_file",)},
             "cpu_count": psutil.cpu_count(), "steps": [asdict(r) for r in results], "integrity": integrity}
+
+
+def _rss_mb(pids: list[int]) -> float:
+    total = 0
+    for proc in _tree(pids):
+        try:
+            total += proc.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return round(total / 2**20, 1)
+
+
+def _saturated(r: StepResult) -> bool:
+    """Stop climbing: sockets no longer all open, or acks ten times over the SLO (one noisy step is not)."""
+    connects_fail = r.connect_success is not None and r.connect_success < CONNECT_SLO
+    return connects_fail or r.ws_open < CONNECT_SLO * r.users or (r.ack_p95_ms or 0) > 10 * ACK_P95_SLO_MS
 
 
 def _first_event(events: Path) -> float:
@@ -296,6 +319,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--local", action="store_true", help="use the running local target")
     ap.add_argument("--state-dir", type=Path)
+    ap.add_argument("--direct", action="store_true", help="local: users connect to the replicas, not HAProxy")
     ap.add_argument("--chat-url")
     ap.add_argument("--issuer-secret-file", type=Path)
     ap.add_argument("--postgres-url")
@@ -316,7 +340,7 @@ def main() -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="load-capacity-"))
     out.mkdir(parents=True, exist_ok=True)
     if args.local:
-        ctx = local_stack(args.state_dir)
+        ctx = local_stack(args.state_dir, direct=args.direct)
     elif args.chat_url:
         if not args.issuer_secret_file:
             ap.error("--chat-url needs --issuer-secret-file")

@@ -144,6 +144,8 @@ def _drive(where: _Where, params: LoadParams, run_dir: Path, *, workers: int, we
 
     started = time.time()
     load = start_load(where.chat_url, where.secret, params, run_dir / "load", workers=workers, web_port=web_port)
+    click.echo(f"load: {params.users} users ({params.profile}) against {where.chat_url} for {params.duration_s:g} s"
+               f" -> {run_dir}", err=True)
     try:
         assert params.duration_s is not None
         if load.wait(params.duration_s + 60) is None:
