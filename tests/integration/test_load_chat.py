@@ -21,7 +21,7 @@ from chat.launcher import ChatReplica
 from resilience.analysis.integrity import check_integrity
 from resilience.analysis.timeline import build_timeline
 from resilience.errors import ConfigError, LoadError
-from resilience.load import LoadParams, start_load
+from resilience.load import LoadParams, LoadProcess, start_load
 from resilience.load.ledger import read_ledger
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
@@ -134,10 +134,7 @@ def test_stop_is_graceful_and_bounded(chat: Chat, tmp_path: Path) -> None:
     """An open-ended load stops on request within the timeout: users leave, files are flushed, no process stays."""
     load = start_load(chat.url, ISSUER, _small(users=6, duration_s=None), tmp_path / "load")
     try:
-        deadline = time.monotonic() + 60
-        while build_timeline(load.events_dir).summary["messages_acked"] < 10:
-            assert load.alive() and time.monotonic() < deadline
-            time.sleep(0.5)
+        _wait_acked(load.events_dir, 10, load)
     finally:
         t0 = time.monotonic()
         load.stop(timeout=30)
@@ -148,6 +145,36 @@ def test_stop_is_graceful_and_bounded(chat: Chat, tmp_path: Path) -> None:
     assert len(ledger.sessions) == 6
     assert all(session.t_end is not None for session in ledger.sessions.values())
     assert check_integrity(load.ledger_dir, chat.dsn).ok
+
+
+def test_users_reconnect_and_catch_up_after_a_replica_restart(chat: Chat, tmp_path: Path) -> None:
+    """Users of a restarted replica reconnect with backoff and catch up with after=: nothing is missed."""
+    load = start_load(chat.url, ISSUER, _small(users=8, duration_s=None), tmp_path / "load",
+                      spread_urls=[chat.replicas[1].url])
+    try:
+        _wait_acked(load.events_dir, 10, load)
+        chat.replicas[1].stop()
+        time.sleep(2)  # the other replica's users keep sending meanwhile
+        chat.replicas[1].start(timeout=60)
+        deadline = time.monotonic() + 60
+        while build_timeline(load.events_dir).rows[-1]["ws_open"] < 8:
+            assert time.monotonic() < deadline, "users did not reconnect"
+            time.sleep(0.5)
+        time.sleep(2)
+    finally:
+        load.stop()
+    s = build_timeline(load.events_dir).summary
+    assert s["drops"] >= 4 and s["reconnects"] >= 4
+    report = check_integrity(load.ledger_dir, chat.dsn)
+    assert report.ok, report.violations[:5]
+    assert report.delivery_ratio is not None and report.delivery_ratio >= 0.99, report.violations[:5]
+
+
+def _wait_acked(events: Path, n: int, load: LoadProcess) -> None:
+    deadline = time.monotonic() + 60
+    while build_timeline(events).summary["messages_acked"] < n:
+        assert load.alive() and time.monotonic() < deadline
+        time.sleep(0.5)
 
 
 def test_unreachable_target_fails_fast(tmp_path: Path) -> None:
