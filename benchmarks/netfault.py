@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def start_server() -> tuple[subprocess.Popen[str], str]:
+    """The server as its own process in this session: with autogroup scheduling (Debian's default) a
+    separate session would get its own CPU share and skew the side-by-side comparison."""
     proc = subprocess.Popen([sys.executable, "-m", "resilience.netfault", "--port", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+                            stdout=subprocess.PIPE, text=True)
     assert proc.stdout is not None
     line = proc.stdout.readline()
     return proc, line.strip().rsplit(" ", 1)[1]
