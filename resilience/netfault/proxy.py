@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import socket
 import struct
@@ -259,18 +260,35 @@ class Proxy:
 
 
 def _listen(listen: str) -> socket.socket:
+    """A listening socket like Go's ``net.Listen("tcp", listen)``: a wildcard host is dual-stack ``[::]``
+    (IPv4 ``0.0.0.0`` where the kernel has no IPv6)."""
     try:
         ip, port = resolve(listen)
     except AddrError as exc:
         raise ApiError(f"listen tcp: {exc}", 500) from None
-    wildcard = ip in ("", "0.0.0.0", "::") and socket.has_ipv6
-    family = socket.AF_INET6 if wildcard or ":" in ip else socket.AF_INET
+    if ip in ("", "0.0.0.0", "::"):
+        if _has_ipv6():
+            return _bind(socket.AF_INET6, "::", port, dual_stack=True)
+        ip = "0.0.0.0"
+    return _bind(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip, port)
+
+
+@functools.cache
+def _has_ipv6() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::", 0))
+    except OSError:
+        return False
+    return True
+
+
+def _bind(family: socket.AddressFamily, ip: str, port: int, *, dual_stack: bool = False) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if wildcard:
+        if dual_stack:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            ip = "::"
         sock.bind((ip, port))
         sock.listen(4096)
         sock.setblocking(False)

@@ -127,6 +127,9 @@ def test_port_and_name_conflicts(api: str) -> None:
     assert (status, message) == (500, f"listen tcp {first['listen']}: bind: address already in use")
     assert "two" not in requests.get(f"{api}/proxies", timeout=10).json()
     assert _listening(first["listen"])
+    assert requests.delete(f"{api}/proxies/one", timeout=10).status_code == 204
+    r = _post(api, "/proxies", {"name": "two", "upstream": "127.0.0.1:2", "listen": first["listen"]})
+    assert r.status_code == 201 and r.json()["listen"] == first["listen"]  # the failed start left nothing behind
 
 
 def test_update_proxy_upstream_and_listen(api: str, echo_server: str) -> None:
@@ -256,3 +259,12 @@ def test_reset_enables_proxies_and_removes_toxics(api: str) -> None:
     shown = requests.get(f"{api}/proxies/p", timeout=10).json()
     assert shown["enabled"] is True and shown["toxics"] == [] and shown["listen"] == created["listen"]
     assert _listening(created["listen"])
+
+
+def test_wildcard_listen_reported_like_go(api: str, echo_server: str) -> None:
+    """chaostoolkit-toxiproxy's default listen 0.0.0.0:0 binds dual-stack and reads back `[::]:port` as Go's
+    server reports it; clients on 127.0.0.1 reach it."""
+    created = _create(api, "wild", echo_server, listen="0.0.0.0:0")
+    assert re.fullmatch(r"\[::\]:\d+", created["listen"]) or re.fullmatch(r"0\.0\.0\.0:\d+", created["listen"])
+    with connect(f"127.0.0.1:{created['listen'].rsplit(':', 1)[1]}") as sock:
+        round_trip(sock)
