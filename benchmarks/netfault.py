@@ -86,9 +86,12 @@ import asyncio, socket, uvloop
 
 async def echo(reader, writer):
     writer.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    while data := await reader.read(65536):
-        writer.write(data)
-        await writer.drain()
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    except OSError:
+        pass
     writer.close()
 
 async def main():

@@ -6,12 +6,13 @@ import contextlib
 import os
 import socket
 import time
+from pathlib import Path
 
 import pytest
 import requests
 import toxiproxy
 
-from tests.integration.netfault.conftest import connect, echo_stream, round_trip
+from tests.integration.netfault.conftest import connect, echo_stream, round_trip, start_netfault, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -97,3 +98,39 @@ def test_bandwidth_toxic_caps_throughput(txp: toxiproxy.Toxiproxy, echo_server: 
     proxy = _proxy(txp, echo_server)
     proxy.add_toxic(type="bandwidth", attributes={"rate": 500})
     assert echo_stream(proxy.listen, os.urandom(400_000)) >= 0.7
+
+
+def test_no_descriptor_leak_after_churn(echo_server: str) -> None:
+    """After many connections (fast path, toxic chain, half-close, RST, disable) the server holds no more
+    file descriptors than before."""
+    server = start_netfault()
+    try:
+        fds = Path(f"/proc/{server.proc.pid}/fd")
+        api = server.url
+        listen = requests.post(f"{api}/proxies", json={"name": "p", "upstream": echo_server,
+                                                       "listen": "127.0.0.1:0"}, timeout=10).json()["listen"]
+        baseline = len(list(fds.iterdir()))
+
+        def churn(n: int) -> None:
+            for i in range(n):
+                with connect(listen) as sock:
+                    round_trip(sock)
+                    if i % 2:
+                        sock.shutdown(socket.SHUT_WR)
+                        with contextlib.suppress(OSError):
+                            sock.recv(10)
+
+        churn(30)
+        requests.post(f"{api}/proxies/p/toxics", json={"type": "latency", "attributes": {"latency": 1}}, timeout=10)
+        churn(30)
+        held = [connect(listen) for _ in range(10)]
+        requests.post(f"{api}/proxies/p/toxics", json={"type": "reset_peer"}, timeout=10)
+        requests.post(f"{api}/proxies/p", json={"enabled": False}, timeout=10)
+        requests.post(f"{api}/reset", timeout=10)
+        for sock in held:
+            sock.close()
+        churn(10)
+        wait_for(lambda: len(list(fds.iterdir())) <= baseline, timeout=15, what="descriptors back to baseline")
+    finally:
+        server.stop()
+        server.log.unlink(missing_ok=True)
