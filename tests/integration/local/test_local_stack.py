@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -31,31 +29,21 @@ from resilience.targets.local import LocalTarget
 from resilience.targets.local.layout import DB_NODES, StackState
 from resilience.targets.local.teardown import held_ports, postmaster_pid, stack_processes
 from resilience.targets.local.writeprobe import WriteProbe
+from tests.support.local_stack import running_local_stack
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-def state_dir() -> Iterator[Path]:
-    """A temp state dir under /tmp (the postgres user must traverse it; pytest's tmp dirs are 0700)."""
-    d = Path(tempfile.mkdtemp(prefix="resilience-local-", dir="/tmp"))
-    os.chmod(d, 0o711)  # noqa: S103 - postgres must traverse it
-    try:
-        yield d / "state"
-    finally:
-        shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def stack(state_dir: Path) -> Iterator[LocalTarget]:
-    """One real stack (3 chat replicas) for the module, always torn down."""
-    target = get_target("local", state_dir=state_dir, replicas=3)
-    assert isinstance(target, LocalTarget)
-    try:
-        target.up()
+def stack() -> Iterator[LocalTarget]:
+    """One real stack (3 chat replicas) for the module, in a temp state dir, always torn down."""
+    with running_local_stack(replicas=3) as target:
         yield target
-    finally:
-        target.down(purge=True)
+
+
+@pytest.fixture
+def state_dir(stack: LocalTarget) -> Path:
+    return stack.layout.root
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -74,6 +62,7 @@ def _send(target: Target, room: str, body: str) -> int:
 def test_up_brings_every_component_to_healthy(stack: LocalTarget, state_dir: Path) -> None:
     """After up: every component healthy, one primary, a chat send through HAProxy and the fault proxy works."""
     assert isinstance(stack, Target)
+    assert isinstance(get_target("local", state_dir=stack.layout.root), LocalTarget)
     status = stack.status()
     assert status.healthy, [p for p in status.components if not p.ready]
     names = {p.name for p in status.components}

@@ -1,0 +1,44 @@
+"""A real local stack for tests: a temp state dir the ``postgres`` user can traverse, always torn down.
+
+    with running_local_stack(replicas=2) as target:   # in a module-scoped fixture
+        ...
+
+pytest's own tmp dirs live under a 0700 directory, which PostgreSQL (running as ``postgres``) cannot reach,
+so the state dir is made under /tmp with mode 0711.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from resilience.targets.local import LocalTarget
+
+__all__ = ["local_state_root", "running_local_stack"]
+
+
+@contextmanager
+def local_state_root(prefix: str = "resilience-local-") -> Iterator[Path]:
+    """A fresh directory under /tmp (mode 0711) for a state dir; removed afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    os.chmod(root, 0o711)  # noqa: S103 - the postgres user must traverse it
+    try:
+        yield root
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def running_local_stack(replicas: int = 3, prefix: str = "resilience-local-") -> Iterator[LocalTarget]:
+    """``LocalTarget.up()`` in a temp state dir; ``down(purge=True)`` on the way out, even after a failure."""
+    with local_state_root(prefix) as root:
+        target = LocalTarget(state_dir=root / "state", replicas=replicas)
+        try:
+            target.up()
+            yield target
+        finally:
+            target.down(purge=True)
