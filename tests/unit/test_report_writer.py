@@ -111,7 +111,7 @@ def test_run_without_experiments(tmp_path: Path) -> None:
 
 def test_capacity_section_hook(tmp_path: Path) -> None:
     """A capacity.json in the run folder adds a Capacity section with its figures and any capacity charts."""
-    synth = write_synthetic_run(tmp_path)
+    synth = write_synthetic_run(tmp_path, experiments=DEFAULT_EXPERIMENTS[:1])
     (synth.path / "capacity.json").write_text('{"knee": {"users": 850, "throughput": 1234.5}, "steps": [1, 2]}')
     write_report(synth.path)
     html = (synth.path / "report.html").read_text()
@@ -121,7 +121,7 @@ def test_capacity_section_hook(tmp_path: Path) -> None:
 
 def test_regenerating_replaces_outputs(tmp_path: Path) -> None:
     """Running the report twice leaves the same set of files (no temporaries left behind)."""
-    synth = write_synthetic_run(tmp_path)
+    synth = write_synthetic_run(tmp_path, experiments=DEFAULT_EXPERIMENTS[:1])
     first = sorted(write_report(synth.path))
     second = sorted(write_report(synth.path))
     assert first == second
@@ -134,7 +134,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_cli_report_regenerates(tmp_path: Path) -> None:
     """``resilience report RUN_DIR`` exits 0 and prints every path it wrote."""
-    synth = write_synthetic_run(tmp_path)
+    synth = write_synthetic_run(tmp_path, experiments=DEFAULT_EXPERIMENTS[:1])
     result = _cli("report", str(synth.path))
     assert result.returncode == 0, result.stderr
     assert str(synth.path / "report.html") in result.stdout.splitlines()
