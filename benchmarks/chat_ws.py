@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -36,6 +37,14 @@ from chat.launcher import ChatReplica
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 ISSUER = "bench-issuer-secret"
+
+
+@dataclass
+class Phase:
+    """Sends start when every client has connected (or given up); ``stop`` is set then."""
+
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    stop: float = 0.0
 
 
 @dataclass
@@ -49,15 +58,28 @@ class Stats:
     connected: int = 0
     connect_failed: int = 0
     closed_early: int = 0
+    connect_all_s: float = 0.0
     sent_at: dict[str, float] = field(default_factory=dict)
     server_cpu_s: float = 0.0
+    store_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
 
+    @property
+    def held(self) -> int:
+        return self.connected - self.closed_early
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` and their children alive now (psutil)."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            proc = psutil.Process(pid)
+            for p in [proc, *proc.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    t = p.cpu_times()
+                    total += t.user + t.system
+    return total
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -67,20 +89,20 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def client(url: str, token: str, room: str, stats: Stats, *, rate: float, start: float, stop: float,
-                 body: str) -> None:
+async def client(url: str, token: str, room: str, stats: Stats, phase: Phase, *, rate: float, body: str) -> None:
     try:
-        ws = await connect(f"{url}?room={room}&token={token}", open_timeout=60, max_queue=None)
-    except (OSError, TimeoutError, Exception):  # noqa: BLE001 - counted, not raised
+        ws = await connect(f"{url}?room={room}&token={token}", open_timeout=120, max_queue=None)
+        ready = json.loads(await asyncio.wait_for(ws.recv(), 120))
+        assert ready["type"] == "ready"
+    except Exception:  # noqa: BLE001 - counted, not raised
         stats.connect_failed += 1
         return
     stats.connected += 1
     try:
-        ready = json.loads(await asyncio.wait_for(ws.recv(), 60))
-        assert ready["type"] == "ready"
+        await phase.go.wait()
         acked = asyncio.Event()
-        await asyncio.gather(_reader(ws, stats, stop, acked),
-                             _writer(ws, stats, acked, rate=rate, start=start, stop=stop, body=body))
+        await asyncio.gather(_reader(ws, stats, phase.stop, acked),
+                             _writer(ws, stats, acked, rate=rate, stop=phase.stop, body=body))
     except Exception:  # noqa: BLE001 - a connection lost mid-run is counted
         stats.closed_early += 1
     finally:
@@ -88,10 +110,10 @@ async def client(url: str, token: str, room: str, stats: Stats, *, rate: float, 
             await asyncio.wait_for(ws.close(), 5)
 
 
-async def _writer(ws: ClientConnection, stats: Stats, acked: asyncio.Event, *, rate: float, start: float, stop: float,
+async def _writer(ws: ClientConnection, stats: Stats, acked: asyncio.Event, *, rate: float, stop: float,
                   body: str) -> None:
     loop = asyncio.get_running_loop()
-    await asyncio.sleep(max(0.0, start - loop.time()) + random.random() * (1 / rate if rate else 0.05))
+    await asyncio.sleep(random.random() * (1 / rate if rate else 0.05))
     while loop.time() < stop:
         cid = uuid.uuid4().hex
         stats.sent_at[cid] = time.perf_counter()
@@ -136,27 +158,29 @@ def tokens(base_url: str, n: int) -> list[str]:
                           headers={"X-Issuer-Secret": ISSUER}).json()["token"] for i in range(n)]
 
 
-async def run_config(replicas: list[ChatReplica], n: int, *, rate: float, duration: float, room_size: int,
-                     body_bytes: int) -> Stats:
-    stats = Stats()
+async def run_config(replicas: list[ChatReplica], store_pids: list[int], n: int, *, rate: float, duration: float,
+                     room_size: int, body_bytes: int) -> Stats:
+    """Connect ``n`` clients, then measure ``duration`` seconds of sends."""
+    stats, phase = Stats(), Phase()
     toks = tokens(replicas[0].url, n)
     loop = asyncio.get_running_loop()
-    ramp = max(2.0, n / 200)  # connections open during the ramp, sends start after it
-    start = loop.time() + ramp
-    stop = start + duration
     body = "x" * body_bytes
     run = uuid.uuid4().hex[:6]
+    began = loop.time()
     tasks = [asyncio.create_task(client(replicas[i % len(replicas)].ws_url, toks[i], f"{run}-{i // room_size}",
-                                        stats, rate=rate, start=start, stop=stop, body=body))
+                                        stats, phase, rate=rate, body=body))
              for i in range(n)]
-    await asyncio.sleep(ramp)
-    held_at_start = stats.connected
+    while stats.connected + stats.connect_failed < n and loop.time() - began < 180:
+        await asyncio.sleep(0.1)
+    stats.connect_all_s = loop.time() - began
     pids = [r.proc.pid for r in replicas if r.proc is not None]
-    server0, client0 = sum(cpu_seconds(p) for p in pids), time.process_time()
+    server0, store0, client0 = cpu_seconds(pids), cpu_seconds(store_pids), time.process_time()
+    phase.stop = loop.time() + duration
+    phase.go.set()
     await asyncio.gather(*tasks)
-    stats.server_cpu_s = sum(cpu_seconds(p) for p in pids) - server0
+    stats.server_cpu_s = cpu_seconds(pids) - server0
+    stats.store_cpu_s = cpu_seconds(store_pids) - store0
     stats.client_cpu_s = time.process_time() - client0
-    stats.connected = min(held_at_start, stats.connected)
     return stats
 
 
@@ -173,14 +197,20 @@ def start_stack(n_replicas: int, pg: PostgresServer, redis: RedisServer, logs: P
     return replicas
 
 
+HEADER = ("| replicas | clients | rate/client | connect all s | held | failed/dropped | acks/s | deliveries/s "
+          "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU ms/ack "
+          "| PG+Redis CPU ms/ack | client CPU s |")
+
+
 def report(n_replicas: int, n: int, stats: Stats, duration: float, rate: float) -> str:
     ms = 1000.0
-    return (f"| {n_replicas} | {n} | {'closed loop' if not rate else f'{rate:g}/s'} | {stats.connected} "
-            f"| {stats.connect_failed + stats.closed_early} | {len(stats.ack) / duration:.0f} "
+    acks = max(1, len(stats.ack))
+    return (f"| {n_replicas} | {n} | {'closed loop' if not rate else f'{rate:g}/s'} | {stats.connect_all_s:.1f} "
+            f"| {stats.held} | {stats.connect_failed + stats.closed_early} | {len(stats.ack) / duration:.0f} "
             f"| {len(stats.delivery) / duration:.0f} "
             f"| {percentile(stats.ack, 0.5) * ms:.1f} | {percentile(stats.ack, 0.95) * ms:.1f} "
             f"| {percentile(stats.delivery, 0.5) * ms:.1f} | {percentile(stats.delivery, 0.95) * ms:.1f} "
-            f"| {stats.errors} | {stats.server_cpu_s:.1f} | {stats.server_cpu_s * 1000 / max(1, len(stats.ack)):.2f} "
+            f"| {stats.errors} | {stats.server_cpu_s * ms / acks:.2f} | {stats.store_cpu_s * ms / acks:.2f} "
             f"| {stats.client_cpu_s:.1f} |")
 
 
@@ -199,19 +229,18 @@ def main() -> None:
         uvloop.install()
     logs = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     pg, redis = PostgresServer().start(), RedisServer().start()
+    store_pids = [p.pid for p in (pg.proc, redis.proc) if p is not None]
     print(f"# chat_ws: load average {os.getloadavg()[0]:.1f} at start, {os.cpu_count()} CPUs, "
           f"duration {args.duration:g} s, room size {args.room_size}, "
           f"body {args.body_bytes} B, logs in {logs}")
-    print("| replicas | clients | rate/client | connections held | failed/dropped | acks/s | deliveries/s "
-          "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU s "
-          "| replica CPU ms/ack | client CPU s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print(HEADER)
+    print("|" + "---|" * (HEADER.count("|") - 1))
     try:
         for n_replicas in args.replicas:
             for n in args.clients:
                 replicas = start_stack(n_replicas, pg, redis, logs)
                 try:
-                    stats = asyncio.run(run_config(replicas, n, rate=args.rate, duration=args.duration,
+                    stats = asyncio.run(run_config(replicas, store_pids, n, rate=args.rate, duration=args.duration,
                                                    room_size=args.room_size, body_bytes=args.body_bytes))
                 finally:
                     for r in replicas:

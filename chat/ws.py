@@ -101,8 +101,8 @@ async def _close(ws: WebSocket, code: int, reason: str) -> None:
 def _after(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
-        raise Invalid(422, f"after: expected a non-negative integer, got {raw!r}")
+    if not raw.isdigit() or int(raw) >= 2**63:
+        raise Invalid(422, f"after: expected a non-negative 64-bit integer, got {raw[:40]!r}")
     return int(raw)
 
 

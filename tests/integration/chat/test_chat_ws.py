@@ -128,3 +128,16 @@ def test_ws_bearer_header_is_accepted(replica: ChatReplica) -> None:
     headers = {"Authorization": f"Bearer {token(replica)}"}
     with connect(f"{replica.ws_url}?room=r1", additional_headers=headers, open_timeout=10) as ws:
         assert recv_json(ws)["type"] == "ready"
+
+
+@pytest.mark.parametrize("query", ["room=bad%20room", "room=r1&after=-1", "room=r1&after=99999999999999999999"])
+def test_ws_bad_query_closes_4422(replica: ChatReplica, query: str) -> None:
+    """An invalid room or after= closes the socket with code 4422 and a reason naming the parameter."""
+    from websockets.sync.client import connect
+
+    with connect(f"{replica.ws_url}?{query}&token={token(replica)}", open_timeout=10) as ws, \
+            pytest.raises(ConnectionClosed) as closed:
+        ws.recv(timeout=10)
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4422
+    assert closed.value.rcvd.reason.split(":")[0] in ("room", "after")
