@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.analysis.recovery import Sample
-from resilience.faults._context import EVENTS_DIR, OUT_DIR, config_path
+from resilience.faults._context import EVENTS_DIR, OUT_DIR, SAFEGUARDS, config_path
 from resilience.faults._ledger import ledger
 from resilience.probes._live import EventTail, Raw, samples_of
 
@@ -119,7 +119,7 @@ def configure_control(
 ) -> None:
     """Start watching (scenario limits under ``resilience_safeguards`` win over the arguments)."""
     cleanup_control()
-    limits = dict((configuration or {}).get("resilience_safeguards") or {})
+    limits = dict((configuration or {}).get(SAFEGUARDS) or {})
     events = config_path(configuration, EVENTS_DIR, required=False)
     if events is None:
         log.warning("safeguards: no load timeline to watch")

@@ -22,6 +22,7 @@ __all__ = [
     "LEDGER_DIR",
     "LOAD_MANAGED",
     "OUT_DIR",
+    "SAFEGUARDS",
     "SLO",
     "config_path",
     "remember_target",
@@ -36,6 +37,8 @@ LEDGER_DIR = "resilience_ledger_dir"
 """Folder of the load's acknowledged-message ledger (read by the integrity probe)."""
 LOAD_MANAGED = "resilience_load_managed"
 """Set by the runner: the load runs across experiments, the load control must not start its own."""
+SAFEGUARDS = "resilience_safeguards"
+"""The scenario's hard limits (``error_rate``, ``for_s``) for the safeguards control."""
 SLO = "resilience_slo"
 """The scenario's SLO for this experiment (a mapping of ``resilience.scenario.Slo`` fields)."""
 

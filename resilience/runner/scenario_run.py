@@ -24,6 +24,7 @@ from resilience.faults._context import (
     LEDGER_DIR,
     LOAD_MANAGED,
     OUT_DIR,
+    SAFEGUARDS,
     SLO,
     remember_target,
 )
@@ -190,7 +191,7 @@ class _Run:
             LEDGER_DIR: str(self.load.ledger_dir),
             LOAD_MANAGED: True,
             SLO: slo.model_dump(),
-            "resilience_safeguards": dict(sc.safeguards),
+            SAFEGUARDS: dict(sc.safeguards),
         }
         self.progress(f"[bold]{plan.name}[/bold]: {experiment.get('title')}")
         started = time.time()
