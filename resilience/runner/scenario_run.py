@@ -29,7 +29,8 @@ from resilience.faults._context import (
     remember_target,
 )
 from resilience.faults._ledger import ledger
-from resilience.probes._timeline import limits_from, read_samples
+from resilience.probes._live import EventTail, Raw
+from resilience.probes._timeline import limits_from, samples_from_rows
 from resilience.runner.engine import Progress, run_experiment_file
 from resilience.runner.experiments import validate_experiment
 from resilience.runner.progress import Reporter
@@ -139,6 +140,8 @@ class _Run:
         self.errors: list[str] = []
         self.target: Target | None = None
         self.load: Any = None
+        self.tail: EventTail | None = None
+        self.records: list[Raw] = []
         self.base_config: dict[str, Any] = {}
 
     def bring_up(self) -> Target:
@@ -163,6 +166,7 @@ class _Run:
         spec = self.plan.loaded.scenario.load
         self.progress(f"starting load: {spec.users} users ({spec.profile}); warm-up {spec.warmup_s:g} s")
         self.load = start_target_load(target, spec.params(), self.dir / "load", workers=spec.workers)
+        self.tail = EventTail(Path(self.load.events_dir))
         _sleep(spec.warmup_s, alive=self.load.alive)
         self.steady_state()
 
@@ -205,18 +209,22 @@ class _Run:
     def _analyse(
         self, plan: ExperimentPlan, journal: dict[str, Any], window: tuple[float, float], out: Path
     ) -> dict[str, Any]:
-        from resilience.analysis.timeline import build_timeline
+        from resilience.analysis.timeline import timeline_from_events
 
         sc = self.plan.loaded.scenario
         slo = sc.slo_for(plan)
         res = slo.window_s
         started, ended = window
         time.sleep(_FLUSH_S)
-        events = Path(self.load.events_dir)
-        build_timeline(events, resolution_s=_TIMELINE_RESOLUTION_S, start=started - 5, end=ended).write_csv(
-            out / "timeline.csv"
-        )
-        samples = read_samples(events, resolution_s=res, start=started - 5, end=ended)
+        # Only the bytes appended since the last experiment are read; older records are dropped.
+        assert self.tail is not None
+        self.records = [r for r in (*self.records, *self.tail.poll()) if r[0] >= started - 5]
+        records = [r for r in self.records if r[0] < ended]
+        timeline_from_events(
+            lambda: records, resolution_s=_TIMELINE_RESOLUTION_S, start=started - 5, end=ended
+        ).write_csv(out / "timeline.csv")
+        rows = timeline_from_events(lambda: records, resolution_s=res, start=started - 5, end=ended).rows
+        samples = samples_from_rows(rows)
         integrity = self._integrity(plan, started)
         result = experiment_result(
             name=plan.name,
