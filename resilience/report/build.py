@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from resilience.errors import ConfigError
+from resilience.report.events import RequestLatencies, find_events_dir, read_request_latencies
 from resilience.report.model import Experiment, Run, load_run
 from resilience.report.series import Series, read_timeline
 from resilience.report.text import slug
 
-__all__ = ["ExperimentData", "ReportData", "collect"]
+__all__ = ["ExperimentData", "ReportData", "collect", "experiment_requests"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ class ReportData:
     run: Run
     experiments: tuple[ExperimentData, ...]
     notes: tuple[str, ...]
+    requests: RequestLatencies | None = None
+    """Every successful request of the run from the raw load events (None when the run folder has none)."""
 
 
 def _candidates(run: Run, exp: Experiment) -> list[Path]:
@@ -109,4 +112,27 @@ def collect(run_dir: Path | str) -> ReportData:
         notes.append("run.json does not record " + ", ".join(run.missing))
     if not run.experiments:
         notes.append("no experiment was recorded (the run may have stopped before the first one)")
-    return ReportData(run=run, experiments=tuple(experiments), notes=tuple(notes))
+    return ReportData(run=run, experiments=tuple(experiments), notes=tuple(notes), requests=_requests(run))
+
+
+def _requests(run: Run) -> RequestLatencies | None:
+    folder = find_events_dir(run.path, run.load)
+    if folder is None:
+        return None
+    requests = read_request_latencies(folder)
+    return requests if len(requests) else None
+
+
+def experiment_requests(data: ReportData, item: ExperimentData) -> RequestLatencies | None:
+    """The run's requests inside this experiment's window (run.json started/ended, else its timeline's span)."""
+    if data.requests is None:
+        return None
+    exp, series = item.experiment, item.series
+    start, end = exp.started, exp.ended
+    if (start is None or end is None) and series is not None and len(series):
+        resolution = series.resolution_s() or 0.0
+        start, end = float(series.t[0]), float(series.t[-1]) + resolution
+    if start is None or end is None:
+        return None
+    part = data.requests.window(start, end)
+    return part if len(part) else None

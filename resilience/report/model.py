@@ -89,6 +89,9 @@ class Experiment:
     hypothesis_during: bool | None = None
     fault_start: float | None = None
     fault_end: float | None = None
+    started: float | None = None
+    """When the experiment (warm-up, hypothesis, fault, recovery wait) began, epoch s."""
+    ended: float | None = None
     detect_s: float | None = None
     recovery_s: float | None = None
     recovery_target_s: float | None = None
@@ -122,6 +125,25 @@ class Experiment:
         if self.fault_start is not None and self.recovery_s is not None:
             return self.fault_start + self.recovery_s
         return None
+
+    @property
+    def impact_window(self) -> tuple[float, float] | None:
+        """From the fault start until recovery, or until the fault ended if that came later or never recovered."""
+        if self.fault_start is None:
+            return None
+        end = self.fault_end if self.fault_end is not None else self.fault_start
+        if self.recovery_time is not None:
+            end = max(end, self.recovery_time)
+        return self.fault_start, end
+
+    def phase_labels(self) -> dict[str, str]:
+        """Words for the three phases around the impact window: before / during / after."""
+        recovered = self.recovery_time is not None
+        return {
+            "before": "before the fault",
+            "during": "fault until recovered" if recovered else "during the fault",
+            "after": "after recovery" if recovered else "after the fault",
+        }
 
     @property
     def recovery_met(self) -> bool | None:
@@ -293,6 +315,8 @@ def _experiment(r: _Reader, raw: object, index: int) -> Experiment:
         hypothesis_after=r.flag(hypothesis, "after", f"{where}.hypothesis") if hypothesis else None,
         hypothesis_during=_optional_flag(r, hypothesis, "during", f"{where}.hypothesis"),
         fault_start=r.number(raw, "fault_start", where),
+        started=r.number(raw, "started", where, note=False),
+        ended=r.number(raw, "ended", where, note=False),
         fault_end=r.number(raw, "fault_end", where),
         detect_s=r.number(raw, "detect_s", where),
         recovery_s=r.number(raw, "recovery_s", where),

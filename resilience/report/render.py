@@ -7,7 +7,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from resilience.report.build import ReportData
+from resilience.report.build import ExperimentData, ReportData, experiment_requests
 from resilience.report.charts import (
     failover_figure,
     integrity_figure,
@@ -16,6 +16,7 @@ from resilience.report.charts import (
     save_figure,
     timeline_figure,
 )
+from resilience.report.charts.distribution import latency_distribution_figure
 
 __all__ = ["CAPTIONS", "Chart", "render_charts"]
 
@@ -45,8 +46,13 @@ CAPTIONS = {
                 "how long that step took.",
     "timeline": "Shaded: fault window. Dashed orange: detection; solid green: recovery; dotted: recovery target; "
                 "dashed horizontal lines: SLOs. Latency uses a log scale when it spans a wide range.",
-    "latency": "Per-interval p50, p95 and p99 before, during and after the fault window. Box: the middle half of the "
-               "intervals; line: the median interval; whiskers: 5th to 95th percentile of intervals.",
+    "distribution": "Every successful request of the experiment from the raw load events: before the fault, "
+                    "from the fault until recovery, and after recovery. Height at x: share of requests that took "
+                    "at most x ms; dashed: the p95 SLO; dotted: 95 % of requests - a curve crossing the dotted "
+                    "line left of the dashed one met the p95 SLO.",
+    "latency": "Per-interval p50, p95 and p99 before the fault, from the fault until recovery, and after recovery. "
+               "Box: the middle half of the intervals; line: the median interval; whiskers: 5th to 95th "
+               "percentile of intervals.",
 }
 """Chart key -> caption shown under it in report.html."""
 
@@ -71,12 +77,23 @@ def render_charts(data: ReportData, charts_dir: Path) -> list[Chart]:
         charts.append(Chart("failover", "Failover breakdown",
                             _save(failover_figure(experiments), charts_dir / "failover.png")))
     for item in data.experiments:
-        exp, series = item.experiment, item.series
-        if series is None:
-            continue
-        key = item.key
+        charts.extend(_experiment_charts(data, item, charts_dir))
+    return charts
+
+
+def _experiment_charts(data: ReportData, item: ExperimentData, charts_dir: Path) -> list[Chart]:
+    """Timeline (when there is one) and latency: single requests when the raw events exist, else intervals."""
+    exp, series, key = item.experiment, item.series, item.key
+    charts = []
+    if series is not None:
         charts.append(Chart("timeline", f"{exp.name}: timeline",
                             _save(timeline_figure(exp, series), charts_dir / f"timeline-{key}.png"), key))
-        charts.append(Chart("latency", f"{exp.name}: latency before / during / after",
-                            _save(latency_figure(exp, series), charts_dir / f"latency-{key}.png"), key))
+    requests = experiment_requests(data, item)
+    title = f"{exp.name}: latency before / during / after"
+    if requests is not None:
+        figure = latency_distribution_figure(exp, requests)
+        charts.append(Chart("distribution", title, _save(figure, charts_dir / f"latency-{key}.png"), key))
+    elif series is not None:
+        charts.append(Chart("latency", title, _save(latency_figure(exp, series), charts_dir / f"latency-{key}.png"),
+                            key))
     return charts

@@ -17,14 +17,14 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 def test_report_opens_in_chromium_without_errors(tmp_path: Path) -> None:
     """Chromium loads the report with no console error, no exception, no network request, every image
-    decoded; a full-page screenshot is written to test-artifacts/report.png."""
-    synth = write_synthetic_run(tmp_path)
+    decoded (8 charts, raw events included); a full-page screenshot is written to test-artifacts/report.png."""
+    synth = write_synthetic_run(tmp_path, events=True)
     write_report(synth.path)
     shot = ARTIFACTS / "report.png"
     shot.unlink(missing_ok=True)
     page = open_page((synth.path / "report.html").as_uri(), screenshot=shot)
     assert page.console_errors == [] and page.exceptions == []
     assert page.title == f"Resilience run {synth.run_id}: interrupted"
-    assert page.images == 7 and page.broken_images == 0
+    assert page.images == 8 and page.broken_images == 0
     assert [u for u in page.requests if not u.startswith(("data:", "file:"))] == []
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000

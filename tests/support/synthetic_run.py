@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from resilience.load.events import MAGIC, RECORD, Kind
+
 __all__ = ["SyntheticExperiment", "SyntheticRun", "write_synthetic_run"]
 
 RESOLUTION_S = 0.5
@@ -106,12 +108,29 @@ def _timeline_rows(exp: SyntheticExperiment, rng: np.random.Generator) -> list[d
     return rows
 
 
+def _event_records(exp: SyntheticExperiment) -> list[bytes]:
+    """Per 0.5 s: 4 acked sends (20 ms before and after the impact window, 800 ms inside it), one failed send
+    and one delivery (both must be ignored by latency readers)."""
+    recovered = exp.fault_start + (exp.recovery_s if exp.recovery_s is not None else exp.duration_s)
+    end = max(exp.fault_end, recovered)
+    t0 = STARTED + exp.offset_s
+    records = []
+    for i in range(int(exp.duration_s / RESOLUTION_S)):
+        t = t0 + i * RESOLUTION_S
+        latency = 800.0 if exp.fault_start <= t < end else 20.0
+        records += [RECORD.pack(t + 0.01 * k, Kind.ACK, 1, 0, latency) for k in range(4)]
+        records.append(RECORD.pack(t + 0.2, Kind.REST_SEND, 0, 503, 5000.0))
+        records.append(RECORD.pack(t + 0.3, Kind.DELIVERY, 1, 0, 9999.0))
+    return records
+
+
 def _experiment_json(exp: SyntheticExperiment) -> dict[str, Any]:
     out: dict[str, Any] = {
         "name": exp.name, "file": f"experiments/{exp.name}.yaml", "dir": exp.name, "verdict": exp.verdict,
         "hypothesis": {"before": True} if exp.hypothesis_after is None else
         {"before": True, "after": exp.hypothesis_after},
         "fault_start": exp.fault_start, "fault_end": exp.fault_end,
+        "started": STARTED + exp.offset_s, "ended": STARTED + exp.offset_s + exp.duration_s,
         "detect_s": exp.detect_s, "recovery_s": exp.recovery_s, "recovery_target_s": exp.recovery_target_s,
         "peak_p95_ms": exp.p95_during_ms + 12.5, "error_rate": 0.0123,
         "slo": {"p95_ms": 100.0, "p99_ms": 250.0, "error_rate": 0.001, "ws_connect_success": 0.99,
@@ -140,8 +159,10 @@ def write_synthetic_run(
     seed: int = 7,
     started: float = STARTED,
     drop_keys: tuple[str, ...] = (),
+    events: bool = False,
 ) -> SyntheticRun:
-    """Write ``root/run_id`` with run.json and one timeline.csv per experiment (unless ``timeline=False``)."""
+    """Write ``root/run_id`` with run.json and one timeline.csv per experiment (unless ``timeline=False``);
+    with ``events``, also the load's raw events file (``load/events/events-synth-1.bin``)."""
     rng = np.random.default_rng(seed)
     run_dir = root / run_id
     run_dir.mkdir(parents=True)
@@ -162,6 +183,11 @@ def write_synthetic_run(
         "errors": [],
         "interrupted_by": "SIGINT" if verdict == "interrupted" else None,
     }
+    if events:
+        folder = run_dir / "load" / "events"
+        folder.mkdir(parents=True)
+        (folder / "events-synth-1.bin").write_bytes(MAGIC + b"".join(r for e in experiments for r in _event_records(e)))
+        run["load"]["events_dir"] = "load"
     for key in drop_keys:
         run.pop(key, None)
     (run_dir / "run.json").write_text(json.dumps(run, indent=2), encoding="utf-8")

@@ -12,6 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from resilience.report.build import collect, experiment_requests
 from resilience.report.charts import (
     failover_figure,
     failover_segments,
@@ -23,12 +24,14 @@ from resilience.report.charts import (
     timeline_marks,
 )
 from resilience.report.charts._style import COLORS
+from resilience.report.charts.distribution import latency_distribution_figure, phase_requests, phase_stats
 from resilience.report.charts.integrity import integrity_cells
 from resilience.report.charts.latency import phase_medians
+from resilience.report.events import read_request_latencies
 from resilience.report.junit import experiment_checks
 from resilience.report.model import Experiment, Phase, Run, load_run
 from resilience.report.series import Series, read_timeline
-from tests.support.synthetic_run import write_synthetic_run
+from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, write_synthetic_run
 
 pytestmark = pytest.mark.unit
 
@@ -124,14 +127,16 @@ def test_failover_segments_known_durations(run: Run) -> None:
 
 
 def test_latency_figure_phases(run: Run) -> None:
-    """Per-interval p95 sits near 40 ms before the fault and near 900 ms during it."""
+    """Per-interval p95 sits near 40 ms before the fault and near 900 ms from the fault until recovery (42 s)."""
     exp, series = run.experiments[1], _series(run, "db-failover")
     medians = phase_medians(exp, series)
     assert medians["before"] == pytest.approx(42, abs=5)
     assert medians["during"] == pytest.approx(902, abs=5)
     fig = latency_figure(exp, series)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert ticks == ["before fault\n(39 intervals)", "during fault\n(30 intervals)", "after fault\n(110 intervals)"]
+    assert ticks == [
+        "before the fault\n(39 intervals)", "fault until recovered\n(84 intervals)", "after recovery\n(56 intervals)"
+    ]
     assert fig.axes[0].get_ylabel() == "latency per interval (ms)"
 
 
@@ -206,3 +211,28 @@ def test_long_timeline_is_drawn_coarser_and_says_so(run: Run) -> None:
     assert "each step spans 1.5 s = 3 intervals of 0.5 s" in fig.axes[3].get_xlabel()
     full = timeline_figure(exp, series)
     assert full.axes[3].get_xlabel() == "seconds since fault start"
+
+
+def test_request_latency_distribution_known_answers(tmp_path: Path) -> None:
+    """Raw events: 20 ms outside the impact window, 800 ms inside; failed sends and deliveries are left out."""
+    data = collect(write_synthetic_run(tmp_path, events=True).path)
+    item = data.experiments[1]
+    requests = experiment_requests(data, item)
+    assert requests is not None and len(requests) == 720  # 180 intervals x 4 acked sends
+    stats = phase_stats(phase_requests(item.experiment, requests))
+    assert stats == {"before": (160, 20.0, 20.0, 20.0), "during": (336, 800.0, 800.0, 800.0),
+                     "after": (224, 20.0, 20.0, 20.0)}
+    fig = latency_distribution_figure(item.experiment, requests)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert "fault until recovered: 336 requests, p50 800 / p95 800 / p99 800 ms" in labels
+    assert fig.axes[0].get_xlabel() == "request latency (ms)"
+
+
+def test_events_reader_ignores_torn_and_foreign_files(tmp_path: Path) -> None:
+    """A torn last record is dropped and a file without the events header is left out, not fatal."""
+    synth = write_synthetic_run(tmp_path, experiments=(DEFAULT_EXPERIMENTS[0],), events=True)
+    folder = synth.path / "load" / "events"
+    whole = (folder / "events-synth-1.bin").read_bytes()
+    (folder / "events-synth-1.bin").write_bytes(whole + b"\x00" * 7)
+    (folder / "events-other-2.bin").write_bytes(b"garbage!" * 4)
+    assert len(read_request_latencies(folder)) == 720

@@ -182,3 +182,12 @@ def test_integrity_details_from_the_checker(tmp_path: Path) -> None:
     assert "<code>delivery order: u19 got id 9 after 11</code>" in html and "u20 got" not in html
     assert "1 indeterminate · 50.0 % delivered to WebSocket clients" in html
     assert '<td class="warn">ok, 25 out of order</td>' in html
+
+
+def test_raw_events_give_request_latency_charts(tmp_path: Path) -> None:
+    """With the load's raw events, every experiment gets a per-request latency chart, even one without a timeline."""
+    synth = write_synthetic_run(tmp_path, events=True)
+    names = {p.name for p in write_report(synth.path)}
+    assert {"latency-pod-kill.png", "latency-db-failover.png", "latency-redis-outage.png"} <= names
+    assert "timeline-redis-outage.png" not in names
+    assert "Every successful request of the experiment" in (synth.path / "report.html").read_text()

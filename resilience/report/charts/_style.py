@@ -18,6 +18,7 @@ __all__ = [
     "floor_zero",
     "fmt_seconds",
     "legend_right",
+    "log_x",
     "log_y",
     "new_figure",
     "save_figure",
@@ -96,6 +97,12 @@ def legend_right(ax: Axes) -> None:
     """A legend outside the axes on the right, only when something is labelled."""
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def log_x(ax: Axes) -> None:
+    """Logarithmic x axis with plain-number labels."""
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
 
 
 def log_y(ax: Axes) -> None:

@@ -21,6 +21,10 @@ __all__ = ["latency_figure", "phase_medians"]
 PERCENTILES = ("p50", "p95", "p99")
 
 
+def _window(exp: Experiment) -> tuple[float | None, float | None]:
+    return exp.impact_window or (None, None)
+
+
 def latency_figure(exp: Experiment, series: Series) -> Figure:
     """Grouped box plots: phases on the x axis, one box per percentile within each phase."""
     fig = new_figure(9.0, 4.8)
@@ -28,7 +32,7 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
     width = 0.24
     drawn: list[FloatArray] = []
     for j, pct in enumerate(PERCENTILES):
-        parts = split_phases(series, f"{pct}_ms", exp.fault_start, exp.fault_end)
+        parts = split_phases(series, f"{pct}_ms", *_window(exp))
         for i, phase in enumerate(PHASES):
             values = parts[phase]
             if values.size == 0:
@@ -39,8 +43,9 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
                 patch_artist=True, medianprops={"color": "black"},
             )
             box["boxes"][0].set(facecolor=COLORS[pct], alpha=0.75)
-    counts = {p: split_phases(series, "p95_ms", exp.fault_start, exp.fault_end)[p].size for p in PHASES}
-    ax.set_xticks(range(len(PHASES)), [f"{p} fault\n({counts[p]} intervals)" for p in PHASES])
+    counts = {p: split_phases(series, "p95_ms", *_window(exp))[p].size for p in PHASES}
+    words = exp.phase_labels()
+    ax.set_xticks(range(len(PHASES)), [f"{words[p]}\n({counts[p]} intervals)" for p in PHASES])
     ax.set_xlim(-0.6, len(PHASES) - 0.4)
     if exp.slo.p95_ms is not None:
         ax.axhline(exp.slo.p95_ms, color=COLORS["p95"], ls="--", lw=1.1)
@@ -51,7 +56,7 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
     else:
         ax.text(0.5, 0.5, "no latency data", transform=ax.transAxes, ha="center", va="center", color="#777")
     ax.set_ylabel("latency per interval (ms)")
-    ax.set_title(f"{exp.name}: latency before / during / after the fault", fontsize=12, fontweight="bold")
+    ax.set_title(f"{exp.name}: latency per interval around the fault", fontsize=12, fontweight="bold")
     style_axes(ax)
     ax.grid(axis="x", visible=False)
     handles: list[Artist] = [Patch(color=COLORS[p], alpha=0.75, label=p) for p in PERCENTILES]
@@ -63,5 +68,5 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
 
 def phase_medians(exp: Experiment, series: Series, column: str = "p95_ms") -> dict[str, float | None]:
     """Median of ``column`` per phase (None for an empty phase): the figures the boxes are centred on."""
-    parts = split_phases(series, column, exp.fault_start, exp.fault_end)
+    parts = split_phases(series, column, *_window(exp))
     return {p: float(np.median(v)) if v.size else None for p, v in parts.items()}
