@@ -2,8 +2,9 @@
 
 Modes:
 - ``fast``: no toxics. The event loop calls ``_fast_read`` when the source is readable; it splices
-  socket -> pipe -> socket (``os.splice``, no copy into Python) up to 1 MiB at a time. Backpressure:
-  when the destination is full, reading stops until it drains.
+  socket -> pipe (1 MiB) -> socket with ``os.splice``, so no byte is copied into Python. Reading goes on
+  while the pipe has room and the destination is written as soon as it accepts data; when the pipe is
+  full, reading waits for the destination (backpressure).
 - ``chain``: a reader callback turns socket data into timestamped chunks in the first channel; one
   ``Stub`` task per toxic; a writer task sends the last channel's chunks. Toxics are appended, updated
   and removed on the running chain the way Toxiproxy's ``ToxicLink`` does.
@@ -16,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
-import logging
 import os
 import socket
 import time
@@ -27,8 +27,6 @@ from resilience.netfault.model import Toxic
 from resilience.netfault.toxics import BUFFER_SIZE, Stub
 
 __all__ = ["Link"]
-
-log = logging.getLogger(__name__)
 
 PIPE_SIZE = 1 << 20
 READ_SIZE = 32 * 1024  # Go's io.Copy buffer: the chunk size toxics see
