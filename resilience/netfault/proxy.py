@@ -231,12 +231,19 @@ class Proxy:
                 client, _addr = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
-            except OSError as exc:
-                log.warning("proxy %s: accept failed: %s", self.name, exc)
+            except OSError as exc:  # e.g. out of descriptors: back off instead of spinning on a readable listener
+                log.warning("proxy %s: accept failed: %s; pausing accepts for 100 ms", self.name, exc)
+                loop = asyncio.get_running_loop()
+                loop.remove_reader(self._listener.fileno())
+                loop.call_later(0.1, self._resume_accept, self._listener)
                 return
             task = asyncio.get_running_loop().create_task(self._connect(client))
             self._dials.add(task)
             task.add_done_callback(self._dials.discard)
+
+    def _resume_accept(self, listener: socket.socket) -> None:
+        if self._listener is listener:
+            asyncio.get_running_loop().add_reader(listener.fileno(), self._accept)
 
     async def _connect(self, client: socket.socket) -> None:
         client.setblocking(False)
@@ -256,7 +263,11 @@ class Proxy:
             return
         conn = Conn(self, client, upstream)
         self.conns.add(conn)
-        conn.start()
+        try:
+            conn.start()
+        except OSError as exc:  # no descriptor left for the splice pipes: drop this client only
+            log.warning("proxy %s: cannot set up connection: %s", self.name, exc)
+            conn.abort()
 
 
 def _listen(listen: str) -> socket.socket:

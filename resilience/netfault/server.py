@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -75,9 +76,19 @@ async def serve(host: str, port: int, config: bytes | None = None, *, ready: asy
         await runner.cleanup()
 
 
+def _raise_fd_limit() -> None:
+    """Soft open-files limit up to the hard one, as Go does at start: each connection holds up to six
+    descriptors (two sockets, two splice pipes)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def run(host: str, port: int, config: Path | None) -> None:
     """Blocking entry point for the CLI, on uvloop."""
     body = load_config(config) if config is not None else None
+    _raise_fd_limit()
     import uvloop
 
     uvloop.run(serve(host, port, body))

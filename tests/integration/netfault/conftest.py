@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import socketserver
@@ -49,14 +50,21 @@ class NetfaultProcess:
         return self.proc.returncode
 
 
-def start_netfault(*args: str) -> NetfaultProcess:
-    """Start the server on a free API port; wait for its ``listening`` line (stop it with ``.stop()``)."""
+def start_netfault(*args: str, max_fds: int | None = None) -> NetfaultProcess:
+    """Start the server on a free API port; wait for its ``listening`` line (stop it with ``.stop()``).
+
+    ``max_fds`` caps its open-files limit (soft and hard) to test running out of descriptors."""
     fd, name = tempfile.mkstemp(prefix="netfault-", suffix=".log")
+
+    def limit() -> None:
+        if max_fds is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
+
     with os.fdopen(fd, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "resilience.netfault", "--host", "127.0.0.1", "--port", "0", *args],
             cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=limit if max_fds else None,  # noqa: PLW1509
         )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -134,3 +134,33 @@ def test_no_descriptor_leak_after_churn(echo_server: str) -> None:
     finally:
         server.stop()
         server.log.unlink(missing_ok=True)
+
+
+def test_out_of_descriptors_backs_off_and_recovers(echo_server: str) -> None:
+    """When the server runs out of file descriptors it neither crashes nor spins; once descriptors are
+    free again, waiting and new clients are served."""
+    server = start_netfault(max_fds=96)
+    try:
+        r = requests.post(f"{server.url}/proxies", json={"name": "p", "upstream": echo_server,
+                                                         "listen": "127.0.0.1:0"}, timeout=10)
+        listen = r.json()["listen"]
+        held = []
+        for _ in range(40):  # 6 descriptors per proxied connection: far beyond 96
+            sock = connect(listen, timeout=2)
+            held.append(sock)
+        cpu_before = _cpu_seconds(server.proc.pid)
+        time.sleep(1.0)
+        assert _cpu_seconds(server.proc.pid) - cpu_before < 0.5  # backing off, not spinning
+        for sock in held:
+            sock.close()
+        with connect(listen) as sock:
+            round_trip(sock)
+        assert server.proc.poll() is None
+    finally:
+        server.stop()
+        server.log.unlink(missing_ok=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
