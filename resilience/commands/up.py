@@ -12,6 +12,16 @@ from resilience.commands._target_options import open_target, print_endpoints, ta
 __all__ = ["command"]
 
 
+def _pairs(specs: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for spec in specs:
+        key, sep, value = spec.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{spec!r}: expected CHAT_X=VALUE", param_hint="--chat-env")
+        out[key.strip()] = value
+    return out
+
+
 def _ports(specs: tuple[str, ...]) -> dict[str, int]:
     out: dict[str, int] = {}
     for spec in specs:
@@ -28,12 +38,16 @@ def _ports(specs: tuple[str, ...]) -> dict[str, int]:
               help="Chat replicas (local target).")
 @click.option("--port", "ports", multiple=True, metavar="NAME=PORT",
               help="Pin a port of the local stack, e.g. haproxy-chat=8080 (repeatable; default: free ports).")
-def command(target_name: str, state_dir: Path | None, replicas: int, ports: tuple[str, ...]) -> None:
+@click.option("--chat-env", "chat_env", multiple=True, metavar="CHAT_X=VALUE",
+              help="Extra setting for every chat replica, e.g. CHAT_RATE_LIMIT=200 (repeatable; local target).")
+def command(target_name: str, state_dir: Path | None, replicas: int, ports: tuple[str, ...],
+            chat_env: tuple[str, ...]) -> None:
     """Start the stack (local: etcd, Patroni x3, HAProxy, Redis, fault proxy, Prometheus, chat) until healthy.
 
     A second ``up`` says the stack is already running and prints its endpoints.
     """
-    local = {"replicas": replicas, "ports": _ports(ports)} if target_name == "local" else {}
+    local = ({"replicas": replicas, "ports": _ports(ports), "chat_env": _pairs(chat_env)}
+             if target_name == "local" else {})
     target = open_target(target_name, state_dir, **local)
     if target.is_up():
         click.echo(f"{target_name} target already running ('resilience down' stops it); endpoints:")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from resilience.errors import ConfigError
 from resilience.targets.local import configs
 from resilience.targets.local.configs import Binaries
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, port_names
@@ -103,3 +104,14 @@ def test_prometheus_scrapes_every_chat_replica() -> None:
     job = next(j for j in conf["scrape_configs"] if j["job_name"] == "chat-api")
     assert job["static_configs"][0]["targets"] == [f"127.0.0.1:{state.ports['chat-1']}",
                                                    f"127.0.0.1:{state.ports['chat-2']}"]
+
+
+def test_extra_chat_settings_reach_every_replica_but_cannot_override_managed_ones() -> None:
+    """--chat-env values land in each replica's env; managed names, non-CHAT_ names and quotes are refused."""
+    state = _state()
+    state.chat_env = configs.validate_chat_env({"CHAT_RATE_LIMIT": "200", "CHAT_LOG_LEVEL": "DEBUG"})
+    env = configs.chat_env(state, SECRETS, "chat-3")
+    assert (env["CHAT_RATE_LIMIT"], env["CHAT_LOG_LEVEL"], env["CHAT_REPLICA"]) == ("200", "DEBUG", "chat-3")
+    for bad in ({"CHAT_RELEASE": "bad-errors"}, {"PATH": "/x"}, {"CHAT_X": 'a"b'}, {"CHAT_DATABASE_URL": "x"}):
+        with pytest.raises(ConfigError):
+            configs.validate_chat_env(bad)

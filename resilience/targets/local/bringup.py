@@ -37,11 +37,13 @@ __all__ = ["bring_up", "create_app_database", "plan_state", "prepare_dirs", "wri
 _BASE = ("etcd", "redis", "haproxy", "prometheus")
 
 
-def plan_state(layout: Layout, replicas: int, fixed_ports: Mapping[str, int] | None = None) -> StackState:
+def plan_state(layout: Layout, replicas: int, fixed_ports: Mapping[str, int] | None = None,
+               chat_env: Mapping[str, str] | None = None) -> StackState:
     """Fresh state for a stack of ``replicas`` chat replicas: ports (free ones, or ``fixed_ports`` by
-    name), components, releases."""
+    name), components, releases, extra chat settings."""
     ports = allocate_ports(port_names(replicas), fixed_ports)
-    state = StackState(replicas=replicas, ports=ports, scope=scope_for(layout.root))
+    state = StackState(replicas=replicas, ports=ports, scope=scope_for(layout.root),
+                       chat_env=configs.validate_chat_env(chat_env or {}))
     state.components = [*_BASE, "toxiproxy", *DB_NODES, *state.chat_names()]
     state.replica_releases = dict.fromkeys(state.chat_names(), "good")
     return state

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from resilience.errors import ConfigError
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "prometheus_yml",
     "proxies_json",
     "supervisord_conf",
+    "validate_chat_env",
     "write_private",
 ]
 
@@ -67,10 +69,28 @@ class Program:
     autorestart: str = "true"
 
 
+_MANAGED_CHAT_ENV = ("CHAT_DATABASE_URL", "CHAT_REDIS_URL", "CHAT_JWT_SECRET", "CHAT_ISSUER_SECRET",
+                     "CHAT_RELEASE", "CHAT_REPLICA")
+
+
+def validate_chat_env(env: Mapping[str, str]) -> dict[str, str]:
+    """Extra chat settings: CHAT_* names the stack does not manage itself, values supervisord can quote."""
+    for key, value in env.items():
+        if not key.startswith("CHAT_") or not key.replace("_", "").isalnum():
+            raise ConfigError(f"chat setting {key!r}: expected a CHAT_* variable name")
+        if key in _MANAGED_CHAT_ENV:
+            raise ConfigError(f"chat setting {key}: set by the local target itself (releases: use rollout)")
+        if any(c in value for c in '"\n\r'):
+            raise ConfigError(f"chat setting {key}: the value may not contain quotes or newlines")
+    return dict(env)
+
+
 def chat_env(state: StackState, sec: Secrets, name: str) -> dict[str, str]:
     """The CHAT_* environment of chat replica ``name``: data stores reached through the fault proxy."""
     p = state.ports
     return {
+        "CHAT_LOG_LEVEL": "info",
+        **state.chat_env,
         "CHAT_DATABASE_URL": (f"postgresql://chat:{sec.chat_db}@127.0.0.1:{p['proxy-postgres']}/chat"
                               "?connect_timeout=3&target_session_attrs=read-write"),
         "CHAT_REDIS_URL": f"redis://127.0.0.1:{p['proxy-redis']}/0",
@@ -78,7 +98,6 @@ def chat_env(state: StackState, sec: Secrets, name: str) -> dict[str, str]:
         "CHAT_ISSUER_SECRET": sec.issuer,
         "CHAT_RELEASE": state.replica_releases.get(name, state.release),
         "CHAT_REPLICA": name,
-        "CHAT_LOG_LEVEL": "info",
     }
 
 

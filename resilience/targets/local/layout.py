@@ -193,6 +193,8 @@ class StackState:
     started: float = field(default_factory=time.time)
     supervisord_pid: int | None = None
     components: list[str] = field(default_factory=list)
+    chat_env: dict[str, str] = field(default_factory=dict)
+    """Extra CHAT_* settings for every replica (``up --chat-env``), e.g. CHAT_RATE_LIMIT."""
     version: int = _STATE_VERSION
 
     def chat_names(self) -> list[str]:

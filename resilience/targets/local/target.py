@@ -16,7 +16,7 @@ from typing import Any
 
 from resilience.errors import ConfigError, TargetError
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
-from resilience.targets.local import bringup, preflight, releases
+from resilience.targets.local import bringup, configs, preflight, releases
 from resilience.targets.local.database import Database
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, default_state_dir
 from resilience.targets.local.supervisor import supervisord_alive
@@ -60,13 +60,16 @@ class LocalTarget:
     """The embedded HA stack under supervisord, driven through the Target protocol."""
 
     def __init__(self, *, name: str = "local", state_dir: str | Path | None = None, replicas: int = 3,
-                 ports: Mapping[str, int] | None = None, **_: Any) -> None:
-        """``ports`` pins ports by name (``redis``, ``haproxy-chat``, ``pg-1``, ...); the rest are picked free."""
+                 ports: Mapping[str, int] | None = None, chat_env: Mapping[str, str] | None = None,
+                 **_: Any) -> None:
+        """``ports`` pins ports by name (``redis``, ``haproxy-chat``, ``pg-1``, ...); the rest are picked free.
+        ``chat_env`` adds CHAT_* settings to every chat replica (``CHAT_RATE_LIMIT``, ``CHAT_DB_POOL_MAX``...)."""
         if replicas < 1:
             raise ConfigError(f"replicas must be at least 1, got {replicas}")
         self.name = name
         self.replicas = replicas
         self.fixed_ports = dict(ports or {})
+        self.chat_env = configs.validate_chat_env(chat_env or {})
         self.layout = Layout(Path(state_dir) if state_dir else default_state_dir())
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -125,7 +128,7 @@ class LocalTarget:
             if self._has_leftovers():
                 say("cleaning up after a previous run that did not shut down")
                 tear_down(self.layout, None)
-            state = bringup.plan_state(self.layout, self.replicas, self.fixed_ports)
+            state = bringup.plan_state(self.layout, self.replicas, self.fixed_ports, self.chat_env)
             bringup.prepare_dirs(self.layout, uid, gid)
             sec = Secrets.load_or_create(self.layout.secrets_file)
             bringup.write_configs(self.layout, state, sec, bins, uid=uid, gid=gid)
