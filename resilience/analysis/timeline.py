@@ -3,8 +3,12 @@
 ``build_timeline(events_dir)`` buckets every recorded event at ``resolution_s`` (100 ms by default) and
 computes per bucket: request throughput and error rate, p50/p95/p99 latency over all requests and per
 kind (WebSocket send->ack, REST send, REST history, send->delivery, WebSocket connect), open WebSocket
-connections, connect success and reconnects. Percentiles come from HdrHistogram (2 significant digits
-per bucket, 3 for whole-run figures), values in microseconds up to one hour.
+connections, connect success and reconnects; plus whole-run figures (``Timeline.summary``).
+
+The files are read straight into a numpy record array (the on-disk record is a packed numpy dtype), so
+millions of events aggregate in about a second. Per-bucket percentiles are exact nearest-rank values
+(numpy); whole-run percentiles come from an HdrHistogram (3 significant digits, microseconds up to one
+hour), filled with one call per distinct value.
 
 Empty cells (no request, no connect attempt in a bucket) are ``None`` in rows and empty in the CSV.
 """
@@ -13,18 +17,19 @@ from __future__ import annotations
 
 import csv
 import math
-from array import array
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-from resilience.load.events import REQUEST_KINDS, Kind, iter_events
+from resilience.load.events import MAGIC, RECORD, REQUEST_KINDS, Kind
 
-__all__ = ["COLUMNS", "KIND_COLUMNS", "Timeline", "build_timeline", "timeline_from_events"]
+__all__ = ["COLUMNS", "DTYPE", "KIND_COLUMNS", "Timeline", "build_timeline", "read_event_array",
+           "timeline_from_events"]
 
 KIND_COLUMNS: dict[str, Kind] = {
     "ack": Kind.ACK,
@@ -42,104 +47,16 @@ COLUMNS: tuple[str, ...] = (
 )
 """CSV columns, in order; the first seven are the cross-area contract."""
 
+DTYPE = np.dtype([("t", "<f8"), ("kind", "u1"), ("ok", "u1"), ("status", "<u2"), ("value", "<f4")])
+"""One event record as stored on disk (``resilience.load.events.RECORD``)."""
+assert DTYPE.itemsize == RECORD.size
+
 _MAX_US = 3_600_000_000
 _PCTS = (50, 95, 99)
 Raw = tuple[float, int, int, int, float]
-_TIMED = frozenset({*REQUEST_KINDS, Kind.DELIVERY, Kind.WS_CONNECT})
-
-
-def _histogram(digits: int) -> HdrHistogram:
-    return HdrHistogram(1, _MAX_US, digits)
-
-
-Pcts = tuple[float | None, float | None, float | None]
-
-
-def _query(hist: HdrHistogram) -> Pcts:
-    if hist.get_total_count() == 0:
-        return None, None, None
-    got = hist.get_percentile_to_value_dict(list(_PCTS))
-    return got[50] / 1000, got[95] / 1000, got[99] / 1000
-
-
-def _percentiles(hist: HdrHistogram, values: Iterable[float]) -> Pcts:
-    hist.reset()
-    for ms in values:
-        hist.record_value(min(_MAX_US, max(1, round(ms * 1000))))
-    return _query(hist)
-
-
-@dataclass
-class _Bucket:
-    requests: int = 0
-    errors: int = 0
-    connects: int = 0
-    connect_ok: int = 0
-    reconnects: int = 0
-    drops: int = 0
-    ws_delta: int = 0
-    latencies: dict[int, array[float]] = field(default_factory=dict)
-
-    def add(self, kind: int, ok: int, value: float) -> None:
-        if kind in REQUEST_KINDS:
-            self.requests += 1
-            self.errors += 0 if ok else 1
-        elif kind == Kind.WS_CONNECT:
-            self.connects += 1
-            self.connect_ok += 1 if ok else 0
-        elif kind == Kind.RECONNECT:
-            self.reconnects += 1
-        elif kind == Kind.WS_CLOSE:
-            self.drops += 0 if ok else 1
-        self.ws_delta += _ws_delta(kind, ok)
-        if ok and kind in _TIMED:
-            self.latencies.setdefault(kind, array("f")).append(value)
-
-
-class _Totals:
-    """Whole-run counters and 3-digit histograms, fed event by event."""
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = defaultdict(int)
-        self.hists: dict[int, HdrHistogram] = {k: _histogram(3) for k in (*_TIMED, 0)}
-        self.first = math.inf
-        self.last = -math.inf
-
-    def add(self, t: float, kind: int, ok: int, value: float) -> None:
-        self.first, self.last = min(self.first, t), max(self.last, t)
-        counts = self.counts
-        if kind in REQUEST_KINDS:
-            counts["requests"] += 1
-            counts["errors"] += 0 if ok else 1
-            counts["messages_acked"] += 1 if ok and kind in (Kind.ACK, Kind.REST_SEND) else 0
-        elif kind == Kind.WS_CONNECT:
-            counts["connects"] += 1
-            counts["connect_ok"] += 1 if ok else 0
-        elif kind == Kind.RECONNECT:
-            counts["reconnects"] += 1
-        elif kind == Kind.WS_CLOSE:
-            counts["drops"] += 0 if ok else 1
-        if ok and kind in _TIMED:
-            us = min(_MAX_US, max(1, round(value * 1000)))
-            self.hists[kind].record_value(us)
-            if kind in REQUEST_KINDS:
-                self.hists[0].record_value(us)
-
-    def summary(self, res: float, ws_open_peak: int) -> dict[str, Any]:
-        c = self.counts
-        span = self.last - self.first + res if c else 0.0
-        out: dict[str, Any] = {
-            "span_s": span, "requests": c["requests"], "errors": c["errors"],
-            "error_rate": c["errors"] / c["requests"] if c["requests"] else None,
-            "throughput": c["requests"] / span if span else 0.0, "messages_acked": c["messages_acked"],
-            "connects": c["connects"], "connect_success": c["connect_ok"] / c["connects"] if c["connects"] else None,
-            "reconnects": c["reconnects"], "drops": c["drops"], "ws_open_peak": ws_open_peak,
-        }
-        out["p50_ms"], out["p95_ms"], out["p99_ms"] = _query(self.hists[0])
-        for name, kind in KIND_COLUMNS.items():
-            out[f"{name}_count"] = self.hists[kind].get_total_count()
-            out[f"{name}_p50_ms"], out[f"{name}_p95_ms"], out[f"{name}_p99_ms"] = _query(self.hists[kind])
-        return out
+Events = npt.NDArray[np.void]
+Floats = npt.NDArray[np.float64]
+Bools = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
@@ -173,67 +90,143 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def read_event_array(events_dir: Path) -> Events:
+    """Every record of every events file in the directory, as one numpy record array (file order)."""
+    parts = []
+    for path in sorted(events_dir.glob("events-*.bin")):
+        data = path.read_bytes()
+        if len(data) < len(MAGIC) and MAGIC.startswith(data):
+            continue  # just created: the header is being written
+        if not data.startswith(MAGIC):
+            raise ValueError(f"{path}: not an events file (bad magic)")
+        count = (len(data) - len(MAGIC)) // DTYPE.itemsize  # a torn last record is dropped
+        parts.append(np.frombuffer(data, dtype=DTYPE, count=count, offset=len(MAGIC)))
+    return np.concatenate(parts) if parts else np.empty(0, dtype=DTYPE)
+
+
 def build_timeline(events_dir: Path, *, resolution_s: float = 0.1, start: float | None = None,
                    end: float | None = None) -> Timeline:
     """The timeline of every event file in ``events_dir`` between ``start`` and ``end`` (epoch s)."""
-    return timeline_from_events(lambda: iter_events(events_dir), resolution_s=resolution_s, start=start, end=end)
+    return _timeline(read_event_array(events_dir), resolution_s, start, end)
 
 
-def timeline_from_events(events: Callable[[], Iterable[Raw]], *, resolution_s: float = 0.1,
-                         start: float | None = None, end: float | None = None) -> Timeline:
-    """The timeline of raw records ``(t, kind, ok, status, value)`` in any order - the pure core.
-
-    ``events`` is called once or twice (a first pass finds the time range when not given), so large runs
-    stream from disk instead of being held in memory.
-    """
-    if not resolution_s > 0:
-        raise ValueError(f"resolution_s must be > 0 (got {resolution_s})")
-    lo, hi = start, end
-    if lo is None or hi is None:
-        times = [math.inf, -math.inf]
-        for rec in events():
-            times[0], times[1] = min(times[0], rec[0]), max(times[1], rec[0])
-        if times[0] == math.inf:
-            return Timeline(resolution_s, [], _Totals().summary(resolution_s, 0))
-        lo = times[0] if lo is None else lo
-        hi = times[1] if hi is None else hi
-    t0 = math.floor(lo / resolution_s) * resolution_s
-    n = max(1, math.floor((hi - t0) / resolution_s) + 1)
-    buckets = [_Bucket() for _ in range(n)]
-    totals = _Totals()
-    ws_before = 0
-    for t, kind, ok, _status, value in events():
-        i = math.floor((t - t0) / resolution_s)
-        if i < 0:
-            ws_before += _ws_delta(kind, ok)
-        elif i < n:
-            buckets[i].add(kind, ok, value)
-            totals.add(t, kind, ok, value)
-    rows = list(_rows(buckets, t0, resolution_s, ws_before))
-    return Timeline(resolution_s, rows, totals.summary(resolution_s, max((r["ws_open"] for r in rows), default=0)))
+def timeline_from_events(events: Iterable[Raw], *, resolution_s: float = 0.1, start: float | None = None,
+                         end: float | None = None) -> Timeline:
+    """The timeline of raw records ``(t, kind, ok, status, value)`` in any order (synthetic data, tests)."""
+    return _timeline(np.array(list(events), dtype=DTYPE), resolution_s, start, end)
 
 
-def _ws_delta(kind: int, ok: int) -> int:
-    if kind == Kind.WS_CONNECT and ok:
-        return 1
-    return -1 if kind == Kind.WS_CLOSE else 0
+def _timeline(ev: Events, res: float, start: float | None, end: float | None) -> Timeline:
+    if not res > 0:
+        raise ValueError(f"resolution_s must be > 0 (got {res})")
+    if len(ev) == 0:
+        return Timeline(res, [], _summary(ev, res, 0))
+    t = ev["t"]
+    lo = float(t.min()) if start is None else start
+    hi = float(t.max()) if end is None else end
+    t0 = math.floor(lo / res) * res
+    n = max(1, math.floor((hi - t0) / res) + 1)
+    idx = np.floor((t - t0) / res).astype(np.int64)
+    kind, ok = ev["kind"], ev["ok"].astype(bool)
+    delta = ((kind == Kind.WS_CONNECT) & ok).astype(np.int64) - (kind == Kind.WS_CLOSE)
+    inside = (idx >= 0) & (idx < n)
+    ws_open = int(delta[idx < 0].sum()) + np.cumsum(np.bincount(idx[inside], weights=delta[inside], minlength=n))
+    win, b = ev[inside], idx[inside]
+    rows = _rows(win, b, n, t0=t0, res=res, ws_open=ws_open)
+    return Timeline(res, rows, _summary(win, res, max((r["ws_open"] for r in rows), default=0)))
 
 
-def _rows(buckets: list[_Bucket], t0: float, res: float, ws_open: int) -> Iterator[dict[str, Any]]:
-    hist = _histogram(2)
-    for i, b in enumerate(buckets):
-        ws_open += b.ws_delta
-        p50, p95, p99 = _percentiles(hist, (v for k in REQUEST_KINDS for v in b.latencies.get(k, ())))
+def _count(bucket: npt.NDArray[np.int64], mask: Bools, n: int) -> list[int]:
+    counts: list[int] = np.bincount(bucket[mask], minlength=n).tolist()
+    return counts
+
+
+def _bucket_percentiles(bucket: npt.NDArray[np.int64], values: Floats, n: int) -> list[list[float | None]]:
+    """Nearest-rank p50/p95/p99 of ``values`` (ms) per bucket, to the microsecond; None for an empty bucket."""
+    if len(values) == 0:
+        return [[None] * n for _ in _PCTS]
+    # one int64 sort key: bucket in the high bits, the value in microseconds (< 2**32) in the low ones
+    keys = np.sort((bucket << 32) | _micros(values))
+    counts = np.bincount(bucket, minlength=n)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    out = []
+    for p in _PCTS:
+        rank = np.maximum(np.ceil(p / 100 * counts).astype(np.int64) - 1, 0)
+        picked = (keys[np.minimum(starts + rank, len(keys) - 1)] & 0xFFFFFFFF) / 1000
+        out.append([v if c else None for v, c in zip(picked.tolist(), counts.tolist(), strict=True)])
+    return out
+
+
+def _micros(values_ms: Floats) -> npt.NDArray[np.int64]:
+    return np.clip(np.rint(values_ms * 1000), 1, _MAX_US).astype(np.int64)
+
+
+def _rows(ev: Events, b: npt.NDArray[np.int64], n: int, *, t0: float, res: float,
+          ws_open: npt.NDArray[Any]) -> list[dict[str, Any]]:
+    kind, ok, value = ev["kind"], ev["ok"].astype(bool), ev["value"].astype(np.float64)
+    is_req = np.isin(kind, list(REQUEST_KINDS))
+    requests, errors = _count(b, is_req, n), _count(b, is_req & ~ok, n)
+    connects, connect_ok = _count(b, kind == Kind.WS_CONNECT, n), _count(b, (kind == Kind.WS_CONNECT) & ok, n)
+    reconnects, drops = _count(b, kind == Kind.RECONNECT, n), _count(b, (kind == Kind.WS_CLOSE) & ~ok, n)
+    timed = ok & is_req
+    overall = _bucket_percentiles(b[timed], value[timed], n)
+    per_kind = {}
+    for name, k in KIND_COLUMNS.items():
+        mask = ok & (kind == k)
+        per_kind[name] = (_count(b, mask, n), _bucket_percentiles(b[mask], value[mask], n))
+    rows = []
+    open_now = ws_open.tolist()
+    for i in range(n):
         row: dict[str, Any] = {
-            "t": round(t0 + i * res, 6), "throughput": b.requests / res,
-            "error_rate": b.errors / b.requests if b.requests else None,
-            "p50_ms": p50, "p95_ms": p95, "p99_ms": p99, "ws_open": max(0, ws_open),
-            "connect_success": b.connect_ok / b.connects if b.connects else None,
-            "connects": b.connects, "reconnects": b.reconnects, "drops": b.drops,
-            "requests": b.requests, "errors": b.errors,
+            "t": round(t0 + i * res, 6), "throughput": requests[i] / res,
+            "error_rate": errors[i] / requests[i] if requests[i] else None,
+            "p50_ms": overall[0][i], "p95_ms": overall[1][i], "p99_ms": overall[2][i],
+            "ws_open": max(0, int(open_now[i])),
+            "connect_success": connect_ok[i] / connects[i] if connects[i] else None,
+            "connects": connects[i], "reconnects": reconnects[i], "drops": drops[i],
+            "requests": requests[i], "errors": errors[i],
         }
-        for name, kind in KIND_COLUMNS.items():
-            values = b.latencies.get(kind, array("f"))
-            row[f"{name}_count"] = len(values)
-            row[f"{name}_p50_ms"], row[f"{name}_p95_ms"], row[f"{name}_p99_ms"] = _percentiles(hist, values)
-        yield row
+        for name, (counts, pcts) in per_kind.items():
+            row[f"{name}_count"] = counts[i]
+            row[f"{name}_p50_ms"], row[f"{name}_p95_ms"], row[f"{name}_p99_ms"] = (pcts[0][i], pcts[1][i], pcts[2][i])
+        rows.append(row)
+    return rows
+
+
+def _hdr_percentiles(values_ms: Floats) -> tuple[float | None, float | None, float | None]:
+    """p50/p95/p99 of ``values_ms`` through an HdrHistogram (one record call per distinct microsecond)."""
+    if len(values_ms) == 0:
+        return None, None, None
+    hist = HdrHistogram(1, _MAX_US, 3)
+    us = _micros(values_ms)
+    # to 3 significant digits first (the histogram's own precision): a few thousand distinct values
+    step = 10 ** np.maximum(np.floor(np.log10(us)).astype(np.int64) - 2, 0)
+    for value, count in zip(*np.unique(us // step * step, return_counts=True), strict=True):
+        hist.record_value(int(value), int(count))
+    got = hist.get_percentile_to_value_dict(list(_PCTS))
+    return got[50] / 1000, got[95] / 1000, got[99] / 1000
+
+
+def _summary(ev: Events, res: float, ws_open_peak: int) -> dict[str, Any]:
+    """Whole-run figures: totals, rates and per-kind percentiles."""
+    kind, ok, value = ev["kind"], ev["ok"].astype(bool), ev["value"].astype(np.float64)
+    is_req = np.isin(kind, list(REQUEST_KINDS))
+    requests, errors = int(is_req.sum()), int((is_req & ~ok).sum())
+    connects = kind == Kind.WS_CONNECT
+    span = float(ev["t"].max() - ev["t"].min()) + res if len(ev) else 0.0
+    out: dict[str, Any] = {
+        "span_s": span, "requests": requests, "errors": errors,
+        "error_rate": errors / requests if requests else None,
+        "throughput": requests / span if span else 0.0,
+        "messages_acked": int((ok & np.isin(kind, [Kind.ACK, Kind.REST_SEND])).sum()),
+        "connects": int(connects.sum()),
+        "connect_success": float((connects & ok).sum() / connects.sum()) if connects.any() else None,
+        "reconnects": int((kind == Kind.RECONNECT).sum()), "drops": int(((kind == Kind.WS_CLOSE) & ~ok).sum()),
+        "ws_open_peak": ws_open_peak,
+    }
+    out["p50_ms"], out["p95_ms"], out["p99_ms"] = _hdr_percentiles(value[ok & is_req])
+    for name, k in KIND_COLUMNS.items():
+        mask = ok & (kind == k)
+        out[f"{name}_count"] = int(mask.sum())
+        out[f"{name}_p50_ms"], out[f"{name}_p95_ms"], out[f"{name}_p99_ms"] = _hdr_percentiles(value[mask])
+    return out

@@ -16,7 +16,7 @@ T0 = 1_700_000_000.0
 
 
 def _tl(records: list[tuple[float, int, int, int, float]], **kw: float) -> list[dict[str, object]]:
-    return timeline_from_events(lambda: iter(records), **kw).rows  # type: ignore[arg-type]
+    return timeline_from_events(records, **kw).rows
 
 
 def test_throughput_and_error_rate_per_100ms_bucket() -> None:
@@ -75,7 +75,7 @@ def test_summary_over_whole_run() -> None:
     """Whole-run figures: totals, error rate, acknowledged messages, connect success, peak connections."""
     records = [(T0 + i, Kind.ACK, 1, 0, 10.0) for i in range(9)] + [(T0 + 9, Kind.ACK, 0, 0, 0.0)]
     records += [(T0, Kind.WS_CONNECT, 1, 0, 2.0), (T0, Kind.WS_CONNECT, 1, 0, 2.0)]
-    summary = timeline_from_events(lambda: iter(records), resolution_s=1.0).summary  # type: ignore[arg-type]
+    summary = timeline_from_events(records, resolution_s=1.0).summary
     assert summary["requests"] == 10
     assert summary["error_rate"] == pytest.approx(0.1)
     assert summary["messages_acked"] == 9
@@ -111,4 +111,4 @@ def test_no_events_gives_empty_timeline(tmp_path: Path) -> None:
 def test_resolution_must_be_positive() -> None:
     """A zero resolution is refused."""
     with pytest.raises(ValueError, match="resolution_s"):
-        timeline_from_events(lambda: iter([]), resolution_s=0)
+        timeline_from_events([(1.0, Kind.ACK, 1, 0, 1.0)], resolution_s=0)
