@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,10 +110,12 @@ def build_timeline(events_dir: Path, *, resolution_s: float = 0.1, start: float 
     return _timeline(read_event_array(events_dir), resolution_s, start, end)
 
 
-def timeline_from_events(events: Iterable[Raw], *, resolution_s: float = 0.1, start: float | None = None,
-                         end: float | None = None) -> Timeline:
-    """The timeline of raw records ``(t, kind, ok, status, value)`` in any order (synthetic data, tests)."""
-    return _timeline(np.array(list(events), dtype=DTYPE), resolution_s, start, end)
+def timeline_from_events(events: Iterable[Raw] | Callable[[], Iterable[Raw]], *, resolution_s: float = 0.1,
+                         start: float | None = None, end: float | None = None) -> Timeline:
+    """The timeline of raw records ``(t, kind, ok, status, value)`` in any order (or a function returning
+    them), e.g. records a caller already read; same figures as ``build_timeline``."""
+    records = events() if callable(events) else events
+    return _timeline(np.array(list(records), dtype=DTYPE), resolution_s, start, end)
 
 
 def _timeline(ev: Events, res: float, start: float | None, end: float | None) -> Timeline:

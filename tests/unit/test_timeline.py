@@ -75,7 +75,7 @@ def test_summary_over_whole_run() -> None:
     """Whole-run figures: totals, error rate, acknowledged messages, connect success, peak connections."""
     records = [(T0 + i, Kind.ACK, 1, 0, 10.0) for i in range(9)] + [(T0 + 9, Kind.ACK, 0, 0, 0.0)]
     records += [(T0, Kind.WS_CONNECT, 1, 0, 2.0), (T0, Kind.WS_CONNECT, 1, 0, 2.0)]
-    summary = timeline_from_events(records, resolution_s=1.0).summary
+    summary = timeline_from_events(lambda: records, resolution_s=1.0).summary  # a function of records works too
     assert summary["requests"] == 10
     assert summary["error_rate"] == pytest.approx(0.1)
     assert summary["messages_acked"] == 9
