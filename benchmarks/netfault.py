@@ -210,10 +210,14 @@ def main() -> int:
     quick = args.quick
     secs = 1.0 if quick else 3.0
     print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
-    proc, api = start_server()
-    echo, echo_port = start_helper(_ECHO)
-    sink, sink_port = start_helper(_SINK)
+    children: list[subprocess.Popen[str]] = []
     try:
+        proc, api = start_server()
+        children.append(proc)
+        echo, echo_port = start_helper(_ECHO)
+        children.append(echo)
+        sink, sink_port = start_helper(_SINK)
+        children.append(sink)
         p_echo = proxy(api, "echo", echo_port)
         p_sink = proxy(api, "sink", sink_port)
         results = {
@@ -224,11 +228,13 @@ def main() -> int:
             "bandwidth 10000": bench_bandwidth(api, p_sink, 10000, secs + 1),
         }
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(15)
-        for helper in (echo, sink):
-            helper.kill()
-            helper.wait(10)
+        for child in children:  # every process this script started, by pid
+            child.send_signal(signal.SIGTERM)
+            try:
+                child.wait(15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(5)
     print(f"load average {os.getloadavg()[0]:.1f} at end (figures are noisy when it exceeds the CPU count)")
     missed = [name for name, ok in results.items() if not ok]
     print("goals met" if not missed else f"goals missed: {', '.join(missed)}")
