@@ -73,7 +73,7 @@ def _series(run: Run, exp: Experiment, shared: Series | None) -> tuple[Series | 
         if len(part):
             return part, ["timeline taken from the run-level timeline.csv"]
     where = f"{exp.dir or slug(exp.name)}/timeline.csv"
-    return None, [f"no {where}: timeline and latency charts left out"]
+    return None, [f"no {where}: timeline chart left out"]
 
 
 def _missing_note(exp: Experiment) -> list[str]:
@@ -97,10 +97,13 @@ def collect(run_dir: Path | str) -> ReportData:
     """Load run.json and every timeline; ConfigError only when run.json itself is missing or malformed."""
     run = load_run(run_dir)
     shared = _shared(run)
+    requests = _requests(run)
     experiments = []
     seen: dict[str, int] = {}
     for exp in run.experiments:
         series, notes = _series(run, exp, shared)
+        if series is None and requests is None:
+            notes.append("no raw load events either: latency chart left out")
         if series is not None and not np.isfinite(series.t).all():
             series, notes = None, [*notes, "timeline has intervals without a time"]
         base = slug(exp.name)
@@ -112,7 +115,7 @@ def collect(run_dir: Path | str) -> ReportData:
         notes.append("run.json does not record " + ", ".join(run.missing))
     if not run.experiments:
         notes.append("no experiment was recorded (the run may have stopped before the first one)")
-    return ReportData(run=run, experiments=tuple(experiments), notes=tuple(notes), requests=_requests(run))
+    return ReportData(run=run, experiments=tuple(experiments), notes=tuple(notes), requests=requests)
 
 
 def _requests(run: Run) -> RequestLatencies | None:

@@ -190,4 +190,6 @@ def test_raw_events_give_request_latency_charts(tmp_path: Path) -> None:
     names = {p.name for p in write_report(synth.path)}
     assert {"latency-pod-kill.png", "latency-db-failover.png", "latency-redis-outage.png"} <= names
     assert "timeline-redis-outage.png" not in names
-    assert "Every successful request of the experiment" in (synth.path / "report.html").read_text()
+    html = (synth.path / "report.html").read_text()
+    assert "Every successful request of the experiment" in html
+    assert "no redis-outage/timeline.csv: timeline chart left out" in html and "no raw load events" not in html

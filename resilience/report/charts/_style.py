@@ -67,11 +67,11 @@ def style_axes(ax: Axes) -> None:
     ax.spines["right"].set_visible(False)
 
 
-def _minor_label(ax: Axes) -> FuncFormatter:
+def _minor_label(ax: Axes, axis: str = "y") -> FuncFormatter:
     """Minor log ticks as plain numbers: 2x and 5x under ~2 decades (3x too under one), none on wider axes."""
 
     def label(value: float, _pos: int | None) -> str:
-        low, high = ax.get_ylim()
+        low, high = ax.get_ylim() if axis == "y" else ax.get_xlim()
         decades = math.log10(high / low) if low > 0 and high > low else 99.0
         text = f"{value:g}"
         digits = "235" if decades < 1 else "25" if decades <= 2.3 else ""
@@ -103,6 +103,7 @@ def log_x(ax: Axes) -> None:
     """Logarithmic x axis with plain-number labels."""
     ax.set_xscale("log")
     ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(_minor_label(ax, "x"))
 
 
 def log_y(ax: Axes) -> None:
