@@ -5,8 +5,9 @@ the fault (``contextlib.ExitStack``), yields the per-step hooks, and reverts on 
 last step, on an error, on Ctrl-C. Faults go through the Target protocol and the Toxiproxy API:
 
 * ``chat-replica-down``: ``Target.kill(app=chat-api, count=N, signal=SIGSTOP)`` — a frozen replica stays
-  down (a SIGKILLed one is restarted by the supervisor within a second); the load balancer's health check
-  takes it out. Revert: SIGCONT to every chat replica (harmless to running ones), then wait until ready.
+  down (a SIGKILLed one is restarted by the supervisor within a second); the ladder starts once the
+  load balancer's health check took it out (consecutive health checks through it answer in time).
+  Revert: SIGCONT to every chat replica (harmless to running ones), then wait until ready.
 * ``db-latency``: a latency toxic on the ``postgres`` proxy; revert: delete it.
 * ``redis-down``: the ``redis`` proxy disabled; revert: enable it and wait for the chat replicas.
 * ``db-failover``: nothing for the whole ladder; each step calls ``Target.failover_db`` inside its
@@ -20,6 +21,8 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+
+import httpx
 
 from resilience.capacity.plan import ConditionPlan, FaultKind
 from resilience.errors import TargetError
@@ -67,6 +70,25 @@ def _wait_down(target: Target, count: int, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+def _wait_routed_around(target: Target, *, in_a_row: int = 8, timeout: float = 60.0) -> None:
+    """Wait until the load balancer answers ``in_a_row`` health checks in a row within 1 s each.
+
+    With round robin over the replicas, a frozen replica still in rotation would hang one of them.
+    """
+    url = f"{target.endpoints().chat}/healthz"
+    deadline = time.monotonic() + timeout
+    ok = 0
+    with httpx.Client(timeout=1.0) as client:
+        while ok < in_a_row:
+            if time.monotonic() > deadline:
+                raise TargetError(f"load balancer still routes to a frozen chat replica after {timeout:.0f} s")
+            try:
+                ok = ok + 1 if client.get(url).status_code == 200 else 0
+            except httpx.HTTPError:
+                ok = 0
+                time.sleep(0.2)
+
+
 def _resume_chat(target: Target) -> None:
     target.kill(CHAT_SELECTOR, percent=100, signal="SIGCONT")
     target.wait_ready(CHAT_SELECTOR, timeout=_READY_TIMEOUT_S)
@@ -77,6 +99,7 @@ def _replica_down(stack: contextlib.ExitStack, condition: ConditionPlan, target:
     victims = target.kill(CHAT_SELECTOR, count=condition.replicas, signal="SIGSTOP")
     log.info("froze chat replica(s) %s", ", ".join(p.name for p in victims))
     _wait_down(target, condition.replicas)
+    _wait_routed_around(target)
     return StepHooks()
 
 

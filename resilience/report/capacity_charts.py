@@ -102,7 +102,8 @@ def _p95_panel(ax: Axes, cond: ConditionResult, colour: str, slo_ms: float | Non
         ax.axhline(slo_ms, color=_SLO_COLOUR, ls=":", lw=1.4, label=f"SLO p95 {slo_ms:g} ms")
     _mark_knee(ax, cond.knee, colour)
     ax.set_title(cond.name, fontsize=10)
-    ax.set_yscale("log")
+    if any(s.p95_ms for rep in cond.repeats for s in rep.steps):
+        ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(_plain_fmt))
     ax.yaxis.set_minor_formatter(FuncFormatter(_plain_fmt))
     ax.tick_params(axis="y", which="minor", labelsize=7)

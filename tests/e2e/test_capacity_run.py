@@ -1,8 +1,9 @@
 """A real capacity run through the CLI on the local stack: tiny ladder, healthy and +50 ms on the database.
 
 Pins the whole path: Locust per step against real chat replicas, the latency toxic applied through the
-fault proxy and reverted, the knee per condition in capacity.json, run.json and the report; and that
-SIGTERM mid-condition reverts the fault and keeps what was measured.
+fault proxy and reverted, the knee per condition in capacity.json, run.json and the report; that
+SIGTERM mid-condition reverts the fault and keeps what was measured; and that every other condition
+(frozen replica, Redis down, DB failover) does what it says on the real stack and is reverted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import httpx
 import psutil
 import pytest
 
+from resilience.capacity.conditions import CHAT_SELECTOR, engage
+from resilience.capacity.plan import ConditionPlan
 from resilience.targets import get_target
 from resilience.targets.base import Target
 
@@ -133,3 +136,39 @@ def test_sigterm_mid_condition_reverts_and_keeps_partial_results(
     assert cap["status"] == "interrupted"
     leftovers = [p.pid for p in psutil.process_iter(["cmdline"]) if str(tmp_path) in " ".join(p.info["cmdline"] or [])]
     assert leftovers == []
+
+
+def _condition(fault: str) -> ConditionPlan:
+    return ConditionPlan.model_validate({"name": fault, "fault": fault})
+
+
+def test_replica_down_freezes_one_replica_routes_around_it_and_resumes(stack: Target) -> None:
+    """chat-replica-down: one replica stopped and unready, the LB still answers; afterwards all run again."""
+    with engage(_condition("chat-replica-down"), stack):
+        pods = stack.pods(CHAT_SELECTOR)
+        frozen = [p for p in pods if p.pid and psutil.Process(p.pid).status() == psutil.STATUS_STOPPED]
+        assert len(frozen) == 1 and not frozen[0].ready
+        assert httpx.get(f"{stack.endpoints().chat}/healthz", timeout=2).status_code == 200
+    pods = stack.pods(CHAT_SELECTOR)
+    assert all(p.ready for p in pods)
+    assert all(psutil.Process(p.pid).status() != psutil.STATUS_STOPPED for p in pods if p.pid)
+
+
+def test_redis_down_disables_the_proxy_and_reverts_even_on_error(stack: Target) -> None:
+    """redis-down: the redis proxy is disabled inside the block and enabled again when the block raises."""
+    api = f"{stack.endpoints().toxiproxy}/proxies/{stack.proxies()['redis']}"
+    with pytest.raises(RuntimeError, match="boom"), engage(_condition("redis-down"), stack):
+        assert httpx.get(api, timeout=5).json()["enabled"] is False
+        raise RuntimeError("boom")
+    assert httpx.get(api, timeout=5).json()["enabled"] is True
+
+
+def test_db_failover_hook_moves_the_primary_and_waits_for_health(stack: Target) -> None:
+    """db-failover: the in-window hook crashes the primary, the after-step hook waits for a healthy cluster."""
+    with engage(_condition("db-failover"), stack) as hooks:
+        assert hooks.in_window is not None and hooks.after_step is not None
+        before = stack.db_primary()
+        hooks.in_window()
+        hooks.after_step()
+    assert stack.db_primary() != before
+    assert stack.status().healthy

@@ -88,3 +88,16 @@ def test_save_writes_every_chart_as_png(tmp_path: Path) -> None:
     for path in paths:
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert path.stat().st_size > 10_000
+
+
+def test_charts_of_a_run_that_measured_nothing_draw_without_warnings(tmp_path: Path) -> None:
+    """An aborted run (no condition measured) still gets every chart, with no matplotlib warning."""
+    result = synthetic_result()
+    empty = result.model_copy(
+        update={
+            "conditions": [
+                c.model_copy(update={"repeats": [], "knee": None, "headroom": None}) for c in result.conditions
+            ]
+        }
+    )
+    assert len(save_capacity_charts(empty, tmp_path)) == len(CAPACITY_CHARTS)

@@ -72,8 +72,8 @@ def test_plan_lines_state_ladder_budget_and_conditions() -> None:
     """The dry run names the ladder, the budget with its estimate, and every condition's fault."""
     loaded = load_capacity_plan(ROOT / "scenarios" / "capacity.yaml")
     text = "\n".join(plan_lines(loaded))
-    assert "20 steps 100..2000 users" in text
-    assert "budget 2400 s" in text
+    assert "10 steps 10..500 users" in text
+    assert "budget 2100 s" in text
     assert '"kind": "db-failover", "mode": "primary-crash"' in text
 
 
