@@ -42,6 +42,9 @@ class ReportData:
     notes: tuple[str, ...]
     requests: RequestLatencies | None = None
     """Every successful request of the run from the raw load events (None when the run folder has none)."""
+    whole: ExperimentData | None = None
+    """The run as one piece, for runs without experiments (load alone, capacity): run-level timeline,
+    integrity and SLOs; None when the run has experiments."""
 
 
 def _candidates(run: Run, exp: Experiment) -> list[Path]:
@@ -113,9 +116,17 @@ def collect(run_dir: Path | str) -> ReportData:
     notes = []
     if run.missing:
         notes.append("run.json does not record " + ", ".join(run.missing))
-    if not run.experiments:
+    if not run.experiments and run.kind == "gameday":
         notes.append("no experiment was recorded (the run may have stopped before the first one)")
-    return ReportData(run=run, experiments=tuple(experiments), notes=tuple(notes), requests=requests)
+    whole = None if run.experiments else _whole(run, shared)
+    return ReportData(run=run, experiments=tuple(experiments), notes=tuple(notes), requests=requests, whole=whole)
+
+
+def _whole(run: Run, shared: Series | None) -> ExperimentData:
+    exp = Experiment(name="whole run", verdict=run.verdict, integrity=run.integrity, slo=run.slo,
+                     started=run.started, ended=run.ended)
+    notes = () if shared is not None else ("no run-level timeline.csv: timeline chart left out",)
+    return ExperimentData(exp, shared, notes, "run")
 
 
 def _requests(run: Run) -> RequestLatencies | None:

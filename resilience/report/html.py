@@ -110,6 +110,7 @@ def render_html(data: ReportData, charts: list[Chart], sections: list[Section]) 
         notes=data.notes,
         load_line=load_line(run.load),
         experiments=[_item(d, charts) for d in data.experiments],
+        whole=_item(data.whole, charts) if data.whole is not None else None,
         overview=[c for c in charts if c.experiment is None],
         sections=sections,
         environment=flatten(run.environment),

@@ -66,6 +66,22 @@ def _integrity(exp: Experiment) -> Check:
                                  f"of {i.acked} acknowledged")
 
 
+_RUN_OUTCOMES = {"passed": "passed", "failed": "failed", "interrupted": "skipped"}
+
+
+def _run_checks(run: Run) -> list[Check]:
+    """A run without experiments (load alone, capacity, or stopped early): its verdict and integrity."""
+    outcome = _RUN_OUTCOMES.get(run.verdict, "error")
+    why = "; ".join(run.errors) or (f"interrupted by {run.interrupted_by}" if run.interrupted_by else "")
+    if run.kind == "gameday":
+        why = why or "no experiment was recorded"
+    checks = [Check(f"{run.kind} run verdict", outcome, f"{run.verdict}{': ' + why if why else ''}")]
+    if run.integrity is not None:
+        whole = Experiment(name="run", verdict=run.verdict, integrity=run.integrity)
+        checks.append(_integrity(whole))
+    return checks
+
+
 def experiment_checks(exp: Experiment) -> list[Check]:
     """The four checks of one experiment, in a fixed order."""
     return [
@@ -115,9 +131,9 @@ def render_junit(data: ReportData) -> str:
         _suite(root, run, exp.name, checks, length)
         all_checks += checks
     if not data.experiments:
-        check = Check("run recorded experiments", "error", f"no experiment was recorded (run verdict: {run.verdict})")
-        _suite(root, run, "run", [check], run.duration_s)
-        all_checks.append(check)
+        checks = _run_checks(run)
+        _suite(root, run, "run", checks, run.duration_s)
+        all_checks += checks
     root.set("tests", str(len(all_checks)))
     root.set("failures", str(sum(c.outcome == "failed" for c in all_checks)))
     root.set("errors", str(sum(c.outcome == "error" for c in all_checks)))

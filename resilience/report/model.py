@@ -174,6 +174,12 @@ class Run:
     errors: tuple[str, ...] = ()
     """Run-level errors the runner recorded (target, load, revert failures)."""
     interrupted_by: str | None = None
+    kind: str = "gameday"
+    """What wrote the run: ``gameday`` (experiments), ``load`` (load alone) or ``capacity`` (run.json ``kind``)."""
+    integrity: Integrity | None = None
+    """Run-level integrity (load-only runs record it here rather than per experiment)."""
+    slo: Slo = field(default_factory=Slo)
+    """Run-level SLOs, when recorded."""
     missing: tuple[str, ...] = ()
 
     @property
@@ -365,12 +371,13 @@ def load_run(run_dir: Path | str) -> Run:
         raise r.fail("experiments", "a list", raw_experiments)
     experiments = tuple(_experiment(r, item, i) for i, item in enumerate(raw_experiments))
     r.missing = []
+    kind = r.text(raw, "kind", "run", note=False) or "gameday"
     run = Run(
         path=run_dir,
         run_id=r.text(raw, "run_id", "run") or run_dir.name,
         verdict=r.text(raw, "verdict", "run") or "unknown",
         experiments=experiments,
-        scenario=r.text(raw, "scenario", "run"),
+        scenario=r.text(raw, "scenario", "run", note=kind == "gameday"),
         target=r.text(raw, "target", "run"),
         started=r.number(raw, "started", "run"),
         ended=r.number(raw, "ended", "run"),
@@ -379,8 +386,11 @@ def load_run(run_dir: Path | str) -> Run:
         reproduce=r.text(raw, "reproduce", "run"),
         errors=_texts(r, raw.get("errors"), "errors"),
         interrupted_by=r.text(raw, "interrupted_by", "run", note=False),
+        kind=kind,
+        integrity=_integrity(r, r.mapping(raw, "integrity", "run", note=False), "integrity"),
+        slo=_slo(r, r.mapping(raw, "slo", "run", note=False), "slo"),
     )
-    if "experiments" not in raw:
+    if "experiments" not in raw and run.kind == "gameday":
         r.missing.append("run.experiments")
     missing = tuple(m.removeprefix("run.") for m in r.missing)
     return replace(run, missing=missing)

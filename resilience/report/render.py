@@ -76,7 +76,7 @@ def render_charts(data: ReportData, charts_dir: Path) -> list[Chart]:
     if any(e.phases for e in experiments):
         charts.append(Chart("failover", "Failover breakdown",
                             _save(failover_figure(experiments), charts_dir / "failover.png")))
-    for item in data.experiments:
+    for item in (*data.experiments, *([data.whole] if data.whole is not None else [])):
         charts.extend(_experiment_charts(data, item, charts_dir))
     return charts
 

@@ -55,6 +55,8 @@ def render_summary(data: ReportData) -> str:
     if run.errors or run.interrupted_by:
         problems = ([f"interrupted by {run.interrupted_by}"] if run.interrupted_by else []) + list(run.errors)
         lines += ["**Run problems**", "", *[f"- {_cell(p)}" for p in problems], ""]
+    if data.whole is not None and data.run.integrity is not None:
+        lines += [f"Integrity (whole run): {integrity_short(data.whole.experiment)}.", ""]
     notes = list(data.notes) + [f"{i.experiment.name}: {n}" for i in data.experiments for n in i.notes]
     if notes:
         lines += ["**Missing data**", "", *[f"- {_cell(n)}" for n in notes], ""]

@@ -193,3 +193,25 @@ def test_raw_events_give_request_latency_charts(tmp_path: Path) -> None:
     html = (synth.path / "report.html").read_text()
     assert "Every successful request of the experiment" in html
     assert "no redis-outage/timeline.csv: timeline chart left out" in html and "no raw load events" not in html
+
+
+def test_load_run_without_experiments(tmp_path: Path) -> None:
+    """A load-only run (kind "load": run-level timeline and integrity) reports the whole run, and its junit
+    passes on the verdict and integrity instead of failing for want of experiments."""
+    synth = write_synthetic_run(tmp_path, experiments=(DEFAULT_EXPERIMENTS[0],))
+    run = json.loads((synth.path / "run.json").read_text())
+    integrity = run["experiments"][0]["integrity"]
+    run.update(kind="load", verdict="passed", experiments=[], integrity=integrity)
+    del run["scenario"]
+    (synth.path / "run.json").write_text(json.dumps(run))
+    (synth.path / "pod-kill" / "timeline.csv").rename(synth.path / "timeline.csv")
+    names = {p.name for p in write_report(synth.path)}
+    assert {"timeline-run.png", "latency-run.png"} <= names
+    html = (synth.path / "report.html").read_text()
+    assert '<h2 id="exp-run">Whole run</h2>' in html and "A load run: no experiments" in html
+    assert "No experiment was recorded" not in html and "does not record scenario" not in html
+    root = ET.parse(synth.path / "junit.xml").getroot()  # noqa: S314 - our own output
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert list(cases) == ["load run verdict", "message integrity"]
+    assert root.get("failures") == "0" and root.get("errors") == "0"
+    assert "Integrity (whole run): clean (5,234 acked)." in (synth.path / "summary.md").read_text()
