@@ -12,9 +12,9 @@ ledger files and the chat ``messages`` table and calls it. It reports:
 * **delivery_out_of_order** - pushes a client received with a lower id after a higher one (reported, not
   a failure by itself: it becomes a loss only if the client reconnects in between, which delivery
   completeness then shows);
-* **delivery completeness** - for every user, the room's messages after its join point that it should
-  have received (up to the highest id it saw, and everything committed ``grace_s`` before it left) and
-  whether it did, through pushes or catch-up.
+* **delivery completeness** - for every user, the room's messages after its join point that were
+  committed at least ``grace_s`` before it left (or, without commit times, up to the highest id it saw),
+  and whether it received each of them, through pushes or catch-up.
 """
 
 from __future__ import annotations
@@ -184,14 +184,15 @@ def _deliveries(sessions: Iterable[Session], room_rows: dict[str, list[DbRow]], 
         for row in rows[first:]:
             if since is not None and row.ts is not None and row.ts < since:
                 continue
-            if row.id <= high or (row.ts is not None and row.ts <= end):
+            # committed grace_s before the user left (by commit time when known, else: it saw a later id)
+            if row.ts <= end if row.ts is not None else row.id <= high:
                 out.expected += 1
                 out.received += 1 if row.id in seen else 0
     return out
 
 
 def evaluate(ledger: Ledger, rows: Sequence[DbRow], *, since: float | None = None,
-             grace_s: float = 2.0) -> IntegrityReport:
+             grace_s: float = 5.0) -> IntegrityReport:
     """Compare the ledger with the database rows of its rooms; ``since`` limits it to later sends."""
     sends = [s for s in ledger.sends.values() if since is None or s.t_sent >= since]
     by_key: dict[tuple[str, str], list[DbRow]] = defaultdict(list)
@@ -244,7 +245,7 @@ def fetch_rows(postgres_url: str, rooms: Iterable[str], *, timeout: float = 10.0
 
 
 def check_integrity(ledger_dir: Path, postgres_url: str, *, since: float | None = None,
-                    grace_s: float = 2.0) -> IntegrityReport:
+                    grace_s: float = 5.0) -> IntegrityReport:
     """Read the ledger in ``ledger_dir`` and the chat database at ``postgres_url``; report integrity."""
     if not ledger_dir.is_dir():
         raise ProbeError(f"integrity: no ledger directory {ledger_dir}")
