@@ -261,6 +261,8 @@ class _Run:
 
     def experiments(self) -> None:
         for i, (plan, experiment) in enumerate(self.plan.experiments):
+            if not self.load.alive():
+                raise LoadError(f"the load generator stopped before {plan.name} (see {self.dir / 'load'})")
             result = self.one(plan, experiment)
             self.results.append(result)
             if self.gate.interrupted or (result["verdict"] in ("interrupted", "aborted") and result.get("safeguard")):
