@@ -48,6 +48,7 @@ _FLUSH_S = 1.0
 """Wait this long after an experiment so the load's last events are on disk before the analysis."""
 _TIMELINE_RESOLUTION_S = 0.1
 _STEADY_TIMEOUT_S = 60.0
+_STEADY_MIN_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -177,10 +178,10 @@ class _Run:
         sc = self.plan.loaded.scenario
         t0 = time.monotonic()
         config = {EVENTS_DIR: str(self.load.events_dir)}
-        if wait_for_slo(
-            stable_s=sc.stabilisation_s, timeout_s=_STEADY_TIMEOUT_S, slo=sc.slo.model_dump(), configuration=config
-        ):
-            self.progress(f"steady state: the SLO held for {sc.stabilisation_s:g} s ({time.monotonic() - t0:.1f} s)")
+        # at least as long as the hypotheses' own windows (3 s in experiments/), or they see start-up noise
+        stable_s = max(sc.stabilisation_s, _STEADY_MIN_S)
+        if wait_for_slo(stable_s=stable_s, timeout_s=_STEADY_TIMEOUT_S, slo=sc.slo.model_dump(), configuration=config):
+            self.progress(f"steady state: the SLO held for {stable_s:g} s ({time.monotonic() - t0:.1f} s)")
         else:
             self.progress(f"[yellow]no steady state within {_STEADY_TIMEOUT_S:g} s[/yellow]: experiments start anyway")
 
