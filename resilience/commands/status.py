@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -31,6 +32,12 @@ def _table(status: Status) -> Table:
     return table
 
 
+def _db_line(node: dict[str, Any]) -> str:
+    role = "sync replica" if node.get("sync") else node.get("role", "?")
+    lag = f", lag {node['lag_bytes']} B" if node.get("lag_bytes") is not None else ""
+    return f"{node.get('name')} {role} ({node.get('state')}{lag})"
+
+
 @click.command("status")
 @target_options
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON object of the status contract.")
@@ -49,6 +56,8 @@ def command(ctx: click.Context, target_name: str, state_dir: Path | None, as_jso
         click.echo(json.dumps({**status.to_json(), "running": True}, indent=2))
     else:
         Console(highlight=False).print(_table(status))
+        if status.extra.get("db"):
+            click.echo("postgres: " + ", ".join(_db_line(n) for n in status.extra["db"]))
         if status.endpoints:
             click.echo("endpoints:")
             print_endpoints(status.endpoints)
