@@ -119,9 +119,11 @@ def _run_id() -> str:
 @click.option("--resolution", type=click.FloatRange(0.001, 60), default=0.1, show_default=True,
               help="Timeline bucket in seconds.")
 @click.option("--web-port", type=int, help="Serve Locust's web UI on 127.0.0.1:PORT during the run.")
+@click.option("--report/--no-report", default=True, show_default=True,
+              help="Also write charts, report.html, summary.md and junit.xml into the run folder.")
 def command(*, params_file: Path | None, workers: int, chat_url: str | None, issuer_secret_file: Path | None,
             postgres_url: str | None, state_dir: Path | None, results_dir: Path, resolution: float,
-            web_port: int | None, **overrides: Any) -> int:
+            web_port: int | None, report: bool, **overrides: Any) -> int:
     """Drive chat load alone against the running target; write timeline.csv, integrity and run.json."""
     params = _params(params_file, overrides)
     if params.duration_s is None:
@@ -133,6 +135,8 @@ def command(*, params_file: Path | None, workers: int, chat_url: str | None, iss
     run["run_id"] = run_id
     run["reproduce"] = _reproduce(params, where, workers)
     (run_dir / "run.json").write_text(json.dumps(run, indent=2))
+    if report:
+        _write_report(run_dir)
     _print(run, run_dir)
     return 0 if run["verdict"] == "passed" else EXIT_FAILED
 
@@ -181,6 +185,17 @@ def _integrity(where: _Where, ledger_dir: Path) -> dict[str, Any] | None:
     report: dict[str, Any] = check_integrity(ledger_dir, where.postgres_url).to_json()
     (ledger_dir.parent.parent / "integrity.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def _write_report(run_dir: Path) -> None:
+    """Charts and reports of the run; a failure there is a warning (the load's own results are written)."""
+    from resilience.report import write_report
+
+    try:
+        write_report(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the report is an extra: say why and keep the run's exit code
+        click.echo(f"warning: report not written: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                   err=True)
 
 
 def _reproduce(params: LoadParams, where: _Where, workers: int) -> str:

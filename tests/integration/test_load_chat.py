@@ -196,7 +196,7 @@ def test_wrong_issuer_secret_and_bad_url_fail_fast(chat: Chat, tmp_path: Path) -
 
 
 def test_cli_load_writes_run_folder(chat: Chat, tmp_path: Path) -> None:
-    """`resilience load --chat-url` runs the load and writes run.json (load, integrity), timeline.csv."""
+    """`resilience load --chat-url` runs the load and writes run.json (load, integrity), timeline.csv, reports."""
     secret = tmp_path / "issuer"
     secret.write_text(ISSUER)
     proc = subprocess.run(
@@ -211,6 +211,7 @@ def test_cli_load_writes_run_folder(chat: Chat, tmp_path: Path) -> None:
     assert run["verdict"] == "passed"
     assert run["load"]["users"] == 6 and run["load"]["messages_acked"] > 0
     assert run["integrity"]["lost"] == 0 and run["integrity"]["acked"] == run["load"]["messages_acked"]
+    assert (run_dir / "report.html").exists() and (run_dir / "junit.xml").exists()
     header = (run_dir / "timeline.csv").read_text().splitlines()[0]
     assert header.startswith("t,throughput,error_rate,p50_ms,p95_ms,p99_ms,ws_open")
     assert "PASSED" in proc.stdout
