@@ -1,0 +1,46 @@
+"""`resilience load` refuses bad input and a missing target with one line and the documented exit code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from resilience.cli import main
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "needle"),
+    [
+        (["--users", "0"], 3, "users: Input should be greater than or equal to 1 (got 0)"),
+        (["--profile", "zigzag"], 3, "'zigzag' is not one of"),
+        (["--rest-share", "2"], 3, "rest_share: Input should be less than or equal to 1"),
+        (["--chat-url", "http://127.0.0.1:9"], 3, "--chat-url needs --issuer-secret-file"),
+        (["--chat-url", "http://127.0.0.1:9", "--issuer-secret-file", "/nonexistent/secret"], 3,
+         "--issuer-secret-file /nonexistent/secret: No such file or directory"),
+    ],
+)
+def test_bad_input_is_one_line_exit_3(argv: list[str], code: int, needle: str,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """Bad flags and values stop before anything starts, naming the field and value."""
+    assert main(["load", *argv]) == code
+    err = capsys.readouterr().err.strip()
+    assert needle in err
+    assert len(err.splitlines()) == 1
+
+
+def test_bad_params_file_names_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A params file with an unknown profile option is refused, naming the file and the option."""
+    params = tmp_path / "load.yaml"
+    params.write_text("load:\n  profile: ramp\n  profile_options: {steps: 3}\n")
+    assert main(["load", "--params", str(params)]) == 3
+    err = capsys.readouterr().err.strip()
+    assert f"{params}: profile_options.steps is not an option of 'ramp'" in err
+
+
+def test_no_running_local_target_is_a_target_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --chat-url and without a running local stack the command says how to start one (exit 2)."""
+    assert main(["load", "--state-dir", str(tmp_path / "state"), "--duration", "1"]) == 2
+    assert "the local target is not running: start it with `resilience up`" in capsys.readouterr().err
