@@ -1,8 +1,9 @@
 """Capacity knee: the most users at which the SLO still holds. Pure computation, no I/O.
 
 A capacity run steps the load up and measures each step (``StepResult``). Each step gets an *SLO
-ratio*: the worst of ``p95 / p95 limit``, ``error rate / error-rate limit`` and ``connect failures /
-allowed connect failures`` — below 1 the SLO holds, above 1 it is broken.
+ratio*: the worst of ``p95 / p95 limit`` (and ``p99 / p99 limit`` when the SLO has one), ``error rate /
+error-rate limit`` and ``connect failures / allowed connect failures`` — below 1 the SLO holds, above 1
+it is broken. (A throughput floor is not judged: it does not scale with users.)
 
 Knee (``find_knee``): measured ratios are noisy (one slow step between good ones), so the knee is not
 "the step before the first failure". Instead a monotone non-decreasing curve is fitted to the log
@@ -67,6 +68,9 @@ class SloLimits(Protocol):
     def p95_ms(self) -> float | None: ...
 
     @property
+    def p99_ms(self) -> float | None: ...
+
+    @property
     def error_rate(self) -> float | None: ...
 
     @property
@@ -119,6 +123,8 @@ def slo_ratio(step: StepResult, slo: SloLimits) -> float:
     ratios = [0.0]
     if slo.p95_ms is not None:
         ratios.append(_rate_ratio(step.p95_ms, slo.p95_ms))
+    if slo.p99_ms is not None and step.p99_ms is not None:
+        ratios.append(_rate_ratio(step.p99_ms, slo.p99_ms))
     if slo.error_rate is not None:
         ratios.append(_rate_ratio(step.error_rate, slo.error_rate))
     if slo.ws_connect_success is not None and step.connect_success is not None:

@@ -242,7 +242,12 @@ def summarize_condition(
 
 def slo_json(slo: SloLimits) -> dict[str, float | None]:
     """The SLO fields capacity checks, as JSON."""
-    return {"p95_ms": slo.p95_ms, "error_rate": slo.error_rate, "ws_connect_success": slo.ws_connect_success}
+    return {
+        "p95_ms": slo.p95_ms,
+        "p99_ms": slo.p99_ms,
+        "error_rate": slo.error_rate,
+        "ws_connect_success": slo.ws_connect_success,
+    }
 
 
 def write_capacity(result: CapacityResult, run_dir: Path) -> Path:

@@ -30,6 +30,7 @@ class Slo:
     """Stands in for the scenario SLO model (only the three fields capacity reads)."""
 
     p95_ms: float | None = 100.0
+    p99_ms: float | None = None
     error_rate: float | None = 0.001
     ws_connect_success: float | None = 0.99
 
@@ -125,6 +126,13 @@ def test_step_without_requests_fails() -> None:
     assert math.isinf(slo_ratio(empty, SLO))
     assert step_verdict(empty, SLO) is StepVerdict.BROKEN
     assert find_knee([step(100, 20), step(200, 20), empty], SLO).users == 200
+
+
+def test_p99_limit_is_judged_when_the_slo_has_one() -> None:
+    """With p99 < 200 ms in the SLO, a step with p95 50 ms but p99 300 ms fails."""
+    slow_tail = StepResult(users=100, p95_ms=50.0, p99_ms=300.0, error_rate=0.0, throughput=10.0, requests=1000)
+    assert slo_ratio(slow_tail, Slo(p99_ms=200.0)) == pytest.approx(1.5)
+    assert slo_ratio(slow_tail, SLO) == pytest.approx(0.5)
 
 
 def test_unchecked_slo_fields_are_ignored() -> None:
