@@ -1,4 +1,4 @@
-"""How long ``write_report`` takes for a short game day and for a long nightly run, and how big report.html gets.
+"""How long ``write_report`` takes (raw load events included) for a short game day and a long nightly run, and sizes.
 
 Prints one line per case: experiments, timeline rows, seconds to write every chart and report, sizes.
 Run: .venv/bin/python benchmarks/report_write.py
@@ -25,7 +25,7 @@ def case(label: str, experiments: int, duration_s: float, resolution_s: float) -
         for i in range(experiments)
     )
     with tempfile.TemporaryDirectory() as tmp:
-        run = write_synthetic_run(Path(tmp), experiments=exps)
+        run = write_synthetic_run(Path(tmp), experiments=exps, events=True)
         began = time.perf_counter()
         written = write_report(run.path)
         elapsed = time.perf_counter() - began
