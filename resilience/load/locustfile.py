@@ -15,7 +15,7 @@ import random
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import gevent
 from locust import FastHttpUser, events, task
@@ -44,6 +44,8 @@ class _Sinks:
 
     events: EventWriter | None = None
     ledger: LedgerWriter | None = None
+    sessions: ClassVar[set[ChatSession]] = set()
+    """Live sessions: their received ids are flushed with the files, so a mid-run integrity check sees them."""
 
     @classmethod
     def open(cls) -> tuple[EventWriter, LedgerWriter]:
@@ -58,6 +60,8 @@ class _Sinks:
         """Flush both files every half second, so readers see events even when traffic pauses."""
         while True:
             gevent.sleep(FLUSH_S)
+            for session in list(cls.sessions):
+                session.flush_received()
             for sink in (cls.events, cls.ledger):
                 if sink is not None:
                     sink.flush()
@@ -121,9 +125,11 @@ class ChatUser(FastHttpUser):
         self.reporter = _Reporter(self, sink)
         self.session = ChatSession(base_url=self.host, user=self.user_name, room=self.room, params=PARAMS,
                                    token=self._token, reporter=self.reporter, ledger=self.ledger)
+        _Sinks.sessions.add(self.session)
         self.session.wait_connected(PARAMS.connect_timeout_s)  # a client does not send before it is online
 
     def on_stop(self) -> None:
+        _Sinks.sessions.discard(self.session)
         self.session.close()
 
     def _token(self) -> str | None:
