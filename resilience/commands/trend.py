@@ -12,15 +12,16 @@ __all__ = ["command"]
 @click.command(name="trend")
 @click.argument("results_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--last", type=click.IntRange(min=1), default=None, help="Only the N newest runs.")
+@click.option("--all-kinds", is_flag=True, help="Also count load-only and capacity runs (default: game days only).")
 @click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Folder for trend.png and trend.md (default: RESULTS_DIR).")
-def command(results_dir: Path, last: int | None, out_dir: Path | None) -> None:
+def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path | None) -> None:
     """Chart recovery, peak p95, error rate and integrity over every run in RESULTS_DIR (one folder per run)."""
     from resilience.errors import ConfigError
     from resilience.report.charts import save_figure
     from resilience.report.trend import load_runs, trend_figure, trend_markdown
 
-    runs, skipped = load_runs(results_dir, last=last)
+    runs, skipped = load_runs(results_dir, last=last, kinds=None if all_kinds else ("gameday",))
     if not runs:
         raise ConfigError(f"{results_dir}: no readable run folder (*/run.json) found")
     out = out_dir or results_dir

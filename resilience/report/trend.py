@@ -31,8 +31,14 @@ log = logging.getLogger(__name__)
 _MAX_TICK_LABELS = 24
 
 
-def load_runs(results_dir: Path, *, last: int | None = None) -> tuple[list[Run], list[str]]:
-    """Runs under ``results_dir`` oldest first (at most the ``last`` newest), and one note per skipped folder."""
+def load_runs(
+    results_dir: Path, *, last: int | None = None, kinds: tuple[str, ...] | None = ("gameday",)
+) -> tuple[list[Run], list[str]]:
+    """Runs under ``results_dir`` oldest first (at most the ``last`` newest), and one note per unreadable folder.
+
+    Only runs of the given ``kinds`` count (game days by default: load-only and capacity runs have no
+    experiments to trend); None keeps every kind.
+    """
     if not results_dir.is_dir():
         raise ConfigError(f"{results_dir}: not a directory (expected a results folder of runs)")
     runs, skipped = [], []
@@ -42,6 +48,8 @@ def load_runs(results_dir: Path, *, last: int | None = None) -> tuple[list[Run],
         except ConfigError as exc:
             log.debug("skipping %s: %s", path.parent.name, exc)
             skipped.append(str(exc))
+    if kinds is not None:
+        runs = [r for r in runs if r.kind in kinds]
     runs.sort(key=lambda r: (r.started if r.started is not None else float("inf"), r.run_id))
     if last is not None:
         runs = runs[-last:] if last > 0 else []

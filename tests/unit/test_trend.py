@@ -30,16 +30,21 @@ def results(tmp_path: Path) -> Path:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "run.json").write_text("{")
     (tmp_path / "not-a-run").mkdir()
+    (tmp_path / "capacity-run").mkdir()
+    (tmp_path / "capacity-run" / "run.json").write_text('{"kind": "capacity", "verdict": "passed", "experiments": []}')
     return tmp_path
 
 
 def test_load_runs_sorted_and_skipping_broken(results: Path) -> None:
-    """Runs come oldest first; the broken run.json is named in a note, the folder without run.json ignored."""
+    """Runs come oldest first; the broken run.json is named in a note, the folder without run.json ignored, a
+    capacity run left out unless every kind is asked for."""
     runs, skipped = load_runs(results)
     assert [r.run_id for r in runs] == [f"night-{i}" for i in range(5)]
     assert len(skipped) == 1 and "broken/run.json:1: not valid JSON" in skipped[0]
     last_two, _ = load_runs(results, last=2)
     assert [r.run_id for r in last_two] == ["night-3", "night-4"]
+    every, _ = load_runs(results, kinds=None)
+    assert len(every) == 6 and any(r.kind == "capacity" for r in every)
     with pytest.raises(ConfigError, match="not a directory"):
         load_runs(results / "nope")
 
