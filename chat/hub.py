@@ -42,6 +42,7 @@ class Hub:
 
     def __init__(self) -> None:
         self._rooms: defaultdict[str, set[Subscriber]] = defaultdict(set)
+        self._last: dict[str, int] = {}  # per room with subscribers: highest id delivered or replayed
 
     def join(self, sub: Subscriber) -> None:
         self._rooms[sub.room].add(sub)
@@ -52,10 +53,27 @@ class Hub:
             subs.discard(sub)
             if not subs:
                 del self._rooms[sub.room]
+                self._last.pop(sub.room, None)
 
     def deliver(self, message: Message) -> None:
-        for sub in tuple(self._rooms.get(message.room, ())):
+        subs = self._rooms.get(message.room)
+        if not subs:
+            return
+        self.note(message.room, message.id)
+        for sub in tuple(subs):
             sub.offer(message)
+
+    def note(self, room: str, last_id: int) -> None:
+        """Record that ``room``'s sockets have everything up to ``last_id`` (after a replay)."""
+        if room in self._rooms:
+            self._last[room] = max(self._last.get(room, 0), last_id)
+
+    def marks(self) -> dict[str, int]:
+        """Rooms with subscribers and the highest id delivered in each."""
+        return {room: self._last.get(room, 0) for room in self._rooms}
+
+    def has(self, room: str) -> bool:
+        return room in self._rooms
 
     def connections(self) -> int:
         return sum(len(s) for s in self._rooms.values())

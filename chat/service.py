@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from chat.config import Settings
 from chat.db import Database, DatabaseUnavailable, Message, SendResult
 from chat.fanout import Fanout
+from chat.gapfill import GapFiller
 from chat.hub import Hub
 from chat.metrics import Metrics
 from chat.ratelimit import RateLimiter
@@ -40,6 +41,7 @@ class ChatService:
     fanout: Fanout
     metrics: Metrics
     limiter: RateLimiter
+    gaps: GapFiller
 
     @classmethod
     def create(cls, settings: Settings) -> ChatService:
@@ -47,11 +49,11 @@ class ChatService:
         hub = Hub()
         db = Database(settings.database_url, pool_max=settings.db_pool_max, deadline_s=settings.send_timeout_s,
                       on_error=lambda kind: metrics.db_errors.labels(kind=kind).inc())
-        fanout = Fanout(settings.redis_url, settings.redis_channel, hub.deliver,
-                        on_state=lambda up: metrics.redis_up.set(1 if up else 0),
+        gaps = GapFiller(hub, db, metrics)
+        fanout = Fanout(settings.redis_url, settings.redis_channel, hub.deliver, on_state=gaps.state_changed,
                         on_drop=metrics.fanout_dropped.inc)
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-        return cls(settings, db, hub, fanout, metrics, limiter)
+        return cls(settings, db, hub, fanout, metrics, limiter, gaps)
 
     async def send(self, *, room: str, user: str, client_id: str, body: str, transport: str) -> SendResult:
         """Store and fan out one message; SendRefused (413/422/429/500/503) when it was not stored."""

@@ -121,6 +121,7 @@ async def _replay(conn: _Conn, after: int | None) -> None:
                 last = page[-1].id
             if len(page) < REPLAY_PAGE:
                 break
+    conn.service.gaps.joined(conn.room, last)
     await conn.emit({"type": "ready", "last_id": last})
 
 

@@ -58,30 +58,35 @@ def test_redis_down_sends_still_ack_and_catch_up_works(
     pg_dsn: str, own_redis: RedisServer, start_replicas: StartReplicas
 ) -> None:
     """With Redis stopped: readyz stays 200 naming redis, sends on both replicas ack, a reconnect with after=
-    replays them; when Redis returns, fan-out resumes without restarting the replicas."""
+    replays them; when Redis returns, fan-out resumes without restarting the replicas and a socket that
+    stayed connected through the outage gets the messages it missed."""
     env = chat_env(pg_dsn, own_redis.url())
     a, b = start_replicas(2, env)
     (strict,) = start_replicas(1, {**env, "CHAT_READYZ_REQUIRES_REDIS": "1"})
     wait_until(lambda: subscribed(a) and subscribed(b), what="replicas subscribed")
-    own_redis.stop()
-    wait_until(lambda: readyz(a).json()["unreachable"] == ["redis"], what="readyz names redis")
-    r = readyz(a)
-    assert (r.status_code, r.json()["status"]) == (200, "degraded")
-    assert readyz(strict).status_code == 503
-    with open_ws(a, token(a), "r1") as ws:
-        last = recv_until(ws, "ready")[0]["last_id"]
-        send(ws, "ws-during-outage", "a")
-        acked = recv_until(ws, "ack")[0]["id"]
-    rest = httpx.post(f"{b.url}/rooms/r1/messages", json={"client_id": "rest-during-outage", "body": "b"},
-                      headers=auth(b), timeout=15)
-    assert rest.status_code == 201
-    with open_ws(b, token(b), "r1", after=last) as ws:
-        ready, replayed = recv_until(ws, "ready")
-    assert [m["id"] for m in replayed] == [acked, rest.json()["id"]]
-    assert ready["last_id"] == rest.json()["id"]
-    own_redis.start()
-    wait_until(lambda: subscribed(a) and subscribed(b), what="replicas subscribed again")
-    assert readyz(a).json()["unreachable"] == []
+    with open_ws(b, token(b, "stayer"), "r1") as stay:
+        recv_until(stay, "ready")
+        own_redis.stop()
+        wait_until(lambda: readyz(a).json()["unreachable"] == ["redis"], what="readyz names redis")
+        r = readyz(a)
+        assert (r.status_code, r.json()["status"]) == (200, "degraded")
+        assert readyz(strict).status_code == 503
+        with open_ws(a, token(a), "r1") as ws:
+            last = recv_until(ws, "ready")[0]["last_id"]
+            send(ws, "ws-during-outage", "a")
+            acked = recv_until(ws, "ack")[0]["id"]
+        rest = httpx.post(f"{b.url}/rooms/r1/messages", json={"client_id": "rest-during-outage", "body": "b"},
+                          headers=auth(b), timeout=15)
+        assert rest.status_code == 201
+        with open_ws(b, token(b), "r1", after=last) as ws:
+            ready, replayed = recv_until(ws, "ready")
+        assert [m["id"] for m in replayed] == [acked, rest.json()["id"]]
+        assert ready["last_id"] == rest.json()["id"]
+        own_redis.start()
+        wait_until(lambda: subscribed(a) and subscribed(b), what="replicas subscribed again")
+        assert readyz(a).json()["unreachable"] == []
+        assert {m["client_id"] for m in messages_until(stay, 2, timeout=30)} == {"ws-during-outage",
+                                                                                 "rest-during-outage"}
     with open_ws(b, token(b), "r1") as on_b:
         recv_until(on_b, "ready")
         httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "after", "body": "c"}, headers=auth(a))
