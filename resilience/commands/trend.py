@@ -22,7 +22,8 @@ def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path 
     from resilience.report.trend import load_runs, trend_figure, trend_markdown
 
     runs, skipped = load_runs(results_dir, last=last, kinds=None if all_kinds else ("gameday",))
-    if not runs:
+    capacity_runs, _ = load_runs(results_dir, last=last, kinds=("capacity",))  # their knees trend apart
+    if not runs and not capacity_runs:
         raise ConfigError(f"{results_dir}: no readable run folder (*/run.json) found")
     out = out_dir or results_dir
     out.mkdir(parents=True, exist_ok=True)
@@ -30,8 +31,8 @@ def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path 
     md = out / "trend.md"
     from resilience.report.capacity_trend import capacity_trend_figure, capacity_trend_markdown
 
-    md.write_text(trend_markdown(runs, skipped) + capacity_trend_markdown(runs), encoding="utf-8")
-    capacity = capacity_trend_figure(runs)
+    md.write_text(trend_markdown(runs, skipped) + capacity_trend_markdown(capacity_runs), encoding="utf-8")
+    capacity = capacity_trend_figure(capacity_runs)
     if capacity is not None:
         click.echo(str(save_figure(capacity, out / "capacity-trend.png")))
     for note in skipped:
