@@ -42,7 +42,8 @@ def _broken_probes(journal: Mapping[str, Any], when: str) -> list[str]:
 def _last_line(run: Mapping[str, Any]) -> str:
     exc = run.get("exception") or []
     text = exc[-1] if isinstance(exc, list) and exc else str(exc or "")
-    return text.strip().splitlines()[-1] if text.strip() else "failed"
+    line = text.strip().splitlines()[-1] if text.strip() else "failed"
+    return line.removeprefix("chaoslib.exceptions.ActivityFailed: ")
 
 
 def problems(journal: Mapping[str, Any]) -> tuple[list[str], list[str]]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from resilience.faults._ledger import Fault, ledger
 
-__all__ = ["apply_marker", "hold", "remove_marker"]
+__all__ = ["apply_marker", "boom", "hold", "remove_marker", "value"]
 
 
 def _revert(target: Any, params: Mapping[str, Any]) -> None:
@@ -43,3 +43,13 @@ def hold(seconds: float = 30.0, configuration: Mapping[str, Any] | None = None) 
     """Sleep (the method's long step, where a signal lands)."""
     time.sleep(seconds)
     return seconds
+
+
+def boom(configuration: Mapping[str, Any] | None = None) -> None:
+    """An action that fails (a fault that cannot be applied)."""
+    raise RuntimeError("cannot apply")
+
+
+def value(result: bool = True, configuration: Mapping[str, Any] | None = None) -> bool:
+    """A probe answering ``result``."""
+    return result

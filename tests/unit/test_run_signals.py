@@ -46,6 +46,36 @@ def _run(tmp_path: Path, hold_s: float, gate: SignalGate) -> dict[str, Any]:
     )
 
 
+def _action(name: str, func: str, kind: str = "action", **args: Any) -> dict[str, Any]:
+    return {"type": kind, "name": name, "provider": {"type": "python", "module": MOD, "func": func, "arguments": args}}
+
+
+def test_rollbacks_run_when_an_action_fails(tmp_path: Path) -> None:
+    """A failing action (chaos run would exit 0) still gets its rollbacks, and the verdict sees the failure."""
+    from resilience.runner.verdict import problems
+
+    experiment = _experiment(tmp_path / "log", 0.0)
+    experiment["method"].insert(1, _action("boom", "boom"))
+    journal = run_experiment_file(
+        experiment, "t", configuration={}, out_dir=tmp_path, progress=lambda _l: None, gate=SignalGate()
+    )
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+    assert problems(journal)[0] == ["action boom: RuntimeError: cannot apply"]
+
+
+def test_rollbacks_run_when_the_steady_state_is_not_met(tmp_path: Path) -> None:
+    """A hypothesis that fails before the method skips the method but not the rollbacks."""
+    experiment = _experiment(tmp_path / "log", 0.0)
+    probe = _action("ok", "value", kind="probe", result=False)
+    experiment["steady-state-hypothesis"] = {"title": "h", "probes": [{**probe, "tolerance": True}]}
+    journal = run_experiment_file(
+        experiment, "t", configuration={}, out_dir=tmp_path, progress=lambda _l: None, gate=SignalGate()
+    )
+    assert journal["steady_states"]["before"]["steady_state_met"] is False
+    assert journal["run"] == []
+    assert [r["status"] for r in journal["rollbacks"]] == ["succeeded"]
+
+
 def test_rollbacks_run_on_success(tmp_path: Path) -> None:
     """A completed method is followed by its rollbacks; the journal is written."""
     journal = _run(tmp_path, 0.0, SignalGate())
