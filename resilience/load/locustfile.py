@@ -9,7 +9,9 @@ during a game day.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 import random
 import time
@@ -26,7 +28,18 @@ from resilience.load.events import EventWriter, Kind
 from resilience.load.ledger import LedgerWriter
 from resilience.load.params import LoadSpec
 
-SPEC = LoadSpec.model_validate_json(Path(os.environ["RESILIENCE_LOAD_SPEC"]).read_text())
+
+def _read_spec(path: Path) -> LoadSpec:
+    """The spec; without a ``prefix`` every process would draw its own, so derive it from the file (the
+    master and all workers - e.g. pods reading one ConfigMap - then share rooms)."""
+    text = path.read_text()
+    raw = json.loads(text)
+    if isinstance(raw.get("params"), dict) and "prefix" not in raw["params"]:
+        raw["params"]["prefix"] = "lt" + hashlib.sha256(text.encode()).hexdigest()[:6]
+    return LoadSpec.model_validate(raw)
+
+
+SPEC = _read_spec(Path(os.environ["RESILIENCE_LOAD_SPEC"]))
 PARAMS = SPEC.params
 ISSUER_SECRET = os.environ.get("RESILIENCE_ISSUER_SECRET", "")
 FLUSH_S = 0.5
