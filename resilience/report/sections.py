@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SECTION_PROVIDERS", "Section", "SectionProvider", "extra_sections"]
+__all__ = ["SECTION_PROVIDERS", "Section", "SectionProvider", "extra_sections", "sections_markdown"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,14 @@ def extra_sections(run_dir: Path, charts_dir: Path) -> list[Section]:
         if section is not None:
             sections.append(section)
     return sections
+
+
+def sections_markdown(sections: list[Section]) -> str:
+    """The sections as Markdown for summary.md: a heading and the facts table each (charts stay in the HTML)."""
+    out: list[str] = []
+    for section in sections:
+        out += ["", f"### {section.title}", ""]
+        if section.facts:
+            out += ["| | |", "|---|---|"]
+            out += [f"| {label} | {value.replace('|', '/')} |" for label, value in section.facts]
+    return "\n".join(out) + "\n" if out else ""

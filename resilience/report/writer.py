@@ -10,7 +10,7 @@ from resilience.report.build import collect
 from resilience.report.html import render_html
 from resilience.report.junit import render_junit
 from resilience.report.render import render_charts
-from resilience.report.sections import extra_sections
+from resilience.report.sections import extra_sections, sections_markdown
 from resilience.report.summary import render_summary
 
 __all__ = ["write_report"]
@@ -39,7 +39,7 @@ def write_report(run_dir: Path | str) -> list[Path]:
     sections = extra_sections(run_dir, charts_dir)
     written = [c.path for c in charts] + [p for s in sections for p in s.charts]
     written.append(_write(run_dir / "report.html", render_html(data, charts, sections)))
-    written.append(_write(run_dir / "summary.md", render_summary(data)))
+    written.append(_write(run_dir / "summary.md", render_summary(data) + sections_markdown(sections)))
     written.append(_write(run_dir / "junit.xml", render_junit(data)))
     log.info("run %s: report written to %s (%d files)", data.run.run_id, run_dir, len(written))
     return written

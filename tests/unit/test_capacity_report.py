@@ -41,3 +41,13 @@ def test_capacity_facts_state_interval_headroom_and_bounds() -> None:
     assert facts["db-failover: knee"] == "below the lowest step (250 users)"
     assert facts["db-failover: headroom"] == "-10,000 users (0.0% of target; short of it)"
     assert facts["ladder"].startswith("250-4,000 users in 16 steps")
+
+
+def test_summary_md_lists_the_knees(tmp_path: Path) -> None:
+    """summary.md (what CI posts) carries the capacity facts table, knee per condition included."""
+    synth = write_synthetic_run(tmp_path)
+    write_capacity(synthetic_result(), synth.path)
+    write_report(synth.path)
+    summary = (synth.path / "summary.md").read_text()
+    assert "### Capacity" in summary
+    assert "| db-failover: knee | below the lowest step (250 users) |" in summary
