@@ -12,13 +12,16 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from resilience.targets.local import LocalTarget
 
-__all__ = ["local_state_root", "running_local_stack"]
+__all__ = ["local_state_root", "running_local_stack", "save_logs"]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @contextmanager
@@ -42,3 +45,10 @@ def running_local_stack(replicas: int = 3, prefix: str = "resilience-local-") ->
             yield target
         finally:
             target.down(purge=True)
+
+
+def save_logs(target: LocalTarget, name: str) -> Path:
+    """Copy the stack's logs to ``test-artifacts/<name>-<time>/`` (git-ignored) before a purge deletes them."""
+    dest = ARTIFACTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
+    shutil.copytree(target.layout.logs, dest, dirs_exist_ok=True)
+    return dest

@@ -256,6 +256,9 @@ def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bin
                 "log_file_mode": "0640",
             },
             "basebackup": [{"checkpoint": "fast"}, "no-sync"],
+            # a crashed primary that cannot be rewound is cloned again instead of staying down
+            "remove_data_directory_on_rewind_failure": True,
+            "remove_data_directory_on_diverged_timelines": True,
             "pg_hba": [
                 "local all all trust",
                 "host replication replicator 127.0.0.1/32 scram-sha-256",

@@ -29,16 +29,20 @@ from resilience.targets.local import LocalTarget
 from resilience.targets.local.layout import DB_NODES, StackState
 from resilience.targets.local.teardown import held_ports, postmaster_pid, stack_processes
 from resilience.targets.local.writeprobe import WriteProbe
-from tests.support.local_stack import running_local_stack
+from tests.support.local_stack import running_local_stack, save_logs
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalTarget]:
-    """One real stack (3 chat replicas) for the module, in a temp state dir, always torn down."""
+def stack(request: pytest.FixtureRequest) -> Iterator[LocalTarget]:
+    """One real stack (3 chat replicas) for the module, in a temp state dir, always torn down (its logs are
+    kept under test-artifacts/ when a test of the module failed)."""
     with running_local_stack(replicas=3) as target:
+        failed_before = request.session.testsfailed
         yield target
+        if request.session.testsfailed > failed_before:
+            print(f"local stack logs kept in {save_logs(target, 'local-stack')}")
 
 
 @pytest.fixture
