@@ -6,7 +6,8 @@ import pytest
 
 from chat.auth import AuthError, bearer_token, issue_token, issuer_secret_ok, verify_token
 from chat.config import Settings, SettingsError
-from chat.db import failover_conninfo
+from chat.db import Message, failover_conninfo
+from chat.hub import Hub, Subscriber
 from chat.ratelimit import RateLimiter
 from chat.validation import Invalid, SendRequest, TokenRequest, check_body_size, check_room, parse
 
@@ -113,3 +114,32 @@ def test_nul_characters_are_refused() -> None:
         check_body_size("a\x00b", 100)
     with pytest.raises(Invalid, match=r"^client_id"):
         parse(SendRequest, {"client_id": "a\x00", "body": "b"})
+
+
+def _message(i: int, room: str = "r") -> Message:
+    return Message(i, room, f"c{i}", "u", "b", 0.0)
+
+
+def test_subscriber_overflow_and_dedupe() -> None:
+    """A full inbox marks the subscriber overflowed (it will be closed with 1013); ids are seen once."""
+    sub = Subscriber("r", maxsize=2, remember=2)
+    for i in range(3):
+        sub.offer(_message(i))
+    assert sub.overflowed
+    assert [sub.seen(i) for i in (1, 1, 2, 3)] == [False, True, False, False]
+    assert sub.seen(1) is False  # forgotten: only the last `remember` ids are kept
+
+
+def test_hub_delivers_per_room_and_tracks_marks() -> None:
+    """The hub delivers only to the message's room and remembers the highest id per room with sockets."""
+    hub, a, b = Hub(), Subscriber("a"), Subscriber("b")
+    hub.join(a)
+    hub.join(b)
+    hub.deliver(_message(5, "a"))
+    hub.note("b", 3)
+    hub.deliver(_message(9, "elsewhere"))
+    assert (a.queue.qsize(), b.queue.qsize()) == (1, 0)
+    assert hub.marks() == {"a": 5, "b": 3}
+    hub.leave(a)
+    assert hub.marks() == {"b": 3}
+    assert hub.connections() == 1
