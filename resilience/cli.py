@@ -25,6 +25,7 @@ __all__ = ["COMMANDS", "main"]
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module under resilience.commands, one-line help)
     "capacity": ("capacity", "Find the knee (most users at SLO) per condition: healthy and under faults."),
+    "cleanup": ("cleanup", "Revert every fault in the target's ledger (after a crash) and verify it is clean."),
     "compare": ("compare", "Compare two runs: what regressed or improved, with a verdict."),
     "down": ("down", "Stop the target's stack (every process, orphans included); --purge deletes its data."),
     "load": ("load", "Chat load alone against the running target: timeline + integrity under results/."),

@@ -52,4 +52,14 @@ def command(
         state_dir=state_dir,
         teardown=teardown,
     )
-    return run_scenario(opts)
+    if dry_run:
+        return run_scenario(opts)
+    from resilience.runner.scenario_run import prepare
+    from resilience.safety.cleanup import exclusive_run
+    from resilience.safety.ledger import state_dir_for
+
+    plan = prepare(opts)  # invalid input fails before anything is locked
+    options = plan.loaded.scenario.targets.get(plan.target, {})
+    where = state_dir_for(plan.target, state_dir or options.get("state_dir"))
+    with exclusive_run(where, results_dir, say=lambda line: click.echo(line, err=True)):
+        return run_scenario(opts)

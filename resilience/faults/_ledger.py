@@ -5,6 +5,11 @@ holding the record. ``apply_fault`` records the fault (and so registers its idem
 applying it; ``revert_fault`` is idempotent and safe from any thread; ``revert_all`` undoes every active
 fault (rollbacks, safeguards, signal handling). Start and end times go to ``faults.jsonl`` in the
 experiment's output folder, on the run clock (epoch seconds).
+
+Durability (``resilience.safety``): a fault with something to revert is also written, fsync'ed, to the
+target's state dir before it is applied and removed once its revert is verified, so ``resilience
+cleanup`` can revert it after a crash; a kind with a ``renew`` hook (leased toxics, leased proxy-down)
+is renewed by a keeper thread while this process lives, so the fault proxy drops it when we die.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ __all__ = ["Fault", "FaultLedger", "ledger"]
 log = logging.getLogger(__name__)
 
 Revert = Callable[[Target, Mapping[str, Any]], None]
+Verify = Callable[[Target, Mapping[str, Any]], bool]
+Renew = Callable[[Target, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -55,12 +62,40 @@ class FaultLedger:
 
     def __init__(self) -> None:
         self._reverts: dict[str, Revert] = {"instant": lambda _t, _p: None}
+        self._verifies: dict[str, Verify] = {}
+        self._renews: dict[str, Renew] = {}
         self._active: dict[str, _Active] = {}
         self._lock = threading.RLock()
+        self._keeper: Any = None
 
-    def register_kind(self, kind: str, revert: Revert) -> None:
-        """Declare how faults of ``kind`` are reverted (idempotent reverts only)."""
+    def register_kind(self, kind: str, revert: Revert, *, verify: Verify | None = None,
+                      renew: Renew | None = None) -> None:
+        """Declare how faults of ``kind`` are reverted (idempotent reverts only), how a revert is verified
+        and how the fault's lease is renewed (dead-man switch)."""
         self._reverts[kind] = revert
+        if verify is not None:
+            self._verifies[kind] = verify
+        if renew is not None:
+            self._renews[kind] = renew
+
+    def adopt(self, target: Target, fault: Fault) -> None:
+        """Take over a fault applied by another (dead) process, so ``revert_fault`` can revert it."""
+        if fault.kind not in self._reverts:
+            raise FaultError(f"fault kind {fault.kind!r} has no registered revert")
+        with self._lock:
+            self._active[fault.key] = _Active(fault, target, None, time.time())
+
+    def renew_all(self) -> None:
+        """Renew the lease of every active leased fault (the keeper thread calls this)."""
+        with self._lock:
+            for entry in list(self._active.values()):
+                renew = self._renews.get(entry.fault.kind)
+                if renew is None:
+                    continue
+                try:
+                    renew(entry.target, entry.fault.params)
+                except Exception as exc:  # noqa: BLE001 - keep renewing the others; the lease is the backstop
+                    log.warning("could not renew the lease of %s: %s", entry.fault.key, exc)
 
     def active(self) -> list[Fault]:
         """Faults applied and not yet reverted."""
@@ -72,8 +107,12 @@ class FaultLedger:
         if fault.kind not in self._reverts:
             raise FaultError(f"fault kind {fault.kind!r} has no registered revert")
         now = time.time()
+        if fault.kind != "instant":
+            _durable.record(target, fault, out_dir)
         with self._lock:
             self._active[fault.key] = _Active(fault, target, out_dir, now)
+        if fault.kind in self._renews:
+            self._start_keeper()
         _write(out_dir, {"event": "start", "t": now, **fault.to_json()})
         try:
             result = apply()
@@ -94,7 +133,12 @@ class FaultLedger:
                 return False
             revert = self._reverts[entry.fault.kind]
             revert(entry.target, entry.fault.params)
+            verify = self._verifies.get(entry.fault.kind)
+            if verify is not None and not verify(entry.target, entry.fault.params):
+                raise FaultError(f"{key}: reverted, but the target still shows the fault")
             del self._active[key]
+            if entry.fault.kind != "instant":
+                _durable.forget(entry.target, key)
         _write(entry.out_dir, {"event": "end", "t": time.time(), **entry.fault.to_json()})
         log.info("reverted %s", key)
         return True
@@ -114,6 +158,42 @@ class FaultLedger:
         if errors:
             raise FaultError("could not revert " + "; ".join(errors))
         return done
+
+    def _start_keeper(self) -> None:
+        from resilience.safety.lease import LeaseKeeper, renew_every_s
+
+        with self._lock:
+            if self._keeper is None or not self._keeper.is_alive():
+                self._keeper = LeaseKeeper(self.renew_all, every_s=renew_every_s())
+                self._keeper.start()
+
+
+class _Durable:
+    """The on-disk ledger of the fault's target (none without a target, as in unit tests)."""
+
+    @staticmethod
+    def record(target: Target | None, fault: Fault, out_dir: Path | None) -> None:
+        if target is None:
+            return
+        from resilience.safety.ledger import DurableLedger, state_dir_of_target
+
+        try:
+            DurableLedger(state_dir_of_target(target)).record(
+                kind=fault.kind, key=fault.key, params=fault.params, target=target.name, out_dir=out_dir
+            )
+        except OSError as exc:
+            raise FaultError(f"{fault.key}: not applied: cannot record it in the fault ledger: {exc}") from exc
+
+    @staticmethod
+    def forget(target: Target | None, key: str) -> None:
+        if target is None:
+            return
+        from resilience.safety.ledger import DurableLedger, state_dir_of_target
+
+        DurableLedger(state_dir_of_target(target)).remove(key)
+
+
+_durable = _Durable()
 
 
 def _write(out_dir: Path | None, record: dict[str, Any]) -> None:

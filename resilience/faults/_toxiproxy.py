@@ -12,21 +12,31 @@ import requests
 
 from resilience.errors import FaultError
 
-__all__ = ["Toxiproxy"]
+__all__ = ["LEASE_HEADER", "Toxiproxy"]
 
 _TIMEOUT = 5.0
+LEASE_HEADER = "X-Netfault-Lease-Seconds"
+"""The fault proxy's lease extension (dead-man switch); a real Toxiproxy ignores the header."""
 
 
 class Toxiproxy:
     """Toxiproxy API at ``base_url``; every error becomes one FaultError line."""
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(self, base_url: str, *, lease_s: float | None = None, timeout_s: float = _TIMEOUT) -> None:
+        """``lease_s``: toxics added and proxies disabled expire after this long unless renewed."""
         self.base_url = base_url.rstrip("/")
+        self.lease_s, self.timeout_s = lease_s, timeout_s
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None, ok: tuple[int, ...] = ()) -> Any:
+    def _call(
+        self, method: str, path: str, body: dict[str, Any] | None = None, ok: tuple[int, ...] = (),
+        *, leased: bool = False,
+    ) -> Any:
         url = f"{self.base_url}{path}"
+        headers = {"User-Agent": "resilience"}
+        if leased and self.lease_s:
+            headers[LEASE_HEADER] = f"{self.lease_s:g}"
         try:
-            resp = requests.request(method, url, json=body, timeout=_TIMEOUT, headers={"User-Agent": "resilience"})
+            resp = requests.request(method, url, json=body, timeout=self.timeout_s, headers=headers)
         except requests.RequestException as exc:
             raise FaultError(f"toxiproxy {method} {url}: {exc.__class__.__name__}: {exc}") from exc
         if resp.status_code >= 400 and resp.status_code not in ok:
@@ -47,7 +57,16 @@ class Toxiproxy:
     def add_toxic(self, proxy: str, toxic: dict[str, Any]) -> None:
         """Add a toxic; an existing toxic of the same name is replaced (so re-applying is idempotent)."""
         self.remove_toxic(proxy, toxic["name"])
-        self._call("POST", f"/proxies/{proxy}/toxics", toxic)
+        self._call("POST", f"/proxies/{proxy}/toxics", toxic, leased=True)
+
+    def renew_toxic(self, proxy: str, name: str) -> None:
+        """Renew a toxic's lease (an update that changes nothing); a toxic already gone is fine."""
+        self._call("POST", f"/proxies/{proxy}/toxics/{name}", {}, ok=(404,), leased=True)
+
+    def proxies(self) -> dict[str, Any]:
+        """Every proxy by name, with its toxics."""
+        result: dict[str, Any] = self._call("GET", "/proxies")
+        return result
 
     def remove_toxic(self, proxy: str, name: str) -> None:
         """Remove a toxic; a toxic that is not there is fine."""
@@ -55,4 +74,4 @@ class Toxiproxy:
 
     def set_enabled(self, proxy: str, enabled: bool) -> None:
         """Enable (listen) or disable (close the listener and every connection) a proxy."""
-        self._call("POST", f"/proxies/{proxy}", {"enabled": enabled})
+        self._call("POST", f"/proxies/{proxy}", {"enabled": enabled}, leased=not enabled)

@@ -15,6 +15,7 @@ from resilience.errors import ConfigError
 from resilience.faults._context import OUT_DIR, config_path, target_from
 from resilience.faults._ledger import Fault, ledger
 from resilience.faults._toxiproxy import Toxiproxy
+from resilience.safety.lease import fault_lease_s
 from resilience.targets.base import Target
 
 __all__ = [
@@ -32,8 +33,8 @@ __all__ = [
 _STREAMS = ("downstream", "upstream")
 
 
-def _api(target: Target) -> Toxiproxy:
-    return Toxiproxy(target.endpoints().toxiproxy)
+def _api(target: Target, *, timeout_s: float = 5.0) -> Toxiproxy:
+    return Toxiproxy(target.endpoints().toxiproxy, lease_s=fault_lease_s(), timeout_s=timeout_s)
 
 
 def _proxy_name(target: Target, dependency: str) -> str:
@@ -52,8 +53,25 @@ def _revert_down(target: Target, params: Mapping[str, Any]) -> None:
     _api(target).set_enabled(params["proxy"], True)
 
 
-ledger.register_kind("toxic", _revert_toxic)
-ledger.register_kind("proxy-down", _revert_down)
+def _verify_toxic(target: Target, params: Mapping[str, Any]) -> bool:
+    toxics = _api(target).proxy(params["proxy"]).get("toxics") or []
+    return all(t.get("name") != params["toxic"] for t in toxics)
+
+
+def _verify_up(target: Target, params: Mapping[str, Any]) -> bool:
+    return bool(_api(target).proxy(params["proxy"]).get("enabled"))
+
+
+def _renew_toxic(target: Target, params: Mapping[str, Any]) -> None:
+    _api(target, timeout_s=1.0).renew_toxic(params["proxy"], params["toxic"])
+
+
+def _renew_down(target: Target, params: Mapping[str, Any]) -> None:
+    _api(target, timeout_s=1.0).set_enabled(params["proxy"], False)
+
+
+ledger.register_kind("toxic", _revert_toxic, verify=_verify_toxic, renew=_renew_toxic)
+ledger.register_kind("proxy-down", _revert_down, verify=_verify_up, renew=_renew_down)
 
 
 def _hold(key: str, duration_s: float | None) -> None:

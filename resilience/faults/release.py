@@ -19,7 +19,11 @@ def _revert_release(target: Target, params: Mapping[str, Any]) -> None:
         target.rollback(timeout=float(params.get("timeout_s", 120.0)))
 
 
-ledger.register_kind("release", _revert_release)
+def _verify_release(target: Target, params: Mapping[str, Any]) -> bool:
+    return bool(target.release() == params["previous"])
+
+
+ledger.register_kind("release", _revert_release, verify=_verify_release)
 
 
 def roll_out_release(

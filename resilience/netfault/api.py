@@ -57,8 +57,9 @@ def _error(err: ApiError) -> web.Response:
 
 
 LEASE_HEADER = "X-Netfault-Lease-Seconds"
-"""Request header (toxic create/update): the toxic removes itself after this many seconds unless renewed.
-An extension for the harness's dead-man switch; the real Toxiproxy ignores the header."""
+"""Request header (toxic create/update): the toxic removes itself after this many seconds unless renewed;
+(proxy update disabling it): the proxy listens again after this many seconds unless renewed by another
+leased disable. An extension for the harness's dead-man switch; the real Toxiproxy ignores the header."""
 EXPIRES_HEADER = "X-Netfault-Lease-Expires"
 """Response header on a leased toxic: when it expires, in epoch seconds."""
 
@@ -230,10 +231,16 @@ class Api:
     async def proxy_update(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
         proxy = self.get(args["proxy"])
         defaults = {"name": proxy.name, "listen": proxy.listen, "upstream": proxy.upstream, "enabled": proxy.enabled}
+        lease = _lease(request)
         obj = _decode(await request.read(), "toxiproxy.Proxy", dict) or {}
         f = _proxy_fields(obj, defaults, "Proxy")
         proxy.update(f["listen"], f["upstream"], f["enabled"])
-        return _json(proxy.to_json())
+        if lease is not None and not proxy.enabled:
+            proxy.lease_down(lease)
+        response = _json(proxy.to_json())
+        if proxy.down_expires_at is not None:
+            response.headers[EXPIRES_HEADER] = f"{proxy.down_expires_at:.3f}"
+        return response
 
     async def proxy_delete(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
         proxy = self.get(args["proxy"])

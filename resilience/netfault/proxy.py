@@ -167,6 +167,9 @@ class Proxy:
         self.conns: set[Conn] = set()
         self._listener: socket.socket | None = None
         self._dials: set[asyncio.Task[None]] = set()
+        self._down_lease: asyncio.TimerHandle | None = None
+        self.down_expires_at: float | None = None
+        """When a leased ``enabled: false`` ends and the proxy listens again (epoch seconds), or None."""
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "listen": self.listen, "upstream": self.upstream, "enabled": self.enabled,
@@ -177,6 +180,7 @@ class Proxy:
         """Listen (``ALREADY_STARTED`` if enabled; a 500 ApiError with Go's text if binding fails)."""
         if self.enabled:
             raise ALREADY_STARTED
+        self._cancel_down_lease()
         sock = _listen(self.listen)
         ip, port = sock.getsockname()[:2]
         self.listen = format_addr(ip, port)
@@ -189,6 +193,32 @@ class Proxy:
         """Stop for good: close everything and cancel the toxics' leases."""
         self.stop()
         self.toxics.close()
+        self._cancel_down_lease()
+
+    # ---- leased outage (dead-man switch; an extension the real Toxiproxy ignores) ------------------
+    def lease_down(self, seconds: float) -> None:
+        """A disabled proxy listens again after ``seconds`` unless this is called again (renewed)."""
+        self._cancel_down_lease()
+        if self.enabled:
+            return
+        self.down_expires_at = time.time() + seconds
+        self._down_lease = asyncio.get_running_loop().call_later(seconds, self._down_expired)
+
+    def _cancel_down_lease(self) -> None:
+        if self._down_lease is not None:
+            self._down_lease.cancel()
+        self._down_lease, self.down_expires_at = None, None
+
+    def _down_expired(self) -> None:
+        self._down_lease, self.down_expires_at = None, None
+        if self.enabled:
+            return
+        log.warning("proxy %s: lease of its outage expired; listening again", self.name)
+        try:
+            self.start()
+        except ApiError as err:  # e.g. the port was taken meanwhile: say so, retry in a second
+            log.warning("proxy %s: cannot listen again: %s; retrying in 1 s", self.name, err.message)
+            self._down_lease = asyncio.get_running_loop().call_later(1.0, self._down_expired)
 
     def stop(self) -> None:
         """Close the listener and every connection (no-op when disabled)."""

@@ -115,6 +115,7 @@ def test_experiment_runs_unchanged_on_the_kind_target(
         node_ports={"chat": 30080, "toxiproxy": port, "postgres": 30432, "redis": 30379},
         poll_interval_s=0.05,
     )
+    target.state_dir = tmp_path / "state"  # type: ignore[attr-defined]  # the fault ledger's folder, not ./.state
     remember_target(CONFIG, target)
     experiment = yaml.safe_load(path.read_text())
     activities = _activities(experiment)

@@ -31,8 +31,10 @@ class _ProxyOnlyTarget:
 
     name = "proxy-only"
 
-    def __init__(self, api: str) -> None:
+    def __init__(self, api: str, state_dir: Path) -> None:
         self.api = api
+        self.state_dir = state_dir
+        """Where the durable fault ledger goes (resilience.safety.ledger)."""
 
     def endpoints(self) -> Endpoints:
         return Endpoints(chat="", toxiproxy=self.api, postgres="", redis="")
@@ -49,7 +51,7 @@ def setup(api: str, echo_server: str, tmp_path: Path) -> Iterator[dict[str, Any]
     )
     created.raise_for_status()
     config = {"target": "proxy-only", "state_dir": f"/nonexistent/{uuid.uuid4().hex}", OUT_DIR: str(tmp_path)}
-    remember_target(config, _ProxyOnlyTarget(api))  # type: ignore[arg-type]
+    remember_target(config, _ProxyOnlyTarget(api, tmp_path / "state"))  # type: ignore[arg-type]
     try:
         yield {"api": api, "listen": created.json()["listen"], "config": config, "out": tmp_path}
     finally:
