@@ -29,7 +29,7 @@ class SendRequest(BaseModel):
 
 
 class TokenRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="ignore")  # lenient: ttl_s may come as 3600.0 from a client
     user: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^\s]+$")]
     ttl_s: Annotated[int, Field(gt=0, le=7 * 24 * 3600)] = 3600
 
