@@ -71,10 +71,17 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from resilience.safety.redact import install_logging_filter
+
+    install_logging_filter()  # no secret in a log line
 
 
 def main(argv: list[str] | None = None) -> int:  # noqa: PLR0911 - one return per exit code
     """Run the CLI; map every user-facing error to one line on stderr and a documented exit code."""
+    nul = next((a for a in (sys.argv[1:] if argv is None else argv) if "\x00" in a), None)
+    if nul is not None:
+        click.echo(f"error: argument {nul!r} contains a NUL byte", err=True)
+        return EXIT_INVALID
     try:
         rv = cli.main(args=argv, prog_name="resilience", standalone_mode=False)
     except click.exceptions.Exit as exc:

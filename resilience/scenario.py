@@ -60,8 +60,15 @@ class Located:
 
 def located_error(path: Path | str, line: int, loc: Sequence[Key], message: str) -> ConfigError:
     """One error line naming file, line and field."""
-    field = ".".join(str(p) for p in loc)
+    field = ".".join(_key_text(p) for p in loc)
+    message = message.replace("\r", "\\r").replace("\n", "\\n")  # one line, whatever the input held
     return ConfigError(f"{path}:{line}: {field + ': ' if field else ''}{message}")
+
+
+def _key_text(key: Key) -> str:
+    """A field name as written, or quoted when it holds blanks, control characters or separators."""
+    text = str(key)
+    return text if text and text.isprintable() and not any(c in text for c in " .:") else repr(text)
 
 
 def _walk(node: yaml.Node, loc: tuple[Key, ...], lines: dict[tuple[Key, ...], int]) -> None:
@@ -90,8 +97,11 @@ def load_yaml(path: Path | str) -> Located:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise ConfigError(f"{path}:{line}: invalid YAML: {exc.problem or exc.context}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {exc}") from exc
+    except yaml.YAMLError as exc:  # e.g. a ReaderError (a control character): no mark, only a position
+        position = getattr(exc, "position", 0) or 0
+        line = text.count("\n", 0, position) + 1
+        reason = getattr(exc, "reason", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}:{line}: invalid YAML: {reason}") from exc
     lines: dict[tuple[Key, ...], int] = {(): 1}
     if node is not None:
         lines[()] = node.start_mark.line + 1

@@ -15,6 +15,7 @@ from chaoslib.run import RunEventHandler
 from resilience.errors import FaultError
 from resilience.faults._ledger import ledger
 from resilience.runner.signals import SignalGate
+from resilience.safety.redact import redact
 
 __all__ = ["Progress", "run_experiment_file"]
 
@@ -97,6 +98,7 @@ def run_experiment_file(
     Whatever happens (deviation, failure, Ctrl-C, SIGTERM, safeguard), every fault still active afterwards
     is reverted through the ledger before this returns.
     """
+    from chaoslib.exceptions import InterruptExecution
     from chaoslib.experiment import run_experiment
     from chaoslib.types import Strategy
 
@@ -110,7 +112,10 @@ def run_experiment_file(
         journal = run_experiment(
             experiment, settings=SETTINGS, strategy=Strategy.DEFAULT, event_handlers=[_Events(name, progress, gate)]
         )
-    except KeyboardInterrupt as exc:
+    except (KeyboardInterrupt, InterruptExecution) as exc:
+        # a SIGTERM in the instant chaoslib's own handler is installed arrives as InterruptExecution
+        if isinstance(exc, InterruptExecution) and "SIGTERM" in str(exc):
+            gate.received = gate.received or "SIGTERM"
         journal = _interrupted_journal(experiment, f"interrupted outside the method: {exc}")
     finally:
         with gate.deferred():
@@ -124,5 +129,6 @@ def run_experiment_file(
     extra = journal.setdefault("resilience", {})
     extra["wall_s"] = round(time.time() - started, 3)
     extra["revert_error"] = revert_error
-    (out_dir / "journal.json").write_text(json.dumps(journal, indent=2, default=str) + "\n", encoding="utf-8")
+    text = redact(json.dumps(journal, indent=2, default=str))  # no secret in a journal (resilience.safety)
+    (out_dir / "journal.json").write_text(text + "\n", encoding="utf-8")
     return journal

@@ -35,7 +35,10 @@ def _check_public(located: Located, loc: tuple[Key, ...], provider: dict[str, An
     module, func = provider.get("module", ""), provider.get("func", "")
     if not str(module).startswith("resilience."):
         return
-    mod = importlib.import_module(module)
+    try:
+        mod = importlib.import_module(module)
+    except (ImportError, ValueError, TypeError):
+        raise located.error((*loc, "provider", "module"), f"cannot import module {module!r}") from None
     public = getattr(mod, "__all__", None)
     if public is not None and func not in public:
         raise located.error(
@@ -60,6 +63,8 @@ def _check_activity(located: Located, loc: tuple[Key, ...], activity: Any) -> No
             ensure_hypothesis_tolerance_is_valid(activity["tolerance"])
     except ChaosException as exc:
         raise located.error((*loc, _field_of(str(exc))), str(exc)) from None
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # chaoslib trips over odd shapes
+        raise located.error(loc, f"invalid activity ({exc.__class__.__name__}: {exc})") from None
     provider = activity.get("provider") or {}
     if provider.get("type") == "python":
         _check_public(located, loc, provider)
@@ -86,10 +91,16 @@ def _check_controls(located: Located, data: dict[str, Any]) -> None:
         module = str(provider.get("module", ""))
         try:
             importlib.import_module(module)
-        except ImportError:
+        except (ImportError, ValueError, TypeError):
             raise located.error(
                 ("controls", i, "provider", "module"), f"cannot import control module {module!r}"
             ) from None
+
+
+_SHAPES: dict[str, type] = {
+    "steady-state-hypothesis": dict, "configuration": dict, "secrets": dict, "controls": list, "rollbacks": list,
+}
+"""Top-level sections and the shape chaoslib assumes without checking."""
 
 
 def validate_experiment(path: Path | str) -> dict[str, Any]:
@@ -106,6 +117,9 @@ def validate_experiment(path: Path | str) -> dict[str, Any]:
             raise located.error((key,), "required field is missing")
     if not isinstance(data.get("method"), list):
         raise located.error(("method",), "an experiment needs a method (a list of activities)")
+    for key, kind in _SHAPES.items():
+        if data.get(key) is not None and not isinstance(data[key], kind):
+            raise located.error((key,), f"must be a {'mapping' if kind is dict else 'list'}")
     for loc, activity in _activities(data):
         _check_activity(located, loc, activity)
     _check_controls(located, data)
@@ -114,6 +128,8 @@ def validate_experiment(path: Path | str) -> dict[str, Any]:
         ensure_experiment_is_valid(data)
     except ChaosException as exc:
         raise located.error((), str(exc)) from None
+    except (AttributeError, TypeError, KeyError, ValueError) as exc:  # chaoslib trips over odd shapes
+        raise located.error((), f"invalid experiment ({exc.__class__.__name__}: {exc})") from None
     finally:
         logging.getLogger("chaostoolkit").disabled = False
     return data

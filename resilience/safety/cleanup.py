@@ -6,6 +6,7 @@ names the dead run, whose folder is then marked interrupted and whose load gener
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from resilience.safety.clean import Check, check_clean
 from resilience.safety.interrupted import mark_interrupted_runs, run_dirs_of, stop_orphan_load
 from resilience.safety.ledger import DurableLedger, LedgerEntry
 from resilience.safety.lock import Holder, RunLock
+from resilience.safety.redact import register_secrets_file, scrub_folder
 
 __all__ = ["CleanupReport", "cleanup", "exclusive_run"]
 
@@ -64,6 +66,8 @@ def _after_dead_run(stale: Holder | None, entries: list[LedgerEntry], report: Cl
             report.stopped_load += stop_orphan_load(run_dir)
         started = stale.acquired if stale is not None and stale.pid == pid else None
         report.marked += [str(p) for p in mark_interrupted_runs(results_dir, pid, started=started)]
+        for run_dir in run_dirs_of(results_dir, pid):
+            scrub_folder(run_dir)
 
 
 def _revert(target: Any, entries: list[LedgerEntry], report: CleanupReport) -> None:
@@ -90,6 +94,7 @@ def cleanup(target: Any, state_dir: Path, *, timeout_s: float = 60.0, say: Say =
     """Revert every recorded fault of ``target``, verify each revert and then the whole target."""
     t0 = time.monotonic()
     report = CleanupReport()
+    register_secrets_file(state_dir / "secrets.json")
     with RunLock(state_dir, "cleanup") as lock:
         durable = DurableLedger(state_dir)
         entries = durable.entries()
@@ -120,6 +125,10 @@ def cleanup(target: Any, state_dir: Path, *, timeout_s: float = 60.0, say: Say =
 @contextmanager
 def exclusive_run(state_dir: Path, results_dir: Path, say: Say) -> Iterator[RunLock]:
     """Hold the target's run lock for a run; refuse while faults of an earlier run are still recorded."""
+    from resilience.safety import redact
+
+    redact.register_secrets_file(state_dir / "secrets.json")
+    redact.install_logging_filter()
     with RunLock(state_dir, "run", results_dir=results_dir) as lock:
         if lock.stale is not None:
             report = CleanupReport()
@@ -131,4 +140,9 @@ def exclusive_run(state_dir: Path, results_dir: Path, say: Say) -> Iterator[RunL
             keys = ", ".join(e.key for e in left)
             raise TargetError(f"faults of an earlier run are still recorded in {state_dir / 'faults'} ({keys}): "
                               "run 'resilience cleanup' first")
-        yield lock
+        try:
+            yield lock
+        finally:
+            redact.register_secrets_file(state_dir / "secrets.json")
+            for run_dir in run_dirs_of(results_dir, os.getpid()):
+                redact.scrub_folder(run_dir)

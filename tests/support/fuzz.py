@@ -1,0 +1,53 @@
+"""Hypothesis strategies for fuzzing: junk JSON-like values and mutations of a valid document."""
+
+from __future__ import annotations
+
+import copy
+from collections import Counter
+from typing import Any
+
+from hypothesis import strategies as st
+
+__all__ = ["CASES", "junk", "mutated"]
+
+CASES: Counter[str] = Counter()
+"""Examples run per fuzz target in this session (the tests print it)."""
+
+scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
+           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=24))
+junk = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=4),
+                    max_leaves=8)
+"""Any JSON/YAML-like value."""
+
+
+def _slots(doc: Any, out: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            out.append((doc, key))
+            _slots(value, out)
+    elif isinstance(doc, list):
+        for i, value in enumerate(doc):
+            out.append((doc, i))
+            _slots(value, out)
+    return out
+
+
+@st.composite
+def mutated(draw: st.DrawFn, base: Any, *, max_edits: int = 3) -> Any:
+    """``base`` with 1..max_edits random edits: a value replaced by junk, a key deleted, a junk key added."""
+    doc = copy.deepcopy(base)
+    for _ in range(draw(st.integers(min_value=1, max_value=max_edits))):
+        slots = _slots(doc, [])
+        if not slots:
+            return draw(junk)
+        container, key = draw(st.sampled_from(slots))
+        op = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
+        if op == "replace":
+            container[key] = draw(junk)
+        elif op == "delete":
+            del container[key]
+        elif isinstance(container, dict):
+            container[draw(st.text(max_size=12))] = draw(junk)
+        else:
+            container.append(draw(junk))
+    return doc
