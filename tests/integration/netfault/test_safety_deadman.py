@@ -86,6 +86,7 @@ def test_harness_killed_faults_expire_within_their_lease(api: str, echo_server: 
         killed = time.monotonic()
         wait_for(lambda: _clean(api), timeout=lease + 10, what="leases to expire")
         assert time.monotonic() - killed < lease + 10
+        print(f"\ndead-man switch: lease {lease:g} s, SIGKILL -> faults gone in {time.monotonic() - killed:.2f} s")
     finally:
         if proc.poll() is None:
             proc.kill()
