@@ -12,12 +12,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.analysis.recovery import holds, summarise
+from resilience.analysis.recovery import Sample, SloLimits, holds, summarise, violations
 from resilience.faults._context import EVENTS_DIR, SLO, config_path
 from resilience.probes._live import EventTail, Raw, samples_of
 from resilience.probes._timeline import limits_from
 
-__all__ = ["slo_holds", "slo_report", "wait_for_slo"]
+__all__ = ["broken_objectives", "slo_holds", "slo_report", "wait_for_slo"]
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,26 @@ def _slo(configuration: Mapping[str, Any] | None, slo: Mapping[str, Any] | None)
     merged: dict[str, Any] = dict(slo or {})
     merged.update(dict((configuration or {}).get(SLO) or {}))
     return merged
+
+
+_MEASURED: dict[str, tuple[str, str, str]] = {
+    "p95_ms": ("p95_ms", "p95_ms", "{:.1f} ms > {:g} ms"),
+    "p99_ms": ("p99_ms", "p99_ms", "{:.1f} ms > {:g} ms"),
+    "error_rate": ("error_rate", "error_rate", "{:.4f} > {:g}"),
+    "ws_connect_success": ("connect_success", "ws_connect_success", "{:.3f} < {:g}"),
+    "throughput_min": ("throughput", "throughput_min", "{:.1f}/s < {:g}/s"),
+}
+"""Objective -> (Sample field measured, SloLimits field, how to print measured vs limit)."""
+
+
+def broken_objectives(samples: list[Sample], limits: SloLimits) -> list[str]:
+    """Why the SLO broke, one phrase per broken objective and bucket: name, measured value, limit (pure)."""
+    out: list[str] = []
+    for s in samples:
+        for name in violations(s, limits):
+            field, limit_field, fmt = _MEASURED[name]
+            out.append(f"{name} " + fmt.format(getattr(s, field), getattr(limits, limit_field)))
+    return out
 
 
 def slo_report(
@@ -44,16 +64,26 @@ def slo_report(
     samples = samples_of(recent, start=end - window_s, end=end, resolution_s=res)
     report = summarise(samples, limits, resolution_s=res, start=end - window_s, end=end)
     report["window_s"] = window_s
+    report["why"] = broken_objectives(samples, limits) or ([] if report["requests"] else ["no requests"])
     return report
 
 
 def slo_holds(
     window_s: float = 5.0, slo: dict[str, Any] | None = None, configuration: Mapping[str, Any] | None = None
 ) -> bool:
-    """Whether the SLO held over the last ``window_s`` seconds (p95, error rate, ... of the whole window)."""
+    """Whether the SLO held over the last ``window_s`` seconds (p95, error rate, ... of the whole window).
+
+    The probe's output stays a bool (the experiments' tolerance is ``true``); when it is False the reason
+    (objective, measured value, limit) is logged at WARNING, so the run's output says why.
+    """
     report = slo_report(window_s, slo, configuration)
-    log.info("SLO over the last %.1f s: %s", window_s, report)
-    return bool(report["holds"]) and bool(report["requests"])
+    ok = bool(report["holds"]) and bool(report["requests"])
+    if ok:
+        log.info("SLO over the last %.1f s: %s", window_s, report)
+    else:
+        log.warning("SLO broken over the last %.1f s: %s (%s requests)", window_s, "; ".join(map(str, report["why"])),
+                    report["requests"])
+    return ok
 
 
 def wait_for_slo(

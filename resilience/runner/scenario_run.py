@@ -127,6 +127,18 @@ def _sleep(seconds: float, *, alive: Any = None) -> None:
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
+def window_records(
+    kept: Sequence[Raw], appended: Sequence[Raw], *, start: float, end: float
+) -> tuple[list[Raw], list[Raw]]:
+    """Records to keep for the next experiment (``t >= start``) and this experiment's (``start <= t < end``).
+
+    ``kept`` are the records already read, ``appended`` only the bytes appended since (``EventTail``), so
+    each record is read once; records before ``start`` are dropped for good (pure).
+    """
+    keep = [r for r in (*kept, *appended) if r[0] >= start]
+    return keep, [r for r in keep if r[0] < end]
+
+
 class _Run:
     """State of one run; each step is a short method."""
 
@@ -169,21 +181,29 @@ class _Run:
         self.load = start_target_load(target, spec.params(), self.dir / "load", workers=spec.workers)
         self.tail = EventTail(Path(self.load.events_dir))
         _sleep(spec.warmup_s, alive=self.load.alive)
-        self.steady_state()
 
-    def steady_state(self) -> None:
-        """Wait (bounded) until the SLO holds for the stabilisation window: start-up noise is no baseline."""
+    def steady_state(self, plan: ExperimentPlan) -> dict[str, Any]:
+        """Wait (bounded) until the experiment's SLO holds for its stabilisation window, before its hypothesis:
+        start-up noise or the last experiment's tail is no baseline. What happened goes in run.json."""
         from resilience.probes.slo import wait_for_slo
 
         sc = self.plan.loaded.scenario
         t0 = time.monotonic()
         config = {EVENTS_DIR: str(self.load.events_dir)}
         # at least as long as the hypotheses' own windows (3 s in experiments/), or they see start-up noise
-        stable_s = max(sc.stabilisation_s, _STEADY_MIN_S)
-        if wait_for_slo(stable_s=stable_s, timeout_s=_STEADY_TIMEOUT_S, slo=sc.slo.model_dump(), configuration=config):
-            self.progress(f"steady state: the SLO held for {stable_s:g} s ({time.monotonic() - t0:.1f} s)")
+        stable_s = max(sc.stabilisation_for(plan), _STEADY_MIN_S)
+        held = wait_for_slo(
+            stable_s=stable_s, timeout_s=_STEADY_TIMEOUT_S, slo=sc.slo_for(plan).model_dump(), configuration=config
+        )
+        waited = round(time.monotonic() - t0, 1)
+        if held:
+            self.progress(f"{plan.name}: steady state: the SLO held for {stable_s:g} s (waited {waited:g} s)")
         else:
-            self.progress(f"[yellow]no steady state within {_STEADY_TIMEOUT_S:g} s[/yellow]: experiments start anyway")
+            self.progress(
+                f"{plan.name}: [yellow]no steady state within {_STEADY_TIMEOUT_S:g} s[/yellow]:"
+                " the hypothesis runs anyway"
+            )
+        return {"held": held, "waited_s": waited, "stable_s": stable_s, "timeout_s": _STEADY_TIMEOUT_S}
 
     def one(self, plan: ExperimentPlan, experiment: dict[str, Any]) -> dict[str, Any]:
         sc = self.plan.loaded.scenario
@@ -217,10 +237,8 @@ class _Run:
         res = slo.window_s
         started, ended = window
         time.sleep(_FLUSH_S)
-        # Only the bytes appended since the last experiment are read; older records are dropped.
         assert self.tail is not None
-        self.records = [r for r in (*self.records, *self.tail.poll()) if r[0] >= started - 5]
-        records = [r for r in self.records if r[0] < ended]
+        self.records, records = window_records(self.records, self.tail.poll(), start=started - 5, end=ended)
         timeline_from_events(
             lambda: records, resolution_s=_TIMELINE_RESOLUTION_S, start=started - 5, end=ended
         ).write_csv(out / "timeline.csv")
@@ -264,7 +282,8 @@ class _Run:
         for i, (plan, experiment) in enumerate(self.plan.experiments):
             if not self.load.alive():
                 raise LoadError(f"the load generator stopped before {plan.name} (see {self.dir / 'load'})")
-            result = self.one(plan, experiment)
+            steady = self.steady_state(plan)
+            result = {**self.one(plan, experiment), "steady_wait": steady}
             self.results.append(result)
             if self.gate.interrupted or (result["verdict"] in ("interrupted", "aborted") and result.get("safeguard")):
                 break
@@ -392,4 +411,4 @@ def experiment_names(plans: Sequence[ExperimentPlan]) -> list[str]:
     return [p.name for p in plans]
 
 
-__all__ += ["Progress", "dry_run_lines", "experiment_names"]
+__all__ += ["Progress", "dry_run_lines", "experiment_names", "window_records"]
