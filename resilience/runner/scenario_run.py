@@ -29,6 +29,7 @@ from resilience.faults._context import (
     remember_target,
 )
 from resilience.faults._ledger import ledger
+from resilience.load.events import Kind
 from resilience.probes._live import EventTail, Raw
 from resilience.probes._timeline import limits_from, samples_from_rows
 from resilience.runner.engine import Progress, run_experiment_file
@@ -127,15 +128,20 @@ def _sleep(seconds: float, *, alive: Any = None) -> None:
         time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
 
 
+_WS_STATE = (Kind.WS_CONNECT, Kind.WS_CLOSE)
+
+
 def window_records(
     kept: Sequence[Raw], appended: Sequence[Raw], *, start: float, end: float
 ) -> tuple[list[Raw], list[Raw]]:
     """Records to keep for the next experiment (``t >= start``) and this experiment's (``start <= t < end``).
 
     ``kept`` are the records already read, ``appended`` only the bytes appended since (``EventTail``), so
-    each record is read once; records before ``start`` are dropped for good (pure).
+    each record is read once; records before ``start`` are dropped for good (pure) — except WebSocket
+    connects and closes, whatever their time: the WebSockets open when a window starts are their running
+    sum (most connect once, when the load starts, long before the experiment).
     """
-    keep = [r for r in (*kept, *appended) if r[0] >= start]
+    keep = [r for r in (*kept, *appended) if r[0] >= start or r[1] in _WS_STATE]
     return keep, [r for r in keep if r[0] < end]
 
 

@@ -83,3 +83,18 @@ def test_broken_objectives_name_the_limit_and_the_measured_value() -> None:
     samples = [Sample(t=0, throughput=72.3, error_rate=0.0, p95_ms=131.12, connect_success=0.5)]
     assert broken_objectives(samples, limits) == ["p95_ms 131.1 ms > 100 ms", "ws_connect_success 0.500 < 0.99"]
     assert broken_objectives([Sample(t=0, throughput=10, error_rate=0.0, p95_ms=20)], limits) == []
+
+
+def test_window_records_keep_websocket_connects_so_open_sockets_carry_over() -> None:
+    """WebSockets opened when the load started still count as open in a later experiment's timeline."""
+    from resilience.analysis.timeline import timeline_from_events
+    from resilience.load.events import Kind
+
+    connects = [(0.5 + i * 0.01, int(Kind.WS_CONNECT), 1, 0, 3.0) for i in range(10)]
+    closes = [(1.0, int(Kind.WS_CLOSE), 1, 0, 0.0)]
+    acks = [(float(t), int(Kind.ACK), 1, 0, 5.0) for t in range(0, 60)]
+    kept, _ = window_records([], [*connects, *closes, *acks], start=20.0, end=30.0)
+    kept, window = window_records(kept, [], start=40.0, end=50.0)
+    assert [r for r in window if r[0] < 40.0] == [*connects, *closes]
+    rows = timeline_from_events(lambda: window, resolution_s=1.0, start=40.0, end=50.0).rows
+    assert {row["ws_open"] for row in rows} == {9}
