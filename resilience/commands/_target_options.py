@@ -11,7 +11,7 @@ import click
 from resilience.targets import TARGETS, get_target
 from resilience.targets.base import Endpoints, Target
 
-__all__ = ["masked", "open_target", "print_endpoints", "target_options"]
+__all__ = ["masked", "open_target", "print_endpoints", "run_folder_options", "target_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +24,21 @@ def target_options(func: F) -> F:
                              "./.state/local].")(func)
     return click.option("--target", "target_name", type=click.Choice(sorted(TARGETS)), default="local",
                         show_default=True, help="Which target.")(func)
+
+
+def run_folder_options(func: F) -> F:
+    """``--results-dir``, ``--state-dir`` (env RESILIENCE_STATE_DIR) and ``--teardown``: the options of
+    the commands that write a run folder (``run``, ``capacity``)."""
+    func = click.option("--teardown", is_flag=True, help="Bring the target down after the run.")(func)
+    func = click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        envvar="RESILIENCE_STATE_DIR",
+        help="State folder of the local target [env RESILIENCE_STATE_DIR; default ./.state/local].",
+    )(func)
+    return click.option(
+        "--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True
+    )(func)
 
 
 def open_target(target_name: str, state_dir: Path | None, **local: Any) -> Target:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from resilience.commands._target_options import run_folder_options
+
 __all__ = ["command"]
 
 
@@ -16,16 +18,7 @@ __all__ = ["command"]
 @click.option("--repeats", type=click.IntRange(1, 50), help="Override the plan's repeats.")
 @click.option("--budget", "budget_s", type=click.FloatRange(min=1), metavar="SECONDS", help="Override the time budget.")
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan with its time estimate; touch nothing.")
-@click.option(
-    "--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True
-)
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="RESILIENCE_STATE_DIR",
-    help="State folder of the local target [env RESILIENCE_STATE_DIR; default ./.state/local].",
-)
-@click.option("--teardown", is_flag=True, help="Bring the target down after the run.")
+@run_folder_options
 def command(
     *,
     scenario: Path,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from resilience.commands._target_options import run_folder_options
+
 __all__ = ["command"]
 
 
@@ -14,16 +16,7 @@ __all__ = ["command"]
 @click.option("--target", type=click.Choice(["local", "kind", "staging"]), help="Override the scenario's target.")
 @click.option("--only", multiple=True, metavar="NAME", help="Run only this experiment (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Validate and print the plan; touch nothing.")
-@click.option(
-    "--results-dir", type=click.Path(path_type=Path, file_okay=False), default=Path("results"), show_default=True
-)
-@click.option(
-    "--state-dir",
-    type=click.Path(path_type=Path, file_okay=False),
-    envvar="RESILIENCE_STATE_DIR",
-    help="State folder of the local target [env RESILIENCE_STATE_DIR; default ./.state/local].",
-)
-@click.option("--teardown", is_flag=True, help="Bring the target down after the run.")
+@run_folder_options
 def command(
     *,
     scenario: Path,
