@@ -7,24 +7,34 @@ STAMP := $(VENV)/.installed
 SCENARIO ?= scenarios/gameday.yaml
 PYTEST_ARGS ?=
 
-.PHONY: setup test test-unit lint gameday clean help
+LOCK := requirements.lock
+
+.PHONY: setup test test-unit lint lock gameday clean help
 
 help:
 	@echo "make setup    install Debian packages and the venv (idempotent, instant when done)"
 	@echo "make test     setup, then the whole test suite (unit, integration, e2e)"
-	@echo "make lint     ruff + mypy"
+	@echo "make lint     ruff check, ruff format --check, mypy, import contracts"
+	@echo "make lock     re-resolve $(LOCK) from pyproject.toml (after changing a dependency)"
 	@echo "make gameday  setup, then run $(SCENARIO) on the embedded local stack"
 	@echo "make clean    remove the venv, caches and results"
 
 setup: $(STAMP)
 	@scripts/install-system-deps
 
-$(STAMP): pyproject.toml
+# Exactly the versions in the lock file (hash-checked), then the project itself without resolving anything.
+$(STAMP): $(LOCK) pyproject.toml
 	@scripts/install-system-deps
 	@test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r $(LOCK)
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
+
+# Every platform and Python >= 3.11 in one file (the chat image builds from it too); run after editing
+# the dependencies in pyproject.toml, commit both together.
+lock: setup
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --no-header --annotation-style line -o $(LOCK)
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -32,8 +42,11 @@ test: setup
 test-unit: setup
 	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
 
+LINT_PATHS := resilience chat tests benchmarks
+
 lint: setup
-	$(VENV)/bin/ruff check resilience chat tests benchmarks
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
 gameday: setup

@@ -101,8 +101,9 @@ async def client(url: str, token: str, room: str, stats: Stats, phase: Phase, *,
     try:
         await phase.go.wait()
         acked = asyncio.Event()
-        await asyncio.gather(_reader(ws, stats, phase.stop, acked),
-                             _writer(ws, stats, acked, rate=rate, stop=phase.stop, body=body))
+        await asyncio.gather(
+            _reader(ws, stats, phase.stop, acked), _writer(ws, stats, acked, rate=rate, stop=phase.stop, body=body)
+        )
     except Exception:  # noqa: BLE001 - a connection lost mid-run is counted
         stats.closed_early += 1
     finally:
@@ -110,8 +111,9 @@ async def client(url: str, token: str, room: str, stats: Stats, phase: Phase, *,
             await asyncio.wait_for(ws.close(), 5)
 
 
-async def _writer(ws: ClientConnection, stats: Stats, acked: asyncio.Event, *, rate: float, stop: float,
-                  body: str) -> None:
+async def _writer(
+    ws: ClientConnection, stats: Stats, acked: asyncio.Event, *, rate: float, stop: float, body: str
+) -> None:
     loop = asyncio.get_running_loop()
     await asyncio.sleep(random.random() * (1 / rate if rate else 0.05))
     while loop.time() < stop:
@@ -154,12 +156,26 @@ async def _reader(ws: ClientConnection, stats: Stats, stop: float, acked: asynci
 
 def tokens(base_url: str, n: int) -> list[str]:
     with httpx.Client(timeout=30) as http:
-        return [http.post(f"{base_url}/auth/token", json={"user": f"bench-{i}", "ttl_s": 3600},
-                          headers={"X-Issuer-Secret": ISSUER}).json()["token"] for i in range(n)]
+        return [
+            http.post(
+                f"{base_url}/auth/token",
+                json={"user": f"bench-{i}", "ttl_s": 3600},
+                headers={"X-Issuer-Secret": ISSUER},
+            ).json()["token"]
+            for i in range(n)
+        ]
 
 
-async def run_config(replicas: list[ChatReplica], store_pids: list[int], n: int, *, rate: float, duration: float,
-                     room_size: int, body_bytes: int) -> Stats:
+async def run_config(
+    replicas: list[ChatReplica],
+    store_pids: list[int],
+    n: int,
+    *,
+    rate: float,
+    duration: float,
+    room_size: int,
+    body_bytes: int,
+) -> Stats:
     """Connect ``n`` clients, then measure ``duration`` seconds of sends."""
     stats, phase = Stats(), Phase()
     toks = tokens(replicas[0].url, n)
@@ -167,9 +183,20 @@ async def run_config(replicas: list[ChatReplica], store_pids: list[int], n: int,
     body = "x" * body_bytes
     run = uuid.uuid4().hex[:6]
     began = loop.time()
-    tasks = [asyncio.create_task(client(replicas[i % len(replicas)].ws_url, toks[i], f"{run}-{i // room_size}",
-                                        stats, phase, rate=rate, body=body))
-             for i in range(n)]
+    tasks = [
+        asyncio.create_task(
+            client(
+                replicas[i % len(replicas)].ws_url,
+                toks[i],
+                f"{run}-{i // room_size}",
+                stats,
+                phase,
+                rate=rate,
+                body=body,
+            )
+        )
+        for i in range(n)
+    ]
     while stats.connected + stats.connect_failed < n and loop.time() - began < 180:
         await asyncio.sleep(0.1)
     stats.connect_all_s = loop.time() - began
@@ -186,9 +213,15 @@ async def run_config(replicas: list[ChatReplica], store_pids: list[int], n: int,
 
 def start_stack(n_replicas: int, pg: PostgresServer, redis: RedisServer, logs: Path) -> list[ChatReplica]:
     dsn = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
-    env = {"CHAT_DATABASE_URL": dsn, "CHAT_REDIS_URL": redis.url(), "CHAT_JWT_SECRET": "b" * 40,
-           "CHAT_ISSUER_SECRET": ISSUER, "CHAT_LOG_LEVEL": "WARNING", "CHAT_RATE_LIMIT": "1000",
-           "CHAT_REDIS_CHANNEL": f"bench-{uuid.uuid4().hex[:6]}"}
+    env = {
+        "CHAT_DATABASE_URL": dsn,
+        "CHAT_REDIS_URL": redis.url(),
+        "CHAT_JWT_SECRET": "b" * 40,
+        "CHAT_ISSUER_SECRET": ISSUER,
+        "CHAT_LOG_LEVEL": "WARNING",
+        "CHAT_RATE_LIMIT": "1000",
+        "CHAT_REDIS_CHANNEL": f"bench-{uuid.uuid4().hex[:6]}",
+    }
     replicas = []
     for i in range(n_replicas):
         r = ChatReplica({**env, "CHAT_REPLICA": f"bench-{i + 1}"}, free_port(), logs / f"chat-{i + 1}.log")
@@ -197,21 +230,25 @@ def start_stack(n_replicas: int, pg: PostgresServer, redis: RedisServer, logs: P
     return replicas
 
 
-HEADER = ("| replicas | clients | rate/client | connect all s | held | failed/dropped | acks/s | deliveries/s "
-          "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU ms/ack "
-          "| PG+Redis CPU ms/ack | client CPU s |")
+HEADER = (
+    "| replicas | clients | rate/client | connect all s | held | failed/dropped | acks/s | deliveries/s "
+    "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU ms/ack "
+    "| PG+Redis CPU ms/ack | client CPU s |"
+)
 
 
 def report(n_replicas: int, n: int, stats: Stats, duration: float, rate: float) -> str:
     ms = 1000.0
     acks = max(1, len(stats.ack))
-    return (f"| {n_replicas} | {n} | {'closed loop' if not rate else f'{rate:g}/s'} | {stats.connect_all_s:.1f} "
-            f"| {stats.held} | {stats.connect_failed + stats.closed_early} | {len(stats.ack) / duration:.0f} "
-            f"| {len(stats.delivery) / duration:.0f} "
-            f"| {percentile(stats.ack, 0.5) * ms:.1f} | {percentile(stats.ack, 0.95) * ms:.1f} "
-            f"| {percentile(stats.delivery, 0.5) * ms:.1f} | {percentile(stats.delivery, 0.95) * ms:.1f} "
-            f"| {stats.errors} | {stats.server_cpu_s * ms / acks:.2f} | {stats.store_cpu_s * ms / acks:.2f} "
-            f"| {stats.client_cpu_s:.1f} |")
+    return (
+        f"| {n_replicas} | {n} | {'closed loop' if not rate else f'{rate:g}/s'} | {stats.connect_all_s:.1f} "
+        f"| {stats.held} | {stats.connect_failed + stats.closed_early} | {len(stats.ack) / duration:.0f} "
+        f"| {len(stats.delivery) / duration:.0f} "
+        f"| {percentile(stats.ack, 0.5) * ms:.1f} | {percentile(stats.ack, 0.95) * ms:.1f} "
+        f"| {percentile(stats.delivery, 0.5) * ms:.1f} | {percentile(stats.delivery, 0.95) * ms:.1f} "
+        f"| {stats.errors} | {stats.server_cpu_s * ms / acks:.2f} | {stats.store_cpu_s * ms / acks:.2f} "
+        f"| {stats.client_cpu_s:.1f} |"
+    )
 
 
 def main() -> None:
@@ -230,9 +267,11 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     pg, redis = PostgresServer().start(), RedisServer().start()
     store_pids = [p.pid for p in (pg.proc, redis.proc) if p is not None]
-    print(f"# chat_ws: load average {os.getloadavg()[0]:.1f} at start, {os.cpu_count()} CPUs, "
-          f"duration {args.duration:g} s, room size {args.room_size}, "
-          f"body {args.body_bytes} B, logs in {logs}")
+    print(
+        f"# chat_ws: load average {os.getloadavg()[0]:.1f} at start, {os.cpu_count()} CPUs, "
+        f"duration {args.duration:g} s, room size {args.room_size}, "
+        f"body {args.body_bytes} B, logs in {logs}"
+    )
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
     try:
@@ -240,8 +279,17 @@ def main() -> None:
             for n in args.clients:
                 replicas = start_stack(n_replicas, pg, redis, logs)
                 try:
-                    stats = asyncio.run(run_config(replicas, store_pids, n, rate=args.rate, duration=args.duration,
-                                                   room_size=args.room_size, body_bytes=args.body_bytes))
+                    stats = asyncio.run(
+                        run_config(
+                            replicas,
+                            store_pids,
+                            n,
+                            rate=args.rate,
+                            duration=args.duration,
+                            room_size=args.room_size,
+                            body_bytes=args.body_bytes,
+                        )
+                    )
                 finally:
                     for r in replicas:
                         r.stop()

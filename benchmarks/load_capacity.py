@@ -73,15 +73,24 @@ def own_stack(replicas: int, tmp: Path, *, via_haproxy: bool) -> Iterator[Stack]
         stack.callback(redis.cleanup)
         dsn = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
         secret = uuid.uuid4().hex
-        env = {"CHAT_DATABASE_URL": dsn, "CHAT_REDIS_URL": redis.url(), "CHAT_ISSUER_SECRET": secret,
-               "CHAT_JWT_SECRET": uuid.uuid4().hex * 2, "CHAT_LOG_LEVEL": "WARNING", "CHAT_RATE_LIMIT": "1000"}
+        env = {
+            "CHAT_DATABASE_URL": dsn,
+            "CHAT_REDIS_URL": redis.url(),
+            "CHAT_ISSUER_SECRET": secret,
+            "CHAT_JWT_SECRET": uuid.uuid4().hex * 2,
+            "CHAT_LOG_LEVEL": "WARNING",
+            "CHAT_RATE_LIMIT": "1000",
+        }
         chats = []
         for i in range(replicas):
             replica = ChatReplica({**env, "CHAT_REPLICA": f"chat-{i}"}, free_port(), tmp / f"chat-{i}.log")
             stack.callback(replica.stop)
             chats.append(replica.start(timeout=60))
-        pids = {"chat": [r.proc.pid for r in chats if r.proc is not None],
-                "postgres": [pg.proc.pid] if pg.proc else [], "redis": [redis.proc.pid] if redis.proc else []}
+        pids = {
+            "chat": [r.proc.pid for r in chats if r.proc is not None],
+            "postgres": [pg.proc.pid] if pg.proc else [],
+            "redis": [redis.proc.pid] if redis.proc else [],
+        }
         if not via_haproxy:
             yield Stack(chats[0].url, secret, dsn, pids, [r.url for r in chats[1:]])
             return
@@ -103,9 +112,12 @@ backend chat
   balance roundrobin
 {servers}
 """)
-        haproxy = subprocess.Popen([shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(cfg)],
-                                   stdout=subprocess.DEVNULL, stderr=(tmp / "haproxy.log").open("wb"),
-                                   start_new_session=True)
+        haproxy = subprocess.Popen(
+            [shutil.which("haproxy") or "/usr/sbin/haproxy", "-db", "-f", str(cfg)],
+            stdout=subprocess.DEVNULL,
+            stderr=(tmp / "haproxy.log").open("wb"),
+            start_new_session=True,
+        )
         stack.callback(_stop, haproxy)
         wait_port(port, 10)
         yield Stack(f"http://127.0.0.1:{port}", secret, dsn, {**pids, "haproxy": [haproxy.pid]})
@@ -129,9 +141,16 @@ def local_stack(state_dir: Path | None, *, direct: bool) -> Iterator[Stack]:
     if not target.is_up():
         sys.exit("the local target is not running: `resilience up` first")
     ep = target.endpoints()
-    pids = {name: [p.pid for p in target.pods(f"app={app}") if p.pid]
-            for name, app in (("chat", "chat-api"), ("postgres", "postgres"), ("redis", "redis"),
-                              ("haproxy", "haproxy"), ("netfault", "toxiproxy"))}
+    pids = {
+        name: [p.pid for p in target.pods(f"app={app}") if p.pid]
+        for name, app in (
+            ("chat", "chat-api"),
+            ("postgres", "postgres"),
+            ("redis", "redis"),
+            ("haproxy", "haproxy"),
+            ("netfault", "toxiproxy"),
+        )
+    }
     if direct and ep.chat_replicas:
         yield Stack(ep.chat_replicas[0], target.issuer_secret(), ep.postgres, pids, list(ep.chat_replicas[1:]))
     else:
@@ -199,8 +218,9 @@ class StepResult:
     """Resident memory of the Locust processes at the end of the step."""
 
 
-def judge_step(events: Path, users: int, window: tuple[float, float], hold_from: float,
-               cpu: dict[str, float]) -> StepResult:
+def judge_step(
+    events: Path, users: int, window: tuple[float, float], hold_from: float, cpu: dict[str, float]
+) -> StepResult:
     """Figures of one step: connects over the whole step, latency and rates over its hold part."""
     whole = build_timeline(events, resolution_s=1.0, start=window[0], end=window[1])
     hold = build_timeline(events, resolution_s=1.0, start=hold_from, end=window[1])
@@ -210,11 +230,26 @@ def judge_step(events: Path, users: int, window: tuple[float, float], hold_from:
     s = hold.summary
     # with long think times the hold window may see few acks: judge latency over the whole step then
     ack_p95 = s["ack_p95_ms"] if s["ack_count"] >= 20 else whole.summary["ack_p95_ms"]
-    ok = ((cs is None or cs >= CONNECT_SLO) and ws_open >= CONNECT_SLO * users
-          and ack_p95 is not None and ack_p95 < ACK_P95_SLO_MS)
-    return StepResult(users, ws_open, cs, s["ack_p50_ms"], ack_p95, s["p95_ms"], s["error_rate"],
-                      round(s["messages_acked"] / span, 1), round(s["delivery_count"] / span, 1),
-                      s["delivery_p95_ms"], cpu, ok)
+    ok = (
+        (cs is None or cs >= CONNECT_SLO)
+        and ws_open >= CONNECT_SLO * users
+        and ack_p95 is not None
+        and ack_p95 < ACK_P95_SLO_MS
+    )
+    return StepResult(
+        users,
+        ws_open,
+        cs,
+        s["ack_p50_ms"],
+        ack_p95,
+        s["p95_ms"],
+        s["error_rate"],
+        round(s["messages_acked"] / span, 1),
+        round(s["delivery_count"] / span, 1),
+        s["delivery_p95_ms"],
+        cpu,
+        ok,
+    )
 
 
 def _fmt(v: float | None, spec: str = ".1f") -> str:
@@ -223,23 +258,42 @@ def _fmt(v: float | None, spec: str = ".1f") -> str:
 
 def print_row(r: StepResult, groups: list[str]) -> None:
     cpu = " ".join(f"{g}={r.cpu_cores.get(g, 0):.2f}" for g in groups)
-    print(f"{r.users:>6} {r.ws_open:>6} {_fmt(r.connect_success and r.connect_success * 100, '.2f'):>7}% "
-          f"{_fmt(r.ack_p50_ms):>7} {_fmt(r.ack_p95_ms):>7} {r.messages_per_s:>7.1f} {r.deliveries_per_s:>8.1f} "
-          f"{'PASS' if r.passed else 'FAIL'}  load RSS {r.load_rss_mb:.0f} MiB  cpu(cores) {cpu}", flush=True)
+    print(
+        f"{r.users:>6} {r.ws_open:>6} {_fmt(r.connect_success and r.connect_success * 100, '.2f'):>7}% "
+        f"{_fmt(r.ack_p50_ms):>7} {_fmt(r.ack_p95_ms):>7} {r.messages_per_s:>7.1f} {r.deliveries_per_s:>8.1f} "
+        f"{'PASS' if r.passed else 'FAIL'}  load RSS {r.load_rss_mb:.0f} MiB  cpu(cores) {cpu}",
+        flush=True,
+    )
 
 
 def climb(stack: Stack, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     steps = math.ceil(args.max_users / args.step)
     ramp_s = args.step / args.spawn_rate
     step_s = ramp_s + args.settle + args.hold
-    params = LoadParams(profile="step", users=steps * args.step, spawn_rate=args.spawn_rate,
-                        duration_s=steps * step_s + 10, think_time_s=args.think, room_size=args.room_size,
-                        rest_share=args.rest_share, message_bytes=args.message_bytes,
-                        profile_options={"steps": steps, "step_s": step_s})
-    print(f"{steps} steps of {args.step} users, {step_s:.0f} s each (ramp {ramp_s:.0f} s + settle {args.settle:g} s"
-          f" + hold {args.hold:g} s); think {args.think:g} s, room size {args.room_size}, {args.workers} workers")
-    load: LoadProcess = start_load(stack.chat_url, stack.secret, params, out / "load", workers=args.workers,
-                                   spread_urls=stack.spread_urls, log_level="WARNING")
+    params = LoadParams(
+        profile="step",
+        users=steps * args.step,
+        spawn_rate=args.spawn_rate,
+        duration_s=steps * step_s + 10,
+        think_time_s=args.think,
+        room_size=args.room_size,
+        rest_share=args.rest_share,
+        message_bytes=args.message_bytes,
+        profile_options={"steps": steps, "step_s": step_s},
+    )
+    print(
+        f"{steps} steps of {args.step} users, {step_s:.0f} s each (ramp {ramp_s:.0f} s + settle {args.settle:g} s"
+        f" + hold {args.hold:g} s); think {args.think:g} s, room size {args.room_size}, {args.workers} workers"
+    )
+    load: LoadProcess = start_load(
+        stack.chat_url,
+        stack.secret,
+        params,
+        out / "load",
+        workers=args.workers,
+        spread_urls=stack.spread_urls,
+        log_level="WARNING",
+    )
     time.sleep(1.0)  # the writers flush every 0.5 s
     t0 = _first_event(load.events_dir)  # the shape's time zero (start_load returns after the first user)
     groups = {**stack.pids, "load": load.pids}
@@ -267,13 +321,18 @@ def climb(stack: Stack, args: argparse.Namespace, out: Path) -> dict[str, Any]:
     if stack.postgres_url:
         time.sleep(2)
         integrity = check_integrity(load.ledger_dir, stack.postgres_url).to_json()
-        integrity = {k: integrity[k] for k in ("acked", "lost", "duplicated", "out_of_order", "indeterminate",
-                                               "delivery_ratio")}
-    return {"capacity_users": passed[-1].users if passed else 0,
-            "messages_per_s_at_capacity": passed[-1].messages_per_s if passed else 0.0,
-            "slo": {"connect_success": CONNECT_SLO, "ack_p95_ms": ACK_P95_SLO_MS},
-            "params": {k: v for k, v in vars(args).items() if k not in ("issuer_secret_file",)},
-            "cpu_count": psutil.cpu_count(), "steps": [asdict(r) for r in results], "integrity": integrity}
+        integrity = {
+            k: integrity[k] for k in ("acked", "lost", "duplicated", "out_of_order", "indeterminate", "delivery_ratio")
+        }
+    return {
+        "capacity_users": passed[-1].users if passed else 0,
+        "messages_per_s_at_capacity": passed[-1].messages_per_s if passed else 0.0,
+        "slo": {"connect_success": CONNECT_SLO, "ack_p95_ms": ACK_P95_SLO_MS},
+        "params": {k: v for k, v in vars(args).items() if k not in ("issuer_secret_file",)},
+        "cpu_count": psutil.cpu_count(),
+        "steps": [asdict(r) for r in results],
+        "integrity": integrity,
+    }
 
 
 def _rss_mb(pids: list[int]) -> float:
@@ -352,8 +411,10 @@ def main() -> int:
     with ctx as stack:
         result = climb(stack, args, out)
     (out / "capacity.json").write_text(json.dumps(result, indent=2, default=str))
-    print(f"capacity: {result['capacity_users']} concurrent users at connect success >= 99 % and p95 ack < 100 ms;"
-          f" {result['messages_per_s_at_capacity']} messages/s; integrity {result['integrity']}; -> {out}")
+    print(
+        f"capacity: {result['capacity_users']} concurrent users at connect success >= 99 % and p95 ack < 100 ms;"
+        f" {result['messages_per_s_at_capacity']} messages/s; integrity {result['integrity']}; -> {out}"
+    )
     return 0
 
 

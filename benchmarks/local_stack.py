@@ -35,8 +35,10 @@ def _row(name: str, values: list[float], unit: str = "s", extra: str = "") -> No
     if not values:
         print(f"{name:<34} n=0 {extra}")
         return
-    print(f"{name:<34} min {min(values):6.2f}  median {statistics.median(values):6.2f}  "
-          f"max {max(values):6.2f} {unit}  (n={len(values)}) {extra}")
+    print(
+        f"{name:<34} min {min(values):6.2f}  median {statistics.median(values):6.2f}  "
+        f"max {max(values):6.2f} {unit}  (n={len(values)}) {extra}"
+    )
 
 
 def _state_dir(root: Path, name: str) -> Path:
@@ -66,8 +68,10 @@ def bring_ups(root: Path, runs: int, replicas: int) -> tuple[list[float], list[f
             target.up()
             ups.append(time.monotonic() - t0)
             cpus.append(stack_cpu_s(target) + sum(os.times()[:4]) - own0)
-            print(f"  bring-up {i + 1}: {ups[-1]:.1f} s, {cpus[-1]:.1f} CPU s (load average before {load:.1f})",
-                  flush=True)
+            print(
+                f"  bring-up {i + 1}: {ups[-1]:.1f} s, {cpus[-1]:.1f} CPU s (load average before {load:.1f})",
+                flush=True,
+            )
         finally:
             t0 = time.monotonic()
             target.down(purge=True)
@@ -136,8 +140,10 @@ def main() -> None:
                 print(f"  {mode.value}: " + ", ".join(f"{w:.2f} s" for w, _ in results), flush=True)
         finally:
             target.down(purge=True)
-        print(f"\nlocal stack, {args.replicas} chat replicas, load average now {os.getloadavg()[0]:.1f} "
-              f"on {os.cpu_count()} cores")
+        print(
+            f"\nlocal stack, {args.replicas} chat replicas, load average now {os.getloadavg()[0]:.1f} "
+            f"on {os.cpu_count()} cores"
+        )
         _row("cold bring-up to healthy", ups, extra="(goal median <= 15 s)")
         _row("CPU used by a bring-up", cpus, unit="CPU s", extra="(all stack processes + this one)")
         _row("teardown (down --purge)", downs)

@@ -29,8 +29,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def start_server() -> tuple[subprocess.Popen[str], str]:
     """The server as its own process in this session: with autogroup scheduling (Debian's default) a
     separate session would get its own CPU share and skew the side-by-side comparison."""
-    proc = subprocess.Popen([sys.executable, "-m", "resilience.netfault", "--port", "0"], cwd=ROOT,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resilience.netfault", "--port", "0"], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     return proc, line.strip().rsplit(" ", 1)[1]
@@ -112,8 +113,13 @@ def start_helper(code: str) -> tuple[subprocess.Popen[str], int]:
 
 def throughput(port: int, seconds: float) -> float:
     """MB/s (10^6) one sender process pushes through one connection to ``port`` in ``seconds``."""
-    out = subprocess.run([sys.executable, "-c", _SEND, str(port), str(seconds)], capture_output=True, text=True,
-                         check=True, timeout=seconds + 60)
+    out = subprocess.run(
+        [sys.executable, "-c", _SEND, str(port), str(seconds)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
     return float(out.stdout)
 
 
@@ -122,8 +128,11 @@ def pct(values: list[float], q: float) -> float:
 
 
 def proxy(api: str, name: str, upstream_port: int) -> int:
-    r = requests.post(f"{api}/proxies", json={"name": name, "upstream": f"127.0.0.1:{upstream_port}",
-                                               "listen": "127.0.0.1:0"}, timeout=10)
+    r = requests.post(
+        f"{api}/proxies",
+        json={"name": name, "upstream": f"127.0.0.1:{upstream_port}", "listen": "127.0.0.1:0"},
+        timeout=10,
+    )
     r.raise_for_status()
     return int(r.json()["listen"].rsplit(":", 1)[1])
 
@@ -135,9 +144,11 @@ def bench_round_trip(echo_port: int, p_echo: int, n: int) -> bool:
     proxied = round_trips(p_echo, n)
     d50, p50 = statistics.median(direct) * 1e6, statistics.median(proxied) * 1e6
     added = p50 - d50
-    print(f"round trip (64 B, {n}x)   direct p50 {d50:7.1f} us p99 {pct(direct, .99) * 1e6:7.1f} us | "
-          f"proxy p50 {p50:7.1f} us p99 {pct(proxied, .99) * 1e6:7.1f} us | added p50 {added:6.1f} us "
-          f"(goal < 100 us)")
+    print(
+        f"round trip (64 B, {n}x)   direct p50 {d50:7.1f} us p99 {pct(direct, 0.99) * 1e6:7.1f} us | "
+        f"proxy p50 {p50:7.1f} us p99 {pct(proxied, 0.99) * 1e6:7.1f} us | added p50 {added:6.1f} us "
+        f"(goal < 100 us)"
+    )
     return added < 100
 
 
@@ -147,9 +158,11 @@ def bench_throughput(sink_port: int, p_sink: int, secs: float, rounds: int) -> b
         tput_direct.append(throughput(sink_port, secs))
         tput_proxy.append(throughput(p_sink, secs))
     td, tp = statistics.median(tput_direct), statistics.median(tput_proxy)
-    print(f"throughput (1 stream, {secs:.0f} s, median of {rounds})  direct {td:6.0f} MB/s "
-          f"(best {max(tput_direct):.0f}) | proxy {tp:6.0f} MB/s (best {max(tput_proxy):.0f}); "
-          f"{tp / td:.0%} of direct (goal >= 1000 MB/s; 2000 beats Go Toxiproxy)")
+    print(
+        f"throughput (1 stream, {secs:.0f} s, median of {rounds})  direct {td:6.0f} MB/s "
+        f"(best {max(tput_direct):.0f}) | proxy {tp:6.0f} MB/s (best {max(tput_proxy):.0f}); "
+        f"{tp / td:.0%} of direct (goal >= 1000 MB/s; 2000 beats Go Toxiproxy)"
+    )
     return tp >= 1000
 
 
@@ -178,16 +191,19 @@ def bench_latency_toxic(api: str, echo_port: int, p_echo: int, n_conn: int, per_
     """Round trips through a 100 ms latency toxic, side by side with direct ones at the same concurrency
     (one asyncio client, staggered connections); the goal is on the delay the toxic adds."""
     direct = asyncio.run(_concurrent_round_trips(echo_port, n_conn, per_conn))
-    requests.post(f"{api}/proxies/echo/toxics", json={"type": "latency", "attributes": {"latency": 100}},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{api}/proxies/echo/toxics", json={"type": "latency", "attributes": {"latency": 100}}, timeout=10
+    ).raise_for_status()
     try:
         lat = asyncio.run(_concurrent_round_trips(p_echo, n_conn, per_conn))
     finally:
         requests.delete(f"{api}/proxies/echo/toxics/latency_downstream", timeout=10)
     l50, d50 = statistics.median(lat) * 1000, statistics.median(direct) * 1000
-    print(f"latency toxic 100 ms ({len(lat)} round trips over {n_conn} conns)  p50 {l50:7.2f} ms "
-          f"p99 {pct(lat, .99) * 1000:7.2f} ms | direct p50 {d50:.2f} ms | added p50 {l50 - d50:7.2f} ms "
-          f"(goal 100 +- 2 ms)")
+    print(
+        f"latency toxic 100 ms ({len(lat)} round trips over {n_conn} conns)  p50 {l50:7.2f} ms "
+        f"p99 {pct(lat, 0.99) * 1000:7.2f} ms | direct p50 {d50:.2f} ms | added p50 {l50 - d50:7.2f} ms "
+        f"(goal 100 +- 2 ms)"
+    )
     return abs(l50 - d50 - 100) <= 2
 
 

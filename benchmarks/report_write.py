@@ -32,8 +32,10 @@ def case(label: str, experiments: int, duration_s: float, resolution_s: float) -
         html = (run.path / "report.html").stat().st_size
         charts = sum(p.stat().st_size for p in written if p.suffix == ".png")
     rows = int(duration_s / resolution_s)
-    print(f"{label:<34} {experiments:>3} exp x {rows:>6} rows: {elapsed:6.2f} s, "
-          f"report.html {html / 1e6:5.2f} MB, charts {charts / 1e6:5.2f} MB, {len(written)} files")
+    print(
+        f"{label:<34} {experiments:>3} exp x {rows:>6} rows: {elapsed:6.2f} s, "
+        f"report.html {html / 1e6:5.2f} MB, charts {charts / 1e6:5.2f} MB, {len(written)} files"
+    )
 
 
 if __name__ == "__main__":

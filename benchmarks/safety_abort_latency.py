@@ -39,8 +39,13 @@ from resilience.targets.base import Endpoints  # noqa: E402
 
 
 def start_proxy() -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "resilience.netfault", "--host", "127.0.0.1", "--port", "0"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resilience.netfault", "--host", "127.0.0.1", "--port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -104,10 +109,12 @@ def trial(api: str, work: Path, *, flush_s: float, for_s: float, poll_s: float) 
     tripped = guard.tripped or {}
     ledger.revert_all()
     breach = fail_from + for_s  # the limit is breached once errors have lasted for_s
-    return {"breach_to_reverted": tripped.get("reverted_at", float("nan")) - breach,
-            "detected_to_reverted": tripped.get("reverted_at", float("nan")) - tripped.get("detected_at", 0.0),
-            "breach_to_seen_clean": (seen_clean or float("nan")) - breach,
-            "reverted": tripped.get("reverted", [])}
+    return {
+        "breach_to_reverted": tripped.get("reverted_at", float("nan")) - breach,
+        "detected_to_reverted": tripped.get("reverted_at", float("nan")) - tripped.get("detected_at", 0.0),
+        "breach_to_seen_clean": (seen_clean or float("nan")) - breach,
+        "reverted": tripped.get("reverted", []),
+    }
 
 
 def _summary(values: list[float]) -> str:
@@ -126,16 +133,20 @@ def main() -> int:
     proc, api = start_proxy()
     try:
         for name in ("postgres", "redis"):
-            requests.post(f"{api}/proxies", json={"name": name, "listen": "127.0.0.1:0",
-                                                  "upstream": "127.0.0.1:9"}, timeout=5).raise_for_status()
+            requests.post(
+                f"{api}/proxies", json={"name": name, "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"}, timeout=5
+            ).raise_for_status()
         with tempfile.TemporaryDirectory(prefix="abort-latency-") as d:
-            print(f"abort latency, {args.trials} trials per setting, safeguard: error rate > 50 % for "
-                  f"{args.for_s:g} s, watcher polls every 0.2 s; goal breach -> reverted <= 1000 ms")
+            print(
+                f"abort latency, {args.trials} trials per setting, safeguard: error rate > 50 % for "
+                f"{args.for_s:g} s, watcher polls every 0.2 s; goal breach -> reverted <= 1000 ms"
+            )
             for flush_s in (1.0, 0.1):
-                rows = [trial(api, Path(d), flush_s=flush_s, for_s=args.for_s, poll_s=0.2)
-                        for _ in range(args.trials)]
-                assert all(sorted(r["reverted"]) == ["down:redis", "toxic:postgres:resilience_latency_downstream"]
-                           for r in rows), rows
+                rows = [trial(api, Path(d), flush_s=flush_s, for_s=args.for_s, poll_s=0.2) for _ in range(args.trials)]
+                assert all(
+                    sorted(r["reverted"]) == ["down:redis", "toxic:postgres:resilience_latency_downstream"]
+                    for r in rows
+                ), rows
                 print(f"\nload events flushed every {flush_s:g} s:")
                 for key in ("breach_to_reverted", "detected_to_reverted", "breach_to_seen_clean"):
                     print(f"  {key:<22} {_summary([r[key] for r in rows])}")

@@ -24,9 +24,18 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     configure_logging(settings.log_level, settings.replica, settings.release)
     app = create_app(settings)
-    uvicorn.run(app, host=args.host, port=args.port, ws="websockets-sansio", log_config=None,
-                access_log=False, ws_per_message_deflate=False, ws_max_size=4 * settings.max_body_bytes + 4096,
-                timeout_graceful_shutdown=5, lifespan="on")
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        ws="websockets-sansio",
+        log_config=None,
+        access_log=False,
+        ws_per_message_deflate=False,
+        ws_max_size=4 * settings.max_body_bytes + 4096,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+    )
     return 0
 
 

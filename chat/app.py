@@ -39,8 +39,10 @@ def create_app(settings: Settings) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.db.open()
-        tasks = [asyncio.create_task(service.db.keep_schema(), name="schema"),
-                 asyncio.create_task(service.fanout.run(), name="fanout")]
+        tasks = [
+            asyncio.create_task(service.db.keep_schema(), name="schema"),
+            asyncio.create_task(service.fanout.run(), name="fanout"),
+        ]
         log.info("chat replica %s started (release %s)", settings.replica, settings.release)
         try:
             yield
@@ -122,8 +124,7 @@ async def _post_message(request: Request) -> Response:
     room = request.path_params["room"]
     try:
         req = parse(SendRequest, await _json_body(request, 4 * service.settings.max_body_bytes + 1024))
-        result = await service.send(room=room, user=user, client_id=req.client_id, body=req.body,
-                                    transport="rest")
+        result = await service.send(room=room, user=user, client_id=req.client_id, body=req.body, transport="rest")
     except Invalid as exc:
         service.metrics.send_rejected.labels(transport="rest", status=str(exc.status)).inc()
         return _error(exc.status, str(exc))
@@ -173,8 +174,12 @@ async def _healthz(request: Request) -> Response:
 async def _readyz(request: Request) -> Response:
     service = _service(request)
     ready, unreachable = await service.readiness()
-    body: dict[str, Any] = {"status": "ready" if not unreachable else "degraded", "unreachable": unreachable,
-                            "release": service.settings.release, "replica": service.settings.replica}
+    body: dict[str, Any] = {
+        "status": "ready" if not unreachable else "degraded",
+        "unreachable": unreachable,
+        "release": service.settings.release,
+        "replica": service.settings.replica,
+    }
     if service.settings.release == "bad-readiness":
         ready = False
         body["reason"] = "release bad-readiness fails readiness on purpose"

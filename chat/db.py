@@ -50,8 +50,7 @@ _COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8"
 # It is a statement of its own so that the statements after it (READ COMMITTED: a snapshot each) see
 # every row committed before the lock was granted.
 _LOCK_ROOM = (
-    "INSERT INTO chat_rooms (room, sends) VALUES (%s, 1) "
-    "ON CONFLICT (room) DO UPDATE SET sends = chat_rooms.sends + 1"
+    "INSERT INTO chat_rooms (room, sends) VALUES (%s, 1) ON CONFLICT (room) DO UPDATE SET sends = chat_rooms.sends + 1"
 )
 _FIND = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND client_id = %s"  # noqa: S608 - constant
 _INSERT = (
@@ -86,8 +85,14 @@ class Message:
     ts: float
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "room": self.room, "sender": self.sender, "body": self.body,
-                "ts": self.ts, "client_id": self.client_id}
+        return {
+            "id": self.id,
+            "room": self.room,
+            "sender": self.sender,
+            "body": self.body,
+            "ts": self.ts,
+            "client_id": self.client_id,
+        }
 
     @cached_property
     def frame(self) -> str:
@@ -109,23 +114,35 @@ class SendResult:
 def failover_conninfo(url: str) -> str:
     """``url`` plus the libpq settings failover needs, unless the URL sets them itself."""
     given = conninfo_to_dict(url)
-    extra = {"target_session_attrs": "read-write", "connect_timeout": "3", "keepalives": "1",
-             "keepalives_idle": "5", "keepalives_interval": "2", "keepalives_count": "3",
-             "application_name": "chat"}
+    extra = {
+        "target_session_attrs": "read-write",
+        "connect_timeout": "3",
+        "keepalives": "1",
+        "keepalives_idle": "5",
+        "keepalives_interval": "2",
+        "keepalives_count": "3",
+        "application_name": "chat",
+    }
     return make_conninfo(url, **{k: v for k, v in extra.items() if k not in given})
 
 
 class Database:
     """A psycopg async pool plus a separate health connection; ``open()`` never waits for the server."""
 
-    def __init__(self, url: str, *, pool_max: int = 10, deadline_s: float = 10.0,
-                 on_error: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, url: str, *, pool_max: int = 10, deadline_s: float = 10.0, on_error: Callable[[str], None] | None = None
+    ) -> None:
         self.conninfo = failover_conninfo(url)
         self.deadline_s = deadline_s
         self._on_error = on_error or (lambda kind: None)
         self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = AsyncConnectionPool(
-            self.conninfo, min_size=2, max_size=pool_max, open=False, timeout=5.0,
-            check=AsyncConnectionPool.check_connection, reconnect_timeout=24 * 3600.0,
+            self.conninfo,
+            min_size=2,
+            max_size=pool_max,
+            open=False,
+            timeout=5.0,
+            check=AsyncConnectionPool.check_connection,
+            reconnect_timeout=24 * 3600.0,
             name="chat",
         )
         self._schema_ready = False
@@ -270,8 +287,7 @@ class Database:
     async def _ping_once(self) -> bool:
         if self._health is None or self._health.closed:
             self._health = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-        cur = await self._health.execute(
-            "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool")
+        cur = await self._health.execute("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool")
         row = await cur.fetchone()
         return row is not None and not row[0] and self._schema_ready
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from chat.db import Message
 
@@ -32,9 +32,16 @@ _ERRORS = (RedisError, OSError, TimeoutError)
 class Fanout:
     """Publish queue + subscriber loop; ``run()`` is the background task, ``publish()`` never blocks."""
 
-    def __init__(self, url: str, channel: str, deliver: Callable[[Message], None], *,
-                 on_state: Callable[[bool], None] | None = None, on_drop: Callable[[], None] | None = None,
-                 queue_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        url: str,
+        channel: str,
+        deliver: Callable[[Message], None],
+        *,
+        on_state: Callable[[bool], None] | None = None,
+        on_drop: Callable[[], None] | None = None,
+        queue_size: int = 10_000,
+    ) -> None:
         self.url = url
         self.channel = channel
         self.origin = uuid.uuid4().hex
@@ -47,8 +54,13 @@ class Fanout:
         self.subscribed = False
 
     def _redis(self) -> Redis:
-        return Redis.from_url(self.url, socket_connect_timeout=1.0, socket_timeout=2.0,
-                              retry=Retry(NoBackoff(), 0), health_check_interval=0)
+        return Redis.from_url(
+            self.url,
+            socket_connect_timeout=1.0,
+            socket_timeout=2.0,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+        )
 
     def publish(self, message: Message) -> None:
         try:
@@ -134,8 +146,9 @@ class Fanout:
             if data.get("origin") == self.origin:
                 return
             m = data["message"]
-            message = Message(int(m["id"]), str(m["room"]), str(m["client_id"]), str(m["sender"]),
-                              str(m["body"]), float(m["ts"]))
+            message = Message(
+                int(m["id"]), str(m["room"]), str(m["client_id"]), str(m["sender"]), str(m["body"]), float(m["ts"])
+            )
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring malformed fan-out payload: %s", exc)
             return

@@ -43,7 +43,10 @@ class ChatReplica:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chat", "--host", self.host, "--port", str(self.port)],
-                env=env, stdout=log, stderr=log, start_new_session=True,
+                env=env,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
             )
         self.wait_for("/readyz" if wait_ready else "/healthz", timeout)
         return self
@@ -84,8 +87,12 @@ class ChatReplica:
 
 def issue_test_token(base_url: str, issuer_secret: str, user: str, ttl_s: int = 3600) -> str:
     """A bearer token from the replica's development issuer."""
-    r = httpx.post(f"{base_url}/auth/token", json={"user": user, "ttl_s": ttl_s},
-                   headers={"X-Issuer-Secret": issuer_secret}, timeout=10.0)
+    r = httpx.post(
+        f"{base_url}/auth/token",
+        json={"user": user, "ttl_s": ttl_s},
+        headers={"X-Issuer-Secret": issuer_secret},
+        timeout=10.0,
+    )
     r.raise_for_status()
     token: str = r.json()["token"]
     return token

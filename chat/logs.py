@@ -35,10 +35,13 @@ class _ContextFilter(logging.Filter):
 def configure_logging(level: str, replica: str, release: str) -> None:
     """One JSON object per line on stderr for the chat, uvicorn and psycopg loggers."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(
-        "%(levelname)s %(name)s %(message)s %(request_id)s %(replica)s %(release)s",
-        rename_fields={"levelname": "level", "name": "logger"}, timestamp="time",
-    ))
+    handler.setFormatter(
+        JsonFormatter(
+            "%(levelname)s %(name)s %(message)s %(request_id)s %(replica)s %(release)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",
+        )
+    )
     handler.addFilter(_ContextFilter(replica, release))
     root = logging.getLogger()
     root.handlers[:] = [handler]

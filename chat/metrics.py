@@ -17,27 +17,32 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.request_latency = Histogram(
-            "chat_request_duration_seconds", "HTTP request latency", ["method", "route", "status"],
-            buckets=_LATENCY_BUCKETS, registry=r)
+            "chat_request_duration_seconds",
+            "HTTP request latency",
+            ["method", "route", "status"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.send_latency = Histogram(
-            "chat_send_duration_seconds", "Send latency from request to commit", ["transport"],
-            buckets=_LATENCY_BUCKETS, registry=r)
+            "chat_send_duration_seconds",
+            "Send latency from request to commit",
+            ["transport"],
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
         self.ws_connections = Gauge("chat_ws_connections", "Open WebSocket connections", registry=r)
-        self.messages_sent = Counter(
-            "chat_messages_sent_total", "Send attempts received", ["transport"], registry=r)
+        self.messages_sent = Counter("chat_messages_sent_total", "Send attempts received", ["transport"], registry=r)
         self.messages_acked = Counter(
-            "chat_messages_acked_total", "Sends acknowledged after commit", ["transport", "created"],
-            registry=r)
-        self.send_rejected = Counter(
-            "chat_send_rejected_total", "Sends refused", ["transport", "status"], registry=r)
+            "chat_messages_acked_total", "Sends acknowledged after commit", ["transport", "created"], registry=r
+        )
+        self.send_rejected = Counter("chat_send_rejected_total", "Sends refused", ["transport", "status"], registry=r)
         self.db_errors = Counter("chat_db_errors_total", "Database errors by kind", ["kind"], registry=r)
         self.redis_up = Gauge("chat_redis_subscribed", "1 while the Redis subscriber is connected", registry=r)
-        self.fanout_dropped = Counter(
-            "chat_fanout_dropped_total", "Messages not published to Redis", registry=r)
+        self.fanout_dropped = Counter("chat_fanout_dropped_total", "Messages not published to Redis", registry=r)
         self.pushed = Counter("chat_messages_pushed_total", "Messages pushed to WebSockets", registry=r)
         self.release_info = Gauge(
-            "chat_release_info", "Release and replica of this process (value 1)", ["release", "replica"],
-            registry=r)
+            "chat_release_info", "Release and replica of this process (value 1)", ["release", "replica"], registry=r
+        )
         self.release_info.labels(release=release, replica=replica).set(1)
 
     def render(self) -> bytes:

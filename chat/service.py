@@ -47,11 +47,20 @@ class ChatService:
     def create(cls, settings: Settings) -> ChatService:
         metrics = Metrics(settings.release, settings.replica)
         hub = Hub()
-        db = Database(settings.database_url, pool_max=settings.db_pool_max, deadline_s=settings.send_timeout_s,
-                      on_error=lambda kind: metrics.db_errors.labels(kind=kind).inc())
+        db = Database(
+            settings.database_url,
+            pool_max=settings.db_pool_max,
+            deadline_s=settings.send_timeout_s,
+            on_error=lambda kind: metrics.db_errors.labels(kind=kind).inc(),
+        )
         gaps = GapFiller(hub, db, metrics)
-        fanout = Fanout(settings.redis_url, settings.redis_channel, hub.deliver, on_state=gaps.state_changed,
-                        on_drop=metrics.fanout_dropped.inc)
+        fanout = Fanout(
+            settings.redis_url,
+            settings.redis_channel,
+            hub.deliver,
+            on_state=gaps.state_changed,
+            on_drop=metrics.fanout_dropped.inc,
+        )
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         return cls(settings, db, hub, fanout, metrics, limiter, gaps)
 
@@ -80,8 +89,9 @@ class ChatService:
         now = time.monotonic()
         if not self.limiter.allow(user, now):
             wait = self.limiter.retry_after(user, now)
-            raise SendRefused(429, f"rate limit of {self.settings.rate_limit:g} sends/s exceeded for {user}",
-                              retry_after=wait)
+            raise SendRefused(
+                429, f"rate limit of {self.settings.rate_limit:g} sends/s exceeded for {user}", retry_after=wait
+            )
 
     async def _release_faults(self) -> None:
         release = self.settings.release

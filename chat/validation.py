@@ -7,8 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-__all__ = ["ROOM_PATTERN", "Invalid", "SendRequest", "TokenRequest", "check_body_size", "check_room",
-           "parse"]
+__all__ = ["ROOM_PATTERN", "Invalid", "SendRequest", "TokenRequest", "check_body_size", "check_room", "parse"]
 
 M = TypeVar("M", bound=BaseModel)
 ROOM_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")

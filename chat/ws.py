@@ -34,7 +34,10 @@ CLOSE_TOO_SLOW = 1013
 # The peer has gone: Starlette >= 1.0 raises WebSocketDisconnected (a RuntimeError) on a send after the
 # close, older ones a plain RuntimeError; uvicorn raises ClientDisconnected (an OSError).
 _GONE: tuple[type[BaseException], ...] = (
-    WebSocketDisconnect, getattr(_starlette_ws, "WebSocketDisconnected", RuntimeError), OSError)
+    WebSocketDisconnect,
+    getattr(_starlette_ws, "WebSocketDisconnected", RuntimeError),
+    OSError,
+)
 
 
 class _Conn:
@@ -164,8 +167,9 @@ async def _handle_frame(conn: _Conn, text: str) -> None:
         if not isinstance(data, dict) or data.get("type") != "send":
             raise Invalid(422, "type: expected 'send'")
         req = parse(SendRequest, data)
-        result = await conn.service.send(room=conn.room, user=conn.user, client_id=req.client_id,
-                                         body=req.body, transport="ws")
+        result = await conn.service.send(
+            room=conn.room, user=conn.user, client_id=req.client_id, body=req.body, transport="ws"
+        )
     except ValueError:
         await conn.emit({"type": "error", "client_id": None, "status": 422, "error": "frame must be JSON"})
         return

@@ -88,14 +88,23 @@ class IntegrityReport:
     def to_json(self) -> dict[str, Any]:
         """The integrity object of run.json (acked, lost, duplicated, out_of_order first)."""
         return {
-            "acked": self.acked, "lost": self.lost, "duplicated": self.duplicated,
-            "out_of_order": self.out_of_order, "ok": self.ok, "sent": self.sent, "failed": self.failed,
-            "indeterminate": self.indeterminate, "indeterminate_stored": self.indeterminate_stored,
-            "failed_but_stored": self.failed_but_stored, "id_mismatch": self.id_mismatch,
+            "acked": self.acked,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "out_of_order": self.out_of_order,
+            "ok": self.ok,
+            "sent": self.sent,
+            "failed": self.failed,
+            "indeterminate": self.indeterminate,
+            "indeterminate_stored": self.indeterminate_stored,
+            "failed_but_stored": self.failed_but_stored,
+            "id_mismatch": self.id_mismatch,
             "commit_order_violations": self.commit_order_violations,
             "delivery_out_of_order": self.delivery_out_of_order,
-            "delivery_ratio": self.delivery_ratio, "delivery_expected": self.delivery_expected,
-            "delivery_received": self.delivery_received, "redelivered": self.redelivered,
+            "delivery_ratio": self.delivery_ratio,
+            "delivery_expected": self.delivery_expected,
+            "delivery_received": self.delivery_received,
+            "redelivered": self.redelivered,
             "lost_ids": self.lost_ids[:MAX_LISTED],
             "lost_messages": [{"room": r, "client_id": c, "id": i} for r, c, i in self.lost_messages[:MAX_LISTED]],
             "violations": list(self.violations[:MAX_LISTED]),
@@ -124,8 +133,9 @@ def _check_sends(sends: Iterable[Send], by_key: dict[tuple[str, str], list[DbRow
                 tally.lost.append((send.room, send.client_id, send.ack_ids[0]))
             elif len(send.ack_ids) > 1 or rows[0].id not in send.ack_ids:
                 tally.id_mismatch += 1
-                tally.violations.append(f"id mismatch: room {send.room} client_id {send.client_id} acked "
-                                        f"{send.ack_ids} stored {rows[0].id}")
+                tally.violations.append(
+                    f"id mismatch: room {send.room} client_id {send.client_id} acked {send.ack_ids} stored {rows[0].id}"
+                )
         elif send.indeterminate:
             tally.indeterminate_stored += 1 if rows else 0
         elif rows:
@@ -150,8 +160,9 @@ def _commit_order(sends: Iterable[Send], by_key: dict[tuple[str, str], list[DbRo
                 j += 1
             if max_id > msg_id:
                 violations += 1
-                tally.violations.append(f"commit order: room {room}: {cid} got id {msg_id} after {max_cid} "
-                                        f"was acked with id {int(max_id)}")
+                tally.violations.append(
+                    f"commit order: room {room}: {cid} got id {msg_id} after {max_cid} was acked with id {int(max_id)}"
+                )
     return violations
 
 
@@ -163,8 +174,15 @@ class _Delivery:
     redelivered: int = 0
 
 
-def _deliveries(sessions: Iterable[Session], room_rows: dict[str, list[DbRow]], *, t_last: float,
-                since: float | None, grace_s: float, tally: _Tally) -> _Delivery:
+def _deliveries(
+    sessions: Iterable[Session],
+    room_rows: dict[str, list[DbRow]],
+    *,
+    t_last: float,
+    since: float | None,
+    grace_s: float,
+    tally: _Tally,
+) -> _Delivery:
     out = _Delivery()
     for s in sessions:
         rows = room_rows.get(s.room, [])
@@ -191,8 +209,9 @@ def _deliveries(sessions: Iterable[Session], room_rows: dict[str, list[DbRow]], 
     return out
 
 
-def evaluate(ledger: Ledger, rows: Sequence[DbRow], *, since: float | None = None,
-             grace_s: float = 5.0) -> IntegrityReport:
+def evaluate(
+    ledger: Ledger, rows: Sequence[DbRow], *, since: float | None = None, grace_s: float = 5.0
+) -> IntegrityReport:
     """Compare the ledger with the database rows of its rooms; ``since`` limits it to later sends."""
     sends = [s for s in ledger.sends.values() if since is None or s.t_sent >= since]
     by_key: dict[tuple[str, str], list[DbRow]] = defaultdict(list)
@@ -206,14 +225,23 @@ def evaluate(ledger: Ledger, rows: Sequence[DbRow], *, since: float | None = Non
     sessions = [s for s in ledger.sessions.values() if since is None or s.t_end is None or s.t_end >= since]
     dlv = _deliveries(sessions, room_rows, t_last=ledger.t_last, since=since, grace_s=grace_s, tally=tally)
     return IntegrityReport(
-        sent=len(sends), acked=sum(1 for s in sends if s.acked),
+        sent=len(sends),
+        acked=sum(1 for s in sends if s.acked),
         failed=sum(1 for s in sends if not s.acked and s.failed_status is not None),
-        indeterminate=sum(1 for s in sends if s.indeterminate), lost=len(tally.lost),
-        duplicated=tally.duplicated + tally.id_mismatch, out_of_order=commit,
-        commit_order_violations=commit, delivery_out_of_order=dlv.out_of_order, id_mismatch=tally.id_mismatch,
-        indeterminate_stored=tally.indeterminate_stored, failed_but_stored=tally.failed_but_stored,
-        delivery_expected=dlv.expected, delivery_received=dlv.received, redelivered=dlv.redelivered,
-        lost_messages=tuple(sorted(tally.lost)), violations=tuple(tally.violations),
+        indeterminate=sum(1 for s in sends if s.indeterminate),
+        lost=len(tally.lost),
+        duplicated=tally.duplicated + tally.id_mismatch,
+        out_of_order=commit,
+        commit_order_violations=commit,
+        delivery_out_of_order=dlv.out_of_order,
+        id_mismatch=tally.id_mismatch,
+        indeterminate_stored=tally.indeterminate_stored,
+        failed_but_stored=tally.failed_but_stored,
+        delivery_expected=dlv.expected,
+        delivery_received=dlv.received,
+        redelivered=dlv.redelivered,
+        lost_messages=tuple(sorted(tally.lost)),
+        violations=tuple(tally.violations),
     )
 
 
@@ -244,8 +272,9 @@ def fetch_rows(postgres_url: str, rooms: Iterable[str], *, timeout: float = 10.0
         raise ProbeError(f"integrity: cannot read messages from the database: {first}") from None
 
 
-def check_integrity(ledger_dir: Path, postgres_url: str, *, since: float | None = None,
-                    grace_s: float = 5.0) -> IntegrityReport:
+def check_integrity(
+    ledger_dir: Path, postgres_url: str, *, since: float | None = None, grace_s: float = 5.0
+) -> IntegrityReport:
     """Read the ledger in ``ledger_dir`` and the chat database at ``postgres_url``; report integrity."""
     if not ledger_dir.is_dir():
         raise ProbeError(f"integrity: no ledger directory {ledger_dir}")

@@ -28,8 +28,7 @@ from hdrh.histogram import HdrHistogram
 
 from resilience.load.events import MAGIC, RECORD, REQUEST_KINDS, Kind
 
-__all__ = ["COLUMNS", "DTYPE", "KIND_COLUMNS", "Timeline", "build_timeline", "read_event_array",
-           "timeline_from_events"]
+__all__ = ["COLUMNS", "DTYPE", "KIND_COLUMNS", "Timeline", "build_timeline", "read_event_array", "timeline_from_events"]
 
 KIND_COLUMNS: dict[str, Kind] = {
     "ack": Kind.ACK,
@@ -41,8 +40,19 @@ KIND_COLUMNS: dict[str, Kind] = {
 """Column prefix -> event kind for the per-kind count and percentile columns."""
 
 COLUMNS: tuple[str, ...] = (
-    "t", "throughput", "error_rate", "p50_ms", "p95_ms", "p99_ms", "ws_open",
-    "connect_success", "connects", "reconnects", "drops", "requests", "errors",
+    "t",
+    "throughput",
+    "error_rate",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "ws_open",
+    "connect_success",
+    "connects",
+    "reconnects",
+    "drops",
+    "requests",
+    "errors",
     *(f"{name}_{col}" for name in KIND_COLUMNS for col in ("count", "p50_ms", "p95_ms", "p99_ms")),
 )
 """CSV columns, in order; the first seven are the cross-area contract."""
@@ -104,14 +114,20 @@ def read_event_array(events_dir: Path) -> Events:
     return np.concatenate(parts) if parts else np.empty(0, dtype=DTYPE)
 
 
-def build_timeline(events_dir: Path, *, resolution_s: float = 0.1, start: float | None = None,
-                   end: float | None = None) -> Timeline:
+def build_timeline(
+    events_dir: Path, *, resolution_s: float = 0.1, start: float | None = None, end: float | None = None
+) -> Timeline:
     """The timeline of every event file in ``events_dir`` between ``start`` and ``end`` (epoch s)."""
     return _timeline(read_event_array(events_dir), resolution_s, start, end)
 
 
-def timeline_from_events(events: Iterable[Raw] | Callable[[], Iterable[Raw]], *, resolution_s: float = 0.1,
-                         start: float | None = None, end: float | None = None) -> Timeline:
+def timeline_from_events(
+    events: Iterable[Raw] | Callable[[], Iterable[Raw]],
+    *,
+    resolution_s: float = 0.1,
+    start: float | None = None,
+    end: float | None = None,
+) -> Timeline:
     """The timeline of raw records ``(t, kind, ok, status, value)`` in any order (or a function returning
     them), e.g. records a caller already read; same figures as ``build_timeline``."""
     records = events() if callable(events) else events
@@ -163,8 +179,9 @@ def _micros(values_ms: Floats) -> npt.NDArray[np.int64]:
     return np.clip(np.rint(values_ms * 1000), 1, _MAX_US).astype(np.int64)
 
 
-def _rows(ev: Events, b: npt.NDArray[np.int64], n: int, *, t0: float, res: float,
-          ws_open: npt.NDArray[Any]) -> list[dict[str, Any]]:
+def _rows(
+    ev: Events, b: npt.NDArray[np.int64], n: int, *, t0: float, res: float, ws_open: npt.NDArray[Any]
+) -> list[dict[str, Any]]:
     kind, ok, value = ev["kind"], ev["ok"].astype(bool), ev["value"].astype(np.float64)
     is_req = np.isin(kind, list(REQUEST_KINDS))
     requests, errors = _count(b, is_req, n), _count(b, is_req & ~ok, n)
@@ -180,13 +197,19 @@ def _rows(ev: Events, b: npt.NDArray[np.int64], n: int, *, t0: float, res: float
     open_now = ws_open.tolist()
     for i in range(n):
         row: dict[str, Any] = {
-            "t": round(t0 + i * res, 6), "throughput": requests[i] / res,
+            "t": round(t0 + i * res, 6),
+            "throughput": requests[i] / res,
             "error_rate": errors[i] / requests[i] if requests[i] else None,
-            "p50_ms": overall[0][i], "p95_ms": overall[1][i], "p99_ms": overall[2][i],
+            "p50_ms": overall[0][i],
+            "p95_ms": overall[1][i],
+            "p99_ms": overall[2][i],
             "ws_open": max(0, int(open_now[i])),
             "connect_success": connect_ok[i] / connects[i] if connects[i] else None,
-            "connects": connects[i], "reconnects": reconnects[i], "drops": drops[i],
-            "requests": requests[i], "errors": errors[i],
+            "connects": connects[i],
+            "reconnects": reconnects[i],
+            "drops": drops[i],
+            "requests": requests[i],
+            "errors": errors[i],
         }
         for name, (counts, pcts) in per_kind.items():
             row[f"{name}_count"] = counts[i]
@@ -217,13 +240,16 @@ def _summary(ev: Events, res: float, ws_open_peak: int) -> dict[str, Any]:
     connects = kind == Kind.WS_CONNECT
     span = float(ev["t"].max() - ev["t"].min()) + res if len(ev) else 0.0
     out: dict[str, Any] = {
-        "span_s": span, "requests": requests, "errors": errors,
+        "span_s": span,
+        "requests": requests,
+        "errors": errors,
         "error_rate": errors / requests if requests else None,
         "throughput": requests / span if span else 0.0,
         "messages_acked": int((ok & np.isin(kind, [Kind.ACK, Kind.REST_SEND])).sum()),
         "connects": int(connects.sum()),
         "connect_success": float((connects & ok).sum() / connects.sum()) if connects.any() else None,
-        "reconnects": int((kind == Kind.RECONNECT).sum()), "drops": int(((kind == Kind.WS_CLOSE) & ~ok).sum()),
+        "reconnects": int((kind == Kind.RECONNECT).sum()),
+        "drops": int(((kind == Kind.WS_CLOSE) & ~ok).sum()),
         "ws_open_peak": ws_open_peak,
     }
     out["p50_ms"], out["p95_ms"], out["p99_ms"] = _hdr_percentiles(value[ok & is_req])

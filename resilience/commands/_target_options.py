@@ -19,11 +19,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 def target_options(func: F) -> F:
     """``--target`` (default local) and ``--state-dir`` (local target; default $RESILIENCE_STATE_DIR or
     ./.state/local)."""
-    func = click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="State directory of the local stack [default: $RESILIENCE_STATE_DIR or "
-                             "./.state/local].")(func)
-    return click.option("--target", "target_name", type=click.Choice(sorted(TARGETS)), default="local",
-                        show_default=True, help="Which target.")(func)
+    func = click.option(
+        "--state-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="State directory of the local stack [default: $RESILIENCE_STATE_DIR or ./.state/local].",
+    )(func)
+    return click.option(
+        "--target",
+        "target_name",
+        type=click.Choice(sorted(TARGETS)),
+        default="local",
+        show_default=True,
+        help="Which target.",
+    )(func)
 
 
 def run_folder_options(func: F) -> F:

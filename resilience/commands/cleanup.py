@@ -15,8 +15,14 @@ __all__ = ["command"]
 
 @click.command("cleanup")
 @target_options
-@click.option("--timeout", "timeout_s", type=click.FloatRange(min=1), default=60.0, show_default=True,
-              help="Seconds to wait for replicas and the database to heal before judging.")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds to wait for replicas and the database to heal before judging.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of lines.")
 def command(target_name: str, state_dir: Path | None, timeout_s: float, as_json: bool) -> int:
     """Revert whatever the fault ledger holds (after a crash, kill -9 or power loss), mark a dead run's

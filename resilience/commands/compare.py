@@ -14,12 +14,28 @@ __all__ = ["command"]
 @click.command(name="compare")
 @click.argument("run_a", type=click.Path(path_type=Path, file_okay=False))
 @click.argument("run_b", type=click.Path(path_type=Path, file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True,
-              help="Output format.")
-@click.option("--tolerance", type=click.FloatRange(0, 10), default=10.0, show_default=True,
-              help="Relative change (percent) below which a figure counts as unchanged.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Also write the comparison to this file.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(0, 10),
+    default=10.0,
+    show_default=True,
+    help="Relative change (percent) below which a figure counts as unchanged.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Also write the comparison to this file.",
+)
 def command(run_a: Path, run_b: Path, fmt: str, tolerance: float, output: Path | None) -> int:
     """Compare RUN_A (before) with RUN_B (after): recovery times, p95 (peak and steady state), errors, integrity.
 

@@ -51,8 +51,9 @@ def _read_secret(path: Path) -> str:
     return secret
 
 
-def _resolve(chat_url: str | None, secret_file: Path | None, postgres_url: str | None,
-             state_dir: Path | None) -> _Where:
+def _resolve(
+    chat_url: str | None, secret_file: Path | None, postgres_url: str | None, state_dir: Path | None
+) -> _Where:
     if chat_url is not None:
         if secret_file is None:
             raise ConfigError("--chat-url needs --issuer-secret-file (the secret that guards POST /auth/token)")
@@ -105,25 +106,59 @@ def _run_id() -> str:
 @click.option("--think-time", "think_time_s", type=float, help="Mean seconds between a user's actions.")
 @click.option("--message-bytes", type=int, help="Message body size.")
 @click.option("--rest-share", type=float, help="Fraction of actions over REST (0-1).")
-@click.option("--params", "params_file", type=click.Path(path_type=Path, dir_okay=False),
-              help="YAML/JSON file of load parameters (a `load:` section or the fields); flags override it.")
-@click.option("--workers", type=click.IntRange(0, 64), default=0, show_default=True,
-              help="Locust worker processes (0: one standalone process).")
+@click.option(
+    "--params",
+    "params_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="YAML/JSON file of load parameters (a `load:` section or the fields); flags override it.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Locust worker processes (0: one standalone process).",
+)
 @click.option("--chat-url", help="Chat service base URL (default: the running local target's).")
-@click.option("--issuer-secret-file", type=click.Path(path_type=Path, dir_okay=False),
-              help="File holding the chat issuer secret (needed with --chat-url).")
+@click.option(
+    "--issuer-secret-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="File holding the chat issuer secret (needed with --chat-url).",
+)
 @click.option("--postgres-url", help="libpq URL of the chat database for the integrity check.")
 @click.option("--state-dir", type=click.Path(path_type=Path, file_okay=False), help="Local target state dir.")
-@click.option("--results", "results_dir", type=click.Path(path_type=Path, file_okay=False), default="results",
-              show_default=True, help="Parent folder of the run folder.")
-@click.option("--resolution", type=click.FloatRange(0.001, 60), default=0.1, show_default=True,
-              help="Timeline bucket in seconds.")
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default="results",
+    show_default=True,
+    help="Parent folder of the run folder.",
+)
+@click.option(
+    "--resolution", type=click.FloatRange(0.001, 60), default=0.1, show_default=True, help="Timeline bucket in seconds."
+)
 @click.option("--web-port", type=int, help="Serve Locust's web UI on 127.0.0.1:PORT during the run.")
-@click.option("--report/--no-report", default=True, show_default=True,
-              help="Also write charts, report.html, summary.md and junit.xml into the run folder.")
-def command(*, params_file: Path | None, workers: int, chat_url: str | None, issuer_secret_file: Path | None,
-            postgres_url: str | None, state_dir: Path | None, results_dir: Path, resolution: float,
-            web_port: int | None, report: bool, **overrides: Any) -> int:
+@click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="Also write charts, report.html, summary.md and junit.xml into the run folder.",
+)
+def command(
+    *,
+    params_file: Path | None,
+    workers: int,
+    chat_url: str | None,
+    issuer_secret_file: Path | None,
+    postgres_url: str | None,
+    state_dir: Path | None,
+    results_dir: Path,
+    resolution: float,
+    web_port: int | None,
+    report: bool,
+    **overrides: Any,
+) -> int:
     """Drive chat load alone against the running target; write timeline.csv, integrity and run.json."""
     params = _params(params_file, overrides)
     if params.duration_s is None:
@@ -141,15 +176,19 @@ def command(*, params_file: Path | None, workers: int, chat_url: str | None, iss
     return 0 if run["verdict"] == "passed" else EXIT_FAILED
 
 
-def _drive(where: _Where, params: LoadParams, run_dir: Path, *, workers: int, web_port: int | None,
-           resolution: float) -> dict[str, Any]:
+def _drive(
+    where: _Where, params: LoadParams, run_dir: Path, *, workers: int, web_port: int | None, resolution: float
+) -> dict[str, Any]:
     from resilience.analysis.timeline import build_timeline
     from resilience.load import start_load
 
     started = time.time()
     load = start_load(where.chat_url, where.secret, params, run_dir / "load", workers=workers, web_port=web_port)
-    click.echo(f"load: {params.users} users ({params.profile}) against {where.chat_url} for {params.duration_s:g} s"
-               f" -> {run_dir}", err=True)
+    click.echo(
+        f"load: {params.users} users ({params.profile}) against {where.chat_url} for {params.duration_s:g} s"
+        f" -> {run_dir}",
+        err=True,
+    )
     try:
         assert params.duration_s is not None
         if load.wait(params.duration_s + 60) is None:
@@ -165,13 +204,27 @@ def _drive(where: _Where, params: LoadParams, run_dir: Path, *, workers: int, we
     verdict = "passed" if integrity is None or integrity["ok"] else "failed"
     s = timeline.summary
     return {
-        "kind": "load", "target": where.target, "started": started, "ended": ended, "verdict": verdict,
+        "kind": "load",
+        "target": where.target,
+        "started": started,
+        "ended": ended,
+        "verdict": verdict,
         "experiments": [],
-        "load": {"users": params.users, "requests": s["requests"], "messages_acked": s["messages_acked"],
-                 "workers": workers, "params": params.model_dump(), "summary": s},
+        "load": {
+            "users": params.users,
+            "requests": s["requests"],
+            "messages_acked": s["messages_acked"],
+            "workers": workers,
+            "params": params.model_dump(),
+            "summary": s,
+        },
         "integrity": integrity,
-        "environment": {"python": sys.version.split()[0], "target": where.target, "chat_url": where.chat_url,
-                        "load_params": params.model_dump()},
+        "environment": {
+            "python": sys.version.split()[0],
+            "target": where.target,
+            "chat_url": where.chat_url,
+            "load_params": params.model_dump(),
+        },
     }
 
 
@@ -194,15 +247,32 @@ def _write_report(run_dir: Path) -> None:
     try:
         write_report(run_dir)
     except Exception as exc:  # noqa: BLE001 - the report is an extra: say why and keep the run's exit code
-        click.echo(f"warning: report not written: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
-                   err=True)
+        click.echo(
+            f"warning: report not written: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True
+        )
 
 
 def _reproduce(params: LoadParams, where: _Where, workers: int) -> str:
-    argv = ["resilience", "load", "--profile", params.profile, "--users", str(params.users),
-            "--duration", f"{params.duration_s:g}", "--spawn-rate", f"{params.spawn_rate:g}",
-            "--room-size", str(params.room_size), "--think-time", f"{params.think_time_s:g}",
-            "--message-bytes", str(params.message_bytes), "--rest-share", f"{params.rest_share:g}"]
+    argv = [
+        "resilience",
+        "load",
+        "--profile",
+        params.profile,
+        "--users",
+        str(params.users),
+        "--duration",
+        f"{params.duration_s:g}",
+        "--spawn-rate",
+        f"{params.spawn_rate:g}",
+        "--room-size",
+        str(params.room_size),
+        "--think-time",
+        f"{params.think_time_s:g}",
+        "--message-bytes",
+        str(params.message_bytes),
+        "--rest-share",
+        f"{params.rest_share:g}",
+    ]
     if params.rooms is not None:
         argv += ["--rooms", str(params.rooms)]
     if workers:
@@ -219,14 +289,20 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
 def _print(run: dict[str, Any], run_dir: Path) -> None:
     s = run["load"]["summary"]
     click.echo(f"run {run['run_id']}: {run['verdict'].upper()} -> {run_dir}")
-    click.echo(f"  requests {s['requests']} ({_fmt(s['throughput'])}/s), errors {_fmt(s['error_rate'], '.2%')}, "
-               f"p50/p95/p99 {_fmt(s['p50_ms'])}/{_fmt(s['p95_ms'])}/{_fmt(s['p99_ms'])} ms")
-    click.echo(f"  websockets: peak {s['ws_open_peak']} open, connect success {_fmt(s['connect_success'], '.2%')}, "
-               f"{s['reconnects']} reconnects; deliveries {s['delivery_count']} (p95 {_fmt(s['delivery_p95_ms'])} ms)")
+    click.echo(
+        f"  requests {s['requests']} ({_fmt(s['throughput'])}/s), errors {_fmt(s['error_rate'], '.2%')}, "
+        f"p50/p95/p99 {_fmt(s['p50_ms'])}/{_fmt(s['p95_ms'])}/{_fmt(s['p99_ms'])} ms"
+    )
+    click.echo(
+        f"  websockets: peak {s['ws_open_peak']} open, connect success {_fmt(s['connect_success'], '.2%')}, "
+        f"{s['reconnects']} reconnects; deliveries {s['delivery_count']} (p95 {_fmt(s['delivery_p95_ms'])} ms)"
+    )
     i = run["integrity"]
     if i is None:
         click.echo("  integrity: not checked (no database URL)")
     else:
-        click.echo(f"  integrity: {i['acked']} acked, {i['lost']} lost, {i['duplicated']} duplicated, "
-                   f"{i['out_of_order']} out of order, {i['indeterminate']} indeterminate, "
-                   f"delivery {_fmt(i['delivery_ratio'], '.2%')}")
+        click.echo(
+            f"  integrity: {i['acked']} acked, {i['lost']} lost, {i['duplicated']} duplicated, "
+            f"{i['out_of_order']} out of order, {i['indeterminate']} indeterminate, "
+            f"delivery {_fmt(i['delivery_ratio'], '.2%')}"
+        )

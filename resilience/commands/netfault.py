@@ -11,10 +11,18 @@ __all__ = ["command"]
 
 @click.command("netfault")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address of the HTTP API.")
-@click.option("--port", default=8474, show_default=True, type=click.IntRange(0, 65535),
-              help="Port of the HTTP API (0: any free port, printed on start).")
-@click.option("--config", type=click.Path(path_type=Path, dir_okay=False),
-              help="JSON array of proxies to create at start (the /populate body).")
+@click.option(
+    "--port",
+    default=8474,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port of the HTTP API (0: any free port, printed on start).",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="JSON array of proxies to create at start (the /populate body).",
+)
 def command(host: str, port: int, config: Path | None) -> None:
     """Serve a fault-injecting TCP proxy speaking Toxiproxy's HTTP API until SIGINT/SIGTERM."""
     from resilience.netfault.server import run

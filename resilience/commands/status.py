@@ -21,8 +21,7 @@ __all__ = ["command"]
 
 
 def _table(status: Status) -> Table:
-    table = Table(title=f"{status.target} target: {'healthy' if status.healthy else 'UNHEALTHY'}",
-                  title_justify="left")
+    table = Table(title=f"{status.target} target: {'healthy' if status.healthy else 'UNHEALTHY'}", title_justify="left")
     for col in ("component", "labels", "pid", "health", "restarts"):
         table.add_column(col)
     for pod in status.components:
@@ -47,8 +46,11 @@ def command(ctx: click.Context, target_name: str, state_dir: Path | None, as_jso
     target = open_target(target_name, state_dir)
     if not target.is_up():
         if as_json:
-            click.echo(json.dumps({"target": target_name, "healthy": False, "running": False,
-                                   "components": [], "endpoints": None}))
+            click.echo(
+                json.dumps(
+                    {"target": target_name, "healthy": False, "running": False, "components": [], "endpoints": None}
+                )
+            )
             ctx.exit(EXIT_ABORTED)
         target.status()  # raises the precise reason: not running, or stale state of a crashed run
     status = target.status()

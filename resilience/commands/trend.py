@@ -13,8 +13,14 @@ __all__ = ["command"]
 @click.argument("results_dir", type=click.Path(path_type=Path, file_okay=False))
 @click.option("--last", type=click.IntRange(min=1), default=None, help="Only the N newest runs.")
 @click.option("--all-kinds", is_flag=True, help="Also count load-only and capacity runs (default: game days only).")
-@click.option("-o", "--out", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Folder for trend.png and trend.md (default: RESULTS_DIR).")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Folder for trend.png and trend.md (default: RESULTS_DIR).",
+)
 def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path | None) -> None:
     """Chart recovery, peak p95, error rate and integrity over every run in RESULTS_DIR (one folder per run)."""
     from resilience.errors import ConfigError

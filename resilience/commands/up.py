@@ -34,20 +34,33 @@ def _ports(specs: tuple[str, ...]) -> dict[str, int]:
 
 @click.command("up")
 @target_options
-@click.option("--replicas", type=click.IntRange(1, 32), default=3, show_default=True,
-              help="Chat replicas (local target).")
-@click.option("--port", "ports", multiple=True, metavar="NAME=PORT",
-              help="Pin a port of the local stack, e.g. haproxy-chat=8080 (repeatable; default: free ports).")
-@click.option("--chat-env", "chat_env", multiple=True, metavar="CHAT_X=VALUE",
-              help="Extra setting for every chat replica, e.g. CHAT_RATE_LIMIT=200 (repeatable; local target).")
-def command(target_name: str, state_dir: Path | None, replicas: int, ports: tuple[str, ...],
-            chat_env: tuple[str, ...]) -> None:
+@click.option(
+    "--replicas", type=click.IntRange(1, 32), default=3, show_default=True, help="Chat replicas (local target)."
+)
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    metavar="NAME=PORT",
+    help="Pin a port of the local stack, e.g. haproxy-chat=8080 (repeatable; default: free ports).",
+)
+@click.option(
+    "--chat-env",
+    "chat_env",
+    multiple=True,
+    metavar="CHAT_X=VALUE",
+    help="Extra setting for every chat replica, e.g. CHAT_RATE_LIMIT=200 (repeatable; local target).",
+)
+def command(
+    target_name: str, state_dir: Path | None, replicas: int, ports: tuple[str, ...], chat_env: tuple[str, ...]
+) -> None:
     """Start the stack (local: etcd, Patroni x3, HAProxy, Redis, fault proxy, Prometheus, chat) until healthy.
 
     A second ``up`` says the stack is already running and prints its endpoints.
     """
-    local = ({"replicas": replicas, "ports": _ports(ports), "chat_env": _pairs(chat_env)}
-             if target_name == "local" else {})
+    local = (
+        {"replicas": replicas, "ports": _ports(ports), "chat_env": _pairs(chat_env)} if target_name == "local" else {}
+    )
     target = open_target(target_name, state_dir, **local)
     if target.is_up():
         click.echo(f"{target_name} target already running ('resilience down' stops it); endpoints:")
@@ -55,9 +68,13 @@ def command(target_name: str, state_dir: Path | None, replicas: int, ports: tupl
         return
     console = Console(stderr=True, highlight=False)
     with console.status(f"bringing up the {target_name} target...") as spinner:
+
         def progress(line: str) -> None:
-            console.print(f"  [green]✓[/green] {line}" if "healthy" in line or "started" in line
-                          or "created" in line else f"  {line}")
+            console.print(
+                f"  [green]✓[/green] {line}"
+                if "healthy" in line or "started" in line or "created" in line
+                else f"  {line}"
+            )
             spinner.update(f"bringing up the {target_name} target... ({line})")
 
         endpoints = target.up(progress=progress)

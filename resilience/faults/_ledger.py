@@ -68,8 +68,9 @@ class FaultLedger:
         self._lock = threading.RLock()
         self._keeper: Any = None
 
-    def register_kind(self, kind: str, revert: Revert, *, verify: Verify | None = None,
-                      renew: Renew | None = None) -> None:
+    def register_kind(
+        self, kind: str, revert: Revert, *, verify: Verify | None = None, renew: Renew | None = None
+    ) -> None:
         """Declare how faults of ``kind`` are reverted (idempotent reverts only), how a revert is verified
         and how the fault's lease is renewed (dead-man switch)."""
         self._reverts[kind] = revert

@@ -28,8 +28,13 @@ class Toxiproxy:
         self.lease_s, self.timeout_s = lease_s, timeout_s
 
     def _call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, ok: tuple[int, ...] = (),
-        *, leased: bool = False,
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        ok: tuple[int, ...] = (),
+        *,
+        leased: bool = False,
     ) -> Any:
         url = f"{self.base_url}{path}"
         headers = {"User-Agent": "resilience"}

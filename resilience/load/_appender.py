@@ -14,8 +14,16 @@ __all__ = ["Appender"]
 class Appender:
     """Appends bytes to ``<folder>/<prefix>-<host>-<pid><suffix>``; flushed every ``flush_s`` or 64 KiB."""
 
-    def __init__(self, folder: Path, prefix: str, suffix: str, *, flush_s: float = 1.0, name: str | None = None,
-                 header: bytes = b"") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        prefix: str,
+        suffix: str,
+        *,
+        flush_s: float = 1.0,
+        name: str | None = None,
+        header: bytes = b"",
+    ) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / (name or f"{prefix}-{socket.gethostname()}-{os.getpid()}{suffix}")
         self._file: BinaryIO | None = self.path.open("ab")

@@ -40,8 +40,18 @@ RECEIVED_BATCH = 256
 class Reporter(Protocol):
     """Where measurements go (the locustfile implements it over the events file and Locust stats)."""
 
-    def request(self, kind: Kind, name: str, ms: float, *, ok: bool, status: int = 0, length: int = 0,
-                error: str = "", stats: bool = True) -> None: ...
+    def request(
+        self,
+        kind: Kind,
+        name: str,
+        ms: float,
+        *,
+        ok: bool,
+        status: int = 0,
+        length: int = 0,
+        error: str = "",
+        stats: bool = True,
+    ) -> None: ...
 
     def event(self, kind: Kind, *, ok: bool = True, status: int = 0, value: float = 0.0) -> None: ...
 
@@ -87,8 +97,17 @@ def backoff(attempt: int) -> float:
 class ChatSession:
     """A user's live connection to one room; ``send`` from the user's greenlet, ``close`` on stop."""
 
-    def __init__(self, *, base_url: str, user: str, room: str, params: LoadParams,
-                 token: Callable[[], str | None], reporter: Reporter, ledger: LedgerWriter) -> None:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        user: str,
+        room: str,
+        params: LoadParams,
+        token: Callable[[], str | None],
+        reporter: Reporter,
+        ledger: LedgerWriter,
+    ) -> None:
         self.base_url, self.user, self.room, self.params = base_url, user, room, params
         self._token_fn, self._reporter, self._ledger = token, reporter, ledger
         self.token: str | None = None
@@ -129,8 +148,10 @@ class ChatSession:
         t0 = time.perf_counter()
         try:
             ws = websocket.create_connection(
-                ws_url(self.base_url, self.room, self.last_id), timeout=self.params.connect_timeout_s,
-                header=[f"Authorization: Bearer {self.token}"], enable_multithread=True,
+                ws_url(self.base_url, self.room, self.last_id),
+                timeout=self.params.connect_timeout_s,
+                header=[f"Authorization: Bearer {self.token}"],
+                enable_multithread=True,
             )
         except websocket.WebSocketBadStatusException as exc:
             if exc.status_code in (401, 403):
@@ -144,8 +165,9 @@ class ChatSession:
         return self._await_ready(ws, t0)
 
     def _connect_failed(self, t0: float, status: int, error: str) -> None:
-        self._reporter.request(Kind.WS_CONNECT, "connect", (time.perf_counter() - t0) * 1000, ok=False,
-                               status=status, error=error)
+        self._reporter.request(
+            Kind.WS_CONNECT, "connect", (time.perf_counter() - t0) * 1000, ok=False, status=status, error=error
+        )
 
     def _await_ready(self, ws: websocket.WebSocket, t0: float) -> bool:
         """Read the catch-up replay until ``ready``; the connection counts as open from then on."""
@@ -235,8 +257,7 @@ class ChatSession:
         sent = _sent_at(msg.get("body"))
         if sent is not None:
             ms = max(0.0, (time.time() - sent) * 1000)
-            self._reporter.request(Kind.DELIVERY, "delivery", ms, ok=True,
-                                   stats=self.params.report_deliveries)
+            self._reporter.request(Kind.DELIVERY, "delivery", ms, ok=True, stats=self.params.report_deliveries)
 
     def _on_ack(self, msg: dict[str, Any]) -> None:
         cid = str(msg.get("client_id"))
@@ -246,8 +267,9 @@ class ChatSession:
         now = time.time()
         self._ledger.acked(self.room, cid, int(msg["id"]), now)
         if not pending.timed_out:
-            self._reporter.request(Kind.ACK, "send→ack", (now - pending.t_first) * 1000, ok=True,
-                                   length=len(pending.frame))
+            self._reporter.request(
+                Kind.ACK, "send→ack", (now - pending.t_first) * 1000, ok=True, length=len(pending.frame)
+            )
 
     def _on_error(self, msg: dict[str, Any]) -> None:
         cid = str(msg.get("client_id"))
@@ -258,8 +280,14 @@ class ChatSession:
             return
         self._ledger.failed(self.room, cid, status)
         if not pending.timed_out:
-            self._reporter.request(Kind.ACK, "send→ack", (time.time() - pending.t_first) * 1000, ok=False,
-                                   status=status, error=f"{status} {msg.get('error', '')}".strip())
+            self._reporter.request(
+                Kind.ACK,
+                "send→ack",
+                (time.time() - pending.t_first) * 1000,
+                ok=False,
+                status=status,
+                error=f"{status} {msg.get('error', '')}".strip(),
+            )
 
     # -- sending (user greenlet) -------------------------------------------------------------------
     def send(self) -> bool:
@@ -301,8 +329,9 @@ class ChatSession:
         for pending in expired:
             if not pending.timed_out:
                 pending.timed_out = True
-                self._reporter.request(Kind.ACK, "send→ack", (now - pending.t_first) * 1000, ok=False,
-                                       error="ack timeout")
+                self._reporter.request(
+                    Kind.ACK, "send→ack", (now - pending.t_first) * 1000, ok=False, error="ack timeout"
+                )
         if expired and self.connected:
             for pending in expired:
                 pending.sent_at = now

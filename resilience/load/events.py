@@ -71,11 +71,13 @@ class EventWriter(Appender):
     def __init__(self, events_dir: Path, *, flush_s: float = 1.0, name: str | None = None) -> None:
         super().__init__(events_dir, "events", ".bin", flush_s=flush_s, name=name, header=MAGIC)
 
-    def record(self, kind: Kind, *, ok: bool = True, status: int = 0, value: float = 0.0,
-               t: float | None = None) -> None:
+    def record(
+        self, kind: Kind, *, ok: bool = True, status: int = 0, value: float = 0.0, t: float | None = None
+    ) -> None:
         """Append one event stamped ``t`` (default: now, wall clock)."""
-        self._append(RECORD.pack(time.time() if t is None else t, kind, 1 if ok else 0,
-                                 max(0, min(status, 0xFFFF)), value))
+        self._append(
+            RECORD.pack(time.time() if t is None else t, kind, 1 if ok else 0, max(0, min(status, 0xFFFF)), value)
+        )
 
 
 def _iter_file(path: Path) -> Iterator[tuple[float, int, int, int, float]]:
@@ -84,7 +86,7 @@ def _iter_file(path: Path) -> Iterator[tuple[float, int, int, int, float]]:
         return  # just created: the header is being written
     if not data.startswith(MAGIC):
         raise ValueError(f"{path}: not an events file (bad magic)")
-    body = memoryview(data)[len(MAGIC):]
+    body = memoryview(data)[len(MAGIC) :]
     whole = len(body) - len(body) % RECORD.size
     yield from RECORD.iter_unpack(body[:whole])
 

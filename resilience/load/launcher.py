@@ -136,8 +136,12 @@ def preflight(chat_url: str, issuer_secret: str, *, timeout: float = 5.0, room: 
         health = requests.get(f"{url}/healthz", timeout=timeout)
         if health.status_code != 200:
             raise LoadError(f"chat service at {url} is not healthy: /healthz answered {health.status_code}")
-        resp = requests.post(f"{url}/auth/token", json={"user": "resilience-preflight", "ttl_s": 300},
-                             headers={"X-Issuer-Secret": issuer_secret}, timeout=timeout)
+        resp = requests.post(
+            f"{url}/auth/token",
+            json={"user": "resilience-preflight", "ttl_s": 300},
+            headers={"X-Issuer-Secret": issuer_secret},
+            timeout=timeout,
+        )
     except requests.RequestException as exc:
         raise LoadError(f"chat service at {url} is unreachable: {_reason(exc)}") from None
     if resp.status_code in (401, 403):
@@ -147,8 +151,9 @@ def preflight(chat_url: str, issuer_secret: str, *, timeout: float = 5.0, room: 
     except (ValueError, KeyError, TypeError):
         raise LoadError(f"chat service at {url}: POST /auth/token -> {resp.status_code}, no token") from None
     try:
-        ws = websocket.create_connection(ws_url(url, room, None), timeout=timeout,
-                                         header=[f"Authorization: Bearer {token}"])
+        ws = websocket.create_connection(
+            ws_url(url, room, None), timeout=timeout, header=[f"Authorization: Bearer {token}"]
+        )
         try:
             deadline = time.monotonic() + timeout
             while json.loads(ws.recv()).get("type") != "ready":
@@ -170,14 +175,21 @@ def _free_port() -> int:
 
 def _launch(argv: list[str], env: dict[str, str], out: Path) -> subprocess.Popen[bytes]:
     with out.open("ab") as sink:
-        return subprocess.Popen(argv, env=env, cwd=out.parent, stdout=sink, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        return subprocess.Popen(
+            argv,
+            env=env,
+            cwd=out.parent,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
 
-def _argv(spec: LoadSpec, out_dir: Path, *, workers: int, web_port: int | None, startup_timeout: float,
-          log_level: str) -> tuple[list[str], list[list[str]]]:
-    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", log_level,
-            "--exit-code-on-error", "0"]
+def _argv(
+    spec: LoadSpec, out_dir: Path, *, workers: int, web_port: int | None, startup_timeout: float, log_level: str
+) -> tuple[list[str], list[list[str]]]:
+    base = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--loglevel", log_level, "--exit-code-on-error", "0"]
     master = [*base, "-H", spec.chat_url, "--logfile", str(out_dir / "locust-master.log")]
     if web_port is None:
         master += ["--headless", "--only-summary"]
@@ -186,16 +198,46 @@ def _argv(spec: LoadSpec, out_dir: Path, *, workers: int, web_port: int | None, 
     if not workers:
         return master, []
     port = _free_port()
-    master += ["--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
-               "--expect-workers", str(workers), "--expect-workers-max-wait", str(int(startup_timeout))]
-    worker_argv = [[*base, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port),
-                    "--logfile", str(out_dir / f"locust-worker-{i}.log")] for i in range(workers)]
+    master += [
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        "--expect-workers",
+        str(workers),
+        "--expect-workers-max-wait",
+        str(int(startup_timeout)),
+    ]
+    worker_argv = [
+        [
+            *base,
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+            "--logfile",
+            str(out_dir / f"locust-worker-{i}.log"),
+        ]
+        for i in range(workers)
+    ]
     return master, worker_argv
 
 
-def start_load(chat_url: str, issuer_secret: str, params: LoadParams, out_dir: Path, *, workers: int = 0,
-               spread_urls: Sequence[str] = (), web_port: int | None = None, check: bool = True,
-               startup_timeout: float = 30.0, log_level: str = "INFO") -> LoadProcess:
+def start_load(
+    chat_url: str,
+    issuer_secret: str,
+    params: LoadParams,
+    out_dir: Path,
+    *,
+    workers: int = 0,
+    spread_urls: Sequence[str] = (),
+    web_port: int | None = None,
+    check: bool = True,
+    startup_timeout: float = 30.0,
+    log_level: str = "INFO",
+) -> LoadProcess:
     """Launch Locust against ``chat_url`` with ``params``; return once the first user runs.
 
     ``out_dir`` receives ``load-spec.json``, ``events/``, ``ledger/`` and the Locust logs. ``workers=N``
@@ -214,14 +256,25 @@ def start_load(chat_url: str, issuer_secret: str, params: LoadParams, out_dir: P
     events_dir, ledger_dir = out_dir / "events", out_dir / "ledger"
     for folder in (events_dir, ledger_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    spec = LoadSpec(params=params, chat_url=url, spread_urls=spread, events_dir=str(events_dir),
-                    ledger_dir=str(ledger_dir), workers=max(1, workers))
+    spec = LoadSpec(
+        params=params,
+        chat_url=url,
+        spread_urls=spread,
+        events_dir=str(events_dir),
+        ledger_dir=str(ledger_dir),
+        workers=max(1, workers),
+    )
     spec_path = out_dir / "load-spec.json"
     spec_path.write_text(spec.model_dump_json(indent=2))
-    env = {**os.environ, "RESILIENCE_LOAD_SPEC": str(spec_path), "RESILIENCE_ISSUER_SECRET": issuer_secret,
-           "PYTHONUNBUFFERED": "1"}
-    master_argv, worker_argvs = _argv(spec, out_dir, workers=workers, web_port=web_port,
-                                     startup_timeout=startup_timeout, log_level=log_level)
+    env = {
+        **os.environ,
+        "RESILIENCE_LOAD_SPEC": str(spec_path),
+        "RESILIENCE_ISSUER_SECRET": issuer_secret,
+        "PYTHONUNBUFFERED": "1",
+    }
+    master_argv, worker_argvs = _argv(
+        spec, out_dir, workers=workers, web_port=web_port, startup_timeout=startup_timeout, log_level=log_level
+    )
     load = LoadProcess(out_dir, events_dir, ledger_dir)
     try:
         load.procs.append(_launch(master_argv, env, out_dir / "locust-master.out"))

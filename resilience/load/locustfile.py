@@ -103,12 +103,28 @@ class _Reporter:
         self._fire = user.environment.events.request.fire
         self._sink = sink
 
-    def request(self, kind: Kind, name: str, ms: float, *, ok: bool, status: int = 0, length: int = 0,
-                error: str = "", stats: bool = True) -> None:
+    def request(
+        self,
+        kind: Kind,
+        name: str,
+        ms: float,
+        *,
+        ok: bool,
+        status: int = 0,
+        length: int = 0,
+        error: str = "",
+        stats: bool = True,
+    ) -> None:
         self._sink.record(kind, ok=ok, status=status, value=ms)
         if stats:
-            self._fire(request_type="WS", name=name, response_time=ms, response_length=length,
-                       exception=None if ok else LoadFailure(error or f"status {status}"), context={})
+            self._fire(
+                request_type="WS",
+                name=name,
+                response_time=ms,
+                response_length=length,
+                exception=None if ok else LoadFailure(error or f"status {status}"),
+                context={},
+            )
 
     def event(self, kind: Kind, *, ok: bool = True, status: int = 0, value: float = 0.0) -> None:
         self._sink.record(kind, ok=ok, status=status, value=value)
@@ -139,8 +155,15 @@ class ChatUser(FastHttpUser):
     def on_start(self) -> None:
         sink, self.ledger = _Sinks.open()
         self.reporter = _Reporter(self, sink)
-        self.session = ChatSession(base_url=self.host, user=self.user_name, room=self.room, params=PARAMS,
-                                   token=self._token, reporter=self.reporter, ledger=self.ledger)
+        self.session = ChatSession(
+            base_url=self.host,
+            user=self.user_name,
+            room=self.room,
+            params=PARAMS,
+            token=self._token,
+            reporter=self.reporter,
+            ledger=self.ledger,
+        )
         _Sinks.sessions.add(self.session)
         self.session.wait_connected(PARAMS.connect_timeout_s)  # a client does not send before it is online
 
@@ -150,8 +173,12 @@ class ChatUser(FastHttpUser):
 
     def _token(self) -> str | None:
         t0 = time.perf_counter()
-        with self.client.post("/auth/token", json={"user": self.user_name, "ttl_s": 24 * 3600},
-                              headers={"X-Issuer-Secret": ISSUER_SECRET, **CLOSE}, catch_response=True) as resp:
+        with self.client.post(
+            "/auth/token",
+            json={"user": self.user_name, "ttl_s": 24 * 3600},
+            headers={"X-Issuer-Secret": ISSUER_SECRET, **CLOSE},
+            catch_response=True,
+        ) as resp:
             token = _json(resp).get("token") if resp.status_code == 200 else None
             ok = isinstance(token, str)
             if not ok:
@@ -184,9 +211,13 @@ class ChatUser(FastHttpUser):
         cid, now = uuid.uuid4().hex, time.time()
         self.ledger.sent(self.room, cid, self.user_name, "rest", now)
         t0 = time.perf_counter()
-        with self.client.post(f"/rooms/{self.room}/messages", name="/rooms/[room]/messages",
-                              json={"client_id": cid, "body": make_body(PARAMS.message_bytes, now)},
-                              headers=headers, catch_response=True) as resp:
+        with self.client.post(
+            f"/rooms/{self.room}/messages",
+            name="/rooms/[room]/messages",
+            json={"client_id": cid, "body": make_body(PARAMS.message_bytes, now)},
+            headers=headers,
+            catch_response=True,
+        ) as resp:
             ms, status = (time.perf_counter() - t0) * 1000, resp.status_code or 0
             msg_id = _json(resp).get("id") if status in (200, 201) else None
             if isinstance(msg_id, int):
@@ -204,8 +235,12 @@ class ChatUser(FastHttpUser):
             return
         after = max(0, (self.session.last_id or 0) - 50)
         t0 = time.perf_counter()
-        with self.client.get(f"/rooms/{self.room}/messages?after={after}&limit=50", name="/rooms/[room]/messages?after",
-                             headers=headers, catch_response=True) as resp:
+        with self.client.get(
+            f"/rooms/{self.room}/messages?after={after}&limit=50",
+            name="/rooms/[room]/messages?after",
+            headers=headers,
+            catch_response=True,
+        ) as resp:
             ms, status = (time.perf_counter() - t0) * 1000, resp.status_code or 0
             if status != 200:
                 resp.failure(f"status {status}")

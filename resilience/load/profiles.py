@@ -89,8 +89,9 @@ def build_profile(params: LoadParams) -> Profile:
     if params.profile == "step":
         steps = int(_opt(opts, "steps", 5, minimum=1))
         step_s = _opt(opts, "step_s", _span(duration, 300.0) / steps, minimum=0.001)
-        return Profile("step", duration, lambda t: math.ceil(users * min(int(t // step_s) + 1, steps) / steps),
-                       const_rate)
+        return Profile(
+            "step", duration, lambda t: math.ceil(users * min(int(t // step_s) + 1, steps) / steps), const_rate
+        )
     span = _span(duration, 180.0)
     base = _opt(opts, "base_users", max(1, users // 5), minimum=1)
     at = _opt(opts, "spike_at_s", span / 3)
@@ -100,5 +101,9 @@ def build_profile(params: LoadParams) -> Profile:
     def in_spike(t: float) -> bool:
         return at <= t < at + length
 
-    return Profile("spike", duration, lambda t: users if in_spike(t) else round(base),
-                   lambda t: surge if in_spike(t) or t >= at + length else rate)
+    return Profile(
+        "spike",
+        duration,
+        lambda t: users if in_spike(t) else round(base),
+        lambda t: surge if in_spike(t) or t >= at + length else rate,
+    )

@@ -110,8 +110,9 @@ def as_int(value: Any, struct: str, name: str, gotype: str = "int64") -> int:
     """A Go integer field: a JSON number without fraction or exponent."""
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float):
-            raise GoJSONError(f"json: cannot unmarshal number {_num(value)} into Go struct field {struct}.{name} "
-                              f"of type {gotype}")
+            raise GoJSONError(
+                f"json: cannot unmarshal number {_num(value)} into Go struct field {struct}.{name} of type {gotype}"
+            )
         raise _mismatch(value, struct, name, gotype)
     return value
 

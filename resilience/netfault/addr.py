@@ -19,7 +19,7 @@ def split_host_port(addr: str) -> tuple[str, str]:
         end = addr.find("]")
         if end < 0:
             raise AddrError(f"address {addr}: missing ']' in address")
-        host, rest = addr[1:end], addr[end + 1:]
+        host, rest = addr[1:end], addr[end + 1 :]
         if not rest.startswith(":"):
             raise AddrError(f"address {addr}: missing port in address")
         return host, rest[1:]

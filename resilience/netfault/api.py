@@ -45,15 +45,17 @@ def _request_id() -> str:
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(data, separators=(",", ":")).encode(),
-                        content_type="application/json")
+    return web.Response(
+        status=status, body=json.dumps(data, separators=(",", ":")).encode(), content_type="application/json"
+    )
 
 
 def _error(err: ApiError) -> web.Response:
     """Go's ``http.Error``: the JSON error as text/plain, with a newline."""
     body = json.dumps(err.to_json(), separators=(",", ":")) + "\n"
-    return web.Response(status=err.status, text=body, content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"})
+    return web.Response(
+        status=err.status, text=body, content_type="text/plain", headers={"X-Content-Type-Options": "nosniff"}
+    )
 
 
 LEASE_HEADER = "X-Netfault-Lease-Seconds"
@@ -123,8 +125,9 @@ def parse_populate(body: bytes) -> list[ProxySpec]:
         if item is not None and not isinstance(item, dict):
             from resilience.netfault._gojson import go_kind
 
-            raise bad_body(GoJSONError(f"json: cannot unmarshal {go_kind(item)} into Go value of type "
-                                       f"{_POPULATE_TYPE[2:]}"))
+            raise bad_body(
+                GoJSONError(f"json: cannot unmarshal {go_kind(item)} into Go value of type {_POPULATE_TYPE[2:]}")
+            )
         f = _proxy_fields(item or {}, {"name": "", "listen": "", "upstream": "", "enabled": True}, "")
         specs.append(ProxySpec(**f))
     for i, spec in enumerate(specs, start=1):
@@ -144,13 +147,25 @@ class Api:
             (re.compile(r"/reset"), {"POST": self.reset}),
             (re.compile(r"/proxies"), {"GET": self.proxy_index, "POST": self.proxy_create}),
             (re.compile(r"/populate"), {"POST": self.populate}),
-            (re.compile(r"/proxies/(?P<proxy>[^/]+)"),
-             {"GET": self.proxy_show, "POST": self.proxy_update, "PATCH": self.proxy_update,
-              "DELETE": self.proxy_delete}),
+            (
+                re.compile(r"/proxies/(?P<proxy>[^/]+)"),
+                {
+                    "GET": self.proxy_show,
+                    "POST": self.proxy_update,
+                    "PATCH": self.proxy_update,
+                    "DELETE": self.proxy_delete,
+                },
+            ),
             (re.compile(r"/proxies/(?P<proxy>[^/]+)/toxics"), {"GET": self.toxic_index, "POST": self.toxic_create}),
-            (re.compile(r"/proxies/(?P<proxy>[^/]+)/toxics/(?P<toxic>[^/]+)"),
-             {"GET": self.toxic_show, "POST": self.toxic_update, "PATCH": self.toxic_update,
-              "DELETE": self.toxic_delete}),
+            (
+                re.compile(r"/proxies/(?P<proxy>[^/]+)/toxics/(?P<toxic>[^/]+)"),
+                {
+                    "GET": self.toxic_show,
+                    "POST": self.toxic_update,
+                    "PATCH": self.toxic_update,
+                    "DELETE": self.toxic_delete,
+                },
+            ),
             (re.compile(r"/version"), {"GET": self.version}),
         ]
 
@@ -165,13 +180,21 @@ class Api:
             response = await self._guarded(handler, request, match.groupdict())
             response.headers["X-Toxiproxy-Request-Id"] = _request_id()
             return response
-        return web.Response(status=404, text="404 page not found\n", content_type="text/plain",
-                            headers={"X-Content-Type-Options": "nosniff"})
+        return web.Response(
+            status=404,
+            text="404 page not found\n",
+            content_type="text/plain",
+            headers={"X-Content-Type-Options": "nosniff"},
+        )
 
     async def _guarded(self, handler: Handler, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
         if request.headers.get("User-Agent", "").startswith("Mozilla/"):
-            return web.Response(status=403, text="User agent not allowed\n", content_type="text/plain",
-                                headers={"X-Content-Type-Options": "nosniff"})
+            return web.Response(
+                status=403,
+                text="User agent not allowed\n",
+                content_type="text/plain",
+                headers={"X-Content-Type-Options": "nosniff"},
+            )
         try:
             return await handler(request, args)
         except ApiError as err:
@@ -259,8 +282,9 @@ class Api:
         return web.Response(status=204)
 
     async def version(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:
-        return web.Response(body=f'{{"version": "{VERSION}"}}\n'.encode(),
-                            headers={"Content-Type": "application/json;charset=utf-8"})
+        return web.Response(
+            body=f'{{"version": "{VERSION}"}}\n'.encode(), headers={"Content-Type": "application/json;charset=utf-8"}
+        )
 
     # ---- toxics ----------------------------------------------------------------------------------
     async def toxic_index(self, request: web.Request, args: dict[str, str]) -> web.StreamResponse:

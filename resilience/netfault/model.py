@@ -88,9 +88,14 @@ TOXIC_ATTRIBUTES: dict[str, dict[str, str]] = {
 """Toxic type -> attribute name -> Go type (every attribute is an integer, missing ones are 0)."""
 
 _GO_STRUCT = {
-    "latency": "LatencyToxic", "bandwidth": "BandwidthToxic", "slow_close": "SlowCloseToxic",
-    "timeout": "TimeoutToxic", "reset_peer": "ResetToxic", "slicer": "SlicerToxic",
-    "limit_data": "LimitDataToxic", "noop": "NoopToxic",
+    "latency": "LatencyToxic",
+    "bandwidth": "BandwidthToxic",
+    "slow_close": "SlowCloseToxic",
+    "timeout": "TimeoutToxic",
+    "reset_peer": "ResetToxic",
+    "slicer": "SlicerToxic",
+    "limit_data": "LimitDataToxic",
+    "noop": "NoopToxic",
 }
 
 
@@ -157,8 +162,10 @@ def _attributes(raw: Any, toxic_type: str, base: dict[str, int]) -> dict[str, in
     if raw is None:
         return attrs
     if not isinstance(raw, dict):
-        msg = (f"json: cannot unmarshal {_kind(raw)} into Go struct field .attributes of type "
-               f"toxics.{_GO_STRUCT[toxic_type]}")
+        msg = (
+            f"json: cannot unmarshal {_kind(raw)} into Go struct field .attributes of type "
+            f"toxics.{_GO_STRUCT[toxic_type]}"
+        )
         raise bad_body(GoJSONError(msg))
     for key, gotype in TOXIC_ATTRIBUTES[toxic_type].items():
         present, value = go_field(raw, key)
@@ -179,8 +186,10 @@ def parse_toxic(body: bytes, exists: Callable[[str], bool]) -> Toxic:
     toxicity = _decode(obj, "toxicity", "ToxicWrapper", as_float, 1.0)
     _present, raw_attrs = go_field(obj, "attributes")
     if raw_attrs is not None and not isinstance(raw_attrs, dict):
-        msg = (f"json: cannot unmarshal {_kind(raw_attrs)} into Go struct field ToxicWrapper.attributes "
-               "of type toxics.NoopToxic")
+        msg = (
+            f"json: cannot unmarshal {_kind(raw_attrs)} into Go struct field ToxicWrapper.attributes "
+            "of type toxics.NoopToxic"
+        )
         raise bad_body(GoJSONError(msg))
     direction = parse_direction(stream)
     if not name:
@@ -190,8 +199,9 @@ def parse_toxic(body: bytes, exists: Callable[[str], bool]) -> Toxic:
     if exists(name):
         raise TOXIC_EXISTS
     attributes = _attributes(raw_attrs, toxic_type, dict.fromkeys(TOXIC_ATTRIBUTES[toxic_type], 0))
-    return Toxic(name=name, type=toxic_type, stream=stream, direction=direction, toxicity=toxicity,
-                 attributes=attributes)
+    return Toxic(
+        name=name, type=toxic_type, stream=stream, direction=direction, toxicity=toxicity, attributes=attributes
+    )
 
 
 def update_toxic(toxic: Toxic, body: bytes) -> tuple[dict[str, int], float]:

@@ -172,8 +172,13 @@ class Proxy:
         """When a leased ``enabled: false`` ends and the proxy listens again (epoch seconds), or None."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "listen": self.listen, "upstream": self.upstream, "enabled": self.enabled,
-                "toxics": [t.to_json() for t in self.toxics.all()]}
+        return {
+            "name": self.name,
+            "listen": self.listen,
+            "upstream": self.upstream,
+            "enabled": self.enabled,
+            "toxics": [t.to_json() for t in self.toxics.all()],
+        }
 
     # ---- listener --------------------------------------------------------------------------------
     def start(self) -> None:

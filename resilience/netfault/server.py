@@ -40,8 +40,14 @@ def load_config(path: Path) -> bytes:
     return body
 
 
-async def serve(host: str, port: int, config: bytes | None = None, *, ready: asyncio.Event | None = None,
-                stop: asyncio.Event | None = None) -> None:
+async def serve(
+    host: str,
+    port: int,
+    config: bytes | None = None,
+    *,
+    ready: asyncio.Event | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Serve until ``stop`` is set (or SIGINT/SIGTERM); populate from ``config`` first."""
     api = Api()
     if config is not None:

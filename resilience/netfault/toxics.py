@@ -207,8 +207,8 @@ async def _slicer(stub: Stub, attrs: dict[str, int]) -> None:
         data = chunk.data
         bounds = slice_bounds(len(data), average, variation)
         for i in range(1, len(bounds), 2):
-            await stub.output.put(Chunk(data[bounds[i - 1]:bounds[i]], chunk.ts))
-            chunk.data = data[bounds[i]:]
+            await stub.output.put(Chunk(data[bounds[i - 1] : bounds[i]], chunk.ts))
+            chunk.data = data[bounds[i] :]
             if not chunk.data:
                 stub.held = None
             await asyncio.sleep(delay / 1_000_000)

@@ -81,8 +81,12 @@ def slo_holds(
     if ok:
         log.info("SLO over the last %.1f s: %s", window_s, report)
     else:
-        log.warning("SLO broken over the last %.1f s: %s (%s requests)", window_s, "; ".join(map(str, report["why"])),
-                    report["requests"])
+        log.warning(
+            "SLO broken over the last %.1f s: %s (%s requests)",
+            window_s,
+            "; ".join(map(str, report["why"])),
+            report["requests"],
+        )
     return ok
 
 

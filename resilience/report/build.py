@@ -123,8 +123,14 @@ def collect(run_dir: Path | str) -> ReportData:
 
 
 def _whole(run: Run, shared: Series | None) -> ExperimentData:
-    exp = Experiment(name="whole run", verdict=run.verdict, integrity=run.integrity, slo=run.slo,
-                     started=run.started, ended=run.ended)
+    exp = Experiment(
+        name="whole run",
+        verdict=run.verdict,
+        integrity=run.integrity,
+        slo=run.slo,
+        started=run.started,
+        ended=run.ended,
+    )
     notes = () if shared is not None else ("no run-level timeline.csv: timeline chart left out",)
     return ExperimentData(exp, shared, notes, "run")
 

@@ -188,7 +188,6 @@ def compare_runs(a: Run, b: Run, tolerances: Tolerances | None = None) -> Compar
     return Comparison(run_a=a.run_id, run_b=b.run_id, changes=tuple(changes))
 
 
-
 def steady_p95(item: ExperimentData) -> float | None:
     """Median per-interval p95 before the fault (the steady state the fault was measured against)."""
     if item.series is None:

@@ -14,8 +14,10 @@ FORMATS = ("text", "markdown", "json")
 
 def _headline(c: Comparison) -> str:
     n_reg, n_imp = len(c.regressions), len(c.improvements)
-    return (f"{c.run_a} -> {c.run_b}: {c.verdict.upper()} "
-            f"({n_reg} regression{'s' * (n_reg != 1)}, {n_imp} improvement{'s' * (n_imp != 1)})")
+    return (
+        f"{c.run_a} -> {c.run_b}: {c.verdict.upper()} "
+        f"({n_reg} regression{'s' * (n_reg != 1)}, {n_imp} improvement{'s' * (n_imp != 1)})"
+    )
 
 
 def _label(change: Change) -> str:

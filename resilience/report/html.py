@@ -68,8 +68,14 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        epoch=fmt_epoch, seconds=fmt_s, ms=fmt_ms, pct=fmt_pct, hypothesis=hypothesis_word,
-        recovery=recovery_word, goodness=_goodness, data_uri=_data_uri,
+        epoch=fmt_epoch,
+        seconds=fmt_s,
+        ms=fmt_ms,
+        pct=fmt_pct,
+        hypothesis=hypothesis_word,
+        recovery=recovery_word,
+        goodness=_goodness,
+        data_uri=_data_uri,
     )
     return env
 
@@ -104,16 +110,20 @@ def _item(data: ExperimentData, charts: list[Chart]) -> _Item:
 def render_html(data: ReportData, charts: list[Chart], sections: list[Section]) -> str:
     """The whole report page as a string."""
     run = data.run
-    return _environment().get_template("report.html.j2").render(
-        run=run,
-        run_dir=str(run.path),
-        notes=data.notes,
-        load_line=load_line(run.load),
-        experiments=[_item(d, charts) for d in data.experiments],
-        whole=_item(data.whole, charts) if data.whole is not None else None,
-        overview=[c for c in charts if c.experiment is None],
-        sections=sections,
-        environment=flatten(run.environment),
-        version=__version__,
-        generated=dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+    return (
+        _environment()
+        .get_template("report.html.j2")
+        .render(
+            run=run,
+            run_dir=str(run.path),
+            notes=data.notes,
+            load_line=load_line(run.load),
+            experiments=[_item(d, charts) for d in data.experiments],
+            whole=_item(data.whole, charts) if data.whole is not None else None,
+            overview=[c for c in charts if c.experiment is None],
+            sections=sections,
+            environment=flatten(run.environment),
+            version=__version__,
+            generated=dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        )
     )

@@ -62,8 +62,11 @@ def _integrity(exp: Experiment) -> Check:
     if i.ok:
         reordered = f"; warning: {i.out_of_order} delivered out of order" if i.out_of_order else ""
         return Check(name, "passed", f"{i.acked} acknowledged messages, none lost or duplicated{reordered}")
-    return Check(name, "failed", f"{i.lost} lost, {i.duplicated} duplicated, {i.out_of_order} out of order "
-                                 f"of {i.acked} acknowledged")
+    return Check(
+        name,
+        "failed",
+        f"{i.lost} lost, {i.duplicated} duplicated, {i.out_of_order} out of order of {i.acked} acknowledged",
+    )
 
 
 _RUN_OUTCOMES = {"passed": "passed", "failed": "failed", "interrupted": "skipped"}
@@ -109,8 +112,15 @@ def _suite(parent: ET.Element, run: Run, name: str, checks: list[Check], seconds
     counts = {o: sum(c.outcome == o for c in checks) for o in ("failed", "error", "skipped")}
     stamp = dt.datetime.fromtimestamp(run.started or 0, tz=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
     suite = ET.SubElement(
-        parent, "testsuite", name=name, tests=str(len(checks)), failures=str(counts["failed"]),
-        errors=str(counts["error"]), skipped=str(counts["skipped"]), time=f"{seconds or 0:.3f}", timestamp=stamp,
+        parent,
+        "testsuite",
+        name=name,
+        tests=str(len(checks)),
+        failures=str(counts["failed"]),
+        errors=str(counts["error"]),
+        skipped=str(counts["skipped"]),
+        time=f"{seconds or 0:.3f}",
+        timestamp=stamp,
     )
     props = ET.SubElement(suite, "properties")
     for key, value in (("run_id", run.run_id), ("scenario", run.scenario), ("target", run.target)):

@@ -42,14 +42,22 @@ def render_summary(data: ReportData) -> str:
         for item in data.experiments:
             e = item.experiment
             cells = [
-                e.name, f"{_ICONS.get(e.verdict, '❔')} {e.verdict}",
+                e.name,
+                f"{_ICONS.get(e.verdict, '❔')} {e.verdict}",
                 f"{hypothesis_word(e.hypothesis_before)} / {hypothesis_word(e.hypothesis_after)}",
-                fmt_s(e.detect_s), recovery_word(e), fmt_ms(e.peak_p95_ms), fmt_pct(e.error_rate), integrity_short(e),
+                fmt_s(e.detect_s),
+                recovery_word(e),
+                fmt_ms(e.peak_p95_ms),
+                fmt_pct(e.error_rate),
+                integrity_short(e),
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
-    why = [f"- **{i.experiment.name}** ({i.experiment.verdict}): {'; '.join(i.experiment.reasons)}"
-           for i in data.experiments if i.experiment.verdict != "passed" and i.experiment.reasons]
+    why = [
+        f"- **{i.experiment.name}** ({i.experiment.verdict}): {'; '.join(i.experiment.reasons)}"
+        for i in data.experiments
+        if i.experiment.verdict != "passed" and i.experiment.reasons
+    ]
     if why:
         lines += [*why, ""]
     if run.errors or run.interrupted_by:

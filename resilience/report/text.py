@@ -101,8 +101,10 @@ def integrity_line(exp: Experiment) -> str:
     i = exp.integrity
     if i is None:
         return "not measured"
-    line = (f"{fmt_count(i.acked)} acked · {fmt_count(i.lost)} lost · {fmt_count(i.duplicated)} duplicated · "
-            f"{fmt_count(i.out_of_order)} out of order")
+    line = (
+        f"{fmt_count(i.acked)} acked · {fmt_count(i.lost)} lost · {fmt_count(i.duplicated)} duplicated · "
+        f"{fmt_count(i.out_of_order)} out of order"
+    )
     if i.indeterminate:
         line += f" · {i.indeterminate:,} indeterminate"
     if i.delivery_ratio is not None:

@@ -86,15 +86,21 @@ def _recovery_panel(ax: Axes, runs: Sequence[Run], colors: Mapping[str, ColorTyp
         ax.plot(x, target, ls=":", color=color, lw=1.2, drawstyle="steps-mid")
         late = _series(runs, name, lambda e: e.recovery_s if e.recovery_met is False else None)
         ax.plot(x, late, ls="none", marker="o", ms=9, mfc="none", mec=COLORS["bad"], mew=1.8)
-        missing = _series(runs, name, lambda e: e.recovery_target_s if e.recovery_met is False and
-                          e.recovery_s is None else None)
+        missing = _series(
+            runs, name, lambda e: e.recovery_target_s if e.recovery_met is False and e.recovery_s is None else None
+        )
         ax.plot(x, missing, ls="none", marker="^", ms=8, color=COLORS["bad"])
     ax.set_ylabel("recovery time (s)")
     ax.set_ylim(bottom=0)
 
 
-def _metric_panel(ax: Axes, runs: Sequence[Run], colors: Mapping[str, ColorType],
-                  get: Callable[[Experiment], float | None], scale: float = 1.0) -> None:
+def _metric_panel(
+    ax: Axes,
+    runs: Sequence[Run],
+    colors: Mapping[str, ColorType],
+    get: Callable[[Experiment], float | None],
+    scale: float = 1.0,
+) -> None:
     x = np.arange(len(runs))
     for name, color in colors.items():
         ax.plot(x, _series(runs, name, get) * scale, marker="o", ms=4, color=color)
@@ -105,8 +111,9 @@ def _integrity_panel(ax: Axes, runs: Sequence[Run]) -> None:
     bottom = np.zeros(len(runs))
     kinds = (("lost", COLORS["bad"]), ("duplicated", "#e67e22"), ("out_of_order", "#8e44ad"))
     for field, color in kinds:
-        counts = np.asarray([sum(getattr(e.integrity, field) or 0 for e in r.experiments if e.integrity)
-                             for r in runs], dtype=float)
+        counts = np.asarray(
+            [sum(getattr(e.integrity, field) or 0 for e in r.experiments if e.integrity) for r in runs], dtype=float
+        )
         ax.bar(x, counts, bottom=bottom, color=color, width=0.6, label=field.replace("_", " "))
         bottom += counts
     ax.set_ylabel("integrity problems\n(messages)")

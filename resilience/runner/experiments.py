@@ -98,7 +98,11 @@ def _check_controls(located: Located, data: dict[str, Any]) -> None:
 
 
 _SHAPES: dict[str, type] = {
-    "steady-state-hypothesis": dict, "configuration": dict, "secrets": dict, "controls": list, "rollbacks": list,
+    "steady-state-hypothesis": dict,
+    "configuration": dict,
+    "secrets": dict,
+    "controls": list,
+    "rollbacks": list,
 }
 """Top-level sections and the shape chaoslib assumes without checking."""
 

@@ -45,10 +45,18 @@ class CleanupReport:
         return not self.errors and all(c.ok for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
-        return {"clean": self.clean, "recorded": self.recorded, "reverted": self.reverted, "errors": self.errors,
-                "checks": [c.to_json() for c in self.checks], "marked_interrupted": self.marked,
-                "stopped_load_pids": self.stopped_load, "stale_run": self.stale_run,
-                "target_running": self.target_running, "seconds": round(self.seconds, 3)}
+        return {
+            "clean": self.clean,
+            "recorded": self.recorded,
+            "reverted": self.reverted,
+            "errors": self.errors,
+            "checks": [c.to_json() for c in self.checks],
+            "marked_interrupted": self.marked,
+            "stopped_load_pids": self.stopped_load,
+            "stale_run": self.stale_run,
+            "target_running": self.target_running,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def _after_dead_run(stale: Holder | None, entries: list[LedgerEntry], report: CleanupReport) -> None:
@@ -133,13 +141,17 @@ def exclusive_run(state_dir: Path, results_dir: Path, say: Say) -> Iterator[RunL
         if lock.stale is not None:
             report = CleanupReport()
             _after_dead_run(lock.stale, [], report)
-            say(f"note: an earlier {lock.stale.describe()} died without finishing"
-                + (f"; marked interrupted: {', '.join(report.marked)}" if report.marked else ""))
+            say(
+                f"note: an earlier {lock.stale.describe()} died without finishing"
+                + (f"; marked interrupted: {', '.join(report.marked)}" if report.marked else "")
+            )
         left = DurableLedger(state_dir).entries()
         if left:
             keys = ", ".join(e.key for e in left)
-            raise TargetError(f"faults of an earlier run are still recorded in {state_dir / 'faults'} ({keys}): "
-                              "run 'resilience cleanup' first")
+            raise TargetError(
+                f"faults of an earlier run are still recorded in {state_dir / 'faults'} ({keys}): "
+                "run 'resilience cleanup' first"
+            )
         try:
             yield lock
         finally:

@@ -35,8 +35,7 @@ def _write_json(path: Path, doc: dict[str, Any]) -> None:
 
 
 def _experiment_dirs(run_dir: Path) -> list[Path]:
-    return sorted((p for p in run_dir.iterdir() if p.is_dir() and p.name != "load"),
-                  key=lambda p: p.stat().st_mtime)
+    return sorted((p for p in run_dir.iterdir() if p.is_dir() and p.name != "load"), key=lambda p: p.stat().st_mtime)
 
 
 def _journal_status(exp_dir: Path) -> str:
@@ -55,18 +54,41 @@ def mark_interrupted_runs(results_dir: Path, pid: int, *, started: float | None 
         for exp_dir in _experiment_dirs(run_dir):
             journal = exp_dir / "journal.json"
             if not journal.exists():
-                _write_json(journal, {"status": "interrupted", "deviated": False, "interruption": reason,
-                                      "steady_states": {"before": None, "after": None, "during": []},
-                                      "run": [], "rollbacks": []})
+                _write_json(
+                    journal,
+                    {
+                        "status": "interrupted",
+                        "deviated": False,
+                        "interruption": reason,
+                        "steady_states": {"before": None, "after": None, "during": []},
+                        "run": [],
+                        "rollbacks": [],
+                    },
+                )
                 written.append(journal)
             status = _journal_status(exp_dir)
-            experiments.append({"name": exp_dir.name, "dir": exp_dir.name,
-                                "verdict": "interrupted" if status == "interrupted" else status})
+            experiments.append(
+                {
+                    "name": exp_dir.name,
+                    "dir": exp_dir.name,
+                    "verdict": "interrupted" if status == "interrupted" else status,
+                }
+            )
         run_json = run_dir / "run.json"
         if not run_json.exists():
-            _write_json(run_json, {"run_id": run_dir.name, "verdict": "interrupted", "interrupted_by": reason,
-                                   "started": started, "ended": time.time(), "experiments": experiments,
-                                   "errors": [reason], "recovered_by": "resilience cleanup"})
+            _write_json(
+                run_json,
+                {
+                    "run_id": run_dir.name,
+                    "verdict": "interrupted",
+                    "interrupted_by": reason,
+                    "started": started,
+                    "ended": time.time(),
+                    "experiments": experiments,
+                    "errors": [reason],
+                    "recovered_by": "resilience cleanup",
+                },
+            )
             written.append(run_json)
     return written
 

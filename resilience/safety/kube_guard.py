@@ -101,9 +101,7 @@ def check_kube_scope(scope: KubeScope, policy: KubePolicy, *, target: str = "kub
             f"(allowed: {', '.join(policy.allowed_namespaces) or 'none'})"
         )
     if _SYSTEM_NS_RE.match(scope.namespace) and scope.namespace not in policy.allowed_namespaces:
-        raise ConfigError(
-            f"{where}.allowed_namespaces: system namespace {scope.namespace!r} must be listed literally"
-        )
+        raise ConfigError(f"{where}.allowed_namespaces: system namespace {scope.namespace!r} must be listed literally")
     _check_production(scope, policy, where)
 
 

@@ -39,8 +39,15 @@ class LedgerEntry:
     path: Path
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "key": self.key, "params": dict(self.params), "target": self.target,
-                "pid": self.pid, "started": self.started, "out_dir": self.out_dir}
+        return {
+            "kind": self.kind,
+            "key": self.key,
+            "params": dict(self.params),
+            "target": self.target,
+            "pid": self.pid,
+            "started": self.started,
+            "out_dir": self.out_dir,
+        }
 
 
 def state_dir_for(target_name: str, state_dir: Path | str | None = None) -> Path:
@@ -87,12 +94,20 @@ class DurableLedger:
     def __init__(self, state_dir: Path) -> None:
         self.dir = state_dir / "faults"
 
-    def record(self, *, kind: str, key: str, params: Mapping[str, Any], target: str,
-               out_dir: Path | None = None) -> Path:
+    def record(
+        self, *, kind: str, key: str, params: Mapping[str, Any], target: str, out_dir: Path | None = None
+    ) -> Path:
         """Write the fault durably (file and folder fsync'ed) and return its path."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        doc = {"kind": kind, "key": key, "params": dict(params), "target": target, "pid": os.getpid(),
-               "started": time.time(), "out_dir": str(out_dir) if out_dir else None}
+        doc = {
+            "kind": kind,
+            "key": key,
+            "params": dict(params),
+            "target": target,
+            "pid": os.getpid(),
+            "started": time.time(),
+            "out_dir": str(out_dir) if out_dir else None,
+        }
         path = self.dir / _file_name(key)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -126,9 +141,18 @@ class DurableLedger:
     def _read(path: Path) -> LedgerEntry:
         try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            return LedgerEntry(kind=str(doc["kind"]), key=str(doc["key"]), params=dict(doc.get("params") or {}),
-                               target=str(doc.get("target", "")), pid=int(doc.get("pid", 0)),
-                               started=float(doc.get("started", 0.0)), out_dir=doc.get("out_dir"), path=path)
+            return LedgerEntry(
+                kind=str(doc["kind"]),
+                key=str(doc["key"]),
+                params=dict(doc.get("params") or {}),
+                target=str(doc.get("target", "")),
+                pid=int(doc.get("pid", 0)),
+                started=float(doc.get("started", 0.0)),
+                out_dir=doc.get("out_dir"),
+                path=path,
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigError(f"{path}: unreadable fault record ({exc.__class__.__name__}: {exc}); "
-                              "inspect it, revert the fault by hand and delete the file") from None
+            raise ConfigError(
+                f"{path}: unreadable fault record ({exc.__class__.__name__}: {exc}); "
+                "inspect it, revert the fault by hand and delete the file"
+            ) from None

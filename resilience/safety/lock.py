@@ -63,9 +63,14 @@ def _read(fd: int) -> Holder | None:
         return None
     try:
         doc = json.loads(raw)
-        return Holder(pid=int(doc["pid"]), started=float(doc["started"]), purpose=str(doc["purpose"]),
-                      command=str(doc.get("command", "")), acquired=float(doc.get("acquired", 0.0)),
-                      results_dir=doc.get("results_dir"))
+        return Holder(
+            pid=int(doc["pid"]),
+            started=float(doc["started"]),
+            purpose=str(doc["purpose"]),
+            command=str(doc.get("command", "")),
+            acquired=float(doc.get("acquired", 0.0)),
+            results_dir=doc.get("results_dir"),
+        )
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -91,9 +96,14 @@ class RunLock:
             raise TargetError(self._busy(holder)) from None
         previous = _read(fd)
         self.stale = previous if previous is not None and not previous.alive() else None
-        me = Holder(pid=os.getpid(), started=process_start_time(os.getpid()) or time.time(), purpose=self.purpose,
-                    command=" ".join(["resilience", *sys.argv[1:]])[:200], acquired=time.time(),
-                    results_dir=str(self.results_dir) if self.results_dir else None)
+        me = Holder(
+            pid=os.getpid(),
+            started=process_start_time(os.getpid()) or time.time(),
+            purpose=self.purpose,
+            command=" ".join(["resilience", *sys.argv[1:]])[:200],
+            acquired=time.time(),
+            results_dir=str(self.results_dir) if self.results_dir else None,
+        )
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(asdict(me)) + "\n").encode(), 0)
         os.fsync(fd)
@@ -106,8 +116,10 @@ class RunLock:
             return f"target state {where} is locked by another resilience process ({self.path})"
         if holder.alive():
             return f"target state {where} is busy: {holder.describe()}; one run per target at a time"
-        return (f"target state {where} is locked by a process that outlived {holder.describe()} "
-                f"(it inherited {self.path}); stop it first")
+        return (
+            f"target state {where} is locked by a process that outlived {holder.describe()} "
+            f"(it inherited {self.path}); stop it first"
+        )
 
     def release(self) -> None:
         """Clear the holder's name and unlock (a clean exit leaves no stale name behind)."""
@@ -122,6 +134,7 @@ class RunLock:
     def __enter__(self) -> RunLock:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()

@@ -37,8 +37,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # X-Issuer-Secret: value / "x-issuer-secret": "value"
     (re.compile(r"(?i)(x-issuer-secret[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), rf"\g<1>{MASK}"),
     # password=..., secret: ..., "token": "..." (also inside JSON)
-    (re.compile(r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)"
-                r"[^\s\"',}&]{4,}"), rf"\g<1>{MASK}"),
+    (
+        re.compile(
+            r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)"
+            r"[^\s\"',}&]{4,}"
+        ),
+        rf"\g<1>{MASK}",
+    ),
 )
 
 _known: set[str] = set()

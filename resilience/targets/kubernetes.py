@@ -178,8 +178,11 @@ class KubernetesTarget:
         if missing:
             raise ConfigError(f"targets.{self.name}.endpoints: missing {', '.join(missing)}")
         return Endpoints(
-            chat=given["chat"], toxiproxy=given["toxiproxy"], postgres=given["postgres"],
-            redis=given["redis"], prometheus=given.get("prometheus"),
+            chat=given["chat"],
+            toxiproxy=given["toxiproxy"],
+            postgres=given["postgres"],
+            redis=given["redis"],
+            prometheus=given.get("prometheus"),
         )
 
     def _kind_endpoints(self) -> Endpoints:

@@ -66,11 +66,17 @@ def _write_table() -> None:
     if not _rows:
         return
     clean = sum(bool(r["clean"]) for r in _rows)
-    lines = [f"interruption matrix: {clean}/{len(_rows)} clean", "",
-             "| signal | phase | exit | clean before cleanup | cleanup | verdict | journal | seconds |",
-             "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['signal']} | {r['phase']} | {r['exit']} | {r['clean_before']} | {r['cleanup']} | "
-              f"{r['verdict']} | {r['journal']} | {r['seconds']} |" for r in _rows]
+    lines = [
+        f"interruption matrix: {clean}/{len(_rows)} clean",
+        "",
+        "| signal | phase | exit | clean before cleanup | cleanup | verdict | journal | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['signal']} | {r['phase']} | {r['exit']} | {r['clean_before']} | {r['cleanup']} | "
+        f"{r['verdict']} | {r['journal']} | {r['seconds']} |"
+        for r in _rows
+    ]
     text = "\n".join(lines) + "\n"
     out = ROOT / "test-artifacts"
     out.mkdir(exist_ok=True)
@@ -128,10 +134,26 @@ def _orphans(run_dir: Path) -> list[int]:
 def test_interrupted_run_leaves_a_clean_target_and_its_results(stack: Stack, sig: signal.Signals, phase: str) -> None:
     """After the signal and at most ``resilience cleanup``: no fault left, results on disk, marked interrupted."""
     t0 = time.monotonic()
-    cmd = [sys.executable, "-m", "resilience", "run", str(SCENARIO), "--state-dir", str(stack.state),
-           "--results-dir", str(stack.results)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"}, start_new_session=True)
+    cmd = [
+        sys.executable,
+        "-m",
+        "resilience",
+        "run",
+        str(SCENARIO),
+        "--state-dir",
+        str(stack.state),
+        "--results-dir",
+        str(stack.results),
+    ]
+    proc = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "COLUMNS": "200"},
+        start_new_session=True,
+    )
     reader = _Reader(proc, PHASES[phase])
     reader.start()
     try:
@@ -148,8 +170,14 @@ def test_interrupted_run_leaves_a_clean_target_and_its_results(stack: Stack, sig
     output = "".join(reader.lines)
     _outputs.append(output)
     clean_before = _proxies_clean(stack.target) and not DurableLedger(stack.state).entries()
-    done = subprocess.run([sys.executable, "-m", "resilience", "cleanup", "--state-dir", str(stack.state), "--json",
-                           "--timeout", "90"], cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "resilience", "cleanup", "--state-dir", str(stack.state), "--json", "--timeout", "90"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     report = json.loads(done.stdout) if done.stdout.strip().startswith("{") else {"clean": False}
     runs = sorted(stack.results.glob(f"*-{proc.pid}"))
     run_json = runs[0] / "run.json" if runs else None
@@ -158,12 +186,28 @@ def test_interrupted_run_leaves_a_clean_target_and_its_results(stack: Stack, sig
     journal = json.loads(journal_path.read_text()) if journal_path and journal_path.exists() else {}
     marked_ok = run.get("verdict") == "interrupted" or phase == "report"
     journal_ok = phase == "before-hypothesis" or journal.get("status") in (
-        ("interrupted",) if phase == "mid-fault" else ("interrupted", "completed", "failed"))
-    row = {"signal": sig.name, "phase": phase, "exit": proc.returncode, "clean_before": clean_before,
-           "cleanup": done.returncode, "verdict": run.get("verdict"), "journal": journal.get("status"),
-           "seconds": round(time.monotonic() - t0, 1)}
-    row["clean"] = bool(done.returncode == 0 and report.get("clean") and run and marked_ok and journal_ok
-                        and _proxies_clean(stack.target) and bool(runs) and not _orphans(runs[0]))
+        ("interrupted",) if phase == "mid-fault" else ("interrupted", "completed", "failed")
+    )
+    row = {
+        "signal": sig.name,
+        "phase": phase,
+        "exit": proc.returncode,
+        "clean_before": clean_before,
+        "cleanup": done.returncode,
+        "verdict": run.get("verdict"),
+        "journal": journal.get("status"),
+        "seconds": round(time.monotonic() - t0, 1),
+    }
+    row["clean"] = bool(
+        done.returncode == 0
+        and report.get("clean")
+        and run
+        and marked_ok
+        and journal_ok
+        and _proxies_clean(stack.target)
+        and bool(runs)
+        and not _orphans(runs[0])
+    )
     _rows.append(row)
     detail = f"{row}\n{done.stdout[-2000:]}{done.stderr[-2000:]}\n{output[-3000:]}"
     _outputs.append(done.stdout + done.stderr)
@@ -178,9 +222,25 @@ def test_interrupted_run_leaves_a_clean_target_and_its_results(stack: Stack, sig
 
 def test_no_secret_in_any_journal_log_or_report(stack: Stack) -> None:
     """A whole run (and every run of the matrix before it): no secret of the stack in any file or output."""
-    done = subprocess.run([sys.executable, "-m", "resilience", "-vv", "run", str(SCENARIO), "--state-dir",
-                           str(stack.state), "--results-dir", str(stack.results)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "resilience",
+            "-vv",
+            "run",
+            str(SCENARIO),
+            "--state-dir",
+            str(stack.state),
+            "--results-dir",
+            str(stack.results),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert done.returncode in (0, 1), done.stdout[-3000:] + done.stderr[-3000:]
     secrets = json.loads((stack.state / "secrets.json").read_text())
     assert len(secrets) >= 6  # superuser, replication, chat_db, patroni_api, jwt, issuer

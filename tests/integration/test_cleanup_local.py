@@ -43,15 +43,26 @@ def stack() -> Iterator[LocalTarget]:
 
 
 def _cleanup(state: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resilience", "cleanup", "--state-dir", str(state), "--json",
-                           "--timeout", "90"], cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "resilience", "cleanup", "--state-dir", str(state), "--json", "--timeout", "90"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def test_cleanup_after_kill_9_reverts_everything_recorded(stack: LocalTarget) -> None:
     """Latency, an outage and a bad release left by a SIGKILLed harness are reverted and verified."""
     state = stack.layout.root
-    proc = subprocess.Popen([sys.executable, "-c", _HARNESS, str(state)], cwd=REPO, stdout=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HARNESS, str(state)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "applied"
         os.kill(proc.pid, signal.SIGKILL)
@@ -77,10 +88,13 @@ def test_cleanup_after_kill_9_reverts_everything_recorded(stack: LocalTarget) ->
 
 def test_cleanup_refuses_while_a_run_holds_the_target(stack: LocalTarget) -> None:
     """A live run's faults are its own: cleanup exits 2 naming the holder and changes nothing."""
-    hold = ("import sys, time; from pathlib import Path; from resilience.safety.lock import RunLock; "
-            "RunLock(Path(sys.argv[1]), 'run').acquire(); print('held', flush=True); time.sleep(600)")
-    proc = subprocess.Popen([sys.executable, "-c", hold, str(stack.layout.root)], cwd=REPO, stdout=subprocess.PIPE,
-                            text=True)
+    hold = (
+        "import sys, time; from pathlib import Path; from resilience.safety.lock import RunLock; "
+        "RunLock(Path(sys.argv[1]), 'run').acquire(); print('held', flush=True); time.sleep(600)"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", hold, str(stack.layout.root)], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         done = _cleanup(stack.layout.root)

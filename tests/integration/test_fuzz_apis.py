@@ -59,6 +59,7 @@ class _Netfault:
         async def go() -> tuple[int, bytes, dict[str, Any]]:
             async with self.client.request(method, path, data=body, headers=headers) as r:
                 return r.status, await r.read(), await self.state()
+
         return self.loop.run_until_complete(go())
 
     async def state(self) -> dict[str, Any]:
@@ -70,10 +71,10 @@ class _Netfault:
         async def go() -> dict[str, Any]:
             for name in list(self.api.proxies):
                 await self.client.delete(f"/proxies/{name}")
-            await self.client.post("/proxies", json={"name": "p", "listen": "127.0.0.1:0",
-                                                     "upstream": "127.0.0.1:9"})
+            await self.client.post("/proxies", json={"name": "p", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9"})
             await self.client.post("/proxies/p/toxics", json={"name": "t", "type": "latency"})
             return await self.state()
+
         return self.loop.run_until_complete(go())
 
     def close(self) -> None:
@@ -81,6 +82,7 @@ class _Netfault:
             for name in list(self.api.proxies):
                 await self.client.delete(f"/proxies/{name}")
             await self.client.close()
+
         self.loop.run_until_complete(go())
         self.loop.close()
 
@@ -95,12 +97,22 @@ def netfault() -> Iterator[_Netfault]:
         nf.close()
 
 
-_ROUTES = st.sampled_from([
-    ("POST", "/proxies"), ("POST", "/populate"), ("POST", "/proxies/p"), ("PATCH", "/proxies/p"),
-    ("POST", "/proxies/p/toxics"), ("POST", "/proxies/p/toxics/t"), ("PATCH", "/proxies/p/toxics/t"),
-    ("POST", "/proxies/nope/toxics"), ("DELETE", "/proxies/p/toxics/none"), ("GET", "/proxies/p/toxics/t"),
-    ("PUT", "/proxies"), ("POST", "/reset/x"),
-])
+_ROUTES = st.sampled_from(
+    [
+        ("POST", "/proxies"),
+        ("POST", "/populate"),
+        ("POST", "/proxies/p"),
+        ("PATCH", "/proxies/p"),
+        ("POST", "/proxies/p/toxics"),
+        ("POST", "/proxies/p/toxics/t"),
+        ("PATCH", "/proxies/p/toxics/t"),
+        ("POST", "/proxies/nope/toxics"),
+        ("DELETE", "/proxies/p/toxics/none"),
+        ("GET", "/proxies/p/toxics/t"),
+        ("PUT", "/proxies"),
+        ("POST", "/reset/x"),
+    ]
+)
 _TOXIC = {"name": "x", "type": "latency", "stream": "upstream", "toxicity": 0.5, "attributes": {"latency": 10}}
 _PROXY = {"name": "q", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:9", "enabled": True}
 _BODIES = st.one_of(
@@ -115,8 +127,9 @@ _LEASE = st.one_of(st.none(), st.sampled_from(["1", "0", "-1", "nan", "inf", "1e
 
 @fast(3000)
 @given(route=_ROUTES, body=_BODIES, listen=_SAFE_LISTEN, lease=_LEASE)
-def test_fault_proxy_api_bodies(netfault: _Netfault, route: tuple[str, str], body: bytes, listen: str,
-                                lease: str | None) -> None:
+def test_fault_proxy_api_bodies(
+    netfault: _Netfault, route: tuple[str, str], body: bytes, listen: str, lease: str | None
+) -> None:
     """Any body on any route: a Toxiproxy status, a JSON error (never an unhandled 500); a refusal changes nothing."""
     CASES["fault proxy API"] += 1
     before = netfault.reset()
@@ -150,15 +163,24 @@ def chat(postgres_server: Any, redis_server: RedisServer) -> Iterator[tuple[Any,
     from chat.config import Settings
 
     dsn = postgres_server.create_database(f"fuzz_{uuid.uuid4().hex[:10]}")
-    settings_ = Settings(database_url=dsn, redis_url=redis_server.url(), redis_channel=f"fuzz-{uuid.uuid4().hex[:8]}",
-                         jwt_secret=JWT, issuer_secret=ISSUER, rate_limit=1e6, rate_burst=1e6, replica="fuzz")
+    settings_ = Settings(
+        database_url=dsn,
+        redis_url=redis_server.url(),
+        redis_channel=f"fuzz-{uuid.uuid4().hex[:8]}",
+        jwt_secret=JWT,
+        issuer_secret=ISSUER,
+        rate_limit=1e6,
+        rate_burst=1e6,
+        replica="fuzz",
+    )
     with StarletteClient(create_app(settings_), raise_server_exceptions=False) as client:
         r = client.post("/auth/token", json={"user": "fuzzer"}, headers={"X-Issuer-Secret": ISSUER})
         assert r.status_code == 200, r.text
         token = r.json()["token"]
         deadline = time.monotonic() + 60
-        while client.post("/rooms/warm/messages", json={"client_id": "w", "body": "w"},
-                          headers={"Authorization": f"Bearer {token}"}).status_code not in (200, 201):
+        while client.post(
+            "/rooms/warm/messages", json={"client_id": "w", "body": "w"}, headers={"Authorization": f"Bearer {token}"}
+        ).status_code not in (200, 201):
             assert time.monotonic() < deadline, "the chat app never accepted a message"
             time.sleep(0.1)
         yield client, token, dsn
@@ -182,10 +204,16 @@ _ROOMS = st.one_of(st.sampled_from(["r1", "room.a:b-c_d", "x" * 65, "", "..", "%
 
 
 @fast(2500)
-@given(kind=st.sampled_from(["send", "send", "history", "token", "auth"]), room=_ROOMS, body=_CHAT_BODIES,
-       query=st.text(max_size=12), header=st.text(max_size=20))
-def test_chat_api_payloads(chat: tuple[Any, str, str], kind: str, room: str, body: bytes, *, query: str,
-                           header: str) -> None:
+@given(
+    kind=st.sampled_from(["send", "send", "history", "token", "auth"]),
+    room=_ROOMS,
+    body=_CHAT_BODIES,
+    query=st.text(max_size=12),
+    header=st.text(max_size=20),
+)
+def test_chat_api_payloads(
+    chat: tuple[Any, str, str], kind: str, room: str, body: bytes, *, query: str, header: str
+) -> None:
     """Any payload, room, query or credential: a 2xx or a 4xx with a JSON error, never a 500; refusals store nothing."""
     client, token, dsn = chat
     CASES["chat API"] += 1

@@ -159,8 +159,11 @@ def test_stalled_rollout_raises_and_rollback_restores_the_old_replicaset(fake: F
     target = _target(fake, tmp_path)
     old_rs = next(iter(fake.replicasets.values()))
     expected = {**old_rs["spec"]["template"]}
-    expected["metadata"] = {"labels": {k: v for k, v in old_rs["spec"]["template"]["metadata"]["labels"].items()
-                                       if k != "pod-template-hash"}}
+    expected["metadata"] = {
+        "labels": {
+            k: v for k, v in old_rs["spec"]["template"]["metadata"]["labels"].items() if k != "pod-template-hash"
+        }
+    }
     with pytest.raises(TargetError, match="rollout of release 'bad-readiness' not reached after 1 s"):
         target.rollout("bad-readiness", timeout=1)
     assert target.rollback(timeout=10) == "good"
@@ -169,8 +172,10 @@ def test_stalled_rollout_raises_and_rollback_restores_the_old_replicaset(fake: F
     annotations = rollback.body[2]["value"]
     assert "resilience/rollback-to" not in annotations
     assert annotations["resilience/rolled-back-to"] == old_rs["metadata"]["labels"]["pod-template-hash"]
-    rs_revisions = {rs["metadata"]["name"]: rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
-                    for rs in fake.replicasets.values()}
+    rs_revisions = {
+        rs["metadata"]["name"]: rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+        for rs in fake.replicasets.values()
+    }
     assert rs_revisions[old_rs["metadata"]["name"]] == "3"
 
 
@@ -253,8 +258,12 @@ def test_up_checks_health_and_returns_kind_endpoints(fake: FakeKubeApi, tmp_path
     lines: list[str] = []
     endpoints = _target(fake, tmp_path, node_ports=ports).up(progress=lines.append)
     assert [line.split(" (")[0] for line in lines[1:]] == [
-        "chat deployment healthy", "redis healthy", "toxiproxy healthy", "postgres healthy",
-        f"{fake.url}/readyz answers", f"{fake.url}/version answers",
+        "chat deployment healthy",
+        "redis healthy",
+        "toxiproxy healthy",
+        "postgres healthy",
+        f"{fake.url}/readyz answers",
+        f"{fake.url}/version answers",
     ]
     assert endpoints.chat == fake.url and endpoints.toxiproxy == fake.url
     assert endpoints.postgres == "postgresql://chat:s3cret%2F%2B@127.0.0.1:30432/chat"
@@ -285,8 +294,12 @@ def test_up_refuses_a_missing_namespace(fake: FakeKubeApi, tmp_path: Path) -> No
 
 def test_staging_uses_the_configured_endpoints(fake: FakeKubeApi, tmp_path: Path) -> None:
     """Staging endpoints come from the scenario's URLs, not from NodePorts or Secrets."""
-    urls = {"chat": "https://chat.staging", "toxiproxy": "http://tp.staging:8474",
-            "postgres": "postgresql://chat@db.staging/chat", "redis": "redis://redis.staging:6379/0"}
+    urls = {
+        "chat": "https://chat.staging",
+        "toxiproxy": "http://tp.staging:8474",
+        "postgres": "postgresql://chat@db.staging/chat",
+        "redis": "redis://redis.staging:6379/0",
+    }
     target = _target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=urls)
     assert target.endpoints().to_json() == {**urls, "prometheus": None}
     assert fake.requests == []
@@ -349,7 +362,10 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
     expected = _target(fake, tmp_path, seed=11).plan_kill("app=chat-api", count=1)
     result = subprocess.run(
         [sys.executable, "-m", "resilience", "run", str(scenario), "--target", "kind", "--dry-run"],
-        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert f"pod-kill/kill-one-chat-replica: would kill {expected[0].name} (SIGKILL; seed 11)" in result.stdout

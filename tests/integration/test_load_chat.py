@@ -40,14 +40,20 @@ class Chat:
 
 
 @pytest.fixture(scope="module")
-def chat(postgres_server: PostgresServer, redis_server: RedisServer,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chat]:
+def chat(
+    postgres_server: PostgresServer, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Chat]:
     """Two real chat replicas sharing a fresh database and the session's Redis; stopped by pid afterwards."""
     dsn = postgres_server.create_database(f"load_{uuid.uuid4().hex[:10]}")
     logs = tmp_path_factory.mktemp("chat-logs")
-    env = {"CHAT_DATABASE_URL": dsn, "CHAT_REDIS_URL": redis_server.url(), "CHAT_ISSUER_SECRET": ISSUER,
-           "CHAT_JWT_SECRET": "load-test-jwt-secret-of-at-least-32-bytes", "CHAT_LOG_LEVEL": "WARNING",
-           "CHAT_REDIS_CHANNEL": f"load-{uuid.uuid4().hex[:8]}"}
+    env = {
+        "CHAT_DATABASE_URL": dsn,
+        "CHAT_REDIS_URL": redis_server.url(),
+        "CHAT_ISSUER_SECRET": ISSUER,
+        "CHAT_JWT_SECRET": "load-test-jwt-secret-of-at-least-32-bytes",
+        "CHAT_LOG_LEVEL": "WARNING",
+        "CHAT_REDIS_CHANNEL": f"load-{uuid.uuid4().hex[:8]}",
+    }
     replicas: list[ChatReplica] = []
     try:
         for i in range(2):
@@ -60,8 +66,14 @@ def chat(postgres_server: PostgresServer, redis_server: RedisServer,
 
 
 def _small(**kw: object) -> LoadParams:
-    base: dict[str, object] = {"users": 12, "spawn_rate": 12, "duration_s": 8, "think_time_s": 0.5,
-                               "room_size": 4, "rest_share": 0.2}
+    base: dict[str, object] = {
+        "users": 12,
+        "spawn_rate": 12,
+        "duration_s": 8,
+        "think_time_s": 0.5,
+        "room_size": 4,
+        "rest_share": 0.2,
+    }
     return LoadParams(**{**base, **kw})
 
 
@@ -97,8 +109,9 @@ def test_load_run_gives_timeline_and_clean_integrity(chat: Chat, tmp_path: Path)
 
 def test_distributed_master_and_workers(chat: Chat, tmp_path: Path) -> None:
     """workers=2 runs a Locust master and two workers; both workers record, users spread over them."""
-    load = start_load(chat.url, ISSUER, _small(users=10, profile="ramp", profile_options={"ramp_s": 2}),
-                      tmp_path / "load", workers=2)
+    load = start_load(
+        chat.url, ISSUER, _small(users=10, profile="ramp", profile_options={"ramp_s": 2}), tmp_path / "load", workers=2
+    )
     try:
         assert len(load.pids) == 3
         assert load.wait(120) == 0
@@ -154,8 +167,9 @@ def test_stop_is_graceful_and_bounded(chat: Chat, tmp_path: Path) -> None:
 
 def test_users_reconnect_and_catch_up_after_a_replica_restart(chat: Chat, tmp_path: Path) -> None:
     """Users of a restarted replica reconnect with backoff and catch up with after=: nothing is missed."""
-    load = start_load(chat.url, ISSUER, _small(users=8, duration_s=None), tmp_path / "load",
-                      spread_urls=[chat.replicas[1].url])
+    load = start_load(
+        chat.url, ISSUER, _small(users=8, duration_s=None), tmp_path / "load", spread_urls=[chat.replicas[1].url]
+    )
     try:
         _wait_acked(load.events_dir, 10, load)
         chat.replicas[1].stop()
@@ -205,10 +219,30 @@ def test_cli_load_writes_run_folder(chat: Chat, tmp_path: Path) -> None:
     secret = tmp_path / "issuer"
     secret.write_text(ISSUER)
     proc = subprocess.run(
-        [sys.executable, "-m", "resilience", "load", "--chat-url", chat.url, "--issuer-secret-file", str(secret),
-         "--postgres-url", chat.dsn, "--users", "6", "--duration", "5", "--think-time", "0.5",
-         "--results", str(tmp_path / "results")],
-        capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "-m",
+            "resilience",
+            "load",
+            "--chat-url",
+            chat.url,
+            "--issuer-secret-file",
+            str(secret),
+            "--postgres-url",
+            chat.dsn,
+            "--users",
+            "6",
+            "--duration",
+            "5",
+            "--think-time",
+            "0.5",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = (tmp_path / "results").iterdir()
@@ -224,8 +258,10 @@ def test_cli_load_writes_run_folder(chat: Chat, tmp_path: Path) -> None:
 
 def test_harness_never_imports_locust() -> None:
     """The harness side of the load (launcher, analysis, CLI command) imports neither locust nor gevent."""
-    code = ("import sys, resilience.load, resilience.analysis.timeline, resilience.analysis.integrity, "
-            "resilience.commands.load; bad = [m for m in ('locust', 'gevent') if m in sys.modules]; "
-            "sys.exit(f'imported {bad}' if bad else 0)")
+    code = (
+        "import sys, resilience.load, resilience.analysis.timeline, resilience.analysis.integrity, "
+        "resilience.commands.load; bad = [m for m in ('locust', 'gevent') if m in sys.modules]; "
+        "sys.exit(f'imported {bad}' if bad else 0)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr

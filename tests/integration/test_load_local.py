@@ -53,9 +53,27 @@ def stack() -> Iterator[LocalTarget]:
 def test_cli_load_against_running_local_target(stack: LocalTarget, tmp_path: Path) -> None:
     """`resilience load` takes the chat URL, issuer secret and database from the running local target."""
     proc = subprocess.run(
-        [sys.executable, "-m", "resilience", "load", "--state-dir", str(stack.layout.root), "--users", "8",
-         "--duration", "6", "--think-time", "0.5", "--workers", "1", "--results", str(tmp_path / "results")],
-        capture_output=True, text=True, timeout=180,
+        [
+            sys.executable,
+            "-m",
+            "resilience",
+            "load",
+            "--state-dir",
+            str(stack.layout.root),
+            "--users",
+            "8",
+            "--duration",
+            "6",
+            "--think-time",
+            "0.5",
+            "--workers",
+            "1",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = (tmp_path / "results").iterdir()
@@ -108,8 +126,12 @@ def test_checker_reports_exactly_the_rows_an_async_failover_lost(stack: LocalTar
     endpoints = stack.endpoints()
     _set_sync_mode(stack, layout, False)
     _wait_async(endpoints.postgres)
-    load = start_load(endpoints.chat, stack.issuer_secret(),
-                      LoadParams(users=16, duration_s=None, think_time_s=0.5, room_size=4), tmp_path / "load")
+    load = start_load(
+        endpoints.chat,
+        stack.issuer_secret(),
+        LoadParams(users=16, duration_s=None, think_time_s=0.5, room_size=4),
+        tmp_path / "load",
+    )
     senders: list[psutil.Process] = []
     try:
         time.sleep(3)

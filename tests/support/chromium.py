@@ -27,9 +27,17 @@ __all__ = ["CHROMIUM", "PageResult", "open_page"]
 
 CHROMIUM = "/usr/bin/chromium"
 _FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--window-size=1280,900",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--window-size=1280,900",
 ]
 
 
@@ -51,7 +59,9 @@ def _chromium(timeout: float) -> Iterator[int]:
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
         proc = subprocess.Popen(
             [CHROMIUM, *_FLAGS, f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             port_file = Path(profile) / "DevToolsActivePort"
@@ -145,8 +155,10 @@ def open_page(url: str, *, screenshot: Path | None = None, timeout: float = 60.0
                 session.send(f"{domain}.enable")
             session.send("Page.navigate", url=url)
             session.wait_event("Page.loadEventFired", time.monotonic() + timeout)
-            probe = "JSON.stringify([document.title, document.images.length, " \
-                    "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length])"
+            probe = (
+                "JSON.stringify([document.title, document.images.length, "
+                "Array.from(document.images).filter(i => !i.complete || i.naturalWidth === 0).length])"
+            )
             title, images, broken = json.loads(session.send("Runtime.evaluate", expression=probe)["result"]["value"])
             result.title, result.images, result.broken_images = title, images, broken
             if screenshot is not None:

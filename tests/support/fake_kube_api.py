@@ -229,14 +229,28 @@ class FakeKubeApi:
         """A complete Deployment at revision 1 with its ReplicaSet and ready pods."""
         template = {
             "metadata": {"labels": dict(labels)},
-            "spec": {"containers": [{"name": "chat", "image": "resilience/chat:dev",
-                                     "env": [{"name": "CHAT_RELEASE", "value": release}]}]},
+            "spec": {
+                "containers": [
+                    {
+                        "name": "chat",
+                        "image": "resilience/chat:dev",
+                        "env": [{"name": "CHAT_RELEASE", "value": release}],
+                    }
+                ]
+            },
         }
         self.deployments[name] = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
-            "metadata": {"name": name, "namespace": NS, "uid": f"uid-{name}", "generation": 1,
-                         "resourceVersion": self._rv(), "annotations": {}, "labels": dict(labels)},
+            "metadata": {
+                "name": name,
+                "namespace": NS,
+                "uid": f"uid-{name}",
+                "generation": 1,
+                "resourceVersion": self._rv(),
+                "annotations": {},
+                "labels": dict(labels),
+            },
             "spec": {"replicas": replicas, "selector": {"matchLabels": dict(labels)}, "template": template},
             "status": {},
         }
@@ -247,15 +261,21 @@ class FakeKubeApi:
         for i in range(1, instances + 1):
             pod = f"{name}-{i}"
             role = "primary" if i == 1 else "replica"
-            self.pods[pod] = pod_object(pod, {"cnpg.io/cluster": name, "cnpg.io/instanceRole": role, "role": role,
-                                              "app": "postgres"})
+            self.pods[pod] = pod_object(
+                pod, {"cnpg.io/cluster": name, "cnpg.io/instanceRole": role, "role": role, "app": "postgres"}
+            )
         self.clusters[name] = {
             "apiVersion": "postgresql.cnpg.io/v1",
             "kind": "Cluster",
             "metadata": {"name": name, "namespace": NS, "resourceVersion": self._rv()},
             "spec": {"instances": instances, "postgresql": {"synchronous": {"method": "any", "number": 1}}},
-            "status": {"phase": "Cluster in healthy state", "currentPrimary": f"{name}-1",
-                       "targetPrimary": f"{name}-1", "instances": instances, "readyInstances": instances},
+            "status": {
+                "phase": "Cluster in healthy state",
+                "currentPrimary": f"{name}-1",
+                "targetPrimary": f"{name}-1",
+                "instances": instances,
+                "readyInstances": instances,
+            },
         }
 
     # -- controllers -----------------------------------------------------------------------------
@@ -276,10 +296,15 @@ class FakeKubeApi:
             self.replicasets[rs_name] = {
                 "apiVersion": "apps/v1",
                 "kind": "ReplicaSet",
-                "metadata": {"name": rs_name, "namespace": NS, "labels": dict(rs_template["metadata"]["labels"]),
-                             "annotations": {REVISION: str(top + 1)},
-                             "ownerReferences": [{"kind": "Deployment", "name": name, "uid": dep["metadata"]["uid"],
-                                                  "controller": True}]},
+                "metadata": {
+                    "name": rs_name,
+                    "namespace": NS,
+                    "labels": dict(rs_template["metadata"]["labels"]),
+                    "annotations": {REVISION: str(top + 1)},
+                    "ownerReferences": [
+                        {"kind": "Deployment", "name": name, "uid": dep["metadata"]["uid"], "controller": True}
+                    ],
+                },
                 "spec": {"replicas": dep["spec"]["replicas"], "template": rs_template},
             }
             dep["metadata"]["annotations"][REVISION] = str(top + 1)
@@ -318,8 +343,9 @@ class FakeKubeApi:
         if cluster_name in self.clusters:
             labels = dict(meta["labels"])
             if labels.get("cnpg.io/instanceRole") == "primary":
-                replica = sorted(p for p, o in self.pods.items()
-                                 if o["metadata"]["labels"].get("cnpg.io/cluster") == cluster_name)[0]
+                replica = sorted(
+                    p for p, o in self.pods.items() if o["metadata"]["labels"].get("cnpg.io/cluster") == cluster_name
+                )[0]
                 self._promote(cluster_name, replica)
                 labels.update({"cnpg.io/instanceRole": "replica", "role": "replica"})
             self.pods[meta["name"]] = pod_object(meta["name"], labels)
@@ -331,8 +357,9 @@ class FakeKubeApi:
                 role = "primary" if obj["metadata"]["name"] == new_primary else "replica"
                 labels.update({"cnpg.io/instanceRole": role, "role": role})
         status = self.clusters[cluster_name]["status"]
-        status.update({"currentPrimary": new_primary, "targetPrimary": new_primary,
-                       "phase": "Cluster in healthy state"})
+        status.update(
+            {"currentPrimary": new_primary, "targetPrimary": new_primary, "phase": "Cluster in healthy state"}
+        )
         self.clusters[cluster_name]["metadata"]["resourceVersion"] = self._rv()
 
     # -- HTTP ------------------------------------------------------------------------------------
@@ -349,8 +376,14 @@ class FakeKubeApi:
                 code, payload = 200, self._route(record)
             except _Error as err:
                 code = err.code
-                payload = {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": err.message,
-                           "reason": err.reason, "code": err.code}
+                payload = {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "status": "Failure",
+                    "message": err.message,
+                    "reason": err.reason,
+                    "code": err.code,
+                }
         data = json.dumps(payload).encode()
         handler.send_response(code)
         handler.send_header("Content-Type", "application/json")
@@ -416,15 +449,25 @@ class FakeKubeApi:
     def _endpoint_slices(self, selector: str) -> Json:
         service = selector.removeprefix("kubernetes.io/service-name=")
         cluster = service.removesuffix("-rw")
-        pods = [self.stale_rw_routing] if self.stale_rw_routing else [
-            name for name, o in self.pods.items()
-            if o["metadata"]["labels"].get("cnpg.io/cluster") == cluster
-            and o["metadata"]["labels"].get("cnpg.io/instanceRole") == "primary"
+        pods = (
+            [self.stale_rw_routing]
+            if self.stale_rw_routing
+            else [
+                name
+                for name, o in self.pods.items()
+                if o["metadata"]["labels"].get("cnpg.io/cluster") == cluster
+                and o["metadata"]["labels"].get("cnpg.io/instanceRole") == "primary"
+            ]
+        )
+        endpoints = [
+            {"addresses": ["10.0.0.1"], "conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": name}}
+            for name in pods
         ]
-        endpoints = [{"addresses": ["10.0.0.1"], "conditions": {"ready": True},
-                      "targetRef": {"kind": "Pod", "name": name}} for name in pods]
-        item = {"metadata": {"name": f"{service}-abcde", "labels": {"kubernetes.io/service-name": service}},
-                "addressType": "IPv4", "endpoints": endpoints}
+        item = {
+            "metadata": {"name": f"{service}-abcde", "labels": {"kubernetes.io/service-name": service}},
+            "addressType": "IPv4",
+            "endpoints": endpoints,
+        }
         return {"kind": "EndpointSliceList", "metadata": {}, "items": [item] if service != cluster else []}
 
     def _patch_deployment(self, name: str, r: Recorded) -> Json:

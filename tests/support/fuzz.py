@@ -13,10 +13,16 @@ __all__ = ["CASES", "junk", "mutated"]
 CASES: Counter[str] = Counter()
 """Examples run per fuzz target in this session (the tests print it)."""
 
-scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
-           | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=24))
-junk = st.recursive(scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=4),
-                    max_leaves=8)
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=24)
+)
+junk = st.recursive(
+    scalars, lambda c: st.lists(c, max_size=4) | st.dictionaries(st.text(max_size=12), c, max_size=4), max_leaves=8
+)
 """Any JSON/YAML-like value."""
 
 

@@ -87,9 +87,22 @@ class PostgresServer:
             if os.getuid() == 0:
                 os.chown(pwfile, pw.pw_uid, pw.pw_gid)
             subprocess.run(
-                [_pg_bin("initdb"), "-D", str(self.datadir / "data"), "-U", "postgres", "-A", "md5",
-                 f"--pwfile={pwfile}", "--no-sync", "-E", "UTF8"],
-                check=True, capture_output=True, **_as_postgres(),  # type: ignore[arg-type]
+                [
+                    _pg_bin("initdb"),
+                    "-D",
+                    str(self.datadir / "data"),
+                    "-U",
+                    "postgres",
+                    "-A",
+                    "md5",
+                    f"--pwfile={pwfile}",
+                    "--no-sync",
+                    "-E",
+                    "UTF8",
+                ],
+                check=True,
+                capture_output=True,
+                **_as_postgres(),  # type: ignore[arg-type]
             )
             pwfile.unlink()
         self._launch()
@@ -99,19 +112,32 @@ class PostgresServer:
         assert self.datadir is not None
         log = (self.datadir / "postgres.log").open("ab")
         self.proc = subprocess.Popen(
-            [_pg_bin("postgres"), "-D", str(self.datadir / "data"), "-p", str(self.port),
-             "-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.datadir}",
-             "-c", "fsync=off", "-c", "max_connections=300"],
-            stdout=log, stderr=log, start_new_session=True, **_as_postgres(),  # type: ignore[arg-type]
+            [
+                _pg_bin("postgres"),
+                "-D",
+                str(self.datadir / "data"),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={self.datadir}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=300",
+            ],
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            **_as_postgres(),  # type: ignore[arg-type]
         )
         log.close()
         wait_port(self.port, 30)
         # accepting TCP is not accepting queries: wait for recovery to finish
         deadline = time.monotonic() + 30
         while True:
-            r = subprocess.run(
-                [_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
-            )
+            r = subprocess.run([_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True)
             if r.returncode == 0:
                 return
             if time.monotonic() > deadline:
@@ -159,9 +185,24 @@ class RedisServer:
         if not Path(binary).exists():
             raise RuntimeError("redis-server not found: run `make setup` (Debian package redis-server)")
         self.proc = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--daemonize", "no",
-             "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--daemonize",
+                "no",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--protected-mode",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         wait_port(self.port, 10)
         return self

@@ -69,15 +69,40 @@ class SyntheticRun:
 DEFAULT_EXPERIMENTS = (
     SyntheticExperiment("pod-kill", "passed", 0, 20, 3, detect_s=1.2, recovery_s=4.5, recovery_target_s=30, lost=0),
     SyntheticExperiment(
-        "db-failover", "failed", 100, 20, 15, detect_s=3.0, recovery_s=42.0, recovery_target_s=30, lost=2,
-        hypothesis_after=False, p95_during_ms=900.0,
+        "db-failover",
+        "failed",
+        100,
+        20,
+        15,
+        detect_s=3.0,
+        recovery_s=42.0,
+        recovery_target_s=30,
+        lost=2,
+        hypothesis_after=False,
+        p95_during_ms=900.0,
         reasons=("recovery 42.0 s over the 30 s target", "2 acknowledged messages lost"),
-        phases=(("fault", 0.0), ("detect", 3.0), ("new leader", 9.5), ("routed", 12.0), ("clients reconnected", 18.0),
-                ("backlog delivered", 24.0)),
+        phases=(
+            ("fault", 0.0),
+            ("detect", 3.0),
+            ("new leader", 9.5),
+            ("routed", 12.0),
+            ("clients reconnected", 18.0),
+            ("backlog delivered", 24.0),
+        ),
     ),
     SyntheticExperiment(
-        "redis-outage", "interrupted", 200, 20, 30, detect_s=2.0, recovery_s=None, recovery_target_s=20,
-        lost=None, duration_s=35, timeline=False, hypothesis_after=None,
+        "redis-outage",
+        "interrupted",
+        200,
+        20,
+        30,
+        detect_s=2.0,
+        recovery_s=None,
+        recovery_target_s=20,
+        lost=None,
+        duration_s=35,
+        timeline=False,
+        hypothesis_after=None,
     ),
 )
 
@@ -98,9 +123,15 @@ def _timeline_rows(exp: SyntheticExperiment, rng: np.random.Generator) -> list[d
         p99 = p95 * 1.6
         ws_open = 60 + min(40, max(0.0, t - exp.fault_end) * 4) if faulty or hurt else 100
         row: dict[str, float | str] = {
-            "t": round(t, 3), "throughput": round(throughput, 2), "error_rate": round(error_rate, 5),
-            "p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "p99_ms": round(p99, 2), "ws_open": ws_open,
-            "connect_success": 1.0, "reconnects": 0,
+            "t": round(t, 3),
+            "throughput": round(throughput, 2),
+            "error_rate": round(error_rate, 5),
+            "p50_ms": round(p50, 2),
+            "p95_ms": round(p95, 2),
+            "p99_ms": round(p99, 2),
+            "ws_open": ws_open,
+            "connect_success": 1.0,
+            "reconnects": 0,
         }
         if i == 5:  # an interval without requests: empty latency cells
             row.update(p50_ms="", p95_ms="", p99_ms="")
@@ -126,15 +157,29 @@ def _event_records(exp: SyntheticExperiment) -> list[bytes]:
 
 def _experiment_json(exp: SyntheticExperiment) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "name": exp.name, "file": f"experiments/{exp.name}.yaml", "dir": exp.name, "verdict": exp.verdict,
-        "hypothesis": {"before": True} if exp.hypothesis_after is None else
-        {"before": True, "after": exp.hypothesis_after},
-        "fault_start": exp.fault_start, "fault_end": exp.fault_end,
-        "started": STARTED + exp.offset_s, "ended": STARTED + exp.offset_s + exp.duration_s,
-        "detect_s": exp.detect_s, "recovery_s": exp.recovery_s, "recovery_target_s": exp.recovery_target_s,
-        "peak_p95_ms": exp.p95_during_ms + 12.5, "error_rate": 0.0123,
-        "slo": {"p95_ms": 100.0, "p99_ms": 250.0, "error_rate": 0.001, "ws_connect_success": 0.99,
-                "throughput_min": 150.0},
+        "name": exp.name,
+        "file": f"experiments/{exp.name}.yaml",
+        "dir": exp.name,
+        "verdict": exp.verdict,
+        "hypothesis": {"before": True}
+        if exp.hypothesis_after is None
+        else {"before": True, "after": exp.hypothesis_after},
+        "fault_start": exp.fault_start,
+        "fault_end": exp.fault_end,
+        "started": STARTED + exp.offset_s,
+        "ended": STARTED + exp.offset_s + exp.duration_s,
+        "detect_s": exp.detect_s,
+        "recovery_s": exp.recovery_s,
+        "recovery_target_s": exp.recovery_target_s,
+        "peak_p95_ms": exp.p95_during_ms + 12.5,
+        "error_rate": 0.0123,
+        "slo": {
+            "p95_ms": 100.0,
+            "p99_ms": 250.0,
+            "error_rate": 0.001,
+            "ws_connect_success": 0.99,
+            "throughput_min": 150.0,
+        },
         "recovery": {
             "detected_at": None if exp.detect_s is None else exp.fault_start + exp.detect_s,
             "recovered_at": None if exp.recovery_s is None else exp.fault_start + exp.recovery_s,
@@ -169,8 +214,11 @@ def write_synthetic_run(
     verdicts = {e.verdict for e in experiments}
     verdict = "interrupted" if "interrupted" in verdicts else "failed" if "failed" in verdicts else "passed"
     run: dict[str, Any] = {
-        "run_id": run_id, "scenario": "scenarios/gameday.yaml", "target": "local",
-        "started": started, "ended": started + max(e.offset_s + e.duration_s for e in experiments),
+        "run_id": run_id,
+        "scenario": "scenarios/gameday.yaml",
+        "target": "local",
+        "started": started,
+        "ended": started + max(e.offset_s + e.duration_s for e in experiments),
         "verdict": verdict,
         "experiments": [_experiment_json(e) for e in experiments],
         "load": {"users": 100, "requests": 41234, "messages_acked": 5234},

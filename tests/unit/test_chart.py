@@ -173,10 +173,7 @@ def test_staging_uses_existing_secrets_and_no_node_ports() -> None:
 def test_kind_node_ports_match_the_kind_port_mappings() -> None:
     """Every NodePort the kind values expose is mapped to the same port on 127.0.0.1 by the kind config."""
     node_ports = {
-        p["nodePort"]
-        for s in _objects("kind", "Service").values()
-        for p in s["spec"]["ports"]
-        if "nodePort" in p
+        p["nodePort"] for s in _objects("kind", "Service").values() for p in s["spec"]["ports"] if "nodePort" in p
     }
     config = yaml.safe_load(KIND_CONFIG.read_text())
     mappings = {
@@ -223,8 +220,11 @@ def test_object_names_the_target_uses_exist_in_the_chart(env: str) -> None:
     values = _values(env)
     options: dict[str, Any] = {"release": RELEASE}
     if env == "staging":
-        options |= {"endpoints": {"chat": "x"}, "chat_secret": values["chat"]["existingSecret"],
-                    "db_secret": values["postgres"]["existingSecret"]}
+        options |= {
+            "endpoints": {"chat": "x"},
+            "chat_secret": values["chat"]["existingSecret"],
+            "db_secret": values["postgres"]["existingSecret"],
+        }
     names = ReleaseNames.of(parse_options(env, options))
     deployment = _objects(env, "Deployment")[names.chat_deployment]
     assert deployment["spec"]["template"]["spec"]["containers"][0]["name"] == names.chat_container

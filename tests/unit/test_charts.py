@@ -135,7 +135,9 @@ def test_latency_figure_phases(run: Run) -> None:
     fig = latency_figure(exp, series)
     ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
     assert ticks == [
-        "before the fault\n(39 intervals)", "fault until recovered\n(84 intervals)", "after recovery\n(56 intervals)"
+        "before the fault\n(39 intervals)",
+        "fault until recovered\n(84 intervals)",
+        "after recovery\n(56 intervals)",
     ]
     assert fig.axes[0].get_ylabel() == "latency per interval (ms)"
 
@@ -192,10 +194,17 @@ def test_degenerate_timelines_draw_without_warnings(columns: dict[str, np.ndarra
 def test_degenerate_experiments_draw_without_warnings(tmp_path: Path) -> None:
     """Experiments without fault, recovery, or with zero-length phases still draw every run-wide chart."""
     bare = Experiment(name="a", verdict="passed")
-    unrecovered = Experiment(name="b", verdict="failed", fault_start=10.0, recovery_target_s=5,
-                             phases=(Phase("fault", 10.0),))
-    instant = Experiment(name="c", verdict="passed", fault_start=10.0, recovery_s=0.0, recovery_target_s=0.0,
-                         phases=(Phase("x", 10.0), Phase("y", 10.0)))
+    unrecovered = Experiment(
+        name="b", verdict="failed", fault_start=10.0, recovery_target_s=5, phases=(Phase("fault", 10.0),)
+    )
+    instant = Experiment(
+        name="c",
+        verdict="passed",
+        fault_start=10.0,
+        recovery_s=0.0,
+        recovery_target_s=0.0,
+        phases=(Phase("x", 10.0), Phase("y", 10.0)),
+    )
     exps = [bare, unrecovered, instant]
     assert recovery_figure(exps).axes[0].patches[1].get_width() == 5  # type: ignore[attr-defined]
     for figure in (recovery_figure(exps), failover_figure(exps), integrity_figure(exps)):
@@ -220,8 +229,11 @@ def test_request_latency_distribution_known_answers(tmp_path: Path) -> None:
     requests = experiment_requests(data, item)
     assert requests is not None and len(requests) == 720  # 180 intervals x 4 acked sends
     stats = phase_stats(phase_requests(item.experiment, requests))
-    assert stats == {"before": (160, 20.0, 20.0, 20.0), "during": (336, 800.0, 800.0, 800.0),
-                     "after": (224, 20.0, 20.0, 20.0)}
+    assert stats == {
+        "before": (160, 20.0, 20.0, 20.0),
+        "during": (336, 800.0, 800.0, 800.0),
+        "after": (224, 20.0, 20.0, 20.0),
+    }
     fig = latency_distribution_figure(item.experiment, requests)
     labels = fig.axes[0].get_legend_handles_labels()[1]
     assert "fault until recovered: 336 requests, p50 800 / p95 800 / p99 800 ms" in labels

@@ -27,12 +27,14 @@ def test_settings_defaults_and_burst_follow_the_rate() -> None:
 
 @pytest.mark.parametrize(
     ("env", "message"),
-    [({"CHAT_RELEASE": "bad-things"}, "CHAT_RELEASE='bad-things'"),
-     ({"CHAT_RATE_LIMIT": "fast"}, "CHAT_RATE_LIMIT='fast': expected a number"),
-     ({"CHAT_MAX_BODY_BYTES": "0"}, "CHAT_MAX_BODY_BYTES='0': must be at least 1"),
-     ({"CHAT_JWT_SECRET": ""}, "CHAT_JWT_SECRET is not set"),
-     ({"CHAT_LOG_LEVEL": "loud"}, "CHAT_LOG_LEVEL='LOUD'"),
-     ({"CHAT_BAD_ERROR_SHARE": "2"}, "CHAT_BAD_ERROR_SHARE=2")],
+    [
+        ({"CHAT_RELEASE": "bad-things"}, "CHAT_RELEASE='bad-things'"),
+        ({"CHAT_RATE_LIMIT": "fast"}, "CHAT_RATE_LIMIT='fast': expected a number"),
+        ({"CHAT_MAX_BODY_BYTES": "0"}, "CHAT_MAX_BODY_BYTES='0': must be at least 1"),
+        ({"CHAT_JWT_SECRET": ""}, "CHAT_JWT_SECRET is not set"),
+        ({"CHAT_LOG_LEVEL": "loud"}, "CHAT_LOG_LEVEL='LOUD'"),
+        ({"CHAT_BAD_ERROR_SHARE": "2"}, "CHAT_BAD_ERROR_SHARE=2"),
+    ],
 )
 def test_settings_errors_name_the_variable(env: dict[str, str], message: str) -> None:
     """A bad CHAT_* value raises SettingsError whose message names the variable and value."""

@@ -25,11 +25,15 @@ POD_KILL, DB_FAILOVER, REDIS_OUTAGE = DEFAULT_EXPERIMENTS
 def runs(tmp_path: Path) -> tuple[SyntheticRun, SyntheticRun]:
     """Run A is the default story; in run B pod-kill recovers slower (4.5 -> 9 s) and db-failover is fixed."""
     a = write_synthetic_run(tmp_path, "run-a")
-    b = write_synthetic_run(tmp_path, "run-b", (
-        replace(POD_KILL, recovery_s=9.0),
-        replace(DB_FAILOVER, recovery_s=12.0, lost=0, verdict="passed", hypothesis_after=True),
-        REDIS_OUTAGE,
-    ))
+    b = write_synthetic_run(
+        tmp_path,
+        "run-b",
+        (
+            replace(POD_KILL, recovery_s=9.0),
+            replace(DB_FAILOVER, recovery_s=12.0, lost=0, verdict="passed", hypothesis_after=True),
+            REDIS_OUTAGE,
+        ),
+    )
     return a, b
 
 
@@ -49,8 +53,11 @@ def test_known_regressions_and_improvements(runs: tuple[SyntheticRun, SyntheticR
         ("pod-kill", "recovery time", "4.5 s", "9.0 s")
     ]
     assert {(x.experiment, x.metric) for x in c.improvements} == {
-        ("db-failover", "verdict"), ("db-failover", "hypothesis after"), ("db-failover", "recovery target"),
-        ("db-failover", "recovery time"), ("db-failover", "lost messages"),
+        ("db-failover", "verdict"),
+        ("db-failover", "hypothesis after"),
+        ("db-failover", "recovery target"),
+        ("db-failover", "recovery time"),
+        ("db-failover", "lost messages"),
     }
     assert not any(x.experiment == "redis-outage" and x.status != "unchanged" for x in c.changes)
 

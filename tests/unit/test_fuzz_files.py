@@ -30,9 +30,13 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = yaml.safe_load((ROOT / "scenarios" / "smoke.yaml").read_text())
 EXPERIMENT = yaml.safe_load((ROOT / "experiments" / "db-latency.yaml").read_text())
+
+
 def fast(n: int) -> settings:
     """``n`` examples, no deadline (a loaded CI box), no example database written into the repo."""
     return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+
+
 _LOCATED = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+): [^\n]+$")
 
 
@@ -104,13 +108,41 @@ def test_raw_text_files(work: Path, text: str) -> None:
             _check_located(exc, path)
 
 
-_TOKENS = st.sampled_from([
-    "--target", "local", "--only", "pod-kill", "nope", "--dry-run", "--results-dir", "--state-dir", "--json",
-    "--timeout", "0", "-1", "1e9", "nan", "--teardown", "--", "-v", "--help", "--bogus", "", " ", "\x00",
-    "scenarios/smoke.yaml", "scenarios/none.yaml", "experiments/db-latency.yaml", ".", "/", "über",
-]) | st.text(max_size=12)
-_COMMANDS = st.sampled_from([["validate"], ["run", "--dry-run"], ["cleanup"], ["compare"], ["report"], ["trend"],
-                             ["status"], ["nope"], []])
+_TOKENS = st.sampled_from(
+    [
+        "--target",
+        "local",
+        "--only",
+        "pod-kill",
+        "nope",
+        "--dry-run",
+        "--results-dir",
+        "--state-dir",
+        "--json",
+        "--timeout",
+        "0",
+        "-1",
+        "1e9",
+        "nan",
+        "--teardown",
+        "--",
+        "-v",
+        "--help",
+        "--bogus",
+        "",
+        " ",
+        "\x00",
+        "scenarios/smoke.yaml",
+        "scenarios/none.yaml",
+        "experiments/db-latency.yaml",
+        ".",
+        "/",
+        "über",
+    ]
+) | st.text(max_size=12)
+_COMMANDS = st.sampled_from(
+    [["validate"], ["run", "--dry-run"], ["cleanup"], ["compare"], ["report"], ["trend"], ["status"], ["nope"], []]
+)
 
 
 @fast(3000)

@@ -50,13 +50,22 @@ def test_victim_count_refuses_more_than_match() -> None:
     [
         ({"observedGeneration": 1}, False, "spec update to be observed"),
         ({"observedGeneration": 2, "updatedReplicas": 1, "replicas": 4}, False, "1 of 3 new replicas updated"),
-        ({"observedGeneration": 2, "updatedReplicas": 3, "replicas": 4, "availableReplicas": 3}, False,
-         "1 old replicas pending termination"),
-        ({"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 2}, False,
-         "2 of 3 updated replicas available"),
+        (
+            {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 4, "availableReplicas": 3},
+            False,
+            "1 old replicas pending termination",
+        ),
+        (
+            {"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 2},
+            False,
+            "2 of 3 updated replicas available",
+        ),
         ({"observedGeneration": 2, "updatedReplicas": 3, "replicas": 3, "availableReplicas": 3}, True, "3 replicas"),
-        ({"observedGeneration": 2, "conditions": [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]},
-         False, "progress deadline exceeded"),
+        (
+            {"observedGeneration": 2, "conditions": [{"type": "Progressing", "reason": "ProgressDeadlineExceeded"}]},
+            False,
+            "progress deadline exceeded",
+        ),
     ],
 )
 def test_rollout_state_follows_kubectl_rollout_status(status: dict[str, Any], complete: bool, reason: str) -> None:
@@ -83,8 +92,15 @@ def test_with_release_names_a_missing_container() -> None:
 
 def test_cluster_health_reports_why_not() -> None:
     """A switchover in progress or a missing ready instance keeps the CNPG cluster unhealthy, with the reason."""
-    cluster = {"spec": {"instances": 2}, "status": {"phase": "Cluster in healthy state", "currentPrimary": "a",
-                                                   "targetPrimary": "b", "readyInstances": 2}}
+    cluster = {
+        "spec": {"instances": 2},
+        "status": {
+            "phase": "Cluster in healthy state",
+            "currentPrimary": "a",
+            "targetPrimary": "b",
+            "readyInstances": 2,
+        },
+    }
     assert cluster_health([], cluster) == (False, "primary a -> b in progress")
     cluster["status"]["targetPrimary"] = "a"
     assert cluster_health([], cluster) == (False, "0 of 2 instances ready")

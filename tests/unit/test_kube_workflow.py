@@ -80,8 +80,9 @@ def test_chat_image_copies_only_what_its_dockerignore_lets_through() -> None:
     """Every path the Dockerfile COPYs is allowed by deploy/chat.Dockerfile.dockerignore, which excludes the rest."""
     dockerfile = (ROOT / "deploy" / "chat.Dockerfile").read_text()
     ignore = (ROOT / "deploy" / "chat.Dockerfile.dockerignore").read_text().split()
-    copied = {part.rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ")
-              for part in line.split()[1:-1]}
+    copied = {
+        part.rstrip("/") for line in dockerfile.splitlines() if line.startswith("COPY ") for part in line.split()[1:-1]
+    }
     allowed = {line[1:].rstrip("/") for line in ignore if line.startswith("!")}
     assert "*" in ignore and copied == allowed
     assert all((ROOT / path).exists() for path in copied)

@@ -18,12 +18,16 @@ pytestmark = pytest.mark.unit
         (["--profile", "zigzag"], 3, "'zigzag' is not one of"),
         (["--rest-share", "2"], 3, "rest_share: Input should be less than or equal to 1"),
         (["--chat-url", "http://127.0.0.1:9"], 3, "--chat-url needs --issuer-secret-file"),
-        (["--chat-url", "http://127.0.0.1:9", "--issuer-secret-file", "/nonexistent/secret"], 3,
-         "--issuer-secret-file /nonexistent/secret: No such file or directory"),
+        (
+            ["--chat-url", "http://127.0.0.1:9", "--issuer-secret-file", "/nonexistent/secret"],
+            3,
+            "--issuer-secret-file /nonexistent/secret: No such file or directory",
+        ),
     ],
 )
-def test_bad_input_is_one_line_exit_3(argv: list[str], code: int, needle: str,
-                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_line_exit_3(
+    argv: list[str], code: int, needle: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Bad flags and values stop before anything starts, naming the field and value."""
     assert main(["load", *argv]) == code
     err = capsys.readouterr().err.strip()

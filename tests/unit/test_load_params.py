@@ -42,8 +42,13 @@ def test_bad_params_give_one_line_config_error(data: dict[str, object], needle: 
 
 def test_spec_round_trips_through_json() -> None:
     """The spec file the locust processes read reproduces the parameters exactly."""
-    spec = LoadSpec(params=LoadParams(profile="spike", users=40, prefix="p"), chat_url="http://127.0.0.1:1",
-                    events_dir="/e", ledger_dir="/l", workers=2)
+    spec = LoadSpec(
+        params=LoadParams(profile="spike", users=40, prefix="p"),
+        chat_url="http://127.0.0.1:1",
+        events_dir="/e",
+        ledger_dir="/l",
+        workers=2,
+    )
     assert LoadSpec.model_validate_json(spec.model_dump_json()) == spec
 
 
@@ -71,8 +76,13 @@ def test_step_adds_equal_steps() -> None:
 
 def test_spike_surges_and_returns() -> None:
     """Spike: base users, all users during the spike window, base again after it, at the surge rate."""
-    p = LoadParams(profile="spike", users=100, duration_s=30, spawn_rate=5,
-                   profile_options={"base_users": 10, "spike_at_s": 10, "spike_s": 5, "spike_spawn_rate": 50})
+    p = LoadParams(
+        profile="spike",
+        users=100,
+        duration_s=30,
+        spawn_rate=5,
+        profile_options={"base_users": 10, "spike_at_s": 10, "spike_s": 5, "spike_spawn_rate": 50},
+    )
     profile = build_profile(p)
     assert [profile.tick(t) for t in (0, 10, 14, 16)] == [(10, 5.0), (100, 50.0), (100, 50.0), (10, 50.0)]
 

@@ -37,8 +37,13 @@ def test_status_json_of_a_stopped_stack_says_not_running(state_dir: Path) -> Non
     """`status --json` with nothing running prints running=false and exits 2."""
     r = _run("status", "--json", "--state-dir", str(state_dir))
     assert r.returncode == 2
-    assert json.loads(r.stdout) == {"target": "local", "healthy": False, "running": False,
-                                    "components": [], "endpoints": None}
+    assert json.loads(r.stdout) == {
+        "target": "local",
+        "healthy": False,
+        "running": False,
+        "components": [],
+        "endpoints": None,
+    }
 
 
 def test_status_of_a_crashed_run_names_the_stale_state(state_dir: Path) -> None:

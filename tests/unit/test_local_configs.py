@@ -16,8 +16,14 @@ from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackStat
 
 pytestmark = pytest.mark.unit
 
-BINS = Binaries(python="/venv/bin/python", etcd="/usr/bin/etcd", haproxy="/usr/sbin/haproxy",
-                redis="/usr/bin/redis-server", prometheus="/usr/bin/prometheus", pg_bin="/usr/lib/postgresql/15/bin")
+BINS = Binaries(
+    python="/venv/bin/python",
+    etcd="/usr/bin/etcd",
+    haproxy="/usr/sbin/haproxy",
+    redis="/usr/bin/redis-server",
+    prometheus="/usr/bin/prometheus",
+    pg_bin="/usr/lib/postgresql/15/bin",
+)
 
 
 def _state(replicas: int = 3) -> StackState:
@@ -102,8 +108,10 @@ def test_prometheus_scrapes_every_chat_replica() -> None:
     state = _state(replicas=2)
     conf = yaml.safe_load(configs.prometheus_yml(state))
     job = next(j for j in conf["scrape_configs"] if j["job_name"] == "chat-api")
-    assert job["static_configs"][0]["targets"] == [f"127.0.0.1:{state.ports['chat-1']}",
-                                                   f"127.0.0.1:{state.ports['chat-2']}"]
+    assert job["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{state.ports['chat-1']}",
+        f"127.0.0.1:{state.ports['chat-2']}",
+    ]
 
 
 def test_extra_chat_settings_reach_every_replica_but_cannot_override_managed_ones() -> None:

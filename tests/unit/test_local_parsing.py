@@ -41,20 +41,27 @@ chat,chat-1,0,0,0,0,,0,0,0,,0,,0,0,0,0,UP 1/2,1
 
 def test_haproxy_csv_gives_server_statuses() -> None:
     """Servers map to their status; FRONTEND/BACKEND rows are left out."""
-    assert parse_haproxy_csv(CSV) == {("postgres-rw", "pg-1"): "UP", ("postgres-rw", "pg-2"): "DOWN",
-                                      ("chat", "chat-1"): "UP 1/2"}
+    assert parse_haproxy_csv(CSV) == {
+        ("postgres-rw", "pg-1"): "UP",
+        ("postgres-rw", "pg-2"): "DOWN",
+        ("chat", "chat-1"): "UP 1/2",
+    }
 
 
 def test_patroni_cluster_roles_map_to_primary_and_sync_replica() -> None:
     """leader -> primary; sync_standby -> replica with sync; 3.x 'running' and 4.x 'streaming' both kept."""
-    body = {"members": [
-        {"name": "pg-2", "role": "leader", "state": "running"},
-        {"name": "pg-1", "role": "sync_standby", "state": "streaming", "lag": 0},
-        {"name": "pg-3", "role": "replica", "state": "running", "lag": "unknown"},
-    ]}
-    assert parse_cluster(body) == [DbNode("pg-1", "replica", "streaming", sync=True, lag_bytes=0),
-                                   DbNode("pg-2", "primary", "running"),
-                                   DbNode("pg-3", "replica", "running")]
+    body = {
+        "members": [
+            {"name": "pg-2", "role": "leader", "state": "running"},
+            {"name": "pg-1", "role": "sync_standby", "state": "streaming", "lag": 0},
+            {"name": "pg-3", "role": "replica", "state": "running", "lag": "unknown"},
+        ]
+    }
+    assert parse_cluster(body) == [
+        DbNode("pg-1", "replica", "streaming", sync=True, lag_bytes=0),
+        DbNode("pg-2", "primary", "running"),
+        DbNode("pg-3", "replica", "running"),
+    ]
     assert parse_cluster(None) == []
 
 
@@ -91,16 +98,18 @@ def test_bad_kill_amounts_are_config_errors(count: int | None, percent: float | 
 
 def test_signals_parse_by_name_short_name_or_number() -> None:
     """SIGKILL, KILL, kill and 9 are the same signal; nonsense is a ConfigError."""
-    assert {parse_signal("SIGKILL"), parse_signal("KILL"), parse_signal("kill"), parse_signal("9")} == {
-        parse_signal(9)}
+    assert {parse_signal("SIGKILL"), parse_signal("KILL"), parse_signal("kill"), parse_signal("9")} == {parse_signal(9)}
     with pytest.raises(ConfigError, match="unknown signal"):
         parse_signal("SIGNOPE")
 
 
 def test_startup_failure_reports_a_taken_port_with_its_number() -> None:
     """A bind error in a component's log becomes 'port taken' with the component's ports and log path."""
-    state = StackState(replicas=1, ports={"haproxy-rw": 5001, "haproxy-chat": 5002, "redis": 5003,
-                                          "pg-1": 5004, "pg-1-api": 5005}, scope="s")
+    state = StackState(
+        replicas=1,
+        ports={"haproxy-rw": 5001, "haproxy-chat": 5002, "redis": 5003, "pg-1": 5004, "pg-1-api": 5005},
+        scope="s",
+    )
     msg = startup_failure("haproxy", "[ALERT] Starting proxy chat: cannot bind socket", state, "/x/haproxy.log")
     assert "port taken" in msg and "5001" in msg and "5002" in msg and "/x/haproxy.log" in msg
     assert startup_failure("redis", "boom", state, "/x/redis.log") == "redis will not start: see /x/redis.log"

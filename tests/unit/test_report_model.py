@@ -142,11 +142,17 @@ def test_collect_notes_missing_timeline_and_uses_run_level_timeline(tmp_path: Pa
 def test_coarsen_known_answers() -> None:
     """100 intervals of 0.1 s coarsened to 20: rates from sums, worst latency, fewest WebSockets."""
     t = 1_790_000_000.0 + np.arange(100) * 0.1
-    series = Series({
-        "t": t, "throughput": np.full(100, 40.0), "requests": np.full(100, 4.0),
-        "errors": np.r_[np.zeros(50), np.ones(50)], "error_rate": np.r_[np.zeros(50), np.full(50, 0.25)],
-        "p95_ms": np.arange(100.0), "ws_open": np.r_[np.full(32, 20.0), np.full(68, 13.0)],
-    })
+    series = Series(
+        {
+            "t": t,
+            "throughput": np.full(100, 40.0),
+            "requests": np.full(100, 4.0),
+            "errors": np.r_[np.zeros(50), np.ones(50)],
+            "error_rate": np.r_[np.zeros(50), np.full(50, 0.25)],
+            "p95_ms": np.arange(100.0),
+            "ws_open": np.r_[np.full(32, 20.0), np.full(68, 13.0)],
+        }
+    )
     coarse, factor = coarsen(series, 20)
     assert factor == 5 and len(coarse) == 20
     assert coarse.t[1] - coarse.t[0] == pytest.approx(0.5)

@@ -33,12 +33,20 @@ def test_write_report_writes_every_output(report: tuple[SyntheticRun, list[Path]
     """Charts for the run and for each experiment with a timeline, then report.html, summary.md, junit.xml."""
     synth, written = report
     names = sorted(p.relative_to(synth.path).as_posix() for p in written)
-    assert names == sorted([
-        "charts/recovery.png", "charts/integrity.png", "charts/failover.png",
-        "charts/timeline-pod-kill.png", "charts/latency-pod-kill.png",
-        "charts/timeline-db-failover.png", "charts/latency-db-failover.png",
-        "report.html", "summary.md", "junit.xml",
-    ])
+    assert names == sorted(
+        [
+            "charts/recovery.png",
+            "charts/integrity.png",
+            "charts/failover.png",
+            "charts/timeline-pod-kill.png",
+            "charts/latency-pod-kill.png",
+            "charts/timeline-db-failover.png",
+            "charts/latency-db-failover.png",
+            "report.html",
+            "summary.md",
+            "junit.xml",
+        ]
+    )
     for path in written:
         if path.suffix == ".png":
             assert path.read_bytes()[:8] == PNG and path.stat().st_size > 5000
@@ -52,10 +60,18 @@ def test_report_html_is_self_contained(report: tuple[SyntheticRun, list[Path]]) 
     assert len(sources) == 7 and all(s.startswith("data:image/png;base64,") for s in sources)
     assert not re.search(r'(?:href|src)="(?:https?:)?//', html)
     assert "<script" not in html
-    for text in ("db-failover", "42.0 s of 30 s (late)", "2 lost", "resilience run scenarios/gameday.yaml --seed 7",
-                 "versions.postgresql", "no redis-outage/timeline.csv", "resilience report ",
-                 "Why failed:</strong> recovery 42.0 s over the 30 s target; 2 acknowledged messages lost",
-                 "interrupted by SIGINT", "during: deviated"):
+    for text in (
+        "db-failover",
+        "42.0 s of 30 s (late)",
+        "2 lost",
+        "resilience run scenarios/gameday.yaml --seed 7",
+        "versions.postgresql",
+        "no redis-outage/timeline.csv",
+        "resilience report ",
+        "Why failed:</strong> recovery 42.0 s over the 30 s target; 2 acknowledged messages lost",
+        "interrupted by SIGINT",
+        "during: deviated",
+    ):
         assert text in html
 
 
@@ -172,7 +188,9 @@ def test_integrity_details_from_the_checker(tmp_path: Path) -> None:
     synth = write_synthetic_run(tmp_path, experiments=(DEFAULT_EXPERIMENTS[0],))
     run = json.loads((synth.path / "run.json").read_text())
     run["experiments"][0]["integrity"].update(
-        out_of_order=25, indeterminate=1, delivery_ratio=0.5,
+        out_of_order=25,
+        indeterminate=1,
+        delivery_ratio=0.5,
         violations=[f"delivery order: u{i} got id 9 after 11" for i in range(25)],
     )
     (synth.path / "run.json").write_text(json.dumps(run))

@@ -42,8 +42,10 @@ def test_existing_run_json_is_kept(tmp_path: Path) -> None:
 
 def test_proxy_problems_lists_toxics_and_disabled_proxies() -> None:
     """Toxics left and disabled proxies are each reported; a clean proxy list has no problem."""
-    proxies = {"redis": {"enabled": False, "toxics": []},
-               "postgres": {"enabled": True, "toxics": [{"name": "resilience_latency_downstream"}]}}
+    proxies = {
+        "redis": {"enabled": False, "toxics": []},
+        "postgres": {"enabled": True, "toxics": [{"name": "resilience_latency_downstream"}]},
+    }
     assert proxy_problems(proxies) == ["postgres has toxics resilience_latency_downstream", "redis is disabled"]
     assert proxy_problems({"redis": {"enabled": True, "toxics": []}}) == []
 

@@ -60,8 +60,12 @@ def test_apply_writes_the_record_before_applying_and_revert_removes_it(tmp_path:
     target = _Target(tmp_path)
     durable = DurableLedger(tmp_path)
     seen: list[list[str]] = []
-    ledger.apply_fault(target, Fault("rec", "k", {"n": 1}), lambda: seen.append([e.key for e in durable.entries()]),  # type: ignore[arg-type]
-                       out_dir=None)
+    ledger.apply_fault(
+        target,
+        Fault("rec", "k", {"n": 1}),
+        lambda: seen.append([e.key for e in durable.entries()]),  # type: ignore[arg-type]
+        out_dir=None,
+    )
     assert seen == [["k"]]
     assert ledger.revert_fault("k") is True
     assert reverted == [{"n": 1}] and durable.entries() == []

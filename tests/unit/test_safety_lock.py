@@ -25,8 +25,10 @@ def _dead_pid() -> int:
 
 def test_second_holder_is_refused_with_the_holder_named(tmp_path: Path) -> None:
     """While one run holds the lock, another is refused in one line naming pid and purpose."""
-    with (RunLock(tmp_path, "run", results_dir=tmp_path / "results"),
-          pytest.raises(TargetError, match=rf"is busy: run pid {os.getpid()} since")):
+    with (
+        RunLock(tmp_path, "run", results_dir=tmp_path / "results"),
+        pytest.raises(TargetError, match=rf"is busy: run pid {os.getpid()} since"),
+    ):
         RunLock(tmp_path, "cleanup").acquire()
     with RunLock(tmp_path, "cleanup") as again:
         assert again.stale is None
@@ -44,8 +46,14 @@ def test_dead_holder_is_detected_as_stale(tmp_path: Path, case: str) -> None:
     """A lock naming a gone process (or a live pid with another start time) is stale and taken over."""
     pid = _dead_pid() if case == "dead pid" else os.getpid()
     started = time.time() - 3600 if case == "reused pid" else 1.0
-    holder = {"pid": pid, "started": started, "purpose": "run", "command": "resilience run x",
-              "acquired": time.time() - 10, "results_dir": str(tmp_path / "results")}
+    holder = {
+        "pid": pid,
+        "started": started,
+        "purpose": "run",
+        "command": "resilience run x",
+        "acquired": time.time() - 10,
+        "results_dir": str(tmp_path / "results"),
+    }
     (tmp_path / "run.lock").write_text(json.dumps(holder))
     with RunLock(tmp_path, "cleanup") as lock:
         assert lock.stale is not None and lock.stale.pid == pid

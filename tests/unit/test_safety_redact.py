@@ -34,8 +34,13 @@ def test_secret_shapes_are_masked(text: str, hidden: str) -> None:
 
 def test_ordinary_text_is_left_alone() -> None:
     """Words, numbers, URLs without passwords and timelines pass unchanged."""
-    for text in ("http://127.0.0.1:8000/healthz", "t,throughput,error_rate\n1.0,20,0.0",
-                 "tokens: 5", "redis://127.0.0.1:6379/0", "the secret of a good run is rest"):
+    for text in (
+        "http://127.0.0.1:8000/healthz",
+        "t,throughput,error_rate\n1.0,20,0.0",
+        "tokens: 5",
+        "redis://127.0.0.1:6379/0",
+        "the secret of a good run is rest",
+    ):
         assert redact(text) == text
 
 

@@ -74,13 +74,18 @@ def test_trend_markdown_newest_first(results: Path) -> None:
 def test_cli_trend_writes_chart_and_table(results: Path, tmp_path: Path) -> None:
     """``resilience trend`` writes trend.png and trend.md, warns about the broken run, exits 0."""
     out = tmp_path / "out"
-    r = subprocess.run([sys.executable, "-m", "resilience", "trend", str(results), "-o", str(out)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilience", "trend", str(results), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert (out / "trend.png").read_bytes()[:4] == b"\x89PNG" and (out / "trend.md").is_file()
     assert "warning: skipped" in r.stderr and "Traceback" not in r.stderr
     empty = tmp_path / "empty"
     empty.mkdir()
-    r = subprocess.run([sys.executable, "-m", "resilience", "trend", str(empty)],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "resilience", "trend", str(empty)], capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 3 and "no readable run folder" in r.stderr

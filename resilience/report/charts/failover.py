@@ -63,8 +63,16 @@ def failover_figure(experiments: Sequence[Experiment]) -> Figure:
         for seg in segments:
             ax.barh(y, seg.duration_s, left=seg.start_s, color=colors[seg.name], edgecolor="white", height=0.6)
             if seg.duration_s >= 0.07 * widest:
-                ax.text(seg.start_s + seg.duration_s / 2, y, f"{seg.duration_s:.1f} s", ha="center", va="center",
-                        fontsize=8, color="white", fontweight="bold")
+                ax.text(
+                    seg.start_s + seg.duration_s / 2,
+                    y,
+                    f"{seg.duration_s:.1f} s",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white",
+                    fontweight="bold",
+                )
         total = segments[-1].end_s if segments else 0.0
         ax.text(total, y, f"  total {total:.1f} s", va="center", fontsize=9)
     ax.set_yticks(range(len(rows)), [e.name for e, _ in rows])

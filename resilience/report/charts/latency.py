@@ -39,8 +39,13 @@ def latency_figure(exp: Experiment, series: Series) -> Figure:
                 continue
             drawn.append(values)
             box = ax.boxplot(
-                values, positions=[i + (j - 1) * width * 1.15], widths=width, whis=(5, 95), showfliers=False,
-                patch_artist=True, medianprops={"color": "black"},
+                values,
+                positions=[i + (j - 1) * width * 1.15],
+                widths=width,
+                whis=(5, 95),
+                showfliers=False,
+                patch_artist=True,
+                medianprops={"color": "black"},
             )
             box["boxes"][0].set(facecolor=COLORS[pct], alpha=0.75)
     counts = {p: split_phases(series, "p95_ms", *_window(exp))[p].size for p in PHASES}

@@ -83,8 +83,11 @@ def _mark(axes: list[Axes], marks: TimelineMarks) -> None:
             ax.axvline(marks.recovered, color=COLORS["recover"], ls="-", lw=1.6, label=label)
         if marks.target is not None:
             beyond = marks.end is not None and marks.target > marks.end
-            label = (f"recovery target ({marks.target:g} s{', after the end of the data' if beyond else ''})"
-                     if first else None)
+            label = (
+                f"recovery target ({marks.target:g} s{', after the end of the data' if beyond else ''})"
+                if first
+                else None
+            )
             ax.axvline(marks.target, color=COLORS["target"], ls=":", lw=1.4, label=label)
 
 
@@ -129,8 +132,10 @@ def _title(exp: Experiment) -> str:
 
 def _coarsened_note(series: Series, factor: int) -> str:
     resolution = round(series.resolution_s() or 0.0, 3)
-    return (f"(each step spans {resolution * factor:g} s = {factor} intervals of {resolution:g} s: requests per "
-            "second, errors over requests, the worst latency, the fewest open WebSockets)")
+    return (
+        f"(each step spans {resolution * factor:g} s = {factor} intervals of {resolution:g} s: requests per "
+        "second, errors over requests, the worst latency, the fewest open WebSockets)"
+    )
 
 
 def timeline_figure(exp: Experiment, series: Series, *, max_points: int = MAX_POINTS) -> Figure:

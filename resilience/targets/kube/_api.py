@@ -53,9 +53,7 @@ def connect(kubeconfig: str | None, context: str | None, namespace: str) -> tupl
         names = {c["name"]: c for c in contexts}
         chosen = context or (active or {}).get("name")
         if not chosen or chosen not in names:
-            raise ConfigError(
-                f"kubeconfig {path}: no context {chosen!r} (have: {', '.join(sorted(names)) or 'none'})"
-            )
+            raise ConfigError(f"kubeconfig {path}: no context {chosen!r} (have: {', '.join(sorted(names)) or 'none'})")
         api_client = config.new_client_from_config(config_file=path, context=chosen)  # type: ignore[no-untyped-call]
     except ConfigException as exc:
         raise ConfigError(f"kubeconfig {path}: {exc}") from exc
@@ -134,7 +132,9 @@ class KubeApi:
         discovery = client.DiscoveryV1Api(self.api_client)
         selector = f"kubernetes.io/service-name={service}"
         result = self._call(
-            f"list endpointslices of {service}", discovery.list_namespaced_endpoint_slice, self.namespace,
+            f"list endpointslices of {service}",
+            discovery.list_namespaced_endpoint_slice,
+            self.namespace,
             label_selector=selector,
         )
         items: list[Json] = result.get("items") or []

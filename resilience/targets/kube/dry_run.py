@@ -44,9 +44,7 @@ _DB_FAULTS = {
 
 _PLANNERS: dict[tuple[str, str], Callable[[FaultPlanner, dict[str, Any], int | None], str]] = {
     ("resilience.faults.pods", "kill_pods"): _kill,
-    **{
-        ("resilience.faults.database", func): functools.partial(_db, text) for func, text in _DB_FAULTS.items()
-    },
+    **{("resilience.faults.database", func): functools.partial(_db, text) for func, text in _DB_FAULTS.items()},
 }
 
 

@@ -1,9 +1,9 @@
 """Cold bring-up of the local stack, in parallel where the dependencies allow.
 
-    supervisord (subreaper) -> etcd + Redis + HAProxy + Prometheus + fault proxy at once
-    -> 3 x Patroni at once (one bootstraps, two clone from it in parallel) -> application role and
-    database -> chat replicas -> wait: leader + sync replica, HAProxy-RW on the leader only, every
-    chat replica ready behind HAProxy.
+supervisord (subreaper) -> etcd + Redis + HAProxy + Prometheus + fault proxy at once
+-> 3 x Patroni at once (one bootstraps, two clone from it in parallel) -> application role and
+database -> chat replicas -> wait: leader + sync replica, HAProxy-RW on the leader only, every
+chat replica ready behind HAProxy.
 """
 
 from __future__ import annotations
@@ -37,13 +37,18 @@ __all__ = ["bring_up", "create_app_database", "plan_state", "prepare_dirs", "wri
 _BASE = ("etcd", "redis", "haproxy", "prometheus")
 
 
-def plan_state(layout: Layout, replicas: int, fixed_ports: Mapping[str, int] | None = None,
-               chat_env: Mapping[str, str] | None = None) -> StackState:
+def plan_state(
+    layout: Layout,
+    replicas: int,
+    fixed_ports: Mapping[str, int] | None = None,
+    chat_env: Mapping[str, str] | None = None,
+) -> StackState:
     """Fresh state for a stack of ``replicas`` chat replicas: ports (free ones, or ``fixed_ports`` by
     name), components, releases, extra chat settings."""
     ports = allocate_ports(port_names(replicas), fixed_ports)
-    state = StackState(replicas=replicas, ports=ports, scope=scope_for(layout.root),
-                       chat_env=configs.validate_chat_env(chat_env or {}))
+    state = StackState(
+        replicas=replicas, ports=ports, scope=scope_for(layout.root), chat_env=configs.validate_chat_env(chat_env or {})
+    )
     state.components = [*_BASE, "toxiproxy", *DB_NODES, *state.chat_names()]
     state.replica_releases = dict.fromkeys(state.chat_names(), "good")
     return state
@@ -75,8 +80,9 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
     progs = configs.programs(state, sec, layout, bins)
     configs.write_private(layout.supervisord_conf, configs.supervisord_conf(progs, layout, state.scope))
     for node in DB_NODES:
-        configs.write_private(layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins),
-                              uid=uid, gid=gid)
+        configs.write_private(
+            layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins), uid=uid, gid=gid
+        )
     (layout.conf / "haproxy.cfg").write_text(configs.haproxy_cfg(state, layout))
     (layout.conf / "prometheus.yml").write_text(configs.prometheus_yml(state))
     (layout.conf / "proxies.json").write_text(configs.proxies_json(state))
@@ -85,16 +91,24 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
 def create_app_database(layout: Layout, state: StackState, sec: Secrets, leader: str) -> None:
     """Create the ``chat`` role and database on the leader (Patroni 4 has no bootstrap.users)."""
     try:
-        with psycopg.connect(host=str(layout.run), port=state.ports[leader], user="postgres",
-                             dbname="postgres", autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(
+            host=str(layout.run),
+            port=state.ports[leader],
+            user="postgres",
+            dbname="postgres",
+            autocommit=True,
+            connect_timeout=5,
+        ) as conn:
             if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = 'chat'").fetchone() is None:
-                conn.execute(psycopg.sql.SQL("CREATE ROLE chat LOGIN PASSWORD {}").format(
-                    psycopg.sql.Literal(sec.chat_db)))
+                conn.execute(
+                    psycopg.sql.SQL("CREATE ROLE chat LOGIN PASSWORD {}").format(psycopg.sql.Literal(sec.chat_db))
+                )
             if conn.execute("SELECT 1 FROM pg_database WHERE datname = 'chat'").fetchone() is None:
                 conn.execute("CREATE DATABASE chat OWNER chat")
     except psycopg.Error as exc:
-        raise TargetError(f"cannot create the chat database on {leader}: {exc}; "
-                          f"see {layout.logs / (leader + '-postgres')}") from exc
+        raise TargetError(
+            f"cannot create the chat database on {leader}: {exc}; see {layout.logs / (leader + '-postgres')}"
+        ) from exc
 
 
 def _leader(view: StackView) -> str | None:
@@ -120,12 +134,10 @@ def bring_up(layout: Layout, state: StackState, sec: Secrets, progress: Progress
     for name in [*base, *DB_NODES, *state.chat_names()]:
         sup.start(name)
     waiter.until({"etcd": checks["etcd"]}, timeout=30, watch=["etcd"])
-    waiter.until({"postgres leader": lambda: _leader(view) is not None}, timeout=60,
-                 watch=[*DB_NODES, *base])
+    waiter.until({"postgres leader": lambda: _leader(view) is not None}, timeout=60, watch=[*DB_NODES, *base])
     leader = _leader(view)
     if leader is None:  # lost it between two polls: wait once more
-        waiter.until({"postgres leader (again)": lambda: _leader(view) is not None}, timeout=60,
-                     watch=list(DB_NODES))
+        waiter.until({"postgres leader (again)": lambda: _leader(view) is not None}, timeout=60, watch=list(DB_NODES))
         leader = _leader(view) or DB_NODES[0]
     create_app_database(layout, state, sec, leader)
     progress(f"chat database created on {leader} ({time.monotonic() - t0:.1f} s)")

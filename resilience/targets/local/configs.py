@@ -69,8 +69,14 @@ class Program:
     autorestart: str = "true"
 
 
-_MANAGED_CHAT_ENV = ("CHAT_DATABASE_URL", "CHAT_REDIS_URL", "CHAT_JWT_SECRET", "CHAT_ISSUER_SECRET",
-                     "CHAT_RELEASE", "CHAT_REPLICA")
+_MANAGED_CHAT_ENV = (
+    "CHAT_DATABASE_URL",
+    "CHAT_REDIS_URL",
+    "CHAT_JWT_SECRET",
+    "CHAT_ISSUER_SECRET",
+    "CHAT_RELEASE",
+    "CHAT_REPLICA",
+)
 
 
 def validate_chat_env(env: Mapping[str, str]) -> dict[str, str]:
@@ -91,8 +97,10 @@ def chat_env(state: StackState, sec: Secrets, name: str) -> dict[str, str]:
     return {
         "CHAT_LOG_LEVEL": "info",
         **state.chat_env,
-        "CHAT_DATABASE_URL": (f"postgresql://chat:{sec.chat_db}@127.0.0.1:{p['proxy-postgres']}/chat"
-                              "?connect_timeout=3&target_session_attrs=read-write"),
+        "CHAT_DATABASE_URL": (
+            f"postgresql://chat:{sec.chat_db}@127.0.0.1:{p['proxy-postgres']}/chat"
+            "?connect_timeout=3&target_session_attrs=read-write"
+        ),
         "CHAT_REDIS_URL": f"redis://127.0.0.1:{p['proxy-redis']}/0",
         "CHAT_JWT_SECRET": sec.jwt,
         "CHAT_ISSUER_SECRET": sec.issuer,
@@ -104,40 +112,114 @@ def chat_env(state: StackState, sec: Secrets, name: str) -> dict[str, str]:
 def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) -> list[Program]:
     """Every supervised program of the stack (those listed in ``state.components``), in start order."""
     p = state.ports
-    etcd = Program("etcd", (
-        bins.etcd, "--name", "etcd1", "--data-dir", str(layout.data / "etcd"),
-        "--listen-client-urls", f"http://127.0.0.1:{p['etcd']}",
-        "--advertise-client-urls", f"http://127.0.0.1:{p['etcd']}",
-        "--listen-peer-urls", f"http://127.0.0.1:{p['etcd-peer']}",
-        "--initial-advertise-peer-urls", f"http://127.0.0.1:{p['etcd-peer']}",
-        "--initial-cluster", f"etcd1=http://127.0.0.1:{p['etcd-peer']}",
-        "--initial-cluster-state", "new", "--log-level", "warn", "--logger", "zap",
-        "--heartbeat-interval", "50", "--election-timeout", "300",
-    ), {"app": "etcd"}, priority=100)
-    redis = Program("redis", (
-        bins.redis, "--bind", "127.0.0.1", "--port", str(p["redis"]), "--daemonize", "no",
-        "--save", "", "--appendonly", "no", "--protected-mode", "no",
-    ), {"app": "redis"}, priority=100)
-    haproxy = Program("haproxy", (bins.haproxy, "-db", "-f", str(layout.conf / "haproxy.cfg")),
-                      {"app": "haproxy"}, priority=100)
-    prometheus = Program("prometheus", (
-        bins.prometheus, f"--config.file={layout.conf / 'prometheus.yml'}",
-        f"--storage.tsdb.path={layout.data / 'prometheus'}", f"--web.listen-address=127.0.0.1:{p['prometheus']}",
-        "--log.level=warn",
-    ), {"app": "prometheus"}, priority=100)
-    toxiproxy = Program("toxiproxy", (
-        bins.python, "-m", "resilience.netfault", "--host", "127.0.0.1", "--port", str(p["toxiproxy"]),
-        "--config", str(layout.conf / "proxies.json"),
-    ), {"app": "toxiproxy"}, priority=100)
+    etcd = Program(
+        "etcd",
+        (
+            bins.etcd,
+            "--name",
+            "etcd1",
+            "--data-dir",
+            str(layout.data / "etcd"),
+            "--listen-client-urls",
+            f"http://127.0.0.1:{p['etcd']}",
+            "--advertise-client-urls",
+            f"http://127.0.0.1:{p['etcd']}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{p['etcd-peer']}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{p['etcd-peer']}",
+            "--initial-cluster",
+            f"etcd1=http://127.0.0.1:{p['etcd-peer']}",
+            "--initial-cluster-state",
+            "new",
+            "--log-level",
+            "warn",
+            "--logger",
+            "zap",
+            "--heartbeat-interval",
+            "50",
+            "--election-timeout",
+            "300",
+        ),
+        {"app": "etcd"},
+        priority=100,
+    )
+    redis = Program(
+        "redis",
+        (
+            bins.redis,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(p["redis"]),
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "no",
+        ),
+        {"app": "redis"},
+        priority=100,
+    )
+    haproxy = Program(
+        "haproxy", (bins.haproxy, "-db", "-f", str(layout.conf / "haproxy.cfg")), {"app": "haproxy"}, priority=100
+    )
+    prometheus = Program(
+        "prometheus",
+        (
+            bins.prometheus,
+            f"--config.file={layout.conf / 'prometheus.yml'}",
+            f"--storage.tsdb.path={layout.data / 'prometheus'}",
+            f"--web.listen-address=127.0.0.1:{p['prometheus']}",
+            "--log.level=warn",
+        ),
+        {"app": "prometheus"},
+        priority=100,
+    )
+    toxiproxy = Program(
+        "toxiproxy",
+        (
+            bins.python,
+            "-m",
+            "resilience.netfault",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(p["toxiproxy"]),
+            "--config",
+            str(layout.conf / "proxies.json"),
+        ),
+        {"app": "toxiproxy"},
+        priority=100,
+    )
     # Patroni: stopsignal KILL so that a supervisor stop *is* an agent crash (failover mode patroni-crash);
     # a graceful stop is a TERM sent through signalProcess. autorestart=unexpected: a crash restarts it.
-    dbs = [Program(node, (bins.python, "-m", "patroni", str(layout.patroni_conf(node))),
-                   {"app": "postgres"}, user="postgres", stopsignal="KILL", priority=200,
-                   autorestart="unexpected")
-           for node in DB_NODES]
-    chats = [Program(name, (bins.python, "-m", "chat", "--host", "127.0.0.1", "--port", str(p[name])),
-                     {"app": "chat-api"}, env=chat_env(state, sec, name), stopwaitsecs=5, priority=300)
-             for name in state.chat_names()]
+    dbs = [
+        Program(
+            node,
+            (bins.python, "-m", "patroni", str(layout.patroni_conf(node))),
+            {"app": "postgres"},
+            user="postgres",
+            stopsignal="KILL",
+            priority=200,
+            autorestart="unexpected",
+        )
+        for node in DB_NODES
+    ]
+    chats = [
+        Program(
+            name,
+            (bins.python, "-m", "chat", "--host", "127.0.0.1", "--port", str(p[name])),
+            {"app": "chat-api"},
+            env=chat_env(state, sec, name),
+            stopwaitsecs=5,
+            priority=300,
+        )
+        for name in state.chat_names()
+    ]
     return [p for p in (etcd, redis, haproxy, prometheus, toxiproxy, *dbs, *chats) if p.name in state.components]
 
 
@@ -179,7 +261,7 @@ chmod=0700
 
 [supervisord]
 nodaemon=true
-logfile={layout.log('supervisord')}
+logfile={layout.log("supervisord")}
 logfile_maxbytes=20MB
 pidfile={layout.supervisord_pid}
 childlogdir={layout.logs}
@@ -289,14 +371,14 @@ defaults
 
 listen stats
     mode http
-    bind 127.0.0.1:{p['haproxy-stats']}
+    bind 127.0.0.1:{p["haproxy-stats"]}
     stats enable
     stats uri /stats
     stats refresh 5s
 
 listen postgres-rw
     mode tcp
-    bind 127.0.0.1:{p['haproxy-rw']}
+    bind 127.0.0.1:{p["haproxy-rw"]}
     option httpchk GET /primary
     http-check expect status 200
     default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
@@ -304,7 +386,7 @@ listen postgres-rw
 
 listen chat
     mode http
-    bind 127.0.0.1:{p['haproxy-chat']}
+    bind 127.0.0.1:{p["haproxy-chat"]}
     balance roundrobin
     option redispatch
     retries 2
@@ -333,10 +415,18 @@ def proxies_json(state: StackState) -> str:
     """The fault proxy's proxies (the Toxiproxy /populate body): chat -> HAProxy-RW, chat -> Redis."""
     p = state.ports
     proxies = [
-        {"name": "postgres", "listen": f"127.0.0.1:{p['proxy-postgres']}",
-         "upstream": f"127.0.0.1:{p['haproxy-rw']}", "enabled": True},
-        {"name": "redis", "listen": f"127.0.0.1:{p['proxy-redis']}",
-         "upstream": f"127.0.0.1:{p['redis']}", "enabled": True},
+        {
+            "name": "postgres",
+            "listen": f"127.0.0.1:{p['proxy-postgres']}",
+            "upstream": f"127.0.0.1:{p['haproxy-rw']}",
+            "enabled": True,
+        },
+        {
+            "name": "redis",
+            "listen": f"127.0.0.1:{p['proxy-redis']}",
+            "upstream": f"127.0.0.1:{p['redis']}",
+            "enabled": True,
+        },
     ]
     return json.dumps(proxies, indent=2)
 

@@ -29,8 +29,7 @@ class Database:
     def nodes(self) -> list[DbNode]:
         nodes = self.view.db_nodes()
         if nodes is None:
-            raise TargetError("no Patroni agent answers on its REST API: see the pg-N logs in "
-                              f"{self.view.layout.logs}")
+            raise TargetError(f"no Patroni agent answers on its REST API: see the pg-N logs in {self.view.layout.logs}")
         return nodes
 
     def primary(self) -> str:
@@ -51,8 +50,9 @@ class Database:
             # supervisord's stop signal for Patroni is KILL: a crash that the supervisor does not undo,
             # so the leader key expires after the TTL. The agent comes back once a new leader is elected.
             self.view.sup.stop(primary, wait=True)
-            threading.Thread(target=self._revive_after_failover, args=(PATRONI_TTL * 3,),
-                             name=f"revive-{primary}", daemon=True).start()
+            threading.Thread(
+                target=self._revive_after_failover, args=(PATRONI_TTL * 3,), name=f"revive-{primary}", daemon=True
+            ).start()
         else:
             self._switchover(primary)
         return primary
@@ -63,8 +63,12 @@ class Database:
             raise TargetError("switchover impossible: no healthy synchronous replica")
         port = self.view.state.ports[f"{primary}-api"]
         try:
-            r = httpx.post(f"http://127.0.0.1:{port}/switchover", json={"leader": primary, "candidate": candidates[0]},
-                           auth=("patroni", self.view.secrets.patroni_api), timeout=60)
+            r = httpx.post(
+                f"http://127.0.0.1:{port}/switchover",
+                json={"leader": primary, "candidate": candidates[0]},
+                auth=("patroni", self.view.secrets.patroni_api),
+                timeout=60,
+            )
         except httpx.HTTPError as exc:
             raise TargetError(f"switchover request to {primary} failed: {exc}") from exc
         if r.status_code != 200:
@@ -107,8 +111,11 @@ class Database:
             return False
         leader = next(n.name for n in nodes or [] if n.role == "primary")
         agent = self.view.sup.processes().get(leader)
-        return (agent is not None and agent.state == "RUNNING"
-                and postmaster_pid(self.view.layout.pg_data(leader)) is not None)
+        return (
+            agent is not None
+            and agent.state == "RUNNING"
+            and postmaster_pid(self.view.layout.pg_data(leader)) is not None
+        )
 
     def wait_healthy(self, timeout: float) -> float:
         """Wait for a leader, a sync replica and HAProxy-RW routing to the leader alone; return seconds."""
@@ -118,6 +125,8 @@ class Database:
             if self.healthy():
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
-                raise TargetError(f"PostgreSQL not healthy (leader + sync replica + read-write routing) "
-                                  f"after {timeout:.0f} s: see {self.view.layout.logs}")
+                raise TargetError(
+                    f"PostgreSQL not healthy (leader + sync replica + read-write routing) "
+                    f"after {timeout:.0f} s: see {self.view.layout.logs}"
+                )
             time.sleep(0.1)

@@ -120,8 +120,18 @@ def scope_for(root: Path) -> str:
 
 def port_names(replicas: int) -> list[str]:
     """Every port a stack of ``replicas`` chat replicas needs, by name."""
-    names = ["etcd", "etcd-peer", "haproxy-rw", "haproxy-chat", "haproxy-stats", "redis",
-             "toxiproxy", "proxy-postgres", "proxy-redis", "prometheus"]
+    names = [
+        "etcd",
+        "etcd-peer",
+        "haproxy-rw",
+        "haproxy-chat",
+        "haproxy-stats",
+        "redis",
+        "toxiproxy",
+        "proxy-postgres",
+        "proxy-redis",
+        "prometheus",
+    ]
     for node in DB_NODES:
         names += [node, f"{node}-api"]
     names += [f"chat-{i}" for i in range(1, replicas + 1)]
@@ -171,8 +181,9 @@ class Secrets:
             try:
                 return cls(**json.loads(path.read_text()))
             except (ValueError, TypeError) as exc:
-                raise ConfigError(f"{path}: unreadable secrets file ({exc}); remove it or run "
-                                  "'resilience down --purge'") from exc
+                raise ConfigError(
+                    f"{path}: unreadable secrets file ({exc}); remove it or run 'resilience down --purge'"
+                ) from exc
         made = cls.generate()
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
@@ -214,5 +225,6 @@ class StackState:
                 raise ValueError(f"version {raw.get('version')!r}, expected {_STATE_VERSION}")
             return cls(**raw)
         except (ValueError, TypeError) as exc:
-            raise ConfigError(f"{path}: stale or malformed state file ({exc}); "
-                              "run 'resilience down' to clean up") from exc
+            raise ConfigError(
+                f"{path}: stale or malformed state file ({exc}); run 'resilience down' to clean up"
+            ) from exc

@@ -30,8 +30,10 @@ _PACKAGES = {
 def _which(name: str) -> str:
     found = shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin:/usr/bin:/sbin:/bin")
     if not found:
-        raise TargetError(f"{name} not found: Debian package {_PACKAGES[name]} is missing "
-                          "(run 'make setup' or scripts/install-system-deps)")
+        raise TargetError(
+            f"{name} not found: Debian package {_PACKAGES[name]} is missing "
+            "(run 'make setup' or scripts/install-system-deps)"
+        )
     return found
 
 
@@ -39,8 +41,10 @@ def find_binaries() -> Binaries:
     """Every server binary the stack runs, or a TargetError naming the missing Debian package."""
     pg = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
     if not pg:
-        raise TargetError("PostgreSQL not found in /usr/lib/postgresql/*/bin: Debian package postgresql is "
-                          "missing (run 'make setup' or scripts/install-system-deps)")
+        raise TargetError(
+            "PostgreSQL not found in /usr/lib/postgresql/*/bin: Debian package postgresql is "
+            "missing (run 'make setup' or scripts/install-system-deps)"
+        )
     return Binaries(
         python=sys.executable,
         etcd=_which("etcd"),
@@ -58,8 +62,9 @@ def postgres_ids() -> tuple[int, int, frozenset[int]]:
     try:
         pw = pwd.getpwnam("postgres")
     except KeyError:
-        raise TargetError("user postgres does not exist: Debian package postgresql is missing "
-                          "(run 'make setup')") from None
+        raise TargetError(
+            "user postgres does not exist: Debian package postgresql is missing (run 'make setup')"
+        ) from None
     groups = {g.gr_gid for g in grp.getgrall() if "postgres" in g.gr_mem} | {pw.pw_gid}
     return pw.pw_uid, pw.pw_gid, frozenset(groups)
 
@@ -92,4 +97,5 @@ def require_reachable(paths: dict[str, Path], uid: int, gids: frozenset[int]) ->
             raise TargetError(
                 f"user postgres cannot reach the {what} {path}: {blocked} is not searchable by it "
                 f"(mode {stat.S_IMODE(blocked.stat().st_mode):o}); put the checkout and state dir under a "
-                "readable path such as /work or /srv, or set RESILIENCE_STATE_DIR")
+                "readable path such as /work or /srv, or set RESILIENCE_STATE_DIR"
+            )

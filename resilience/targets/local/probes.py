@@ -33,8 +33,12 @@ _TIMEOUT = httpx.Timeout(1.0, connect=0.5)
 def _client() -> httpx.Client:
     """One shared client (thread-safe): a new one per probe costs an SSL context, ~10 ms of CPU, and the
     bring-up polls a dozen endpoints ten times a second on a 2-core machine."""
-    return httpx.Client(timeout=_TIMEOUT, verify=False, trust_env=False,  # noqa: S501 - loopback HTTP only
-                        limits=httpx.Limits(max_keepalive_connections=0))
+    return httpx.Client(
+        timeout=_TIMEOUT,
+        verify=False,  # noqa: S501 - loopback HTTP only
+        trust_env=False,
+        limits=httpx.Limits(max_keepalive_connections=0),
+    )
 
 
 def get_json(url: str) -> Any:
@@ -113,13 +117,15 @@ def parse_cluster(body: Any) -> list[DbNode]:
     for m in members:
         role = str(m.get("role", ""))
         lag = m.get("lag")
-        nodes.append(DbNode(
-            name=str(m.get("name")),
-            role="primary" if role in ("leader", "master", "primary") else "replica",
-            state=str(m.get("state", "unknown")),
-            sync=role in ("sync_standby", "quorum_standby"),
-            lag_bytes=lag if isinstance(lag, int) else None,
-        ))
+        nodes.append(
+            DbNode(
+                name=str(m.get("name")),
+                role="primary" if role in ("leader", "master", "primary") else "replica",
+                state=str(m.get("state", "unknown")),
+                sync=role in ("sync_standby", "quorum_standby"),
+                lag_bytes=lag if isinstance(lag, int) else None,
+            )
+        )
     return sorted(nodes, key=lambda n: n.name)
 
 

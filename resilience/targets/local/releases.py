@@ -21,6 +21,7 @@ __all__ = ["RELEASES", "rollback", "rollout"]
 RELEASES = ("good", "bad-errors", "bad-latency", "bad-readiness")
 """The chat service's ``CHAT_RELEASE`` values."""
 
+
 class _NotReadyError(Exception):
     """A replica did not become ready before the rollout's deadline."""
 
@@ -82,8 +83,10 @@ def _roll_all(view: StackView, bins: Binaries, release: str, timeout: float) -> 
             _roll_one(view, bins, name, release, deadline)
         except _NotReadyError:
             back = view.state.previous_release
-            raise TargetError(f"rollout of {release!r} stopped: {name} not ready in time (see "
-                              f"{view.layout.log(name)}); 'rollback' restores {back!r}") from None
+            raise TargetError(
+                f"rollout of {release!r} stopped: {name} not ready in time (see "
+                f"{view.layout.log(name)}); 'rollback' restores {back!r}"
+            ) from None
 
 
 def rollout(view: StackView, bins: Binaries, release: str, *, timeout: float) -> None:

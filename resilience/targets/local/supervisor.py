@@ -62,9 +62,11 @@ def launch_supervisord(layout: Layout, timeout: float = 20.0) -> int:
         sys.executable,
         [sys.executable, "-m", "resilience.targets.local.subreaper", str(layout.supervisord_conf)],
         os.environ,
-        file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
-                      (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
-                      (os.POSIX_SPAWN_DUP2, 1, 2)],
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, out, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
         setsid=True,
     )
     sup = Supervisor(layout)
@@ -72,8 +74,9 @@ def launch_supervisord(layout: Layout, timeout: float = 20.0) -> int:
     while True:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            raise TargetError(f"supervisord exited ({os.waitstatus_to_exitcode(status)}): see "
-                              f"{layout.log('supervisord')} and {out}")
+            raise TargetError(
+                f"supervisord exited ({os.waitstatus_to_exitcode(status)}): see {layout.log('supervisord')} and {out}"
+            )
         if sup.ping():
             return pid
         if time.monotonic() > deadline:
@@ -117,8 +120,7 @@ class Supervisor:
 
     def processes(self) -> dict[str, ProcInfo]:
         infos = self._call("getAllProcessInfo")
-        return {i["name"]: ProcInfo(i["name"], i["statename"], i["pid"] or None, i.get("spawnerr", ""))
-                for i in infos}
+        return {i["name"]: ProcInfo(i["name"], i["statename"], i["pid"] or None, i.get("spawnerr", "")) for i in infos}
 
     def start(self, name: str, *, wait: bool = False) -> None:
         """Start ``name``; already running is fine."""

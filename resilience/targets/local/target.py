@@ -59,9 +59,16 @@ def pick_victims(pods: list[Pod], count: int | None, percent: float | None) -> l
 class LocalTarget:
     """The embedded HA stack under supervisord, driven through the Target protocol."""
 
-    def __init__(self, *, name: str = "local", state_dir: str | Path | None = None, replicas: int = 3,
-                 ports: Mapping[str, int] | None = None, chat_env: Mapping[str, str] | None = None,
-                 **_: Any) -> None:
+    def __init__(
+        self,
+        *,
+        name: str = "local",
+        state_dir: str | Path | None = None,
+        replicas: int = 3,
+        ports: Mapping[str, int] | None = None,
+        chat_env: Mapping[str, str] | None = None,
+        **_: Any,
+    ) -> None:
         """``ports`` pins ports by name (``redis``, ``haproxy-chat``, ``pg-1``, ...); the rest are picked free.
         ``chat_env`` adds CHAT_* settings to every chat replica (``CHAT_RATE_LIMIT``, ``CHAT_DB_POOL_MAX``...)."""
         if replicas < 1:
@@ -87,10 +94,13 @@ class LocalTarget:
         if self.is_up():
             return StackState.load(self.layout.state_file)
         if self.layout.state_file.exists():
-            raise TargetError(f"stale state in {self.layout.root}: its supervisord is gone (a crashed run); "
-                              "'resilience down' cleans up, 'resilience up' starts afresh")
-        raise TargetError(f"the local stack is not running (state dir {self.layout.root}); "
-                          "start it with 'resilience up'")
+            raise TargetError(
+                f"stale state in {self.layout.root}: its supervisord is gone (a crashed run); "
+                "'resilience down' cleans up, 'resilience up' starts afresh"
+            )
+        raise TargetError(
+            f"the local stack is not running (state dir {self.layout.root}); start it with 'resilience up'"
+        )
 
     def _view(self) -> StackView:
         return StackView(self.layout, self._state(), Secrets.load_or_create(self.layout.secrets_file))
@@ -109,9 +119,12 @@ class LocalTarget:
         return supervisord_alive(self.layout, state.supervisord_pid)
 
     def _has_leftovers(self) -> bool:
-        return (self.layout.state_file.exists() or self.layout.supervisord_pid.exists()
-                or any(postmaster_pid(self.layout.pg_data(n)) for n in DB_NODES)
-                or bool(stack_processes(self.layout.root)))
+        return (
+            self.layout.state_file.exists()
+            or self.layout.supervisord_pid.exists()
+            or any(postmaster_pid(self.layout.pg_data(n)) for n in DB_NODES)
+            or bool(stack_processes(self.layout.root))
+        )
 
     def up(self, *, progress: Progress | None = None) -> Endpoints:
         """Cold start to healthy; returns the endpoints. Already running: returns them unchanged."""
@@ -122,8 +135,15 @@ class LocalTarget:
             return self.endpoints()
         bins = preflight.find_binaries()
         uid, gid, gids = preflight.postgres_ids()
-        preflight.require_reachable({"Python environment": Path(sys.prefix), "state directory": self.layout.root,
-                                     "Python interpreter": Path(sys.executable)}, uid, gids)
+        preflight.require_reachable(
+            {
+                "Python environment": Path(sys.prefix),
+                "state directory": self.layout.root,
+                "Python interpreter": Path(sys.executable),
+            },
+            uid,
+            gids,
+        )
         with self._lock():
             if self._has_leftovers():
                 say("cleaning up after a previous run that did not shut down")
@@ -163,8 +183,10 @@ class LocalTarget:
             "state_dir": str(self.layout.root),
             "supervisord_pid": view.state.supervisord_pid,
             "release": view.state.release,
-            "db": [{"name": n.name, "role": n.role, "state": n.state, "sync": n.sync, "lag_bytes": n.lag_bytes}
-                   for n in snap.nodes or []],
+            "db": [
+                {"name": n.name, "role": n.role, "state": n.state, "sync": n.sync, "lag_bytes": n.lag_bytes}
+                for n in snap.nodes or []
+            ],
             "db_routing_ok": routing,
         }
         return Status(self.name, all(p.ready for p in pods) and routing, tuple(pods), view.endpoints(), extra)
@@ -186,8 +208,9 @@ class LocalTarget:
         view = self._view()
         return [p for p in view.pods(view.snapshot()) if sel.matches(p.labels)]
 
-    def kill(self, selector: str, *, count: int | None = None, percent: float | None = None,
-             signal: str = "SIGKILL") -> list[Pod]:
+    def kill(
+        self, selector: str, *, count: int | None = None, percent: float | None = None, signal: str = "SIGKILL"
+    ) -> list[Pod]:
         """Signal randomly chosen running pods; a PostgreSQL pod's postmaster is signalled with its Patroni."""
         sig = parse_signal(signal)
         running = [p for p in self.pods(selector) if p.pid]

@@ -143,13 +143,13 @@ def tear_down(layout: Layout, state: StackState | None, *, purge: bool = False, 
         assert sup_pid is not None
         with contextlib.suppress(psutil.Error):
             _wait_gone([psutil.Process(sup_pid)], 10)
-    postmasters = [psutil.Process(pid) for node in DB_NODES
-                   if (pid := postmaster_pid(layout.pg_data(node))) is not None]
+    postmasters = [
+        psutil.Process(pid) for node in DB_NODES if (pid := postmaster_pid(layout.pg_data(node))) is not None
+    ]
     _kill(postmasters, signal.SIGINT)  # fast shutdown
     pm_pids = {p.pid for p in postmasters}
     # a postmaster's own children (backends, walsender...) go down with it
-    leftovers = [p for p in stack_processes(layout.root, sup_pid)
-                 if p.pid not in pm_pids and _ppid(p) not in pm_pids]
+    leftovers = [p for p in stack_processes(layout.root, sup_pid) if p.pid not in pm_pids and _ppid(p) not in pm_pids]
     _kill(leftovers, signal.SIGTERM)
     alive = _wait_gone(postmasters + leftovers, 8)
     _kill(alive, signal.SIGKILL)

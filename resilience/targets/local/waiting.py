@@ -65,8 +65,9 @@ class Waiter:
                     self._fail_fast(watch)
                     next_crash_check = time.monotonic() + 1.0
                 if time.monotonic() > deadline:
-                    raise TargetError(f"not healthy after {timeout:.0f} s: {', '.join(pending)}; "
-                                      f"see the logs in {self.layout.logs}")
+                    raise TargetError(
+                        f"not healthy after {timeout:.0f} s: {', '.join(pending)}; see the logs in {self.layout.logs}"
+                    )
                 time.sleep(0.1)
 
     def _fail_fast(self, watch: list[str]) -> None:

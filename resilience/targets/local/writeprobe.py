@@ -26,7 +26,7 @@ def outage_around(ok_times: list[float], t: float) -> float | None:
     i = bisect.bisect_right(ok_times, t)
     if i == len(ok_times):
         return None
-    return max(b - a for a, b in zip(ok_times[max(i - 1, 0):], ok_times[max(i, 1):], strict=False))
+    return max(b - a for a, b in zip(ok_times[max(i - 1, 0) :], ok_times[max(i, 1) :], strict=False))
 
 
 @dataclass

@@ -67,8 +67,10 @@ def test_ids_follow_commit_order_under_concurrent_sends(
     errors: list[str] = []
     poller = threading.Thread(target=poll)
     poller.start()
-    writers = [threading.Thread(target=_writer, args=((a, b)[i % 2].ws_url, token(a, f"w{i}"), f"w{i}", errors))
-               for i in range(WRITERS)]
+    writers = [
+        threading.Thread(target=_writer, args=((a, b)[i % 2].ws_url, token(a, f"w{i}"), f"w{i}", errors))
+        for i in range(WRITERS)
+    ]
     for w in writers:
         w.start()
     for w in writers:
@@ -78,8 +80,12 @@ def test_ids_follow_commit_order_under_concurrent_sends(
     assert errors == []
     with psycopg.connect(dsn) as conn:
         by_id = [r[0] for r in conn.execute("SELECT id FROM messages WHERE room = 'hot' ORDER BY id")]
-        by_commit = [r[0] for r in conn.execute(
-            "SELECT id FROM messages WHERE room = 'hot' ORDER BY pg_xact_commit_timestamp(xmin), id")]
+        by_commit = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM messages WHERE room = 'hot' ORDER BY pg_xact_commit_timestamp(xmin), id"
+            )
+        ]
     assert len(by_id) == WRITERS * SENDS
     assert by_commit == by_id
     assert seen == by_id

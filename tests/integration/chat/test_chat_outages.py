@@ -75,8 +75,12 @@ def test_redis_down_sends_still_ack_and_catch_up_works(
             last = recv_until(ws, "ready")[0]["last_id"]
             send(ws, "ws-during-outage", "a")
             acked = recv_until(ws, "ack")[0]["id"]
-        rest = httpx.post(f"{b.url}/rooms/r1/messages", json={"client_id": "rest-during-outage", "body": "b"},
-                          headers=auth(b), timeout=15)
+        rest = httpx.post(
+            f"{b.url}/rooms/r1/messages",
+            json={"client_id": "rest-during-outage", "body": "b"},
+            headers=auth(b),
+            timeout=15,
+        )
         assert rest.status_code == 201
         with open_ws(b, token(b), "r1", after=last) as ws:
             ready, replayed = recv_until(ws, "ready")
@@ -85,16 +89,19 @@ def test_redis_down_sends_still_ack_and_catch_up_works(
         own_redis.start()
         wait_until(lambda: subscribed(a) and subscribed(b), what="replicas subscribed again")
         assert readyz(a).json()["unreachable"] == []
-        assert {m["client_id"] for m in messages_until(stay, 2, timeout=30)} == {"ws-during-outage",
-                                                                                 "rest-during-outage"}
+        assert {m["client_id"] for m in messages_until(stay, 2, timeout=30)} == {
+            "ws-during-outage",
+            "rest-during-outage",
+        }
     with open_ws(b, token(b), "r1") as on_b:
         recv_until(on_b, "ready")
         httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "after", "body": "c"}, headers=auth(a))
         assert messages_until(on_b, 1)[0]["client_id"] == "after"
 
 
-def test_database_down_is_503_then_recovers(own_postgres: PostgresServer, redis_server: RedisServer,
-                                            start_replicas: StartReplicas) -> None:
+def test_database_down_is_503_then_recovers(
+    own_postgres: PostgresServer, redis_server: RedisServer, start_replicas: StartReplicas
+) -> None:
     """With PostgreSQL stopped: readyz 503 naming the database, sends answer 503 (REST) or an error frame
     (WS) within the send deadline instead of hanging; after a restart the same replica serves again."""
     dsn = own_postgres.create_database("chat")
@@ -108,8 +115,7 @@ def test_database_down_is_503_then_recovers(own_postgres: PostgresServer, redis_
         assert body["status"] == "unready"
         assert "database" in body["unreachable"]
         started = time.monotonic()
-        r = httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "down-1", "body": "x"}, headers=h,
-                       timeout=30)
+        r = httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "down-1", "body": "x"}, headers=h, timeout=30)
         assert r.status_code == 503
         assert time.monotonic() - started < 15
         assert r.json()["error"].startswith("database unavailable")
@@ -126,17 +132,20 @@ def test_database_down_is_503_then_recovers(own_postgres: PostgresServer, redis_
     assert "chat_db_errors_total{" in httpx.get(f"{a.url}/metrics").text
 
 
-def test_send_during_a_short_outage_is_retried_server_side(own_postgres: PostgresServer,
-                                                            redis_server: RedisServer,
-                                                            start_replicas: StartReplicas) -> None:
+def test_send_during_a_short_outage_is_retried_server_side(
+    own_postgres: PostgresServer, redis_server: RedisServer, start_replicas: StartReplicas
+) -> None:
     """A send that arrives while the database restarts succeeds (201) once it is back within the deadline."""
     dsn = own_postgres.create_database("chat")
     (a,) = start_replicas(1, chat_env(dsn, redis_server.url(), CHAT_SEND_TIMEOUT_S="30"))
     h = auth(a)
     own_postgres.stop()
     result: list[httpx.Response] = []
-    sender = threading.Thread(target=lambda: result.append(httpx.post(
-        f"{a.url}/rooms/r1/messages", json={"client_id": "during", "body": "x"}, headers=h, timeout=60)))
+    sender = threading.Thread(
+        target=lambda: result.append(
+            httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": "during", "body": "x"}, headers=h, timeout=60)
+        )
+    )
     sender.start()
     time.sleep(1.0)
     own_postgres._launch()
@@ -154,8 +163,15 @@ def test_read_only_primary_is_unready_and_sends_recover_after_it(
     dsn = own_postgres.create_database("chat")
     (a,) = start_replicas(1, chat_env(dsn, redis_server.url(), CHAT_SEND_TIMEOUT_S="3"))
     h = auth(a)
-    post = lambda cid: httpx.post(f"{a.url}/rooms/r1/messages", json={"client_id": cid, "body": "x"},  # noqa: E731
-                                  headers=h, timeout=30)
+
+    def post(cid):
+        return httpx.post(
+            f"{a.url}/rooms/r1/messages",
+            json={"client_id": cid, "body": "x"},
+            headers=h,
+            timeout=30,
+        )
+
     assert post("before").status_code == 201
     admin = psycopg.connect(own_postgres.dsn(), autocommit=True)
     try:

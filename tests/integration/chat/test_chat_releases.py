@@ -22,8 +22,12 @@ def test_bad_errors_fails_a_share_of_sends_with_500_and_stores_none_of_them(
     """bad-errors answers 500 to about CHAT_BAD_ERROR_SHARE of sends and stores only the others."""
     (r,) = start_replicas(1, {**env, "CHAT_RELEASE": "bad-errors", "CHAT_BAD_ERROR_SHARE": "0.5"})
     h = auth(r)
-    codes = [httpx.post(f"{r.url}/rooms/r1/messages", json={"client_id": f"c{i}", "body": "x"}, headers=h,
-                        timeout=15).status_code for i in range(40)]
+    codes = [
+        httpx.post(
+            f"{r.url}/rooms/r1/messages", json={"client_id": f"c{i}", "body": "x"}, headers=h, timeout=15
+        ).status_code
+        for i in range(40)
+    ]
     assert set(codes) == {201, 500}
     assert 5 <= codes.count(500) <= 35  # 0.5 of 40: bounds 4.7 standard deviations out
     with psycopg.connect(pg_dsn) as conn:
@@ -39,8 +43,7 @@ def test_bad_latency_adds_latency_to_sends(start_replicas: StartReplicas, env: d
     h = auth(r)
     for i in range(3):
         started = time.monotonic()
-        resp = httpx.post(f"{r.url}/rooms/r1/messages", json={"client_id": f"c{i}", "body": "x"}, headers=h,
-                          timeout=15)
+        resp = httpx.post(f"{r.url}/rooms/r1/messages", json={"client_id": f"c{i}", "body": "x"}, headers=h, timeout=15)
         assert resp.status_code == 201
         assert time.monotonic() - started >= 0.4
     assert httpx.get(f"{r.url}/readyz").status_code == 200
@@ -54,17 +57,23 @@ def test_bad_readiness_fails_readyz_but_serves(start_replicas: StartReplicas, en
     assert ready.json()["status"] == "unready"
     assert "bad-readiness" in ready.json()["reason"]
     assert httpx.get(f"{r.url}/healthz").json()["release"] == "bad-readiness"
-    sent = httpx.post(f"{r.url}/rooms/r1/messages", json={"client_id": "c", "body": "x"}, headers=auth(r),
-                      timeout=15)
+    sent = httpx.post(f"{r.url}/rooms/r1/messages", json={"client_id": "c", "body": "x"}, headers=auth(r), timeout=15)
     assert sent.status_code == 201
 
 
 def test_invalid_settings_exit_3_with_one_line() -> None:
     """python -m chat with a bad CHAT_RELEASE exits 3 printing one line that names the variable."""
-    env = {**os.environ, "CHAT_DATABASE_URL": "postgresql://x@127.0.0.1:1/x", "CHAT_JWT_SECRET": "j" * 32,
-           "CHAT_ISSUER_SECRET": "i", "CHAT_RELEASE": "worse"}
-    done = subprocess.run([sys.executable, "-m", "chat", "--port", "1"], env=env, capture_output=True, text=True,
-                          timeout=60)
+    env = {
+        **os.environ,
+        "CHAT_DATABASE_URL": "postgresql://x@127.0.0.1:1/x",
+        "CHAT_JWT_SECRET": "j" * 32,
+        "CHAT_ISSUER_SECRET": "i",
+        "CHAT_RELEASE": "worse",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "chat", "--port", "1"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 3
     assert done.stderr.strip().splitlines() == [
-        "chat: CHAT_RELEASE='worse': expected one of good, bad-errors, bad-latency, bad-readiness"]
+        "chat: CHAT_RELEASE='worse': expected one of good, bad-errors, bad-latency, bad-readiness"
+    ]

@@ -76,11 +76,15 @@ def test_rest_rejects_bad_tokens(replica: ChatReplica, case: str) -> None:
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"body": "x"}, "client_id"), ({"client_id": "c"}, "body"), ({"client_id": 5, "body": "x"}, "client_id"),
-     ({"client_id": "c", "body": ""}, "body"), ({"client_id": "c" * 129, "body": "x"}, "client_id")],
+    [
+        ({"body": "x"}, "client_id"),
+        ({"client_id": "c"}, "body"),
+        ({"client_id": 5, "body": "x"}, "client_id"),
+        ({"client_id": "c", "body": ""}, "body"),
+        ({"client_id": "c" * 129, "body": "x"}, "client_id"),
+    ],
 )
-def test_validation_errors_are_422_naming_the_field(replica: ChatReplica, body: dict[str, object],
-                                                    field: str) -> None:
+def test_validation_errors_are_422_naming_the_field(replica: ChatReplica, body: dict[str, object], field: str) -> None:
     """A send with a missing, mistyped or empty field is refused with 422 and an error naming it."""
     r = httpx.post(f"{replica.url}/rooms/r1/messages", json=body, headers=auth(replica))
     assert r.status_code == 422
@@ -138,8 +142,14 @@ def test_health_ready_and_metrics(replica: ChatReplica) -> None:
     assert ready.json()["unreachable"] == []
     _post(replica, auth(replica), client_id="m1", body="x")
     text = httpx.get(f"{replica.url}/metrics").text
-    for name in ("chat_request_duration_seconds_bucket", "chat_ws_connections", "chat_messages_sent_total",
-                 "chat_messages_acked_total", "chat_db_errors_total", 'chat_release_info{release="good"'):
+    for name in (
+        "chat_request_duration_seconds_bucket",
+        "chat_ws_connections",
+        "chat_messages_sent_total",
+        "chat_messages_acked_total",
+        "chat_db_errors_total",
+        'chat_release_info{release="good"',
+    ):
         assert name in text
     assert 'chat_messages_acked_total{created="true",transport="rest"} 1.0' in text
     assert httpx.get(f"{replica.url}/healthz", headers={"X-Request-ID": "rid-1"}).headers["x-request-id"] == "rid-1"

@@ -24,8 +24,9 @@ def test_ack_comes_after_the_commit(replica: ChatReplica, pg_dsn: str) -> None:
         for i in range(20):
             send(ws, f"c{i}", f"body {i}")
             ack, _ = recv_until(ws, "ack")
-            row = conn.execute("SELECT id, body FROM messages WHERE room = 'r1' AND client_id = %s",
-                               (f"c{i}",)).fetchone()
+            row = conn.execute(
+                "SELECT id, body FROM messages WHERE room = 'r1' AND client_id = %s", (f"c{i}",)
+            ).fetchone()
             assert row == (ack["id"], f"body {i}")
             assert ack["client_id"] == f"c{i}"
             assert isinstance(ack["ts"], float)
@@ -73,8 +74,12 @@ def test_ws_errors_for_bad_frames(replica: ChatReplica) -> None:
 def test_replay_after_then_ready_then_live(replica: ChatReplica) -> None:
     """Connecting with after=<id> replays the later messages in id order, then ready, then live pushes."""
     h = auth(replica)
-    ids = [httpx.post(f"{replica.url}/rooms/r1/messages", json={"client_id": f"c{i}", "body": str(i)},
-                      headers=h).json()["id"] for i in range(6)]
+    ids = [
+        httpx.post(f"{replica.url}/rooms/r1/messages", json={"client_id": f"c{i}", "body": str(i)}, headers=h).json()[
+            "id"
+        ]
+        for i in range(6)
+    ]
     with open_ws(replica, token(replica, "u2"), "r1", after=ids[2]) as ws:
         ready, replayed = recv_until(ws, "ready")
         assert [m["id"] for m in replayed] == ids[3:]
@@ -89,8 +94,9 @@ def test_fanout_across_two_replicas(start_replicas: StartReplicas, env: dict[str
     with open_ws(b, token(b, "bob"), "room-x") as on_b, open_ws(a, token(a, "amy"), "room-x") as on_a:
         recv_until(on_b, "ready")
         recv_until(on_a, "ready")
-        r = httpx.post(f"{a.url}/rooms/room-x/messages", json={"client_id": "rest-1", "body": "via rest"},
-                       headers=auth(a, "amy"))
+        r = httpx.post(
+            f"{a.url}/rooms/room-x/messages", json={"client_id": "rest-1", "body": "via rest"}, headers=auth(a, "amy")
+        )
         send(on_a, "ws-1", "via ws")
         got = messages_until(on_b, 2)
         assert {m["client_id"] for m in got} == {"rest-1", "ws-1"}
@@ -113,8 +119,11 @@ def test_other_rooms_are_not_pushed(start_replicas: StartReplicas, env: dict[str
 def test_ws_auth_failure_closes_1008(replica: ChatReplica, case: str) -> None:
     """A WebSocket without a valid token is closed with policy-violation code 1008."""
     now = int(time.time())
-    t = {"missing": "", "forged": jwt.encode({"sub": "u", "exp": now + 60}, "x" * 32, algorithm="HS256"),
-         "expired": jwt.encode({"sub": "u", "exp": now - 60}, JWT_SECRET, algorithm="HS256")}[case]
+    t = {
+        "missing": "",
+        "forged": jwt.encode({"sub": "u", "exp": now + 60}, "x" * 32, algorithm="HS256"),
+        "expired": jwt.encode({"sub": "u", "exp": now - 60}, JWT_SECRET, algorithm="HS256"),
+    }[case]
     with open_ws(replica, t, "r1") as ws, pytest.raises(ConnectionClosed) as closed:
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None
@@ -135,8 +144,10 @@ def test_ws_bad_query_closes_4422(replica: ChatReplica, query: str) -> None:
     """An invalid room or after= closes the socket with code 4422 and a reason naming the parameter."""
     from websockets.sync.client import connect
 
-    with connect(f"{replica.ws_url}?{query}&token={token(replica)}", open_timeout=10) as ws, \
-            pytest.raises(ConnectionClosed) as closed:
+    with (
+        connect(f"{replica.ws_url}?{query}&token={token(replica)}", open_timeout=10) as ws,
+        pytest.raises(ConnectionClosed) as closed,
+    ):
         ws.recv(timeout=10)
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4422

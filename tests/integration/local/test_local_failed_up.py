@@ -19,9 +19,21 @@ def test_up_with_a_crash_looping_chat_replica_fails_with_its_log_and_cleans_up()
     with local_state_root() as root:
         state_dir = root / "state"
         r = subprocess.run(
-            [sys.executable, "-m", "resilience", "up", "--state-dir", str(state_dir), "--replicas", "1",
-             "--chat-env", "CHAT_RATE_LIMIT=not-a-number"],
-            capture_output=True, text=True, timeout=240,
+            [
+                sys.executable,
+                "-m",
+                "resilience",
+                "up",
+                "--state-dir",
+                str(state_dir),
+                "--replicas",
+                "1",
+                "--chat-env",
+                "CHAT_RATE_LIMIT=not-a-number",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         assert r.returncode == 2, r.stderr
         last = r.stderr.strip().splitlines()[-1]

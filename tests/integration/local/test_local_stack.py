@@ -56,10 +56,18 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def _send(target: Target, room: str, body: str) -> int:
     chat = target.endpoints().chat
-    token = httpx.post(f"{chat}/auth/token", json={"user": "tester", "ttl_s": 600},
-                       headers={"X-Issuer-Secret": target.issuer_secret()}, timeout=10).json()["token"]
-    r = httpx.post(f"{chat}/rooms/{room}/messages", json={"client_id": f"c-{time.time_ns()}", "body": body},
-                   headers={"Authorization": f"Bearer {token}"}, timeout=15)
+    token = httpx.post(
+        f"{chat}/auth/token",
+        json={"user": "tester", "ttl_s": 600},
+        headers={"X-Issuer-Secret": target.issuer_secret()},
+        timeout=10,
+    ).json()["token"]
+    r = httpx.post(
+        f"{chat}/rooms/{room}/messages",
+        json={"client_id": f"c-{time.time_ns()}", "body": body},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=15,
+    )
     return r.status_code
 
 

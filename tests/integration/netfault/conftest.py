@@ -63,8 +63,13 @@ def start_netfault(*args: str, max_fds: int | None = None) -> NetfaultProcess:
     with os.fdopen(fd, "w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "resilience.netfault", "--host", "127.0.0.1", "--port", "0", *args],
-            cwd=REPO, stdout=subprocess.PIPE, stderr=log, text=True, start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"}, preexec_fn=limit if max_fds else None,  # noqa: PLW1509
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            preexec_fn=limit if max_fds else None,  # noqa: PLW1509
         )
     assert proc.stdout is not None
     line = proc.stdout.readline()

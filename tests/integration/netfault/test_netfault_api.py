@@ -69,21 +69,30 @@ def test_index_with_no_proxies(api: str) -> None:
     assert requests.get(f"{api}/proxies", timeout=10).json() == {}
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"upstream": "127.0.0.1:1"}, "missing required field: name"),
-    ({"name": "x"}, "missing required field: upstream"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"upstream": "127.0.0.1:1"}, "missing required field: name"),
+        ({"name": "x"}, "missing required field: upstream"),
+    ],
+)
 def test_create_proxy_missing_fields(api: str, body: dict[str, str], message: str) -> None:
     """A proxy without name or upstream is refused with 400 and Toxiproxy's message."""
     assert _error(_post(api, "/proxies", body)) == (400, message)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"", "bad request body: EOF"),
-    (b"{", "bad request body: unexpected EOF"),
-    (b"{x", "bad request body: invalid character 'x' looking for beginning of object key string"),
-    (b'{"name": 5}', "bad request body: json: cannot unmarshal number into Go struct field Proxy.name of type string"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "bad request body: EOF"),
+        (b"{", "bad request body: unexpected EOF"),
+        (b"{x", "bad request body: invalid character 'x' looking for beginning of object key string"),
+        (
+            b'{"name": 5}',
+            "bad request body: json: cannot unmarshal number into Go struct field Proxy.name of type string",
+        ),
+    ],
+)
 def test_create_proxy_malformed_json(api: str, data: bytes, message: str) -> None:
     """Malformed bodies get Go's decoder messages behind `bad request body:`."""
     assert _error(_post(api, "/proxies", data=data)) == (400, message)
@@ -109,8 +118,9 @@ def test_create_get_list_delete_proxy(api: str, echo_server: str) -> None:
 def test_create_disabled_proxy_and_enable(api: str) -> None:
     """A proxy created disabled does not listen until `{"enabled": true}` is posted."""
     port = free_port()
-    r = _post(api, "/proxies", {"name": "d", "upstream": "127.0.0.1:1", "listen": f"127.0.0.1:{port}",
-                                "enabled": False})
+    r = _post(
+        api, "/proxies", {"name": "d", "upstream": "127.0.0.1:1", "listen": f"127.0.0.1:{port}", "enabled": False}
+    )
     assert r.status_code == 201 and r.json()["enabled"] is False
     assert not _listening(f"127.0.0.1:{port}")
     r = requests.patch(f"{api}/proxies/d", json={"enabled": True}, timeout=10)
@@ -122,8 +132,9 @@ def test_port_and_name_conflicts(api: str) -> None:
     """Same name -> 409 `proxy already exists`; a port in use -> 500 with the bind error; others keep serving."""
     first = _create(api, "one")
     assert _error(_post(api, "/proxies", {"name": "one", "upstream": "127.0.0.1:2"})) == (409, "proxy already exists")
-    status, message = _error(_post(api, "/proxies", {"name": "two", "upstream": "127.0.0.1:2",
-                                                     "listen": first["listen"]}))
+    status, message = _error(
+        _post(api, "/proxies", {"name": "two", "upstream": "127.0.0.1:2", "listen": first["listen"]})
+    )
     assert (status, message) == (500, f"listen tcp {first['listen']}: bind: address already in use")
     assert "two" not in requests.get(f"{api}/proxies", timeout=10).json()
     assert _listening(first["listen"])
@@ -157,11 +168,15 @@ def test_populate_creates_keeps_and_replaces(api: str) -> None:
     _post(api, "/proxies", {"name": "two", "upstream": "localhost:7474", "listen": f"127.0.0.1:{two}"})
     assert _post(api, "/proxies/one/toxics", {"type": "latency"}).status_code == 200
     three = free_port()
-    r = _post(api, "/populate", [
-        {"name": "one", "listen": f"localhost:{one}", "upstream": "localhost:7171"},
-        {"name": "two", "listen": f"127.0.0.1:{three}", "upstream": "localhost:7676"},
-        {"name": "off", "listen": "127.0.0.1:0", "upstream": "localhost:7676", "enabled": False},
-    ])
+    r = _post(
+        api,
+        "/populate",
+        [
+            {"name": "one", "listen": f"localhost:{one}", "upstream": "localhost:7171"},
+            {"name": "two", "listen": f"127.0.0.1:{three}", "upstream": "localhost:7676"},
+            {"name": "off", "listen": "127.0.0.1:0", "upstream": "localhost:7676", "enabled": False},
+        ],
+    )
     assert r.status_code == 201
     proxies = r.json()["proxies"]
     assert [p["name"] for p in proxies] == ["one", "two", "off"]
@@ -174,8 +189,9 @@ def test_populate_creates_keeps_and_replaces(api: str) -> None:
 
 def test_populate_validates_everything_first(api: str) -> None:
     """A missing name in entry 2 fails the whole /populate with 400 and creates nothing."""
-    r = _post(api, "/populate", [{"name": "one", "listen": "127.0.0.1:0", "upstream": "x:1"},
-                                 {"name": "", "upstream": "x:2"}])
+    r = _post(
+        api, "/populate", [{"name": "one", "listen": "127.0.0.1:0", "upstream": "x:1"}, {"name": "", "upstream": "x:2"}]
+    )
     assert r.status_code == 400
     assert r.json() == {"error": "missing required field: name at proxy 2", "status": 400, "proxies": None}
     assert requests.get(f"{api}/proxies", timeout=10).json() == {}
@@ -183,9 +199,15 @@ def test_populate_validates_everything_first(api: str) -> None:
 
 def test_populate_bad_listen_stops_part_way(api: str) -> None:
     """A listen error part-way answers 500 with the proxies done so far; later entries are not created."""
-    r = _post(api, "/populate", [{"name": "one", "listen": "127.0.0.1:0", "upstream": "x:1"},
-                                 {"name": "two", "listen": "local373", "upstream": "x:2"},
-                                 {"name": "three", "listen": "127.0.0.1:0", "upstream": "x:3"}])
+    r = _post(
+        api,
+        "/populate",
+        [
+            {"name": "one", "listen": "127.0.0.1:0", "upstream": "x:1"},
+            {"name": "two", "listen": "local373", "upstream": "x:2"},
+            {"name": "three", "listen": "127.0.0.1:0", "upstream": "x:3"},
+        ],
+    )
     assert r.status_code == 500
     body = r.json()
     assert body["error"] == "listen tcp: address local373: missing port in address"
@@ -200,7 +222,8 @@ def test_populate_empty_and_malformed(api: str) -> None:
     r = _post(api, "/populate", {"name": "x"})
     assert r.status_code == 400
     assert r.json()["error"].startswith(
-        "bad request body: json: cannot unmarshal object into Go value of type []struct")
+        "bad request body: json: cannot unmarshal object into Go value of type []struct"
+    )
 
 
 def test_toxic_crud_and_defaults(api: str) -> None:
@@ -208,16 +231,20 @@ def test_toxic_crud_and_defaults(api: str) -> None:
     _create(api, "p")
     r = _post(api, "/proxies/p/toxics", {"type": "latency", "attributes": {"latency": 100, "jitter": 10}})
     assert r.status_code == 200
-    assert r.json() == {"attributes": {"latency": 100, "jitter": 10}, "name": "latency_downstream",
-                        "type": "latency", "stream": "downstream", "toxicity": 1}
+    assert r.json() == {
+        "attributes": {"latency": 100, "jitter": 10},
+        "name": "latency_downstream",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1,
+    }
     _post(api, "/proxies/p/toxics", {"type": "latency", "stream": "upstream", "attributes": None})
     _post(api, "/proxies/p/toxics", {"type": "noop", "name": "n", "stream": "Upstream", "toxicity": 0.2})
     names = [t["name"] for t in requests.get(f"{api}/proxies/p/toxics", timeout=10).json()]
     assert names == ["latency_upstream", "n", "latency_downstream"]
     r = _post(api, "/proxies/p/toxics/latency_downstream", {"attributes": {"latency": 1000}, "toxicity": 0.5})
     assert r.json()["attributes"] == {"latency": 1000, "jitter": 10} and r.json()["toxicity"] == 0.5
-    r = requests.patch(f"{api}/proxies/p/toxics/latency_downstream", json={"attributes": {"latency": 500}},
-                       timeout=10)
+    r = requests.patch(f"{api}/proxies/p/toxics/latency_downstream", json={"attributes": {"latency": 500}}, timeout=10)
     assert r.json()["attributes"] == {"latency": 500, "jitter": 10} and r.json()["toxicity"] == 0.5
     assert requests.get(f"{api}/proxies/p/toxics/n", timeout=10).json()["toxicity"] == 0.2
     assert requests.delete(f"{api}/proxies/p/toxics/n", timeout=10).status_code == 204
@@ -227,13 +254,18 @@ def test_toxic_crud_and_defaults(api: str) -> None:
     assert _error(_post(api, "/proxies/nope/toxics", {"type": "noop"})) == (404, "proxy not found")
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ({"type": "latency", "stream": "sideways"}, "stream was invalid, can be either upstream or downstream"),
-    ({"type": "nope"}, "invalid toxic type"),
-    ({"type": "nope", "stream": "sideways"}, "stream was invalid, can be either upstream or downstream"),
-    ({"type": "latency", "attributes": {"latency": "abc"}},
-     "bad request body: json: cannot unmarshal string into Go struct field .attributes.latency of type int64"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"type": "latency", "stream": "sideways"}, "stream was invalid, can be either upstream or downstream"),
+        ({"type": "nope"}, "invalid toxic type"),
+        ({"type": "nope", "stream": "sideways"}, "stream was invalid, can be either upstream or downstream"),
+        (
+            {"type": "latency", "attributes": {"latency": "abc"}},
+            "bad request body: json: cannot unmarshal string into Go struct field .attributes.latency of type int64",
+        ),
+    ],
+)
 def test_bad_toxics_get_400(api: str, body: dict[str, Any], message: str) -> None:
     """Bad stream, unknown type and bad attributes get Toxiproxy's 400 errors in its precedence."""
     _create(api, "p")
@@ -246,7 +278,9 @@ def test_conflicting_toxic_names(api: str) -> None:
     _create(api, "p")
     _post(api, "/proxies/p/toxics", {"type": "latency", "name": "t"})
     assert _error(_post(api, "/proxies/p/toxics", {"type": "latency", "name": "t", "stream": "upstream"})) == (
-        409, "toxic already exists")
+        409,
+        "toxic already exists",
+    )
     assert _error(_post(api, "/proxies/p/toxics", {"type": "latency", "name": "t"})) == (409, "toxic already exists")
 
 

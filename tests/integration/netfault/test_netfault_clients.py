@@ -36,11 +36,13 @@ def chaos_config(api: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str
 
 def test_chaostoolkit_toxiproxy_against_redis(chaos_config: dict[str, str], redis_server: RedisServer) -> None:
     """chaostoxi creates a proxy to Redis, adds latency/timeout toxics, disables, enables, resets and deletes it."""
-    assert proxy_actions.create_proxy("redis", "127.0.0.1", redis_server.port, listen_host="127.0.0.1",
-                                      configuration=chaos_config)
+    assert proxy_actions.create_proxy(
+        "redis", "127.0.0.1", redis_server.port, listen_host="127.0.0.1", configuration=chaos_config
+    )
     assert proxy_probes.proxy_exist("redis", configuration=chaos_config)
     assert proxy_probes.get_proxy_attribute("redis", "upstream", configuration=chaos_config) == (
-        f"127.0.0.1:{redis_server.port}")
+        f"127.0.0.1:{redis_server.port}"
+    )
     port = int(chaos_config["redis_PORT"])
     client = redis.Redis(port=port, socket_timeout=10, socket_connect_timeout=5)
     try:
@@ -69,8 +71,9 @@ def test_chaostoolkit_toxiproxy_against_redis(chaos_config: dict[str, str], redi
 
 def test_chaostoolkit_toxiproxy_toxic_helpers(chaos_config: dict[str, str], redis_server: RedisServer) -> None:
     """chaostoxi's bandwidth, slow-close, slicer and limiter helpers create the toxics Toxiproxy would."""
-    proxy_actions.create_proxy("redis", "127.0.0.1", redis_server.port, listen_host="127.0.0.1",
-                               configuration=chaos_config)
+    proxy_actions.create_proxy(
+        "redis", "127.0.0.1", redis_server.port, listen_host="127.0.0.1", configuration=chaos_config
+    )
     assert toxic_actions.create_bandwith_degradation_toxic("redis", "bw", rate=100, configuration=chaos_config)
     assert toxic_actions.create_slow_connection_close_toxic("redis", "sc", delay=10, configuration=chaos_config)
     assert toxic_actions.create_slicer_toxic("redis", "sl", 100, 10, 5, configuration=chaos_config)
@@ -134,8 +137,9 @@ def _pg_via(dsn: str, server: PostgresServer, listen: str) -> str:
     return dsn.replace(f"127.0.0.1:{server.port}", listen)
 
 
-def test_postgres_latency_bandwidth_and_outage(txp: toxiproxy.Toxiproxy, pg_dsn: str,
-                                              postgres_server: PostgresServer) -> None:
+def test_postgres_latency_bandwidth_and_outage(
+    txp: toxiproxy.Toxiproxy, pg_dsn: str, postgres_server: PostgresServer
+) -> None:
     """psycopg through the proxy: queries slow down by the latency, big results by the bandwidth, and a
     disabled proxy breaks the session until it is enabled again."""
     proxy = txp.create(upstream=f"127.0.0.1:{postgres_server.port}", name="pg")
@@ -161,8 +165,9 @@ def test_postgres_latency_bandwidth_and_outage(txp: toxiproxy.Toxiproxy, pg_dsn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
-def test_postgres_limit_data_and_timeout(txp: toxiproxy.Toxiproxy, pg_dsn: str,
-                                         postgres_server: PostgresServer) -> None:
+def test_postgres_limit_data_and_timeout(
+    txp: toxiproxy.Toxiproxy, pg_dsn: str, postgres_server: PostgresServer
+) -> None:
     """limit_data cuts a PostgreSQL session mid-result; a timeout toxic makes new connections time out."""
     proxy = txp.create(upstream=f"127.0.0.1:{postgres_server.port}", name="pg")
     dsn = _pg_via(pg_dsn, postgres_server, proxy.listen)

@@ -27,8 +27,9 @@ def test_fast_path_echoes_large_payload_intact(txp: toxiproxy.Toxiproxy, echo_se
     assert echo_stream(proxy.listen, os.urandom(8 << 20)) < 30
 
 
-def test_toxic_added_and_removed_mid_stream_keeps_connection(api: str, txp: toxiproxy.Toxiproxy,
-                                                              echo_server: str) -> None:
+def test_toxic_added_and_removed_mid_stream_keeps_connection(
+    api: str, txp: toxiproxy.Toxiproxy, echo_server: str
+) -> None:
     """A latency toxic added on a live connection delays its next round trip; removing it restores the fast path."""
     proxy = _proxy(txp, echo_server)
     with connect(proxy.listen) as sock:
@@ -107,8 +108,9 @@ def test_no_descriptor_leak_after_churn(echo_server: str) -> None:
     try:
         fds = Path(f"/proc/{server.proc.pid}/fd")
         api = server.url
-        listen = requests.post(f"{api}/proxies", json={"name": "p", "upstream": echo_server,
-                                                       "listen": "127.0.0.1:0"}, timeout=10).json()["listen"]
+        listen = requests.post(
+            f"{api}/proxies", json={"name": "p", "upstream": echo_server, "listen": "127.0.0.1:0"}, timeout=10
+        ).json()["listen"]
         baseline = len(list(fds.iterdir()))
 
         def churn(n: int) -> None:
@@ -141,8 +143,9 @@ def test_out_of_descriptors_backs_off_and_recovers(echo_server: str) -> None:
     free again, waiting and new clients are served."""
     server = start_netfault(max_fds=96)
     try:
-        r = requests.post(f"{server.url}/proxies", json={"name": "p", "upstream": echo_server,
-                                                         "listen": "127.0.0.1:0"}, timeout=10)
+        r = requests.post(
+            f"{server.url}/proxies", json={"name": "p", "upstream": echo_server, "listen": "127.0.0.1:0"}, timeout=10
+        )
         listen = r.json()["listen"]
         held = []
         for _ in range(40):  # 6 descriptors per proxied connection: far beyond 96

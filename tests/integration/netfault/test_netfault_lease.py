@@ -26,12 +26,21 @@ def _create(api: str, upstream: str) -> str:
 def test_leased_toxic_expires_on_live_connection(api: str, echo_server: str) -> None:
     """A toxic created with a 3 s lease removes itself; the open connection becomes fast again."""
     listen = _create(api, echo_server)
-    r = requests.post(f"{api}/proxies/p/toxics", json={"type": "latency", "attributes": {"latency": 300}},
-                      headers={LEASE: "3"}, timeout=10)
+    r = requests.post(
+        f"{api}/proxies/p/toxics",
+        json={"type": "latency", "attributes": {"latency": 300}},
+        headers={LEASE: "3"},
+        timeout=10,
+    )
     assert r.status_code == 200
     assert float(r.headers["X-Netfault-Lease-Expires"]) > time.time()
-    assert r.json() == {"attributes": {"latency": 300, "jitter": 0}, "name": "latency_downstream",
-                        "type": "latency", "stream": "downstream", "toxicity": 1}
+    assert r.json() == {
+        "attributes": {"latency": 300, "jitter": 0},
+        "name": "latency_downstream",
+        "type": "latency",
+        "stream": "downstream",
+        "toxicity": 1,
+    }
     with connect(listen) as sock:
         assert round_trip(sock) >= 0.299
         wait_for(lambda: _toxics(api) == [], timeout=15, what="lease expiry")
@@ -42,8 +51,9 @@ def test_renewed_lease_keeps_toxic_and_unleased_never_expires(api: str, echo_ser
     """Renewing a lease (an update with the header) keeps the toxic; toxics without a lease stay."""
     _create(api, echo_server)
     requests.post(f"{api}/proxies/p/toxics", json={"type": "noop", "name": "kept"}, timeout=10)
-    requests.post(f"{api}/proxies/p/toxics", json={"type": "latency", "name": "leased"}, headers={LEASE: "2"},
-                  timeout=10)
+    requests.post(
+        f"{api}/proxies/p/toxics", json={"type": "latency", "name": "leased"}, headers={LEASE: "2"}, timeout=10
+    )
     deadline = time.monotonic() + 3  # longer than the lease: only the renewals keep it
     while time.monotonic() < deadline:
         time.sleep(0.5)

@@ -33,8 +33,7 @@ pytestmark = pytest.mark.integration
 
 
 def _proxy(api: str, upstream: str, name: str = "p") -> str:
-    r = requests.post(f"{api}/proxies", json={"name": name, "upstream": upstream, "listen": "127.0.0.1:0"},
-                      timeout=10)
+    r = requests.post(f"{api}/proxies", json={"name": name, "upstream": upstream, "listen": "127.0.0.1:0"}, timeout=10)
     assert r.status_code == 201, r.text
     return str(r.json()["listen"])
 
@@ -216,15 +215,14 @@ def test_live_update_changes_latency(api: str, echo_server: str) -> None:
     _toxic(api, "latency", attributes={"latency": 50})
     with connect(listen) as sock:
         assert round_trip(sock) >= 0.049
-        requests.patch(f"{api}/proxies/p/toxics/latency_downstream", json={"attributes": {"latency": 300}},
-                       timeout=10)
+        requests.patch(f"{api}/proxies/p/toxics/latency_downstream", json={"attributes": {"latency": 300}}, timeout=10)
         assert round_trip(sock) >= 0.299
 
 
 def _send_paced(sock: socket.socket, payload: bytes, churned: list[str]) -> None:
     """Send in 2 KiB pieces; half-way, wait until the churner has switched toxics a few times."""
     for i in range(0, len(payload), 2048):
-        sock.sendall(payload[i:i + 2048])
+        sock.sendall(payload[i : i + 2048])
         time.sleep(0.005)
         if i == len(payload) // 2 // 2048 * 2048:
             wait_for(lambda: len(churned) >= 8, timeout=60, what="toxic churn")
@@ -238,8 +236,12 @@ def test_no_data_dropped_while_toxics_churn(api: str, echo_server: str) -> None:
     churned = []
 
     def churn() -> None:
-        kinds = [("latency", {"latency": 5}), ("slicer", {"average_size": 512, "delay": 10}),
-                 ("bandwidth", {"rate": 100_000}), ("noop", {})]
+        kinds = [
+            ("latency", {"latency": 5}),
+            ("slicer", {"average_size": 512, "delay": 10}),
+            ("bandwidth", {"rate": 100_000}),
+            ("noop", {}),
+        ]
         while not stop.is_set():
             for kind, attrs in kinds:
                 for stream in ("upstream", "downstream"):

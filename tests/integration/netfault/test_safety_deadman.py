@@ -70,12 +70,19 @@ def _clean(api: str) -> bool:
 def test_harness_killed_faults_expire_within_their_lease(api: str, echo_server: str, tmp_path: Path) -> None:
     """Renewed while the harness lives (past several leases); after SIGKILL the proxy drops them on its own."""
     for name in ("postgres", "redis"):
-        requests.post(f"{api}/proxies", json={"name": name, "upstream": echo_server, "listen": "127.0.0.1:0"},
-                      timeout=10).raise_for_status()
+        requests.post(
+            f"{api}/proxies", json={"name": name, "upstream": echo_server, "listen": "127.0.0.1:0"}, timeout=10
+        ).raise_for_status()
     lease = 1.5
     env = {**os.environ, "RESILIENCE_FAULT_LEASE_S": str(lease)}
-    proc = subprocess.Popen([sys.executable, "-c", _HARNESS, api, str(tmp_path)], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HARNESS, api, str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     try:
         assert proc.stdout is not None and proc.stdout.readline().strip() == "applied"
         assert sorted(e.kind for e in DurableLedger(tmp_path).entries()) == ["proxy-down", "toxic"]
@@ -98,8 +105,9 @@ def test_harness_killed_faults_expire_within_their_lease(api: str, echo_server: 
 
 def test_leased_outage_ends_unless_renewed_and_enable_cancels_it(api: str, echo_server: str) -> None:
     """A proxy disabled with a lease listens again after it; renewing keeps it down; enabling ends the lease."""
-    requests.post(f"{api}/proxies", json={"name": "p", "upstream": echo_server, "listen": "127.0.0.1:0"},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{api}/proxies", json={"name": "p", "upstream": echo_server, "listen": "127.0.0.1:0"}, timeout=10
+    ).raise_for_status()
     r = requests.post(f"{api}/proxies/p", json={"enabled": False}, headers={LEASE: "0.8"}, timeout=10)
     assert r.status_code == 200 and float(r.headers["X-Netfault-Lease-Expires"]) > time.time()
     for _ in range(4):

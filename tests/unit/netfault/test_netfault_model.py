@@ -14,12 +14,15 @@ from resilience.netfault.toxics import slice_bounds
 pytestmark = pytest.mark.unit
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    (b"", "EOF"),
-    (b"   \n", "EOF"),
-    (b"[1,", "unexpected EOF"),
-    (b"nope", "invalid character 'o' in literal null (expecting 'u')"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "EOF"),
+        (b"   \n", "EOF"),
+        (b"[1,", "unexpected EOF"),
+        (b"nope", "invalid character 'o' in literal null (expecting 'u')"),
+    ],
+)
 def test_decode_first_errors(body: bytes, message: str) -> None:
     """Malformed bodies raise Go's encoding/json messages."""
     with pytest.raises(GoJSONError) as info:
@@ -38,12 +41,18 @@ def test_decode_first_ignores_trailing_bytes() -> None:
 def test_parse_toxic_defaults_and_case_insensitive_keys() -> None:
     """Defaults: stream downstream, toxicity 1, name <type>_<stream>; keys match case-insensitively."""
     toxic = parse_toxic(b'{"Type": "latency", "ATTRIBUTES": {"Latency": 5}}', lambda _: False)
-    assert toxic == Toxic(name="latency_downstream", type="latency", stream="downstream",
-                          direction=Direction.DOWNSTREAM, attributes={"latency": 5, "jitter": 0})
+    assert toxic == Toxic(
+        name="latency_downstream",
+        type="latency",
+        stream="downstream",
+        direction=Direction.DOWNSTREAM,
+        attributes={"latency": 5, "jitter": 0},
+    )
 
 
 def test_parse_toxic_error_precedence() -> None:
     """Stream is checked before type, type before duplicate name, name before attributes."""
+
     def fail(body: bytes, exists: bool = False) -> str:
         with pytest.raises(ApiError) as info:
             parse_toxic(body, lambda _: exists)
@@ -53,13 +62,15 @@ def test_parse_toxic_error_precedence() -> None:
     assert fail(b'{"type": "bad"}', exists=True) == "invalid toxic type"
     assert fail(b'{"type": "noop", "attributes": {"x": "y"}}', exists=True) == "toxic already exists"
     assert fail(b'{"type": "limit_data", "attributes": {"bytes": 1.5}}').startswith(
-        "bad request body: json: cannot unmarshal number 1.5")
+        "bad request body: json: cannot unmarshal number 1.5"
+    )
 
 
 def test_update_toxic_merges() -> None:
     """An update keeps attributes it does not name and keeps toxicity unless given."""
-    toxic = parse_toxic(b'{"type": "latency", "toxicity": 0.5, "attributes": {"latency": 1, "jitter": 2}}',
-                        lambda _: False)
+    toxic = parse_toxic(
+        b'{"type": "latency", "toxicity": 0.5, "attributes": {"latency": 1, "jitter": 2}}', lambda _: False
+    )
     attrs, toxicity = update_toxic(toxic, b'{"attributes": {"latency": 9}, "name": "ignored"}')
     assert (attrs, toxicity) == ({"latency": 9, "jitter": 2}, 0.5)
 
