@@ -14,7 +14,7 @@ LOCK := requirements.lock
 help:
 	@echo "make setup    install Debian packages and the venv (idempotent, instant when done)"
 	@echo "make test     setup, then the whole test suite (unit, integration, e2e)"
-	@echo "make lint     ruff check, ruff format --check, mypy, import contracts"
+	@echo "make lint     ruff check, ruff format --check, mypy, import-linter layer contracts"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml (after changing a dependency)"
 	@echo "make gameday  setup, then run $(SCENARIO) on the embedded local stack"
 	@echo "make clean    remove the venv, caches and results"
@@ -48,6 +48,7 @@ lint: setup
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 gameday: setup
 	$(VENV)/bin/resilience run $(SCENARIO)

@@ -30,10 +30,10 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from resilience.context import RunContext, share_target  # noqa: E402
 from resilience.controls.safeguards import Guard  # noqa: E402
 from resilience.faults import network  # noqa: E402
-from resilience.faults._context import remember_target  # noqa: E402
-from resilience.faults._ledger import ledger  # noqa: E402
+from resilience.faults.ledger import fault_ledger  # noqa: E402
 from resilience.load.events import EventWriter, Kind  # noqa: E402
 from resilience.targets.base import Endpoints  # noqa: E402
 
@@ -85,7 +85,7 @@ def _load(events: Path, flush_s: float, fail_from: float, stop: threading.Event)
 
 def trial(api: str, work: Path, *, flush_s: float, for_s: float, poll_s: float) -> dict[str, Any]:
     config = {"target": "local", "state_dir": str(work)}
-    remember_target(config, StandIn(api, work))  # type: ignore[arg-type]
+    share_target(RunContext.of(config), StandIn(api, work))  # type: ignore[arg-type]
     network.add_latency("postgres", latency_ms=50, configuration=config)
     network.take_down("redis", configuration=config)
     events = work / f"events-{time.monotonic_ns()}"
@@ -107,7 +107,7 @@ def trial(api: str, work: Path, *, flush_s: float, for_s: float, poll_s: float) 
     guard.join(5)
     loader.join(5)
     tripped = guard.tripped or {}
-    ledger.revert_all()
+    fault_ledger().revert_all()
     breach = fail_from + for_s  # the limit is breached once errors have lasted for_s
     return {
         "breach_to_reverted": tripped.get("reverted_at", float("nan")) - breach,

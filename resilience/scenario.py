@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from resilience.errors import ConfigError
+from resilience.slo import Slo
 
 __all__ = [
     "ExperimentPlan",
@@ -114,39 +115,6 @@ def load_yaml(path: Path | str) -> Located:
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Slo(_Model):
-    """Service-level objectives, judged on windows of the load timeline (defaults: the chat service's)."""
-
-    p95_ms: float = Field(default=100.0, gt=0)
-    """95th percentile API latency must stay below this."""
-    p99_ms: float | None = Field(default=None, gt=0)
-    """99th percentile API latency bound (none: not judged)."""
-    error_rate: float = Field(default=0.001, ge=0, le=1)
-    """Share of failed requests allowed."""
-    ws_connect_success: float = Field(default=0.99, ge=0, le=1)
-    """Share of WebSocket connection attempts that must succeed."""
-    throughput_min: float = Field(default=0.0, ge=0)
-    """Requests per second that must at least complete (0: not judged)."""
-    window_s: float = Field(default=1.0, gt=0, le=60)
-    """Granularity of the verdict: the SLO is judged on windows this long."""
-
-    def merged(self, override: Mapping[str, Any] | None) -> Slo:
-        """This SLO with the keys of ``override`` replaced."""
-        if not override:
-            return self
-        return Slo.model_validate({**self.model_dump(), **override})
-
-    def to_json(self) -> dict[str, Any]:
-        """The ``slo`` object of run.json."""
-        return {
-            "p95_ms": self.p95_ms,
-            "p99_ms": self.p99_ms,
-            "error_rate": self.error_rate,
-            "ws_connect_success": self.ws_connect_success,
-            "throughput_min": self.throughput_min,
-        }
 
 
 class LoadSpec(_Model):

@@ -28,11 +28,12 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from scipy import stats
 from scipy.optimize import isotonic_regression
+
+from resilience.slo import Slo
 
 __all__ = [
     "DEFAULT_CLEAR_FACTOR",
@@ -40,7 +41,6 @@ __all__ = [
     "Headroom",
     "Knee",
     "KneeInterval",
-    "SloLimits",
     "StepResult",
     "StepVerdict",
     "clearly_breaks",
@@ -59,22 +59,6 @@ DEFAULT_PATIENCE = 2
 _RATIO_FLOOR, _RATIO_CEIL = 1e-3, 1e3
 """Ratios are clipped to this range before the log fit (no data -> the ceiling)."""
 _WILSON_CONFIDENCE = 0.95
-
-
-class SloLimits(Protocol):
-    """The SLO fields capacity needs; the scenario's SLO model satisfies it (None: not checked)."""
-
-    @property
-    def p95_ms(self) -> float | None: ...
-
-    @property
-    def p99_ms(self) -> float | None: ...
-
-    @property
-    def error_rate(self) -> float | None: ...
-
-    @property
-    def ws_connect_success(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -116,7 +100,7 @@ def _rate_ratio(value: float, limit: float) -> float:
     return value / limit
 
 
-def slo_ratio(step: StepResult, slo: SloLimits) -> float:
+def slo_ratio(step: StepResult, slo: Slo) -> float:
     """The worst of the step's SLO ratios (<= 1: the SLO holds); inf when the step measured nothing."""
     if step.requests <= 0 or step.p95_ms is None:
         return math.inf
@@ -140,7 +124,7 @@ def _wilson_low(rate: float, n: int) -> float:
     return float(stats.binomtest(k, n).proportion_ci(_WILSON_CONFIDENCE, method="wilson").low)
 
 
-def clearly_breaks(step: StepResult, slo: SloLimits, *, clear_factor: float = DEFAULT_CLEAR_FACTOR) -> bool:
+def clearly_breaks(step: StepResult, slo: Slo, *, clear_factor: float = DEFAULT_CLEAR_FACTOR) -> bool:
     """Whether the step breaks the SLO beyond doubt (see the module docstring)."""
     if step.requests <= 0 or step.p95_ms is None:
         return True
@@ -154,7 +138,7 @@ def clearly_breaks(step: StepResult, slo: SloLimits, *, clear_factor: float = DE
     return False
 
 
-def step_verdict(step: StepResult, slo: SloLimits, *, clear_factor: float = DEFAULT_CLEAR_FACTOR) -> StepVerdict:
+def step_verdict(step: StepResult, slo: Slo, *, clear_factor: float = DEFAULT_CLEAR_FACTOR) -> StepVerdict:
     """OK, failed (over the limit) or broken (clearly over it) for one step."""
     if clearly_breaks(step, slo, clear_factor=clear_factor):
         return StepVerdict.BROKEN
@@ -163,7 +147,7 @@ def step_verdict(step: StepResult, slo: SloLimits, *, clear_factor: float = DEFA
 
 def should_stop(
     steps: Sequence[StepResult],
-    slo: SloLimits,
+    slo: Slo,
     *,
     clear_factor: float = DEFAULT_CLEAR_FACTOR,
     patience: int = DEFAULT_PATIENCE,
@@ -193,7 +177,7 @@ class Knee:
     """The monotone fit of the SLO ratio, one per step in ascending users."""
 
 
-def find_knee(steps: Sequence[StepResult], slo: SloLimits) -> Knee:
+def find_knee(steps: Sequence[StepResult], slo: Slo) -> Knee:
     """The knee of one stepped run (steps in any order; duplicate users are fitted as they come)."""
     if not steps:
         raise ValueError("find_knee needs at least one step")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import ProbeError
-from resilience.load.ledger import Ledger, Send, Session, read_ledger
+from resilience.load.message_ledger import Ledger, Send, Session, read_ledger
 
 __all__ = ["DbRow", "IntegrityReport", "check_integrity", "evaluate", "fetch_rows"]
 

@@ -22,10 +22,11 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from resilience.slo import Slo
+
 __all__ = [
     "Recovery",
     "Sample",
-    "SloLimits",
     "analyse_recovery",
     "error_budget_burnt",
     "holds",
@@ -50,17 +51,6 @@ class Sample:
 
 
 @dataclass(frozen=True)
-class SloLimits:
-    """The objectives a bucket is judged against."""
-
-    p95_ms: float
-    error_rate: float
-    p99_ms: float | None = None
-    ws_connect_success: float | None = None
-    throughput_min: float = 0.0
-
-
-@dataclass(frozen=True)
 class Recovery:
     """What the timeline says about one fault."""
 
@@ -82,24 +72,24 @@ def _ok(value: float | None) -> bool:
     return value is not None and not math.isnan(value)
 
 
-def violations(sample: Sample, slo: SloLimits) -> list[str]:
+def violations(sample: Sample, slo: Slo) -> list[str]:
     """Names of the objectives ``sample`` breaks (empty: the SLO holds in this bucket)."""
     broken: list[str] = []
-    if _ok(sample.p95_ms) and sample.throughput > 0 and sample.p95_ms > slo.p95_ms:  # type: ignore[operator]
+    if slo.p95_ms is not None and _ok(sample.p95_ms) and sample.throughput > 0 and sample.p95_ms > slo.p95_ms:  # type: ignore[operator]
         broken.append("p95_ms")
     if slo.p99_ms is not None and _ok(sample.p99_ms) and sample.throughput > 0 and sample.p99_ms > slo.p99_ms:  # type: ignore[operator]
         broken.append("p99_ms")
-    if sample.throughput > 0 and sample.error_rate > slo.error_rate:
+    if slo.error_rate is not None and sample.throughput > 0 and sample.error_rate > slo.error_rate:
         broken.append("error_rate")
     connect = sample.connect_success
     if slo.ws_connect_success is not None and connect is not None and _ok(connect) and connect < slo.ws_connect_success:
         broken.append("ws_connect_success")
-    if slo.throughput_min > 0 and sample.throughput < slo.throughput_min:
+    if slo.throughput_min and sample.throughput < slo.throughput_min:
         broken.append("throughput_min")
     return broken
 
 
-def holds(sample: Sample, slo: SloLimits) -> bool:
+def holds(sample: Sample, slo: Slo) -> bool:
     """Whether every objective holds in ``sample``."""
     return not violations(sample, slo)
 
@@ -113,7 +103,7 @@ def _window(samples: Iterable[Sample], start: float | None, end: float | None, r
 
 
 def _first_stable_run(
-    rows: Sequence[Sample], slo: SloLimits, *, after: float, stabilisation_s: float, resolution_s: float
+    rows: Sequence[Sample], slo: Slo, *, after: float, stabilisation_s: float, resolution_s: float
 ) -> float | None:
     """Start of the first run of holding buckets, at or after ``after``, that lasts ``stabilisation_s``."""
     run_start: float | None = None
@@ -131,7 +121,7 @@ def _first_stable_run(
 
 def analyse_recovery(
     samples: Sequence[Sample],
-    slo: SloLimits,
+    slo: Slo,
     *,
     fault_start: float,
     stabilisation_s: float,
@@ -182,7 +172,7 @@ def peak(
 
 def summarise(
     samples: Sequence[Sample],
-    slo: SloLimits,
+    slo: Slo,
     *,
     resolution_s: float,
     start: float | None = None,

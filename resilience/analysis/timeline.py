@@ -26,9 +26,9 @@ import numpy as np
 import numpy.typing as npt
 from hdrh.histogram import HdrHistogram
 
-from resilience.load.events import MAGIC, RECORD, REQUEST_KINDS, Kind
+from resilience.load.events import FIELDS, RECORD, REQUEST_KINDS, Kind, Raw, read_event_array
 
-__all__ = ["COLUMNS", "DTYPE", "KIND_COLUMNS", "Timeline", "build_timeline", "read_event_array", "timeline_from_events"]
+__all__ = ["COLUMNS", "DTYPE", "KIND_COLUMNS", "Timeline", "build_timeline", "timeline_from_events"]
 
 KIND_COLUMNS: dict[str, Kind] = {
     "ack": Kind.ACK,
@@ -57,13 +57,12 @@ COLUMNS: tuple[str, ...] = (
 )
 """CSV columns, in order; the first seven are the cross-area contract."""
 
-DTYPE = np.dtype([("t", "<f8"), ("kind", "u1"), ("ok", "u1"), ("status", "<u2"), ("value", "<f4")])
+DTYPE = np.dtype(FIELDS)
 """One event record as stored on disk (``resilience.load.events.RECORD``)."""
 assert DTYPE.itemsize == RECORD.size
 
 _MAX_US = 3_600_000_000
 _PCTS = (50, 95, 99)
-Raw = tuple[float, int, int, int, float]
 Events = npt.NDArray[np.void]
 Floats = npt.NDArray[np.float64]
 Bools = npt.NDArray[np.bool_]
@@ -100,20 +99,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def read_event_array(events_dir: Path) -> Events:
-    """Every record of every events file in the directory, as one numpy record array (file order)."""
-    parts = []
-    for path in sorted(events_dir.glob("events-*.bin")):
-        data = path.read_bytes()
-        if len(data) < len(MAGIC) and MAGIC.startswith(data):
-            continue  # just created: the header is being written
-        if not data.startswith(MAGIC):
-            raise ValueError(f"{path}: not an events file (bad magic)")
-        count = (len(data) - len(MAGIC)) // DTYPE.itemsize  # a torn last record is dropped
-        parts.append(np.frombuffer(data, dtype=DTYPE, count=count, offset=len(MAGIC)))
-    return np.concatenate(parts) if parts else np.empty(0, dtype=DTYPE)
-
-
 def build_timeline(
     events_dir: Path, *, resolution_s: float = 0.1, start: float | None = None, end: float | None = None
 ) -> Timeline:
@@ -127,23 +112,33 @@ def timeline_from_events(
     resolution_s: float = 0.1,
     start: float | None = None,
     end: float | None = None,
+    exact: bool = False,
 ) -> Timeline:
     """The timeline of raw records ``(t, kind, ok, status, value)`` in any order (or a function returning
-    them), e.g. records a caller already read; same figures as ``build_timeline``."""
+    them), e.g. records a caller already read; same figures as ``build_timeline``.
+
+    ``exact``: buckets start at ``start`` itself (not at a multiple of ``resolution_s``) and stop before
+    ``end`` — the live watchers judge exactly the window they name.
+    """
     records = events() if callable(events) else events
-    return _timeline(np.array(list(records), dtype=DTYPE), resolution_s, start, end)
+    return _timeline(np.array(list(records), dtype=DTYPE), resolution_s, start, end, exact=exact)
 
 
-def _timeline(ev: Events, res: float, start: float | None, end: float | None) -> Timeline:
+def _timeline(ev: Events, res: float, start: float | None, end: float | None, *, exact: bool = False) -> Timeline:
     if not res > 0:
         raise ValueError(f"resolution_s must be > 0 (got {res})")
-    if len(ev) == 0:
+    if exact:
+        if start is None or end is None:
+            raise ValueError("an exact timeline needs start and end")
+        t0, n = start, max(0, math.ceil((end - start) / res - 1e-9))
+    elif len(ev) == 0:
         return Timeline(res, [], _summary(ev, res, 0))
+    else:
+        lo = float(ev["t"].min()) if start is None else start
+        hi = float(ev["t"].max()) if end is None else end
+        t0 = math.floor(lo / res) * res
+        n = max(1, math.floor((hi - t0) / res) + 1)
     t = ev["t"]
-    lo = float(t.min()) if start is None else start
-    hi = float(t.max()) if end is None else end
-    t0 = math.floor(lo / res) * res
-    n = max(1, math.floor((hi - t0) / res) + 1)
     idx = np.floor((t - t0) / res).astype(np.int64)
     kind, ok = ev["kind"], ev["ok"].astype(bool)
     delta = ((kind == Kind.WS_CONNECT) & ok).astype(np.int64) - (kind == Kind.WS_CLOSE)

@@ -26,8 +26,8 @@ import httpx
 
 from resilience.capacity.plan import ConditionPlan, FaultKind
 from resilience.errors import TargetError
-from resilience.faults._toxiproxy import Toxiproxy
 from resilience.targets.base import Target
+from resilience.targets.toxiproxy import Toxiproxy
 
 __all__ = ["CHAT_SELECTOR", "StepHooks", "engage", "wait_healthy"]
 

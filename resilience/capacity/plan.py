@@ -32,7 +32,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from resilience.scenario import LoadSpec, Located, Slo, load_yaml
+from resilience.scenario import LoadSpec, Located, load_yaml
+from resilience.slo import Slo
 from resilience.targets.base import FailoverMode
 
 __all__ = ["CapacityPlan", "ConditionPlan", "FaultKind", "LoadedPlan", "load_capacity_plan"]

@@ -36,7 +36,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from resilience.analysis.capacity import (
     DEFAULT_CLEAR_FACTOR,
-    SloLimits,
     StepResult,
     StepVerdict,
     find_knee,
@@ -46,6 +45,7 @@ from resilience.analysis.capacity import (
     step_verdict,
 )
 from resilience.errors import ConfigError
+from resilience.slo import Slo
 
 __all__ = [
     "CAPACITY_FILE",
@@ -93,7 +93,7 @@ class StepRecord(_Model):
     verdict: StepVerdict
 
     @classmethod
-    def of(cls, step: StepResult, slo: SloLimits, *, clear_factor: float = DEFAULT_CLEAR_FACTOR) -> StepRecord:
+    def of(cls, step: StepResult, slo: Slo, *, clear_factor: float = DEFAULT_CLEAR_FACTOR) -> StepRecord:
         """Record ``step`` with its ratio and verdict against ``slo``."""
         ratio = slo_ratio(step, slo)
         return cls(
@@ -182,7 +182,7 @@ class CapacityResult(_Model):
 def repeat_result(
     repeat: int,
     steps: Sequence[StepResult],
-    slo: SloLimits,
+    slo: Slo,
     *,
     stop_reason: StopReason | None,
     clear_factor: float = DEFAULT_CLEAR_FACTOR,
@@ -203,7 +203,7 @@ def repeat_result(
 def summarize_condition(
     name: str,
     repeats: Sequence[RepeatResult],
-    slo: SloLimits,
+    slo: Slo,
     *,
     target_users: int,
     fault: Mapping[str, Any],
@@ -240,7 +240,7 @@ def summarize_condition(
     )
 
 
-def slo_json(slo: SloLimits) -> dict[str, float | None]:
+def slo_json(slo: Slo) -> dict[str, float | None]:
     """The SLO fields capacity checks, as JSON."""
     return {
         "p95_ms": slo.p95_ms,

@@ -32,8 +32,8 @@ def command(target_name: str, state_dir: Path | None, timeout_s: float, as_json:
     \b
     Exit codes: 0 clean; 2 something could not be reverted or a check failed; 3 invalid input.
     """
-    from resilience.safety.cleanup import cleanup
-    from resilience.safety.ledger import state_dir_for
+    from resilience.runner.cleanup import cleanup
+    from resilience.safety.fault_store import state_dir_for
 
     target = open_target(target_name, state_dir)
     say = (lambda _line: None) if as_json else click.echo

@@ -47,9 +47,9 @@ def command(
     )
     if dry_run:
         return run_scenario(opts)
+    from resilience.runner.cleanup import exclusive_run
     from resilience.runner.scenario_run import prepare
-    from resilience.safety.cleanup import exclusive_run
-    from resilience.safety.ledger import state_dir_for
+    from resilience.safety.fault_store import state_dir_for
 
     plan = prepare(opts)  # invalid input fails before anything is locked
     options = plan.loaded.scenario.targets.get(plan.target, {})

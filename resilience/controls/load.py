@@ -13,7 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from resilience.faults._context import EVENTS_DIR, LEDGER_DIR, LOAD_MANAGED, OUT_DIR, target_from
+from resilience.context import EVENTS_DIR, LEDGER_DIR, OUT_DIR, RunContext
 from resilience.targets.base import Target
 
 __all__ = ["cleanup_control", "configure_control", "start_target_load"]
@@ -49,10 +49,11 @@ def configure_control(
     **params: Any,
 ) -> None:
     """Start the load (unless the runner manages it) and wait ``warmup_s`` for a baseline."""
-    if configuration is None or configuration.get(LOAD_MANAGED):
+    context = RunContext.of(configuration)
+    if configuration is None or context.load_managed:
         return
-    target = target_from(configuration)
-    folder = Path(out_dir or configuration.get(OUT_DIR) or f"results/chaos-{time.strftime('%Y%m%dT%H%M%S')}")
+    target = context.target
+    folder = Path(out_dir or context.out_dir or f"results/chaos-{time.strftime('%Y%m%dT%H%M%S')}")
     folder.mkdir(parents=True, exist_ok=True)
     process = start_target_load(target, params, folder / "load", workers=workers)
     _running.append(process)

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from resilience.analysis.recovery import Sample
-from resilience.faults._context import EVENTS_DIR, OUT_DIR, SAFEGUARDS, config_path
-from resilience.faults._ledger import ledger
-from resilience.probes._live import EventTail, Raw, samples_of
+from resilience.analysis.samples import samples_of
+from resilience.context import RunContext
+from resilience.faults.ledger import fault_ledger
+from resilience.load.events import EventTail, Raw
 
 __all__ = [
     "Guard",
@@ -88,7 +89,7 @@ class Guard(threading.Thread):
 
     def _trip(self, breach_at: float, detected_at: float) -> None:
         try:
-            reverted = ledger.revert_all()
+            reverted = fault_ledger().revert_all()
             error = None
         except Exception as exc:  # noqa: BLE001 - recorded; the rollbacks retry
             reverted, error = [], str(exc)
@@ -119,14 +120,15 @@ def configure_control(
 ) -> None:
     """Start watching (scenario limits under ``resilience_safeguards`` win over the arguments)."""
     cleanup_control()
-    limits = dict((configuration or {}).get(SAFEGUARDS) or {})
-    events = config_path(configuration, EVENTS_DIR, required=False)
+    context = RunContext.of(configuration)
+    limits = context.safeguards
+    events = context.events_dir
     if events is None:
         log.warning("safeguards: no load timeline to watch")
         return
     guard = Guard(
         events,
-        config_path(configuration, OUT_DIR, required=False),
+        context.out_dir,
         error_rate=float(limits.get("error_rate", error_rate)),
         for_s=float(limits.get("for_s", for_s)),
         poll_s=poll_s,
@@ -143,7 +145,7 @@ def before_rollback_control(**_: Any) -> None:
 
 def after_experiment_control(**_: Any) -> None:
     """Revert every fault still active: a bare ``chaos run`` skips the rollbacks after an interrupt."""
-    reverted = ledger.revert_all()
+    reverted = fault_ledger().revert_all()
     if reverted:
         log.warning("reverted faults left active after the experiment: %s", reverted)
 

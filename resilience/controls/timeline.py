@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.faults._context import OUT_DIR, config_path
+from resilience.context import RunContext
 
 __all__ = [
     "after_activity_control",
@@ -27,7 +27,7 @@ __all__ = [
 
 
 def _mark(configuration: Mapping[str, Any] | None, event: str, **fields: Any) -> None:
-    out = config_path(configuration, OUT_DIR, required=False)
+    out = RunContext.of(configuration).out_dir
     if out is None:
         return
     out.mkdir(parents=True, exist_ok=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.context import RunContext
 from resilience.errors import ConfigError
-from resilience.faults._context import OUT_DIR, config_path, target_from
-from resilience.faults._ledger import Fault, ledger
+from resilience.faults.ledger import Fault, fault_ledger
 from resilience.targets.base import FailoverMode
 
 __all__ = ["crash_patroni", "crash_primary", "fail_over_db", "switchover_db"]
@@ -24,10 +24,10 @@ def fail_over_db(mode: str = "primary-crash", configuration: Mapping[str, Any] |
     except ValueError:
         choices = ", ".join(m.value for m in FailoverMode)
         raise ConfigError(f"unknown failover mode {mode!r} (choose from {choices})") from None
-    target = target_from(configuration)
+    context = RunContext.of(configuration)
+    target = context.target
     fault = Fault("instant", f"db-failover:{failover_mode.value}", {"mode": failover_mode.value})
-    out = config_path(configuration, OUT_DIR, required=False)
-    old = ledger.apply_fault(target, fault, lambda: target.failover_db(failover_mode), out_dir=out)
+    old = fault_ledger().apply_fault(target, fault, lambda: target.failover_db(failover_mode), out_dir=context.out_dir)
     return {"mode": failover_mode.value, "old_primary": old}
 
 

@@ -11,11 +11,10 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.context import RunContext
 from resilience.errors import ConfigError
-from resilience.faults._context import OUT_DIR, config_path, target_from
-from resilience.faults._ledger import Fault, ledger
-from resilience.faults._toxiproxy import Toxiproxy
-from resilience.safety.lease import fault_lease_s
+from resilience.faults.kinds import toxiproxy_of
+from resilience.faults.ledger import Fault, fault_ledger
 from resilience.targets.base import Target
 
 __all__ = [
@@ -33,10 +32,6 @@ __all__ = [
 _STREAMS = ("downstream", "upstream")
 
 
-def _api(target: Target, *, timeout_s: float = 5.0) -> Toxiproxy:
-    return Toxiproxy(target.endpoints().toxiproxy, lease_s=fault_lease_s(), timeout_s=timeout_s)
-
-
 def _proxy_name(target: Target, dependency: str) -> str:
     proxies = target.proxies()
     if dependency not in proxies:
@@ -45,42 +40,13 @@ def _proxy_name(target: Target, dependency: str) -> str:
     return proxies[dependency]
 
 
-def _revert_toxic(target: Target, params: Mapping[str, Any]) -> None:
-    _api(target).remove_toxic(params["proxy"], params["toxic"])
-
-
-def _revert_down(target: Target, params: Mapping[str, Any]) -> None:
-    _api(target).set_enabled(params["proxy"], True)
-
-
-def _verify_toxic(target: Target, params: Mapping[str, Any]) -> bool:
-    toxics = _api(target).proxy(params["proxy"]).get("toxics") or []
-    return all(t.get("name") != params["toxic"] for t in toxics)
-
-
-def _verify_up(target: Target, params: Mapping[str, Any]) -> bool:
-    return bool(_api(target).proxy(params["proxy"]).get("enabled"))
-
-
-def _renew_toxic(target: Target, params: Mapping[str, Any]) -> None:
-    _api(target, timeout_s=1.0).renew_toxic(params["proxy"], params["toxic"])
-
-
-def _renew_down(target: Target, params: Mapping[str, Any]) -> None:
-    _api(target, timeout_s=1.0).set_enabled(params["proxy"], False)
-
-
-ledger.register_kind("toxic", _revert_toxic, verify=_verify_toxic, renew=_renew_toxic)
-ledger.register_kind("proxy-down", _revert_down, verify=_verify_up, renew=_renew_down)
-
-
 def _hold(key: str, duration_s: float | None) -> None:
     if duration_s is None:
         return
     try:
         time.sleep(duration_s)
     finally:
-        ledger.revert_fault(key)
+        fault_ledger().revert_fault(key)
 
 
 def _toxic(  # noqa: PLR0917 - private: one call line per public fault
@@ -96,13 +62,15 @@ def _toxic(  # noqa: PLR0917 - private: one call line per public fault
         raise ConfigError(f"stream must be one of {', '.join(_STREAMS)}, not {stream!r}")
     if not 0 <= toxicity <= 1:
         raise ConfigError(f"toxicity must be within [0, 1], not {toxicity}")
-    target = target_from(configuration)
+    context = RunContext.of(configuration)
+    target = context.target
     proxy = _proxy_name(target, dependency)
     name = f"resilience_{type_}_{stream}"
     toxic = {"name": name, "type": type_, "stream": stream, "toxicity": toxicity, "attributes": attributes}
     fault = Fault("toxic", f"toxic:{proxy}:{name}", {"proxy": proxy, "toxic": name, "dependency": dependency})
-    out = config_path(configuration, OUT_DIR, required=False)
-    ledger.apply_fault(target, fault, lambda: _api(target).add_toxic(proxy, toxic), out_dir=out)
+    fault_ledger().apply_fault(
+        target, fault, lambda: toxiproxy_of(target).add_toxic(proxy, toxic), out_dir=context.out_dir
+    )
     _hold(fault.key, duration_s)
     return {"dependency": dependency, "proxy": proxy, "toxic": toxic, "fault": fault.key}
 
@@ -187,12 +155,13 @@ def remove_toxic(
     dependency: str, toxic_type: str, stream: str = "downstream", configuration: Mapping[str, Any] | None = None
 ) -> bool:
     """Revert a toxic added by this extension (``toxic_type`` as added, e.g. ``latency``); idempotent."""
-    target = target_from(configuration)
+    context = RunContext.of(configuration)
+    target = context.target
     proxy = _proxy_name(target, dependency)
     name = f"resilience_{toxic_type}_{stream}"
-    if ledger.revert_fault(f"toxic:{proxy}:{name}"):
+    if fault_ledger().revert_fault(f"toxic:{proxy}:{name}"):
         return True
-    _api(target).remove_toxic(proxy, name)
+    toxiproxy_of(target).remove_toxic(proxy, name)
     return False
 
 
@@ -200,22 +169,25 @@ def take_down(
     dependency: str, duration_s: float | None = None, configuration: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Take ``dependency`` down: its proxy closes the listener and every open connection (a partition)."""
-    target = target_from(configuration)
+    context = RunContext.of(configuration)
+    target = context.target
     proxy = _proxy_name(target, dependency)
     fault = Fault("proxy-down", f"down:{proxy}", {"proxy": proxy, "dependency": dependency})
-    out = config_path(configuration, OUT_DIR, required=False)
-    ledger.apply_fault(target, fault, lambda: _api(target).set_enabled(proxy, False), out_dir=out)
+    fault_ledger().apply_fault(
+        target, fault, lambda: toxiproxy_of(target).set_enabled(proxy, False), out_dir=context.out_dir
+    )
     _hold(fault.key, duration_s)
     return {"dependency": dependency, "proxy": proxy, "fault": fault.key}
 
 
 def bring_up(dependency: str, configuration: Mapping[str, Any] | None = None) -> bool:
     """Bring ``dependency`` back up (re-enable its proxy); idempotent."""
-    target = target_from(configuration)
+    context = RunContext.of(configuration)
+    target = context.target
     proxy = _proxy_name(target, dependency)
-    if ledger.revert_fault(f"down:{proxy}"):
+    if fault_ledger().revert_fault(f"down:{proxy}"):
         return True
-    _api(target).set_enabled(proxy, True)
+    toxiproxy_of(target).set_enabled(proxy, True)
     return False
 
 

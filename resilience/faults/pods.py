@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.context import RunContext
 from resilience.errors import ConfigError
-from resilience.faults._context import OUT_DIR, config_path, target_from
-from resilience.faults._ledger import Fault, ledger
+from resilience.faults.ledger import Fault, fault_ledger
 
 __all__ = ["kill_pods"]
 
@@ -31,12 +31,15 @@ def kill_pods(
         raise ConfigError(f"count must be >= 1, not {count}")
     if percent is not None and not 0 < percent <= 100:
         raise ConfigError(f"percent must be within (0, 100], not {percent}")
-    target = target_from(configuration)
+    context = RunContext.of(configuration)
+    target = context.target
     fault = Fault(
         "instant", f"kill:{selector}", {"selector": selector, "count": count, "percent": percent, "signal": signal}
     )
-    out = config_path(configuration, OUT_DIR, required=False)
-    victims = ledger.apply_fault(
-        target, fault, lambda: target.kill(selector, count=count, percent=percent, signal=signal), out_dir=out
+    victims = fault_ledger().apply_fault(
+        target,
+        fault,
+        lambda: target.kill(selector, count=count, percent=percent, signal=signal),
+        out_dir=context.out_dir,
     )
     return [pod.name for pod in victims]

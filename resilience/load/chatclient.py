@@ -25,7 +25,7 @@ import gevent.event
 import websocket
 
 from resilience.load.events import Kind
-from resilience.load.ledger import LedgerWriter
+from resilience.load.message_ledger import LedgerWriter
 from resilience.load.params import LoadParams
 
 __all__ = ["ChatSession", "Reporter", "make_body", "ws_url"]

@@ -25,7 +25,7 @@ from locust import FastHttpUser, events, task
 from resilience.load import shapes as _shapes
 from resilience.load.chatclient import ChatSession, make_body
 from resilience.load.events import EventWriter, Kind
-from resilience.load.ledger import LedgerWriter
+from resilience.load.message_ledger import LedgerWriter
 from resilience.load.params import LoadSpec
 
 

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from resilience.errors import ConfigError
+from resilience.load.profiles import build_profile
 
 __all__ = ["PROFILES", "LoadParams", "LoadSpec", "load_params", "read_params_file"]
 
@@ -73,8 +74,6 @@ class LoadParams(BaseModel):
 
     @model_validator(mode="after")
     def _check_profile_options(self) -> LoadParams:
-        from resilience.load.profiles import build_profile
-
         build_profile(self)  # raises ValueError naming the option
         return self
 

@@ -17,12 +17,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from resilience.load.params import LoadParams
-
-__all__ = ["OPTIONS", "Profile", "build_profile"]
+__all__ = ["OPTIONS", "Profile", "ProfileSpec", "build_profile"]
 
 Tick = tuple[int, float] | None
 
@@ -63,7 +60,22 @@ def _span(duration_s: float | None, fallback: float) -> float:
     return duration_s if duration_s is not None else fallback
 
 
-def build_profile(params: LoadParams) -> Profile:
+class ProfileSpec(Protocol):
+    """What a profile is built from (``resilience.load.LoadParams`` is one)."""
+
+    @property
+    def profile(self) -> str: ...
+    @property
+    def profile_options(self) -> Mapping[str, float]: ...
+    @property
+    def users(self) -> int: ...
+    @property
+    def spawn_rate(self) -> float: ...
+    @property
+    def duration_s(self) -> float | None: ...
+
+
+def build_profile(params: ProfileSpec) -> Profile:
     """The Profile for ``params.profile``; ValueError names a bad or unknown option."""
     opts = params.profile_options
     unknown = sorted(set(opts) - OPTIONS[params.profile])

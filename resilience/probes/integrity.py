@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.faults._context import LEDGER_DIR, config_path, target_from
+from resilience.context import RunContext
 
 __all__ = ["integrity_report", "no_acknowledged_message_lost"]
 
@@ -14,9 +14,9 @@ def integrity_report(since: float | None = None, configuration: Mapping[str, Any
     """The integrity counts (acked, lost, duplicated, out_of_order, ...) of the load's ledger."""
     from resilience.analysis.integrity import check_integrity
 
-    ledger_dir = config_path(configuration, LEDGER_DIR)
-    assert ledger_dir is not None
-    postgres = target_from(configuration).endpoints().postgres
+    context = RunContext.of(configuration)
+    ledger_dir = context.folder("ledger_dir")
+    postgres = context.target.endpoints().postgres
     report: dict[str, Any] = check_integrity(ledger_dir, postgres, since=since).to_json()
     return report
 

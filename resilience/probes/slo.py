@@ -12,10 +12,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.analysis.recovery import Sample, SloLimits, holds, summarise, violations
-from resilience.faults._context import EVENTS_DIR, SLO, config_path
-from resilience.probes._live import EventTail, Raw, samples_of
-from resilience.probes._timeline import limits_from
+from resilience.analysis.recovery import Sample, holds, summarise, violations
+from resilience.analysis.samples import samples_of
+from resilience.context import RunContext
+from resilience.load.events import EventTail, Raw
+from resilience.slo import Slo
 
 __all__ = ["broken_objectives", "slo_holds", "slo_report", "wait_for_slo"]
 
@@ -27,7 +28,7 @@ _LAG_S = 1.0
 
 def _slo(configuration: Mapping[str, Any] | None, slo: Mapping[str, Any] | None) -> dict[str, Any]:
     merged: dict[str, Any] = dict(slo or {})
-    merged.update(dict((configuration or {}).get(SLO) or {}))
+    merged.update(RunContext.of(configuration).slo)
     return merged
 
 
@@ -38,10 +39,10 @@ _MEASURED: dict[str, tuple[str, str, str]] = {
     "ws_connect_success": ("connect_success", "ws_connect_success", "{:.3f} < {:g}"),
     "throughput_min": ("throughput", "throughput_min", "{:.1f}/s < {:g}/s"),
 }
-"""Objective -> (Sample field measured, SloLimits field, how to print measured vs limit)."""
+"""Objective -> (Sample field measured, Slo field, how to print measured vs limit)."""
 
 
-def broken_objectives(samples: list[Sample], limits: SloLimits) -> list[str]:
+def broken_objectives(samples: list[Sample], limits: Slo) -> list[str]:
     """Why the SLO broke, one phrase per broken objective and bucket: name, measured value, limit (pure)."""
     out: list[str] = []
     for s in samples:
@@ -55,9 +56,8 @@ def slo_report(
     window_s: float = 5.0, slo: dict[str, Any] | None = None, configuration: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Requests, error rate, worst p95 and broken objectives over the last ``window_s`` seconds."""
-    events = config_path(configuration, EVENTS_DIR)
-    assert events is not None
-    limits = limits_from(_slo(configuration, slo))
+    events = RunContext.of(configuration).folder("events_dir")
+    limits = Slo().merged(_slo(configuration, slo))
     end = time.time() - _LAG_S
     res = window_s  # one bucket: the SLO over the window, as a dashboard would show it
     recent = [r for r in EventTail(events).poll() if r[0] >= end - window_s]
@@ -97,9 +97,8 @@ def wait_for_slo(
     configuration: Mapping[str, Any] | None = None,
 ) -> bool:
     """Wait until the SLO has held, judged per second, for ``stable_s`` seconds in a row; False after ``timeout_s``."""
-    events = config_path(configuration, EVENTS_DIR)
-    assert events is not None
-    limits = limits_from(_slo(configuration, slo))
+    events = RunContext.of(configuration).folder("events_dir")
+    limits = Slo().merged(_slo(configuration, slo))
     deadline = time.monotonic() + timeout_s
     started = time.time()
     tail = EventTail(events)

@@ -14,82 +14,21 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from resilience.capacity.result import CAPACITY_FILE, CapacityResult, KneeSummary, read_capacity
+from resilience.capacity.result import CapacityResult
 from resilience.errors import ConfigError
-from resilience.report.compare import Change, Status
+from resilience.report.compare import knee_bounds, knee_words, read_capacity_of
 from resilience.report.model import Run
 
-__all__ = ["capacity_changes", "capacity_trend_figure", "capacity_trend_markdown"]
+__all__ = ["capacity_trend_figure", "capacity_trend_markdown"]
 
-_METRIC = "capacity knee (users)"
 _PALETTE = ("#1f77b4", "#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#17becf")
-
-
-def _read(run: Run) -> CapacityResult | None:
-    path = run.path / CAPACITY_FILE
-    return read_capacity(path) if path.is_file() else None
-
-
-def _words(knee: KneeSummary | None) -> str:
-    if knee is None:
-        return "not measured"
-    if knee.below_range:
-        return "below lowest step"
-    text = f"{'>=' if knee.censored else ''}{knee.users:,.0f}"
-    if knee.ci_low is not None and knee.ci_high is not None and knee.ci_high > knee.ci_low:
-        text += f" [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}]"
-    return text
-
-
-def _bounds(knee: KneeSummary) -> tuple[float, float]:
-    low = knee.ci_low if knee.ci_low is not None else knee.users
-    high = knee.ci_high if knee.ci_high is not None else knee.users
-    return low, high
-
-
-def knee_status(before: KneeSummary, after: KneeSummary, relative: float) -> Status:
-    """regressed / improved / unchanged for two knees (see the module docstring)."""
-    (lo_a, hi_a), (lo_b, hi_b) = _bounds(before), _bounds(after)
-    overlap = lo_b <= hi_a and lo_a <= hi_b
-    if after.users < before.users * (1 - relative) and not overlap:
-        return "regressed"
-    if after.users > before.users * (1 + relative) and not overlap:
-        return "improved"
-    return "unchanged"
-
-
-def capacity_changes(a: Run, b: Run, *, relative: float = 0.10) -> list[Change]:
-    """The knee of every condition of run ``a`` against run ``b`` (nothing when neither has capacity.json)."""
-    try:
-        before, after = _read(a), _read(b)
-    except ConfigError as exc:
-        return [Change("capacity", _METRIC, "?", "?", "not comparable", str(exc))]
-    if before is None and after is None:
-        return []
-    if before is None or after is None:
-        missing = a.run_id if before is None else b.run_id
-        return [Change("capacity", _METRIC, "", "", "not comparable", f"no {CAPACITY_FILE} in {missing}")]
-    changes = []
-    for cond in before.conditions:
-        other = next((c for c in after.conditions if c.name == cond.name), None)
-        name = f"capacity:{cond.name}"
-        if other is None or cond.knee is None or other.knee is None:
-            note = f"not measured in {b.run_id if other is None or other.knee is None else a.run_id}"
-            changes.append(
-                Change(name, _METRIC, _words(cond.knee), _words(other.knee if other else None), "not comparable", note)
-            )
-            continue
-        note = "lower bound (no step failed)" if cond.knee.censored or other.knee.censored else ""
-        status = knee_status(cond.knee, other.knee, relative)
-        changes.append(Change(name, _METRIC, _words(cond.knee), _words(other.knee), status, note))
-    return changes
 
 
 def _capacity_runs(runs: Sequence[Run]) -> list[tuple[Run, CapacityResult]]:
     found = []
     for run in runs:
         try:
-            result = _read(run)
+            result = read_capacity_of(run)
         except ConfigError:
             continue
         if result is not None:
@@ -108,7 +47,7 @@ def capacity_trend_markdown(runs: Sequence[Run]) -> str:
     lines = [f"## Capacity trend ({len(found)} runs, knee in users)", ""]
     lines += ["| Run | Status | " + " | ".join(names) + " |", "|---" * (2 + len(names)) + "|"]
     for run, result in reversed(found):
-        knees = {c.name: _words(c.knee) for c in result.conditions}
+        knees = {c.name: knee_words(c.knee) for c in result.conditions}
         lines.append(f"| {run.run_id} | {result.status} | " + " | ".join(knees.get(n, "—") for n in names) + " |")
     return "\n".join([*lines, ""]) + "\n"
 
@@ -137,7 +76,7 @@ def capacity_trend_figure(runs: Sequence[Run]) -> Figure | None:
             cond = next((c for c in result.conditions if c.name == name), None)
             if cond is None or cond.knee is None:
                 continue
-            low, high = _bounds(cond.knee)
+            low, high = knee_bounds(cond.knee)
             xs.append(x + (i - len(names) / 2) * 0.06)
             ys.append(cond.knee.users)
             errs[0].append(cond.knee.users - low)

@@ -13,11 +13,25 @@ from typing import Literal
 
 import numpy as np
 
+from resilience.capacity.result import CAPACITY_FILE, CapacityResult, KneeSummary, read_capacity
+from resilience.errors import ConfigError
 from resilience.report.build import ExperimentData, ReportData
 from resilience.report.model import Experiment, Run
 from resilience.report.series import split_phases
 
-__all__ = ["Change", "Comparison", "Tolerances", "compare_reports", "compare_runs", "steady_p95"]
+__all__ = [
+    "Change",
+    "Comparison",
+    "Tolerances",
+    "capacity_changes",
+    "compare_reports",
+    "compare_runs",
+    "knee_bounds",
+    "knee_status",
+    "knee_words",
+    "read_capacity_of",
+    "steady_p95",
+]
 
 Status = Literal["regressed", "improved", "unchanged", "not comparable"]
 Verdict = Literal["regressed", "improved", "unchanged"]
@@ -182,8 +196,6 @@ def compare_runs(a: Run, b: Run, tolerances: Tolerances | None = None) -> Compar
     for exp in b.experiments:
         if exp.name not in names_a:
             changes.append(Change(exp.name, "experiment", "absent", "ran", "not comparable", f"new in {b.run_id}"))
-    from resilience.report.capacity_trend import capacity_changes  # issue #8: knees from capacity.json
-
     changes += capacity_changes(a, b, relative=tol.relative)
     return Comparison(run_a=a.run_id, run_b=b.run_id, changes=tuple(changes))
 
@@ -211,3 +223,75 @@ def compare_reports(a: ReportData, b: ReportData, tolerances: Tolerances | None 
         status = _direction(before, after, tol.relative, tol.latency_ms)
         extra.append(Change(name, "steady-state p95", f"{before:.0f} ms", f"{after:.0f} ms", status))
     return Comparison(run_a=base.run_a, run_b=base.run_b, changes=(*base.changes, *extra))
+
+
+# -- capacity knees (capacity.json of each run) ------------------------------------------------------
+
+_METRIC = "capacity knee (users)"
+
+
+def read_capacity_of(run: Run) -> CapacityResult | None:
+    path = run.path / CAPACITY_FILE
+    return read_capacity(path) if path.is_file() else None
+
+
+def knee_words(knee: KneeSummary | None) -> str:
+    if knee is None:
+        return "not measured"
+    if knee.below_range:
+        return "below lowest step"
+    text = f"{'>=' if knee.censored else ''}{knee.users:,.0f}"
+    if knee.ci_low is not None and knee.ci_high is not None and knee.ci_high > knee.ci_low:
+        text += f" [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}]"
+    return text
+
+
+def knee_bounds(knee: KneeSummary) -> tuple[float, float]:
+    low = knee.ci_low if knee.ci_low is not None else knee.users
+    high = knee.ci_high if knee.ci_high is not None else knee.users
+    return low, high
+
+
+def knee_status(before: KneeSummary, after: KneeSummary, relative: float) -> Status:
+    """regressed / improved / unchanged for two knees (see the module docstring)."""
+    (lo_a, hi_a), (lo_b, hi_b) = knee_bounds(before), knee_bounds(after)
+    overlap = lo_b <= hi_a and lo_a <= hi_b
+    if after.users < before.users * (1 - relative) and not overlap:
+        return "regressed"
+    if after.users > before.users * (1 + relative) and not overlap:
+        return "improved"
+    return "unchanged"
+
+
+def capacity_changes(a: Run, b: Run, *, relative: float = 0.10) -> list[Change]:
+    """The knee of every condition of run ``a`` against run ``b`` (nothing when neither has capacity.json)."""
+    try:
+        before, after = read_capacity_of(a), read_capacity_of(b)
+    except ConfigError as exc:
+        return [Change("capacity", _METRIC, "?", "?", "not comparable", str(exc))]
+    if before is None and after is None:
+        return []
+    if before is None or after is None:
+        missing = a.run_id if before is None else b.run_id
+        return [Change("capacity", _METRIC, "", "", "not comparable", f"no {CAPACITY_FILE} in {missing}")]
+    changes = []
+    for cond in before.conditions:
+        other = next((c for c in after.conditions if c.name == cond.name), None)
+        name = f"capacity:{cond.name}"
+        if other is None or cond.knee is None or other.knee is None:
+            note = f"not measured in {b.run_id if other is None or other.knee is None else a.run_id}"
+            changes.append(
+                Change(
+                    name,
+                    _METRIC,
+                    knee_words(cond.knee),
+                    knee_words(other.knee if other else None),
+                    "not comparable",
+                    note,
+                )
+            )
+            continue
+        note = "lower bound (no step failed)" if cond.knee.censored or other.knee.censored else ""
+        status = knee_status(cond.knee, other.knee, relative)
+        changes.append(Change(name, _METRIC, knee_words(cond.knee), knee_words(other.knee), status, note))
+    return changes

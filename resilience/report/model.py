@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import ConfigError
+from resilience.slo import Slo
 
 __all__ = [
     "Experiment",
@@ -55,17 +56,6 @@ class Integrity:
     def clean(self) -> bool:
         """ok and nothing delivered out of order either."""
         return bool(self.ok) and not self.out_of_order
-
-
-@dataclass(frozen=True)
-class Slo:
-    """Service-level objectives the experiment was held to (any may be absent)."""
-
-    p95_ms: float | None = None
-    p99_ms: float | None = None
-    error_rate: float | None = None
-    ws_connect_success: float | None = None
-    throughput_min: float | None = None
 
 
 @dataclass(frozen=True)
@@ -262,8 +252,8 @@ def _integrity(r: _Reader, raw: dict[str, Any] | None, where: str) -> Integrity 
 
 def _slo(r: _Reader, raw: dict[str, Any] | None, where: str) -> Slo:
     if raw is None:
-        return Slo()
-    return Slo(**{key: r.number(raw, key, where, note=False) for key in Slo.__dataclass_fields__})
+        return Slo.model_validate(dict.fromkeys(Slo().to_json()))  # nothing recorded: no objective to draw
+    return Slo.model_validate({key: r.number(raw, key, where, note=False) for key in Slo().to_json()})
 
 
 def _phases(r: _Reader, raw: object, where: str) -> tuple[Phase, ...]:

@@ -13,7 +13,7 @@ from typing import Any
 from chaoslib.run import RunEventHandler
 
 from resilience.errors import FaultError
-from resilience.faults._ledger import ledger
+from resilience.faults.ledger import fault_ledger
 from resilience.runner.signals import SignalGate
 from resilience.safety.redact import redact
 
@@ -120,7 +120,7 @@ def run_experiment_file(
     finally:
         with gate.deferred():
             try:
-                reverted = ledger.revert_all()
+                reverted = fault_ledger().revert_all()
             except FaultError as exc:
                 reverted, revert_error = [], str(exc)
                 progress(f"{name}: REVERT FAILED: {exc}")

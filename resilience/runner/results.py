@@ -13,13 +13,13 @@ from typing import Any
 
 from resilience.analysis.recovery import (
     Sample,
-    SloLimits,
     analyse_recovery,
     error_budget_burnt,
     peak,
     summarise,
 )
 from resilience.runner.verdict import hypothesis, judge
+from resilience.slo import Slo
 
 __all__ = ["experiment_result", "fault_window", "phases", "read_jsonl", "read_records"]
 
@@ -89,7 +89,7 @@ def experiment_result(
     records: Mapping[str, Any],
     samples: Sequence[Sample],
     resolution_s: float,
-    slo: SloLimits,
+    slo: Slo,
     slo_json: Mapping[str, Any],
     stabilisation_s: float,
     recovery_target_s: float,
@@ -153,7 +153,7 @@ def experiment_result(
         "error_rate": whole["error_rate"],
         "requests": whole["requests"],
         "error_budget_burnt": error_budget_burnt(
-            samples, slo.error_rate, resolution_s=resolution_s, start=started, end=ended
+            samples, slo.error_rate or 0.0, resolution_s=resolution_s, start=started, end=ended
         ),
         "slo": dict(slo_json),
         "integrity": dict(integrity) if integrity is not None else None,

@@ -7,6 +7,7 @@ gets journals, raw events, timelines, run.json and the reports.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,20 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from resilience import __version__
+from resilience.analysis.samples import samples_from_rows
+from resilience.context import RunContext, share_target
 from resilience.errors import ConfigError, LoadError, ResilienceError
-from resilience.faults._context import (
-    EVENTS_DIR,
-    LEDGER_DIR,
-    LOAD_MANAGED,
-    OUT_DIR,
-    SAFEGUARDS,
-    SLO,
-    remember_target,
-)
-from resilience.faults._ledger import ledger
-from resilience.load.events import Kind
-from resilience.probes._live import EventTail, Raw
-from resilience.probes._timeline import limits_from, samples_from_rows
+from resilience.faults.ledger import fault_ledger
+from resilience.load.events import EventTail, Kind, Raw
 from resilience.runner.engine import Progress, run_experiment_file
 from resilience.runner.experiments import validate_experiment
 from resilience.runner.progress import Reporter
@@ -161,7 +153,7 @@ class _Run:
         self.load: Any = None
         self.tail: EventTail | None = None
         self.records: list[Raw] = []
-        self.base_config: dict[str, Any] = {}
+        self.context = RunContext()
 
     def bring_up(self) -> Target:
         from resilience.targets import get_target
@@ -170,8 +162,8 @@ class _Run:
         if self.opts.state_dir:
             options["state_dir"] = self.opts.state_dir
         target = get_target(self.plan.target, **options)
-        self.base_config = {"target": self.plan.target, "state_dir": str(self.opts.state_dir or "")}
-        remember_target(self.base_config, target)
+        self.context = RunContext(target_name=self.plan.target, state_dir=self.opts.state_dir)
+        share_target(self.context, target)
         if not target.is_up():
             self.progress(f"bringing target {target.name} up")
             t0 = time.monotonic()
@@ -195,7 +187,7 @@ class _Run:
 
         sc = self.plan.loaded.scenario
         t0 = time.monotonic()
-        config = {EVENTS_DIR: str(self.load.events_dir)}
+        config = RunContext(events_dir=Path(self.load.events_dir)).to_configuration()
         # at least as long as the hypotheses' own windows (3 s in experiments/), or they see start-up noise
         stable_s = max(sc.stabilisation_for(plan), _STEADY_MIN_S)
         held = wait_for_slo(
@@ -215,15 +207,15 @@ class _Run:
         sc = self.plan.loaded.scenario
         slo = sc.slo_for(plan)
         out = self.dir / plan.name
-        config = {
-            **self.base_config,
-            OUT_DIR: str(out),
-            EVENTS_DIR: str(self.load.events_dir),
-            LEDGER_DIR: str(self.load.ledger_dir),
-            LOAD_MANAGED: True,
-            SLO: slo.model_dump(),
-            SAFEGUARDS: dict(sc.safeguards),
-        }
+        config = dataclasses.replace(
+            self.context,
+            out_dir=out,
+            events_dir=Path(self.load.events_dir),
+            ledger_dir=Path(self.load.ledger_dir),
+            load_managed=True,
+            slo=slo.model_dump(),
+            safeguards=dict(sc.safeguards),
+        ).to_configuration()
         self.progress(f"[bold]{plan.name}[/bold]: {experiment.get('title')}")
         started = time.time()
         journal = run_experiment_file(
@@ -258,7 +250,7 @@ class _Run:
             records=read_records(out),
             samples=samples,
             resolution_s=res,
-            slo=limits_from(slo.model_dump()),
+            slo=slo,
             slo_json=slo.to_json(),
             stabilisation_s=sc.stabilisation_for(plan),
             recovery_target_s=plan.recovery_target_s,
@@ -301,7 +293,7 @@ class _Run:
         """Revert, stop the load, write run.json and the reports; the run.json document."""
         with self.gate.deferred():
             try:
-                reverted = ledger.revert_all()
+                reverted = fault_ledger().revert_all()
                 if reverted:
                     self.progress(f"reverted left-over faults: {', '.join(reverted)}")
             except ResilienceError as exc:

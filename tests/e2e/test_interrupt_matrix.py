@@ -23,7 +23,7 @@ import psutil
 import pytest
 import requests
 
-from resilience.safety.ledger import DurableLedger
+from resilience.safety.fault_store import DurableLedger
 from resilience.targets.local import LocalTarget
 from tests.support.local_stack import local_state_root
 

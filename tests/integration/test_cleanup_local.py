@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from resilience.safety.ledger import DurableLedger
+from resilience.safety.fault_store import DurableLedger
 from resilience.targets.local import LocalTarget
 from tests.support.local_stack import running_local_stack
 

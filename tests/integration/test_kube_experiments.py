@@ -23,8 +23,8 @@ import pytest
 import requests
 import yaml
 
-from resilience.faults._context import OUT_DIR, remember_target
-from resilience.faults._ledger import ledger
+from resilience.context import OUT_DIR, RunContext, share_target
+from resilience.faults.ledger import fault_ledger
 from resilience.targets.kubernetes import KubernetesTarget
 from tests.support.fake_kube_api import FakeKubeApi
 from tests.support.servers import free_port, wait_port
@@ -116,7 +116,7 @@ def test_experiment_runs_unchanged_on_the_kind_target(
         poll_interval_s=0.05,
     )
     target.state_dir = tmp_path / "state"  # type: ignore[attr-defined]  # the fault ledger's folder, not ./.state
-    remember_target(CONFIG, target)
+    share_target(RunContext.of(CONFIG), target)
     experiment = yaml.safe_load(path.read_text())
     activities = _activities(experiment)
     assert activities, f"{path.name} has no target-facing activity"
@@ -125,7 +125,7 @@ def test_experiment_runs_unchanged_on_the_kind_target(
         result = _call(activity, config)
         if activity["type"] == "probe" and activity.get("tolerance") is True:
             assert result is True, f"{path.name}: {activity['name']} returned {result!r}"
-    assert ledger.active() == []
+    assert fault_ledger().active() == []
     proxies = requests.get(f"{toxiproxy_api}/proxies", timeout=5).json()
     assert all(p["enabled"] and p["toxics"] == [] for p in proxies.values())
     assert target.release() == "good"

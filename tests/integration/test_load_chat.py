@@ -22,7 +22,7 @@ from resilience.analysis.integrity import check_integrity
 from resilience.analysis.timeline import build_timeline
 from resilience.errors import ConfigError, LoadError
 from resilience.load import LoadParams, LoadProcess, start_load
-from resilience.load.ledger import read_ledger
+from resilience.load.message_ledger import read_ledger
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 pytestmark = pytest.mark.integration

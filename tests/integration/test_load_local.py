@@ -26,7 +26,7 @@ import pytest
 
 from resilience.analysis.integrity import check_integrity
 from resilience.load import LoadParams, start_load
-from resilience.load.ledger import read_ledger
+from resilience.load.message_ledger import read_ledger
 from resilience.targets import get_target
 from resilience.targets.local.layout import Layout, Secrets, StackState
 from resilience.targets.local.target import LocalTarget

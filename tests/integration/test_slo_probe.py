@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from resilience.faults._context import EVENTS_DIR
+from resilience.context import EVENTS_DIR
 from resilience.load.events import EventWriter, Kind
 from resilience.probes.slo import slo_holds, slo_report
 

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from resilience.faults._ledger import Fault, ledger
+from resilience.faults.kinds import FaultKind
+from resilience.faults.ledger import Fault, fault_ledger
 
 __all__ = ["apply_marker", "boom", "hold", "remove_marker", "value"]
 
@@ -21,13 +22,12 @@ def _revert(target: Any, params: Mapping[str, Any]) -> None:
         fh.write(f"reverted {params['key']} {time.time()}\n")
 
 
-ledger.register_kind("test-marker", _revert)
-
-
 def apply_marker(log: str, key: str = "m", configuration: Mapping[str, Any] | None = None) -> str:
     """Record a marker fault (revert: a line in ``log``)."""
     with Path(log).open("a", encoding="utf-8") as fh:
         fh.write(f"applied {key}\n")
+    ledger = fault_ledger()
+    ledger.register_kind("test-marker", FaultKind(_revert))
     ledger.apply_fault(
         None, Fault("test-marker", f"marker:{key}", {"log": log, "key": key}), lambda: None, out_dir=None
     )  # type: ignore[arg-type]
@@ -36,7 +36,7 @@ def apply_marker(log: str, key: str = "m", configuration: Mapping[str, Any] | No
 
 def remove_marker(key: str = "m", configuration: Mapping[str, Any] | None = None) -> bool:
     """Revert the marker fault; idempotent."""
-    return ledger.revert_fault(f"marker:{key}")
+    return fault_ledger().revert_fault(f"marker:{key}")
 
 
 def hold(seconds: float = 30.0, configuration: Mapping[str, Any] | None = None) -> float:

@@ -12,7 +12,7 @@ import pytest
 from resilience.capacity.plan import load_capacity_plan
 from resilience.capacity.result import CapacityResult, KneeSummary, write_capacity
 from resilience.capacity.session import run_json
-from resilience.report.capacity_trend import capacity_changes, knee_status
+from resilience.report.compare import capacity_changes, knee_status
 from resilience.report.model import load_run
 from tests.unit.test_capacity_result import synthetic_result
 

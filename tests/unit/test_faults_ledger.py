@@ -9,14 +9,15 @@ from typing import Any
 import pytest
 
 from resilience.errors import FaultError
-from resilience.faults._ledger import Fault, FaultLedger
+from resilience.faults.kinds import FaultKind
+from resilience.faults.ledger import Fault, FaultLedger
 
 pytestmark = pytest.mark.unit
 
 
 def _ledger(log: list[str]) -> FaultLedger:
     ledger = FaultLedger()
-    ledger.register_kind("rec", lambda _t, p: log.append(f"revert {p['n']}"))
+    ledger.register_kind("rec", FaultKind(lambda _t, p: log.append(f"revert {p['n']}")))
     return ledger
 
 
@@ -64,7 +65,7 @@ def test_revert_all_keeps_going_past_a_failure() -> None:
     def flaky(_t: Any, p: Any) -> None:
         raise OSError("api down")
 
-    ledger.register_kind("flaky", flaky)
+    ledger.register_kind("flaky", FaultKind(flaky))
     ledger.apply_fault(None, Fault("rec", "a", {"n": 1}), lambda: None, out_dir=None)  # type: ignore[arg-type]
     ledger.apply_fault(None, Fault("flaky", "b"), lambda: None, out_dir=None)  # type: ignore[arg-type]
     ledger.apply_fault(None, Fault("rec", "c", {"n": 3}), lambda: None, out_dir=None)  # type: ignore[arg-type]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from resilience.analysis.integrity import DbRow, evaluate
-from resilience.load.ledger import Ledger, LedgerWriter, read_ledger
+from resilience.load.message_ledger import Ledger, LedgerWriter, read_ledger
 
 pytestmark = pytest.mark.unit
 

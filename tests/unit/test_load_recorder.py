@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from resilience.load.events import MAGIC, RECORD, EventWriter, Kind, read_events
-from resilience.load.ledger import LedgerWriter, read_ledger
+from resilience.load.message_ledger import LedgerWriter, read_ledger
 
 pytestmark = pytest.mark.unit
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 import pytest
 
 from resilience.analysis.recovery import Sample
+from resilience.analysis.samples import samples_from_rows
 from resilience.controls.safeguards import breached_since
-from resilience.probes._timeline import limits_from, samples_from_rows
+from resilience.slo import Slo
 
 pytestmark = pytest.mark.unit
 
@@ -28,9 +29,9 @@ def test_rows_as_objects_or_csv_mappings() -> None:
     assert from_objects == from_csv == [Sample(t=1.0, throughput=10, error_rate=0.1, p95_ms=None)]
 
 
-def test_limits_from_scenario_slo() -> None:
+def test_scenario_slo_overrides_the_defaults() -> None:
     """The SLO probes judge with the scenario's thresholds, defaults for the rest."""
-    limits = limits_from({"p95_ms": 250, "throughput_min": 5})
+    limits = Slo().merged({"p95_ms": 250, "throughput_min": 5})
     assert (limits.p95_ms, limits.throughput_min, limits.error_rate) == (250, 5, 0.001)
 
 

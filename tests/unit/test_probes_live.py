@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from resilience.load.events import EventWriter, Kind
-from resilience.probes._live import EventTail, samples_of
+from resilience.analysis.samples import samples_of
+from resilience.load.events import EventTail, EventWriter, Kind
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,6 @@ import pytest
 
 from resilience.analysis.recovery import (
     Sample,
-    SloLimits,
     analyse_recovery,
     error_budget_burnt,
     holds,
@@ -14,10 +13,11 @@ from resilience.analysis.recovery import (
     summarise,
     violations,
 )
+from resilience.slo import Slo
 
 pytestmark = pytest.mark.unit
 
-SLO = SloLimits(p95_ms=100, error_rate=0.01, ws_connect_success=0.99)
+SLO = Slo(p95_ms=100, error_rate=0.01, ws_connect_success=0.99)
 T0 = 1_000.0
 
 
@@ -28,7 +28,7 @@ def _timeline(bad: set[int], n: int = 30, *, p95: float = 20.0) -> list[Sample]:
 
 def test_each_objective_can_break() -> None:
     """p95, p99, error rate, WebSocket connect success and the throughput floor are each judged."""
-    slo = SloLimits(p95_ms=100, error_rate=0.01, p99_ms=200, ws_connect_success=0.99, throughput_min=10)
+    slo = Slo(p95_ms=100, error_rate=0.01, p99_ms=200, ws_connect_success=0.99, throughput_min=10)
     sample = Sample(t=0, throughput=5, error_rate=0.02, p95_ms=150, p99_ms=300, connect_success=0.5)
     assert violations(sample, slo) == ["p95_ms", "p99_ms", "error_rate", "ws_connect_success", "throughput_min"]
 
@@ -36,7 +36,7 @@ def test_each_objective_can_break() -> None:
 def test_no_data_holds() -> None:
     """A bucket without requests or connects breaks no objective (unless a throughput floor is set)."""
     assert holds(Sample(t=0), SLO)
-    assert not holds(Sample(t=0), SloLimits(p95_ms=100, error_rate=0.01, throughput_min=1))
+    assert not holds(Sample(t=0), Slo(p95_ms=100, error_rate=0.01, throughput_min=1))
 
 
 def test_detect_and_recover() -> None:
@@ -129,7 +129,7 @@ def test_peak_and_summary() -> None:
     """Peak p95 and the window summary see only the window."""
     rows = [Sample(t=T0 + i, throughput=10, p95_ms=float(i)) for i in range(10)]
     assert peak(rows, "p95_ms", resolution_s=1, start=T0 + 2, end=T0 + 5) == 4.0
-    summary = summarise(rows, SloLimits(p95_ms=3, error_rate=0.1), resolution_s=1, start=T0, end=T0 + 10)
+    summary = summarise(rows, Slo(p95_ms=3, error_rate=0.1), resolution_s=1, start=T0, end=T0 + 10)
     assert summary["requests"] == 100
     assert summary["holds"] is False
     assert summary["violated"] == ["p95_ms"]

@@ -11,11 +11,12 @@ import pytest
 from rich.console import Console
 
 import resilience.probes.slo as slo_mod
-from resilience.analysis.recovery import Sample, SloLimits
+from resilience.analysis.recovery import Sample
 from resilience.probes.slo import broken_objectives
 from resilience.runner import scenario_run
 from resilience.runner.progress import Reporter
 from resilience.runner.scenario_run import RunOptions, _Run, prepare, window_records
+from resilience.slo import Slo
 
 pytestmark = pytest.mark.unit
 
@@ -79,7 +80,7 @@ def test_window_records_reads_each_record_once_across_experiments() -> None:
 
 def test_broken_objectives_name_the_limit_and_the_measured_value() -> None:
     """A failed SLO check says which objective broke, its measured value and the limit."""
-    limits = SloLimits(p95_ms=100, error_rate=0.001, ws_connect_success=0.99)
+    limits = Slo(p95_ms=100, error_rate=0.001, ws_connect_success=0.99)
     samples = [Sample(t=0, throughput=72.3, error_rate=0.0, p95_ms=131.12, connect_success=0.5)]
     assert broken_objectives(samples, limits) == ["p95_ms 131.1 ms > 100 ms", "ws_connect_success 0.500 < 0.99"]
     assert broken_objectives([Sample(t=0, throughput=10, error_rate=0.0, p95_ms=20)], limits) == []

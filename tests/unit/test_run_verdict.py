@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from resilience.analysis.recovery import Sample, SloLimits
+from resilience.analysis.recovery import Sample
 from resilience.runner.results import experiment_result, fault_window, phases
 from resilience.runner.verdict import exit_code, judge, overall
+from resilience.slo import Slo
 
 pytestmark = pytest.mark.unit
 
@@ -144,7 +145,7 @@ def test_experiment_result_has_the_run_json_contract() -> None:
         records={"faults": [{"event": "start", "t": t0 + 5}, {"event": "end", "t": t0 + 5}], "markers": []},
         samples=samples,
         resolution_s=1.0,
-        slo=SloLimits(p95_ms=100, error_rate=0.001),
+        slo=Slo(p95_ms=100, error_rate=0.001),
         slo_json={"p95_ms": 100},
         stabilisation_s=5,
         recovery_target_s=10,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from resilience.safety.clean import proxy_problems
+from resilience.safety.clean_check import proxy_problems
 from resilience.safety.interrupted import mark_interrupted_runs
 from resilience.safety.lease import LEASE_ENV, fault_lease_s
 

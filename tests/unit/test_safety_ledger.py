@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from resilience.errors import ConfigError, FaultError
-from resilience.faults._ledger import Fault, FaultLedger
-from resilience.safety.ledger import DurableLedger, state_dir_for, state_dir_of_target
+from resilience.faults.kinds import FaultKind
+from resilience.faults.ledger import Fault, FaultLedger
+from resilience.safety.fault_store import DurableLedger, state_dir_for, state_dir_of_target
 
 pytestmark = pytest.mark.unit
 
@@ -56,7 +57,7 @@ def test_apply_writes_the_record_before_applying_and_revert_removes_it(tmp_path:
     """While the fault is applied its record is already on disk; after the verified revert it is gone."""
     ledger = FaultLedger()
     reverted: list[Mapping[str, Any]] = []
-    ledger.register_kind("rec", lambda _t, p: reverted.append(p), verify=lambda _t, _p: True)
+    ledger.register_kind("rec", FaultKind(lambda _t, p: reverted.append(p), verify=lambda _t, _p: True))
     target = _Target(tmp_path)
     durable = DurableLedger(tmp_path)
     seen: list[list[str]] = []
@@ -74,7 +75,7 @@ def test_apply_writes_the_record_before_applying_and_revert_removes_it(tmp_path:
 def test_unverified_revert_keeps_the_record(tmp_path: Path) -> None:
     """A revert the target does not confirm raises and leaves the fault active and recorded for a retry."""
     ledger = FaultLedger()
-    ledger.register_kind("rec", lambda _t, _p: None, verify=lambda _t, _p: False)
+    ledger.register_kind("rec", FaultKind(lambda _t, _p: None, verify=lambda _t, _p: False))
     target = _Target(tmp_path)
     ledger.apply_fault(target, Fault("rec", "k"), lambda: None, out_dir=None)  # type: ignore[arg-type]
     with pytest.raises(FaultError, match="k: reverted, but the target still shows the fault"):
@@ -96,7 +97,7 @@ def test_adopted_fault_of_a_dead_process_is_reverted_and_forgotten(tmp_path: Pat
     durable.record(kind="rec", key="k", params={"n": 2}, target="local")
     ledger = FaultLedger()
     reverted: list[Mapping[str, Any]] = []
-    ledger.register_kind("rec", lambda _t, p: reverted.append(p))
+    ledger.register_kind("rec", FaultKind(lambda _t, p: reverted.append(p)))
     entry = durable.entries()[0]
     ledger.adopt(_Target(tmp_path), Fault(entry.kind, entry.key, entry.params))  # type: ignore[arg-type]
     assert ledger.revert_all() == ["k"]
@@ -107,7 +108,7 @@ def test_unwritable_ledger_refuses_the_fault(tmp_path: Path) -> None:
     """When the record cannot be written the fault is not applied at all."""
     (tmp_path / "faults").write_text("not a folder")
     ledger = FaultLedger()
-    ledger.register_kind("rec", lambda _t, _p: None)
+    ledger.register_kind("rec", FaultKind(lambda _t, _p: None))
     applied: list[int] = []
     with pytest.raises(FaultError, match="not applied: cannot record it in the fault ledger"):
         ledger.apply_fault(_Target(tmp_path), Fault("rec", "k"), lambda: applied.append(1), out_dir=None)  # type: ignore[arg-type]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from resilience.errors import ConfigError
-from resilience.scenario import Slo, load_scenario, load_yaml
+from resilience.scenario import load_scenario, load_yaml
+from resilience.slo import Slo
 
 pytestmark = pytest.mark.unit
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
+from resilience.context import OUT_DIR, RunContext, share_target
 from resilience.errors import ConfigError
 from resilience.faults import network, revert_all_faults
-from resilience.faults._context import OUT_DIR, remember_target
 from resilience.targets.base import Endpoints
 from tests.integration.netfault.conftest import connect, round_trip
 
@@ -34,7 +34,7 @@ class _ProxyOnlyTarget:
     def __init__(self, api: str, state_dir: Path) -> None:
         self.api = api
         self.state_dir = state_dir
-        """Where the durable fault ledger goes (resilience.safety.ledger)."""
+        """Where the durable fault ledger goes (resilience.safety.fault_store)."""
 
     def endpoints(self) -> Endpoints:
         return Endpoints(chat="", toxiproxy=self.api, postgres="", redis="")
@@ -51,7 +51,7 @@ def setup(api: str, echo_server: str, tmp_path: Path) -> Iterator[dict[str, Any]
     )
     created.raise_for_status()
     config = {"target": "proxy-only", "state_dir": f"/nonexistent/{uuid.uuid4().hex}", OUT_DIR: str(tmp_path)}
-    remember_target(config, _ProxyOnlyTarget(api, tmp_path / "state"))  # type: ignore[arg-type]
+    share_target(RunContext.of(config), _ProxyOnlyTarget(api, tmp_path / "state"))  # type: ignore[arg-type]
     try:
         yield {"api": api, "listen": created.json()["listen"], "config": config, "out": tmp_path}
     finally:

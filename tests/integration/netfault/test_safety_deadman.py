@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from resilience.safety.ledger import DurableLedger
+from resilience.safety.fault_store import DurableLedger
 from tests.integration.netfault.conftest import REPO, wait_for
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,7 @@ LEASE = "X-Netfault-Lease-Seconds"
 _HARNESS = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from resilience.faults._context import remember_target
+    from resilience.context import RunContext, share_target
     from resilience.faults import network
     from resilience.targets.base import Endpoints
 
@@ -44,7 +44,7 @@ _HARNESS = textwrap.dedent("""
             return {"postgres": "postgres", "redis": "redis"}
 
     config = {"target": "local", "state_dir": sys.argv[2]}
-    remember_target(config, StandIn())
+    share_target(RunContext.of(config), StandIn())
     network.add_latency("postgres", latency_ms=50, configuration=config)
     network.take_down("redis", configuration=config)
     print("applied", flush=True)

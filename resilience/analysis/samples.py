@@ -1,4 +1,9 @@
-"""Read the load's events as ``Sample`` rows (the adapter between resilience.analysis.timeline and recovery)."""
+"""The load's events as SLO samples: one bucketing and one percentile for the live watchers (safeguards,
+``wait_for_slo``, the SLO probes) and for the verdict, so they never disagree on the same window.
+
+Both go through ``resilience.analysis.timeline`` (nearest-rank percentiles per bucket); this module only
+turns its rows into ``Sample`` objects that ``resilience.analysis.recovery`` judges.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from resilience.analysis.recovery import Sample, SloLimits
+from resilience.analysis.recovery import Sample
+from resilience.analysis.timeline import build_timeline, timeline_from_events
+from resilience.load.events import Raw
 
-__all__ = ["limits_from", "read_samples", "samples_from_rows"]
+__all__ = ["read_samples", "samples_from_rows", "samples_of"]
 
 
 def _num(value: Any) -> float | None:
@@ -52,21 +59,10 @@ def read_samples(
     events_dir: Path, *, resolution_s: float, start: float | None = None, end: float | None = None
 ) -> list[Sample]:
     """Build the timeline of the load's raw events at ``resolution_s`` and return it as samples."""
-    from resilience.analysis.timeline import build_timeline
+    return samples_from_rows(build_timeline(events_dir, resolution_s=resolution_s, start=start, end=end).rows)
 
-    timeline = build_timeline(events_dir, resolution_s=resolution_s, start=start, end=end)
+
+def samples_of(records: Iterable[Raw], *, start: float, end: float, resolution_s: float) -> list[Sample]:
+    """Buckets of ``resolution_s`` from exactly ``start`` to ``end`` of records a watcher already read."""
+    timeline = timeline_from_events(records, resolution_s=resolution_s, start=start, end=end, exact=True)
     return samples_from_rows(timeline.rows)
-
-
-def limits_from(slo: Mapping[str, Any] | None) -> SloLimits:
-    """SloLimits from a mapping of ``resilience.scenario.Slo`` fields (defaults for missing keys)."""
-    from resilience.scenario import Slo
-
-    model = Slo().merged(slo or {})
-    return SloLimits(
-        p95_ms=model.p95_ms,
-        error_rate=model.error_rate,
-        p99_ms=model.p99_ms,
-        ws_connect_success=model.ws_connect_success,
-        throughput_min=model.throughput_min,
-    )

@@ -43,7 +43,7 @@ def proxy_problems(proxies: dict[str, Any]) -> list[str]:
 
 
 def _proxies(target: Target, _timeout_s: float, _release: str | None) -> tuple[bool, str]:
-    from resilience.faults._toxiproxy import Toxiproxy
+    from resilience.targets.toxiproxy import Toxiproxy
 
     proxies = Toxiproxy(target.endpoints().toxiproxy).proxies()
     problems = proxy_problems(proxies)

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import FaultError, TargetError
-from resilience.safety.clean import Check, check_clean
+from resilience.faults.ledger import Fault, fault_ledger
+from resilience.safety.clean_check import Check, check_clean
+from resilience.safety.fault_store import DurableLedger, LedgerEntry
 from resilience.safety.interrupted import mark_interrupted_runs, run_dirs_of, stop_orphan_load
-from resilience.safety.ledger import DurableLedger, LedgerEntry
 from resilience.safety.lock import Holder, RunLock
 from resilience.safety.redact import register_secrets_file, scrub_folder
 
@@ -79,8 +80,7 @@ def _after_dead_run(stale: Holder | None, entries: list[LedgerEntry], report: Cl
 
 
 def _revert(target: Any, entries: list[LedgerEntry], report: CleanupReport) -> None:
-    import resilience.faults  # noqa: F401 - registers the revert of every fault kind
-    from resilience.faults._ledger import Fault, ledger
+    ledger = fault_ledger()
 
     for e in entries:
         try:

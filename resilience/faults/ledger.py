@@ -14,6 +14,7 @@ is renewed by a keeper thread while this process lives, so the fault proxy drops
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -24,15 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import FaultError, ResilienceError
+from resilience.faults.kinds import KINDS, FaultKind
+from resilience.safety.fault_store import DurableLedger, state_dir_of_target
+from resilience.safety.lease import LeaseKeeper, renew_every_s
 from resilience.targets.base import Target
 
-__all__ = ["Fault", "FaultLedger", "ledger"]
+__all__ = ["Fault", "FaultLedger", "fault_ledger"]
 
 log = logging.getLogger(__name__)
-
-Revert = Callable[[Target, Mapping[str, Any]], None]
-Verify = Callable[[Target, Mapping[str, Any]], bool]
-Renew = Callable[[Target, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -40,7 +40,7 @@ class Fault:
     """One injected fault, described as data."""
 
     kind: str
-    """Registered revert kind: ``toxic``, ``proxy-down``, ``release``, or ``instant`` (nothing to undo)."""
+    """A kind of ``resilience.faults.kinds.KINDS``: ``toxic``, ``proxy-down``, ``release``, or ``instant``."""
     key: str
     """Unique while active, e.g. ``toxic:postgres:latency_downstream``."""
     params: Mapping[str, Any] = field(default_factory=dict)
@@ -60,28 +60,22 @@ class _Active:
 class FaultLedger:
     """Active faults of this process and how to revert each kind."""
 
-    def __init__(self) -> None:
-        self._reverts: dict[str, Revert] = {"instant": lambda _t, _p: None}
-        self._verifies: dict[str, Verify] = {}
-        self._renews: dict[str, Renew] = {}
+    def __init__(self, kinds: Mapping[str, FaultKind] = KINDS) -> None:
+        """``kinds``: how each kind of fault is reverted, verified and renewed (default: every kind there is)."""
+        self._kinds = dict(kinds)
         self._active: dict[str, _Active] = {}
         self._lock = threading.RLock()
-        self._keeper: Any = None
+        self._keeper: LeaseKeeper | None = None
 
-    def register_kind(
-        self, kind: str, revert: Revert, *, verify: Verify | None = None, renew: Renew | None = None
-    ) -> None:
-        """Declare how faults of ``kind`` are reverted (idempotent reverts only), how a revert is verified
-        and how the fault's lease is renewed (dead-man switch)."""
-        self._reverts[kind] = revert
-        if verify is not None:
-            self._verifies[kind] = verify
-        if renew is not None:
-            self._renews[kind] = renew
+    def register_kind(self, kind: str, how: FaultKind) -> None:
+        """Add a kind of fault this ledger can revert (an extension outside ``resilience.faults.kinds``,
+        a test); called explicitly before its first fault, never as a side effect of an import."""
+        with self._lock:
+            self._kinds[kind] = how
 
     def adopt(self, target: Target, fault: Fault) -> None:
         """Take over a fault applied by another (dead) process, so ``revert_fault`` can revert it."""
-        if fault.kind not in self._reverts:
+        if fault.kind not in self._kinds:
             raise FaultError(f"fault kind {fault.kind!r} has no registered revert")
         with self._lock:
             self._active[fault.key] = _Active(fault, target, None, time.time())
@@ -90,7 +84,7 @@ class FaultLedger:
         """Renew the lease of every active leased fault (the keeper thread calls this)."""
         with self._lock:
             for entry in list(self._active.values()):
-                renew = self._renews.get(entry.fault.kind)
+                renew = self._kinds[entry.fault.kind].renew
                 if renew is None:
                     continue
                 try:
@@ -105,14 +99,14 @@ class FaultLedger:
 
     def apply_fault(self, target: Target, fault: Fault, apply: Callable[[], Any], *, out_dir: Path | None) -> Any:
         """Record ``fault`` (its revert is then registered), then apply it; revert at once if applying fails."""
-        if fault.kind not in self._reverts:
+        if fault.kind not in self._kinds:
             raise FaultError(f"fault kind {fault.kind!r} has no registered revert")
         now = time.time()
         if fault.kind != "instant":
             _durable.record(target, fault, out_dir)
         with self._lock:
             self._active[fault.key] = _Active(fault, target, out_dir, now)
-        if fault.kind in self._renews:
+        if self._kinds[fault.kind].renew is not None:
             self._start_keeper()
         _write(out_dir, {"event": "start", "t": now, **fault.to_json()})
         try:
@@ -132,9 +126,9 @@ class FaultLedger:
             entry = self._active.get(key)
             if entry is None:
                 return False
-            revert = self._reverts[entry.fault.kind]
-            revert(entry.target, entry.fault.params)
-            verify = self._verifies.get(entry.fault.kind)
+            kind = self._kinds[entry.fault.kind]
+            kind.revert(entry.target, entry.fault.params)
+            verify = kind.verify
             if verify is not None and not verify(entry.target, entry.fault.params):
                 raise FaultError(f"{key}: reverted, but the target still shows the fault")
             del self._active[key]
@@ -161,8 +155,6 @@ class FaultLedger:
         return done
 
     def _start_keeper(self) -> None:
-        from resilience.safety.lease import LeaseKeeper, renew_every_s
-
         with self._lock:
             if self._keeper is None or not self._keeper.is_alive():
                 self._keeper = LeaseKeeper(self.renew_all, every_s=renew_every_s())
@@ -176,8 +168,6 @@ class _Durable:
     def record(target: Target | None, fault: Fault, out_dir: Path | None) -> None:
         if target is None:
             return
-        from resilience.safety.ledger import DurableLedger, state_dir_of_target
-
         try:
             DurableLedger(state_dir_of_target(target)).record(
                 kind=fault.kind, key=fault.key, params=fault.params, target=target.name, out_dir=out_dir
@@ -189,8 +179,6 @@ class _Durable:
     def forget(target: Target | None, key: str) -> None:
         if target is None:
             return
-        from resilience.safety.ledger import DurableLedger, state_dir_of_target
-
         DurableLedger(state_dir_of_target(target)).remove(key)
 
 
@@ -205,5 +193,8 @@ def _write(out_dir: Path | None, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record) + "\n")
 
 
-ledger = FaultLedger()
-"""The process's ledger: Chaos Toolkit calls extension functions one by one, so it lives at module level."""
+@functools.cache
+def fault_ledger() -> FaultLedger:
+    """This process's ledger, made on first use: Chaos Toolkit calls extension functions one by one (the
+    faults, the rollback, the safeguards), and they must all see the same active faults."""
+    return FaultLedger()
