@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,3 +39,50 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.cleanup()
+
+
+# --- The unit layer starts no process and touches no network -----------------------------------------------
+# For every item marked ``unit``, its setup (module fixtures included) and its call run with process spawning
+# and socket connect/bind replaced by a function that raises: a unit test that starts a process or opens a
+# connection fails loudly instead of silently turning the unit layer into an integration layer. Teardown is
+# not guarded: the session's servers (started by integration tests) may be stopped after a unit test.
+
+_SPAWNERS = [(subprocess.Popen, "__init__"), (os, "fork"), (os, "forkpty"), (os, "posix_spawn"), (os, "posix_spawnp")]
+_SPAWNERS += [(os, "system")]
+_SOCKET_CALLS = [(socket.socket, "connect"), (socket.socket, "connect_ex"), (socket.socket, "bind")]
+
+
+class UnitIsolationError(AssertionError):
+    """A unit test tried to start a process or use the network: it belongs in tests/integration/."""
+
+
+def _forbidden(what: str) -> Any:
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise UnitIsolationError(f"unit tests start no process and touch no network: {what} was called")
+
+    return refuse
+
+
+@contextlib.contextmanager
+def _unit_isolation() -> Iterator[None]:
+    with pytest.MonkeyPatch.context() as mp:
+        for owner, name in _SPAWNERS + _SOCKET_CALLS:
+            if hasattr(owner, name):
+                mp.setattr(owner, name, _forbidden(f"{getattr(owner, '__name__', owner)}.{name}"))
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("unit") is None:
+        return (yield)
+    with _unit_isolation():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    if item.get_closest_marker("unit") is None:
+        return (yield)
+    with _unit_isolation():
+        return (yield)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -100,43 +98,6 @@ def test_step_result_without_requests_has_no_latency() -> None:
     """A window with no request measured has p95 None (the analysis then counts it as broken)."""
     step = step_result(50, {"requests": 0, "p95_ms": None}, {}, started=0.0, ended=5.0)
     assert (step.p95_ms, step.requests, step.connect_success) == (None, 0, None)
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resilience", *args], capture_output=True, text=True, timeout=120)
-
-
-def test_cli_dry_run_prints_the_plan_and_touches_nothing(tmp_path: Path) -> None:
-    """``resilience capacity --dry-run`` exits 0, prints the plan and creates no results folder."""
-    r = _cli(
-        "capacity", str(ROOT / "scenarios" / "capacity-ci.yaml"), "--dry-run", "--results-dir", str(tmp_path / "r")
-    )
-    assert r.returncode == 0, r.stderr
-    assert "capacity plan capacity-ci" in r.stdout
-    assert not (tmp_path / "r").exists()
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--only", "nope"], "--only nope: not a condition of"),
-        (["--repeats", "0"], "Invalid value for '--repeats'"),
-        (["--budget", "abc"], "Invalid value for '--budget'"),
-    ],
-)
-def test_cli_bad_input_exits_3_with_one_line(args: list[str], message: str) -> None:
-    """Wrong flags or values exit 3 with one 'error:' line and no traceback."""
-    r = _cli("capacity", str(ROOT / "scenarios" / "capacity-ci.yaml"), "--dry-run", *args)
-    assert r.returncode == 3
-    assert r.stderr.startswith("error: ") and message in r.stderr
-    assert "Traceback" not in r.stderr
-
-
-def test_cli_missing_scenario_exits_3(tmp_path: Path) -> None:
-    """A scenario file that does not exist exits 3 naming it."""
-    r = _cli("capacity", str(tmp_path / "nope.yaml"), "--dry-run")
-    assert r.returncode == 3
-    assert "nope.yaml" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_run_json_carries_the_run_contract_and_the_knees() -> None:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,7 +33,7 @@ def _knee(users: float, low: float | None = None, high: float | None = None) -> 
     )
 
 
-def _write_run(root: Path, name: str, result: CapacityResult, started: float) -> Path:
+def write_capacity_run(root: Path, name: str, result: CapacityResult, started: float) -> Path:
     run_dir = root / name
     result = result.model_copy(update={"run_id": name, "started": started})
     write_capacity(result, run_dir)
@@ -44,7 +42,7 @@ def _write_run(root: Path, name: str, result: CapacityResult, started: float) ->
     return run_dir
 
 
-def _scaled(result: CapacityResult, name: str, factor: float) -> CapacityResult:
+def scaled_knee(result: CapacityResult, name: str, factor: float) -> CapacityResult:
     conds = []
     for cond in result.conditions:
         knee = cond.knee
@@ -69,8 +67,8 @@ def test_knee_drop_beyond_tolerance_and_intervals_is_a_regression() -> None:
 def test_compare_lists_each_condition_knee(tmp_path: Path) -> None:
     """capacity_changes gives one change per condition, the halved one regressed."""
     base = synthetic_result()
-    a = load_run(_write_run(tmp_path, "a", base, 1.0))
-    b = load_run(_write_run(tmp_path, "b", _scaled(base, "healthy", 0.5), 2.0))
+    a = load_run(write_capacity_run(tmp_path, "a", base, 1.0))
+    b = load_run(write_capacity_run(tmp_path, "b", scaled_knee(base, "healthy", 0.5), 2.0))
     changes = {c.experiment: c for c in capacity_changes(a, b)}
     assert changes["capacity:healthy"].status == "regressed"
     assert changes["capacity:db-latency-50ms"].status == "unchanged"
@@ -79,36 +77,9 @@ def test_compare_lists_each_condition_knee(tmp_path: Path) -> None:
 
 def test_compare_without_capacity_on_one_side_is_not_comparable(tmp_path: Path) -> None:
     """A capacity run compared with a run without capacity.json says so instead of inventing a change."""
-    a = load_run(_write_run(tmp_path, "a", synthetic_result(), 1.0))
+    a = load_run(write_capacity_run(tmp_path, "a", synthetic_result(), 1.0))
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "run.json").write_text(json.dumps({"run_id": "plain", "verdict": "passed", "experiments": []}))
     (change,) = capacity_changes(a, load_run(plain))
     assert change.status == "not comparable" and "plain" in change.note
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resilience", *args], capture_output=True, text=True, timeout=180)
-
-
-def test_cli_compare_exits_1_when_a_knee_regressed(tmp_path: Path) -> None:
-    """``resilience compare`` of two capacity runs exits 1 and names the condition whose knee fell."""
-    base = synthetic_result()
-    a = _write_run(tmp_path, "a", base, 1.0)
-    b = _write_run(tmp_path, "b", _scaled(base, "redis-down", 0.4), 2.0)
-    r = _cli("compare", str(a), str(b))
-    assert r.returncode == 1, r.stdout + r.stderr
-    assert "capacity:redis-down" in r.stdout
-
-
-def test_cli_trend_writes_capacity_chart_and_table(tmp_path: Path) -> None:
-    """``resilience trend`` over capacity runs writes capacity-trend.png and a knee table in trend.md."""
-    base = synthetic_result()
-    for i, factor in enumerate((1.0, 0.9, 1.1)):
-        _write_run(tmp_path, f"run{i}", _scaled(base, "healthy", factor), 1000.0 + i)
-    r = _cli("trend", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    assert (tmp_path / "capacity-trend.png").read_bytes()[:4] == b"\x89PNG"
-    md = (tmp_path / "trend.md").read_text()
-    assert "## Capacity trend (3 runs, knee in users)" in md
-    assert "| run2 | completed |" in md

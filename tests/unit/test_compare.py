@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,12 +19,11 @@ pytestmark = pytest.mark.unit
 POD_KILL, DB_FAILOVER, REDIS_OUTAGE = DEFAULT_EXPERIMENTS
 
 
-@pytest.fixture
-def runs(tmp_path: Path) -> tuple[SyntheticRun, SyntheticRun]:
+def two_runs(root: Path) -> tuple[SyntheticRun, SyntheticRun]:
     """Run A is the default story; in run B pod-kill recovers slower (4.5 -> 9 s) and db-failover is fixed."""
-    a = write_synthetic_run(tmp_path, "run-a")
+    a = write_synthetic_run(root, "run-a")
     b = write_synthetic_run(
-        tmp_path,
+        root,
         "run-b",
         (
             replace(POD_KILL, recovery_s=9.0),
@@ -35,6 +32,12 @@ def runs(tmp_path: Path) -> tuple[SyntheticRun, SyntheticRun]:
         ),
     )
     return a, b
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> tuple[SyntheticRun, SyntheticRun]:
+    """The two runs of :func:`two_runs` in the test's temp folder."""
+    return two_runs(tmp_path)
 
 
 def _compare(a: SyntheticRun, b: SyntheticRun, tol: Tolerances | None = None) -> Comparison:
@@ -118,19 +121,3 @@ def test_steady_state_p95_from_timelines(tmp_path: Path) -> None:
     change = next(x for x in c.changes if x.metric == "steady-state p95")
     assert change.status == "regressed" and change.before == "43 ms" and change.after == "83 ms"
     assert _status(c, "pod-kill", "peak p95") == "unchanged"
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resilience", *args], capture_output=True, text=True, timeout=120)
-
-
-def test_cli_exit_codes(runs: tuple[SyntheticRun, SyntheticRun], tmp_path: Path) -> None:
-    """``resilience compare`` exits 1 on a regression, 0 without, 3 for a folder without run.json."""
-    a, b = runs
-    out = tmp_path / "cmp.md"
-    regressed = _cli("compare", str(a.path), str(b.path), "--format", "markdown", "-o", str(out))
-    assert regressed.returncode == 1 and "REGRESSED" in regressed.stdout
-    assert out.read_text() == regressed.stdout
-    assert _cli("compare", str(b.path), str(b.path)).returncode == 0
-    bad = _cli("compare", str(a.path), str(tmp_path))
-    assert bad.returncode == 3 and "run.json" in bad.stderr and "Traceback" not in bad.stderr

@@ -8,18 +8,9 @@ from pathlib import Path
 import pytest
 
 from resilience.errors import ConfigError
-from resilience.targets.local.layout import Secrets, StackState, allocate_ports, port_names, scope_for
+from resilience.targets.local.layout import Secrets, StackState, scope_for
 
 pytestmark = pytest.mark.unit
-
-
-def test_allocated_ports_are_distinct_and_cover_every_name() -> None:
-    """One distinct port per component port name, replicas included."""
-    names = port_names(4)
-    ports = allocate_ports(names)
-    assert set(ports) == set(names)
-    assert len(set(ports.values())) == len(names)
-    assert {"chat-4", "pg-3-api", "proxy-postgres", "haproxy-rw"} <= set(names)
 
 
 def test_secrets_file_is_private_and_stable(tmp_path: Path) -> None:

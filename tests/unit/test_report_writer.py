@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from pathlib import Path
@@ -142,29 +140,6 @@ def test_regenerating_replaces_outputs(tmp_path: Path) -> None:
     second = sorted(write_report(synth.path))
     assert first == second
     assert not list(synth.path.glob(".*.tmp"))
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resilience", *args], capture_output=True, text=True, timeout=180)
-
-
-def test_cli_report_regenerates(tmp_path: Path) -> None:
-    """``resilience report RUN_DIR`` exits 0 and prints every path it wrote."""
-    synth = write_synthetic_run(tmp_path, experiments=DEFAULT_EXPERIMENTS[:1])
-    result = _cli("report", str(synth.path))
-    assert result.returncode == 0, result.stderr
-    assert str(synth.path / "report.html") in result.stdout.splitlines()
-
-
-def test_cli_report_bad_input_exits_3(tmp_path: Path) -> None:
-    """A folder without run.json, or a malformed one, exits 3 with one line naming the file, nothing written."""
-    result = _cli("report", str(tmp_path))
-    assert result.returncode == 3 and result.stderr.startswith("error: ") and "run.json" in result.stderr
-    (tmp_path / "run.json").write_text('{"experiments": [{"name": "x", "fault_start": "soon"}]}')
-    result = _cli("report", str(tmp_path))
-    assert result.returncode == 3
-    assert result.stderr.strip().count("\n") == 0 and "experiments[0].fault_start" in result.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.json"]
 
 
 def test_repeated_experiment_names_keep_their_own_charts(tmp_path: Path) -> None:

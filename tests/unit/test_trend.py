@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,18 +19,23 @@ POD_KILL, DB_FAILOVER, _ = DEFAULT_EXPERIMENTS
 DAY = 86_400.0
 
 
-@pytest.fixture
-def results(tmp_path: Path) -> Path:
+def nightly_results(root: Path) -> Path:
     """Five nightly runs written out of order (pod-kill recovery 5, 6, 7, 8, 9 s), plus one broken folder."""
     for night in (3, 0, 4, 1, 2):
         exps = (replace(POD_KILL, recovery_s=5.0 + night), replace(DB_FAILOVER, lost=0 if night != 2 else 3))
-        write_synthetic_run(tmp_path, f"night-{night}", exps, started=STARTED + night * DAY, seed=night)
-    (tmp_path / "broken").mkdir()
-    (tmp_path / "broken" / "run.json").write_text("{")
-    (tmp_path / "not-a-run").mkdir()
-    (tmp_path / "capacity-run").mkdir()
-    (tmp_path / "capacity-run" / "run.json").write_text('{"kind": "capacity", "verdict": "passed", "experiments": []}')
-    return tmp_path
+        write_synthetic_run(root, f"night-{night}", exps, started=STARTED + night * DAY, seed=night)
+    (root / "broken").mkdir()
+    (root / "broken" / "run.json").write_text("{")
+    (root / "not-a-run").mkdir()
+    (root / "capacity-run").mkdir()
+    (root / "capacity-run" / "run.json").write_text('{"kind": "capacity", "verdict": "passed", "experiments": []}')
+    return root
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    """The results folder of :func:`nightly_results` in the test's temp folder."""
+    return nightly_results(tmp_path)
 
 
 def test_load_runs_sorted_and_skipping_broken(results: Path) -> None:
@@ -69,23 +72,3 @@ def test_trend_markdown_newest_first(results: Path) -> None:
     rows = [line for line in md.splitlines() if line.startswith("| night-")]
     assert rows[0].startswith("| night-4 |") and "9.0 s of 30 s" in rows[0]
     assert "Skipped (unreadable run.json):" in md
-
-
-def test_cli_trend_writes_chart_and_table(results: Path, tmp_path: Path) -> None:
-    """``resilience trend`` writes trend.png and trend.md, warns about the broken run, exits 0."""
-    out = tmp_path / "out"
-    r = subprocess.run(
-        [sys.executable, "-m", "resilience", "trend", str(results), "-o", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert r.returncode == 0, r.stderr
-    assert (out / "trend.png").read_bytes()[:4] == b"\x89PNG" and (out / "trend.md").is_file()
-    assert "warning: skipped" in r.stderr and "Traceback" not in r.stderr
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    r = subprocess.run(
-        [sys.executable, "-m", "resilience", "trend", str(empty)], capture_output=True, text=True, timeout=120
-    )
-    assert r.returncode == 3 and "no readable run folder" in r.stderr

@@ -1,4 +1,5 @@
-"""`resilience up/status/down` on the local target without a running stack: one-line errors, exit codes."""
+"""`resilience up/status/down` on the local target without a running stack, as a child process: one-line errors,
+exit codes; and the free-port allocation (it binds sockets on 127.0.0.1)."""
 
 from __future__ import annotations
 
@@ -6,21 +7,16 @@ import json
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from resilience.targets.local.layout import StackState
+from resilience.targets.local.layout import StackState, allocate_ports, port_names
+from tests.support.cli import run_cli
 
-pytestmark = pytest.mark.unit
-
-
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "resilience", *args], capture_output=True, text=True, timeout=60)
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
@@ -35,7 +31,7 @@ def state_dir() -> Iterator[Path]:
 
 def test_status_json_of_a_stopped_stack_says_not_running(state_dir: Path) -> None:
     """`status --json` with nothing running prints running=false and exits 2."""
-    r = _run("status", "--json", "--state-dir", str(state_dir))
+    r = run_cli("status", "--json", "--state-dir", str(state_dir))
     assert r.returncode == 2
     assert json.loads(r.stdout) == {
         "target": "local",
@@ -50,7 +46,7 @@ def test_status_of_a_crashed_run_names_the_stale_state(state_dir: Path) -> None:
     """A state file whose supervisord is gone is reported as stale state in one line, exit 2."""
     state_dir.mkdir(parents=True)
     StackState(replicas=1, ports={}, scope="rs-x", supervisord_pid=2**22 - 7).save(state_dir / "state.json")
-    r = _run("status", "--state-dir", str(state_dir))
+    r = run_cli("status", "--state-dir", str(state_dir))
     assert r.returncode == 2
     assert r.stderr.startswith("error: stale state in ") and "resilience down" in r.stderr
     assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
@@ -60,7 +56,7 @@ def test_down_cleans_a_crashed_run_and_a_malformed_state_file(state_dir: Path) -
     """`down` on a malformed state file cleans up and says nothing was running."""
     state_dir.mkdir(parents=True)
     (state_dir / "state.json").write_text("{broken")
-    r = _run("down", "--state-dir", str(state_dir))
+    r = run_cli("down", "--state-dir", str(state_dir))
     assert r.returncode == 0, r.stderr
     assert "nothing was running" in r.stdout
     assert not (state_dir / "state.json").exists()
@@ -69,7 +65,7 @@ def test_down_cleans_a_crashed_run_and_a_malformed_state_file(state_dir: Path) -
 def test_up_refuses_a_state_dir_the_postgres_user_cannot_reach(state_dir: Path) -> None:
     """A state dir below a 0700 directory fails before anything starts, naming the blocking directory."""
     os.chmod(state_dir.parent, 0o700)
-    r = _run("up", "--state-dir", str(state_dir))
+    r = run_cli("up", "--state-dir", str(state_dir))
     assert r.returncode == 2
     assert f"{state_dir.parent} is not searchable" in r.stderr
     assert "Traceback" not in r.stderr
@@ -82,7 +78,7 @@ def test_up_on_a_taken_port_fails_in_one_line_before_starting_anything(state_dir
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        r = _run("up", "--state-dir", str(state_dir), "--port", f"redis={port}")
+        r = run_cli("up", "--state-dir", str(state_dir), "--port", f"redis={port}")
     assert r.returncode == 2
     assert r.stderr == f"error: port {port} (redis) is taken by another process: Address already in use\n"
     assert not (state_dir / "state.json").exists()
@@ -91,6 +87,15 @@ def test_up_on_a_taken_port_fails_in_one_line_before_starting_anything(state_dir
 @pytest.mark.parametrize(("spec", "needle"), [("nope=5000", "unknown port name 'nope'"), ("redis", "NAME=PORT")])
 def test_up_rejects_bad_port_pins_as_invalid_input(state_dir: Path, spec: str, needle: str) -> None:
     """A malformed or unknown --port is invalid input: exit 3, one line."""
-    r = _run("up", "--state-dir", str(state_dir), "--port", spec)
+    r = run_cli("up", "--state-dir", str(state_dir), "--port", spec)
     assert r.returncode == 3
     assert needle in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_allocated_ports_are_distinct_and_cover_every_name() -> None:
+    """One distinct port per component port name, replicas included."""
+    names = port_names(4)
+    ports = allocate_ports(names)
+    assert set(ports) == set(names)
+    assert len(set(ports.values())) == len(names)
+    assert {"chat-4", "pg-3-api", "proxy-postgres", "haproxy-rw"} <= set(names)
