@@ -14,6 +14,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import time
 import uuid
 from pathlib import Path
@@ -38,6 +39,13 @@ def _read_spec(path: Path) -> LoadSpec:
         raw["params"]["prefix"] = "lt" + hashlib.sha256(text.encode()).hexdigest()[:6]
     return LoadSpec.model_validate(raw)
 
+
+# ``LoadProcess.stop`` ends a load with SIGINT. A shell without job control (CI steps, ``cmd &`` in a script,
+# nohup'd jobs) starts background commands with SIGINT ignored, the ignore survives exec, and Python then
+# installs no KeyboardInterrupt handler: Locust would sit out the stop timeout and be killed, its files
+# unflushed. Take SIGINT back, so a stop is graceful whatever started the harness.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 SPEC = _read_spec(Path(os.environ["RESILIENCE_LOAD_SPEC"]))
 PARAMS = SPEC.params

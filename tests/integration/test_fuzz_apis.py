@@ -20,21 +20,16 @@ from urllib.parse import quote
 import psycopg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from resilience.netfault.api import Api, build_app
-from tests.support.fuzz import CASES, junk, mutated
+from tests.support.fuzz import CASES, fast, junk, mutated
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
 _SAFE_LISTEN = st.sampled_from(["127.0.0.1:0", "", "nowhere", "127.0.0.1:notaport", "[::1]:0", "127.0.0.1:-1"])
-
-
-def fast(n: int) -> settings:
-    """``n`` examples, no deadline (a loaded CI box), no example database written into the repo."""
-    return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
 def _tame(value: Any, listen: str) -> Any:

@@ -24,6 +24,7 @@ from resilience.errors import ConfigError, LoadError
 from resilience.load import LoadParams, LoadProcess, start_load
 from resilience.load.message_ledger import read_ledger
 from tests.support.servers import PostgresServer, RedisServer, free_port
+from tests.support.wait import wait_until as _wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -143,21 +144,30 @@ def test_checker_reports_rows_deleted_behind_the_service(chat: Chat, tmp_path: P
     assert report.to_json()["lost"] == len(victims)
 
 
+# A graceful stop (SIGINT) ends every user in parallel; each one's ChatSession.close() waits at most 1 s for
+# in-flight acks, 2 s for its connection greenlet and 0.5 s for the close handshake. 2.5 s more absorbs the
+# scheduling noise of a shared 2-core box (interpreter exit and Locust's summary under load; runs at load 5
+# stayed below 1 s). The 30 s stop timeout is the hard kill, never the expected path.
+GRACEFUL_STOP_S = 1.0 + 2.0 + 0.5
+STOP_TOLERANCE_S = 2.5
+
+
 def test_stop_is_graceful_and_bounded(chat: Chat, tmp_path: Path) -> None:
-    """An open-ended load is checkable while it runs and stops on request within the timeout: users leave,
-    files are flushed, no process stays."""
+    """An open-ended load is checkable while it runs and stops on SIGINT within the graceful bound: Locust
+    exits 0 on its own (not killed at the timeout), users leave, files are flushed, no process stays."""
     load = start_load(chat.url, ISSUER, _small(users=6, duration_s=None), tmp_path / "load")
     try:
         _wait_acked(load.events_dir, 10, load)
-        time.sleep(7)  # let deliveries age past the checker's grace
-        mid = check_integrity(load.ledger_dir, chat.dsn)  # while the load runs, as the game-day runner does
+        # deliveries must age past the checker's 5 s grace before they count: poll until some do
+        mid = _wait_until(lambda: check_integrity(load.ledger_dir, chat.dsn), lambda r: r.delivery_expected > 0, 30)
         assert mid.ok and mid.delivery_expected > 0
         assert mid.delivery_ratio is not None and mid.delivery_ratio >= 0.99, "received ids not flushed mid-run"
     finally:
         t0 = time.monotonic()
-        load.stop(timeout=30)
+        code = load.stop(timeout=30)
         took = time.monotonic() - t0
-    assert took < 30
+    assert code == 0, f"locust exited {code}: it did not stop on SIGINT by itself"
+    assert took < GRACEFUL_STOP_S + STOP_TOLERANCE_S, f"graceful stop took {took:.2f} s"
     assert _gone(load.pids)
     ledger = read_ledger(load.ledger_dir)
     assert len(ledger.sessions) == 6
@@ -173,13 +183,10 @@ def test_users_reconnect_and_catch_up_after_a_replica_restart(chat: Chat, tmp_pa
     try:
         _wait_acked(load.events_dir, 10, load)
         chat.replicas[1].stop()
-        time.sleep(2)  # the other replica's users keep sending meanwhile
+        _wait_acked(load.events_dir, _acked(load.events_dir) + 10, load)  # the other replica's users send on
         chat.replicas[1].start(timeout=60)
-        deadline = time.monotonic() + 60
-        while build_timeline(load.events_dir).rows[-1]["ws_open"] < 8:
-            assert time.monotonic() < deadline, "users did not reconnect"
-            time.sleep(0.5)
-        time.sleep(2)
+        _wait_until(lambda: build_timeline(load.events_dir).rows[-1]["ws_open"], lambda n: n >= 8, 60)
+        _wait_acked(load.events_dir, _acked(load.events_dir) + 10, load)  # the reconnected users send again
     finally:
         load.stop()
     s = build_timeline(load.events_dir).summary
@@ -189,11 +196,14 @@ def test_users_reconnect_and_catch_up_after_a_replica_restart(chat: Chat, tmp_pa
     assert report.delivery_ratio is not None and report.delivery_ratio >= 0.99, report.violations[:5]
 
 
+def _acked(events: Path) -> int:
+    return int(build_timeline(events).summary["messages_acked"])
+
+
 def _wait_acked(events: Path, n: int, load: LoadProcess) -> None:
-    deadline = time.monotonic() + 60
-    while build_timeline(events).summary["messages_acked"] < n:
-        assert load.alive() and time.monotonic() < deadline
-        time.sleep(0.5)
+    """Until the load's events file records ``n`` acked messages (files are flushed every 0.5 s); 60 s at most."""
+    assert load.alive()
+    _wait_until(lambda: _acked(events), lambda acked: acked >= n, 60)
 
 
 def test_unreachable_target_fails_fast(tmp_path: Path) -> None:

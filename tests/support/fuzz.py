@@ -6,12 +6,25 @@ import copy
 from collections import Counter
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-__all__ = ["CASES", "junk", "mutated"]
+__all__ = ["CASES", "fast", "junk", "mutated"]
 
 CASES: Counter[str] = Counter()
 """Examples run per fuzz target in this session (the tests print it)."""
+
+SUPPRESSED = [HealthCheck.too_slow]
+"""The one health check turned off. ``too_slow`` times data generation by the wall clock; on a shared 2-core box
+running the suite in parallel with real servers that time measures the scheduler, not the strategies (the
+same reason ``deadline`` is off). The other checks (filter_too_much, data_too_large, large_base_example,
+function_scoped_fixture, ...) judge the strategies and fixtures themselves and stay on."""
+
+
+def fast(n: int) -> settings:
+    """``n`` examples, no deadline (a loaded CI box), no example database written into the repo."""
+    return settings(max_examples=n, deadline=None, suppress_health_check=SUPPRESSED, database=None)
+
 
 scalars = (
     st.none()

@@ -17,24 +17,19 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from resilience.errors import ConfigError
 from resilience.runner.experiments import validate_experiment
 from resilience.scenario import load_scenario
-from tests.support.fuzz import CASES, junk, mutated
+from tests.support.fuzz import CASES, fast, junk, mutated
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = yaml.safe_load((ROOT / "scenarios" / "smoke.yaml").read_text())
 EXPERIMENT = yaml.safe_load((ROOT / "experiments" / "db-latency.yaml").read_text())
-
-
-def fast(n: int) -> settings:
-    """``n`` examples, no deadline (a loaded CI box), no example database written into the repo."""
-    return settings(max_examples=n, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
 _LOCATED = re.compile(r"^(?P<file>[^\n]+?):(?P<line>\d+): [^\n]+$")
