@@ -10,11 +10,11 @@ from resilience.errors import ConfigError
 from resilience.faults.ledger import Fault, fault_ledger
 from resilience.targets.base import FailoverMode
 
-__all__ = ["crash_patroni", "crash_primary", "fail_over_db", "switchover_db"]
+__all__ = ["crash_patroni", "crash_primary", "fail_over_db", "kill_primary_postmaster", "switchover_db"]
 
 
 def fail_over_db(mode: str = "primary-crash", configuration: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Provoke a database failover (``primary-crash``, ``patroni-crash`` or ``switchover``).
+    """Provoke a database failover (``primary-crash``, ``postmaster-kill``, ``patroni-crash`` or ``switchover``).
 
     Returns the old primary. The HA manager heals the cluster itself: nothing to revert; the old primary
     rejoins as a replica.
@@ -32,8 +32,15 @@ def fail_over_db(mode: str = "primary-crash", configuration: Mapping[str, Any] |
 
 
 def crash_primary(configuration: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """SIGKILL the primary's postmaster; the HA manager promotes the synchronous replica."""
+    """The primary's database server dies at once, all its processes (a node loss); the HA manager
+    promotes the synchronous replica."""
     return fail_over_db(FailoverMode.PRIMARY_CRASH.value, configuration)
+
+
+def kill_primary_postmaster(configuration: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """SIGKILL the primary's postmaster alone (its children outlive it until they notice): harsher than
+    a node loss; the node's supervision must clear the leftovers before PostgreSQL can start again."""
+    return fail_over_db(FailoverMode.POSTMASTER_KILL.value, configuration)
 
 
 def crash_patroni(configuration: Mapping[str, Any] | None = None) -> dict[str, Any]:

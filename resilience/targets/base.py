@@ -37,7 +37,11 @@ class FailoverMode(enum.StrEnum):
     """How a database failover is provoked."""
 
     PRIMARY_CRASH = "primary-crash"
-    """SIGKILL the primary's postmaster; Patroni promotes the sync replica."""
+    """The primary's database server dies at once, every process of it (a node loss: container, VM or OOM
+    group kill); the HA manager promotes the sync replica."""
+    POSTMASTER_KILL = "postmaster-kill"
+    """SIGKILL the primary's postmaster alone; its children outlive it until they notice (local target
+    only: a harsher fault than a node loss, which the node's supervision must clean up)."""
     PATRONI_CRASH = "patroni-crash"
     """SIGKILL the primary's Patroni agent; the leader key expires after the TTL."""
     SWITCHOVER = "switchover"

@@ -284,6 +284,8 @@ class KubernetesTarget:
           manager), so the experiment runs unchanged on Kubernetes.
         * switchover: set the Cluster's status.targetPrimary to the first ready replica (``cnpg promote``).
         """
+        if mode is FailoverMode.POSTMASTER_KILL:
+            raise ConfigError("failover mode postmaster-kill exists on the local target only (use primary-crash)")
         if mode is FailoverMode.SWITCHOVER:
             return _retry_conflicts(self._switchover, _ATTEMPTS)
         primary = self.db_primary()

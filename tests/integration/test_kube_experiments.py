@@ -32,7 +32,12 @@ from tests.support.servers import free_port, wait_port
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-EXPERIMENTS = sorted((ROOT / "experiments").glob("*.yaml"))
+EXPERIMENTS = sorted(
+    p
+    for p in (ROOT / "experiments").glob("*.yaml")
+    if "local-only" not in (yaml.safe_load(p.read_text())["tags"] or [])
+)
+"""Every experiment but those tagged local-only (db-postmaster-kill: a fault of the local stack's processes)."""
 TARGET_FACING = ("resilience.faults", "resilience.probes.health")
 CONFIG = {"target": "kind", "state_dir": ""}
 EXPECTED_FAULTS = {

@@ -28,6 +28,7 @@ from resilience.targets.local.layout import (
     port_names,
     scope_for,
 )
+from resilience.targets.local.pgbin import prepare_bin_dir
 from resilience.targets.local.supervisor import Supervisor, launch_supervisord
 from resilience.targets.local.view import StackView, db_routing_ok
 from resilience.targets.local.waiting import Waiter
@@ -86,6 +87,7 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
     (layout.conf / "haproxy.cfg").write_text(configs.haproxy_cfg(state, layout))
     (layout.conf / "prometheus.yml").write_text(configs.prometheus_yml(state))
     (layout.conf / "proxies.json").write_text(configs.proxies_json(state))
+    prepare_bin_dir(layout.bin, bins.pg_bin)
 
 
 def create_app_database(layout: Layout, state: StackState, sec: Secrets, leader: str) -> None:

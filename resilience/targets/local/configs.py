@@ -323,7 +323,7 @@ def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bin
             "listen": f"127.0.0.1:{p[node]}",
             "connect_address": f"127.0.0.1:{p[node]}",
             "data_dir": str(layout.pg_data(node)),
-            "bin_dir": bins.pg_bin,
+            "bin_dir": str(layout.bin),  # the postgres wrapper of pgbin.py
             "pgpass": str(layout.run / f"{node}.pgpass"),
             "authentication": {
                 "superuser": {"username": "postgres", "password": sec.superuser},

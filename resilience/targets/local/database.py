@@ -1,4 +1,4 @@
-"""The PostgreSQL cluster of the local stack: roles from Patroni, and the three ways to fail it over."""
+"""The PostgreSQL cluster of the local stack: roles from Patroni, and the ways to fail it over."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 import time
 
 import httpx
+import psutil
 
 from resilience.errors import TargetError
 from resilience.targets.base import DbNode, FailoverMode
@@ -17,7 +18,26 @@ from resilience.targets.local.layout import DB_NODES
 from resilience.targets.local.teardown import postmaster_pid
 from resilience.targets.local.view import StackView, db_routing_ok
 
-__all__ = ["Database"]
+__all__ = ["Database", "kill_server"]
+
+
+def kill_server(postmaster: int) -> list[int]:
+    """SIGKILL a PostgreSQL server's whole process tree at once, as a node loss does; return the pids.
+
+    Its children are not in the postmaster's process group or session (each calls ``setsid()``), so they
+    are found as its descendants: the postmaster is stopped first (SIGSTOP: it forks nothing more and
+    notices nothing), then every descendant and the postmaster get SIGKILL.
+    """
+    try:
+        root = psutil.Process(postmaster)
+        root.suspend()
+        tree = [*root.children(recursive=True), root]
+    except psutil.NoSuchProcess:
+        return []
+    for proc in tree:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            proc.kill()
+    return [p.pid for p in tree]
 
 
 class Database:
@@ -41,11 +61,14 @@ class Database:
     def failover(self, mode: FailoverMode) -> str:
         """Provoke a failover away from the current primary; return the primary's name."""
         primary = self.primary()
-        if mode is FailoverMode.PRIMARY_CRASH:
+        if mode in (FailoverMode.PRIMARY_CRASH, FailoverMode.POSTMASTER_KILL):
             pid = postmaster_pid(self.view.layout.pg_data(primary))
             if pid is None:
                 raise TargetError(f"no live postmaster for {primary} in {self.view.layout.pg_data(primary)}")
-            os.kill(pid, signal.SIGKILL)
+            if mode is FailoverMode.PRIMARY_CRASH:
+                kill_server(pid)
+            else:
+                os.kill(pid, signal.SIGKILL)
         elif mode is FailoverMode.PATRONI_CRASH:
             # supervisord's stop signal for Patroni is KILL: a crash that the supervisor does not undo,
             # so the leader key expires after the TTL. The agent comes back once a new leader is elected.

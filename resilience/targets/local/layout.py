@@ -10,6 +10,7 @@ Everything a running stack needs to be found, inspected and stopped again lives 
     conf/             patroni-pg-N.yml (owned by postgres, 0600), haproxy.cfg, prometheus.yml, proxies.json
     data/             etcd, pg-N (owned by postgres, 0700), prometheus -- wiped by every ``up``
     run/              PostgreSQL unix sockets (owned by postgres)
+    bin/              Patroni's PostgreSQL bin dir: the ``postgres`` wrapper of ``pgbin.py`` + symlinks
     logs/             one log per component, supervisord.log
 """
 
@@ -97,6 +98,10 @@ class Layout:
     @property
     def run(self) -> Path:
         return self.root / "run"
+
+    @property
+    def bin(self) -> Path:
+        return self.root / "bin"
 
     @property
     def logs(self) -> Path:
