@@ -13,9 +13,17 @@ __all__ = ["command"]
 
 @click.command("down")
 @target_options
-@click.option("--purge", is_flag=True, help="Also delete the state dir (data, logs, secrets).")
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also delete the state dir (data, logs, secrets); only a dir 'up' made (it holds .resilience-state).",
+)
 def command(target_name: str, state_dir: Path | None, purge: bool) -> None:
-    """Stop every process of the stack by pid, orphaned postmasters included; ``--purge`` deletes its data."""
+    """Stop every process of the stack by pid, orphaned postmasters included; ``--purge`` deletes its data.
+
+    Refuses (exit 3) a state dir that ``up`` did not make (a non-empty folder without its
+    ``.resilience-state`` marker), and always ``/``, ``$HOME`` and the checkout root.
+    """
     target = open_target(target_name, state_dir)
     was_up = target.is_up()
     target.down(purge=purge)

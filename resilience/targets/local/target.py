@@ -16,7 +16,7 @@ from typing import Any
 
 from resilience.errors import ConfigError, TargetError
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
-from resilience.targets.local import bringup, configs, preflight, releases
+from resilience.targets.local import bringup, configs, preflight, releases, statedir
 from resilience.targets.local.database import Database
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, default_state_dir
 from resilience.targets.local.supervisor import supervisord_alive
@@ -130,6 +130,7 @@ class LocalTarget:
         """Cold start to healthy; returns the endpoints. Already running: returns them unchanged."""
         say = progress or _quiet
         t0 = time.monotonic()
+        statedir.ensure_state_dir(self.layout.root)
         if self.is_up():
             say(f"already running (state dir {self.layout.root})")
             return self.endpoints()
@@ -144,6 +145,7 @@ class LocalTarget:
             uid,
             gids,
         )
+        statedir.claim_state_dir(self.layout.root)
         with self._lock():
             if self._has_leftovers():
                 say("cleaning up after a previous run that did not shut down")
@@ -165,6 +167,7 @@ class LocalTarget:
         """Stop everything by pid, including orphaned postmasters; ``purge`` deletes the state dir."""
         if not self.layout.root.exists():
             return
+        statedir.ensure_state_dir(self.layout.root)
         with self._lock():
             state: StackState | None = None
             if self.layout.state_file.exists():

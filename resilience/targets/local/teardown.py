@@ -23,6 +23,7 @@ import psutil
 from resilience.errors import TargetError
 from resilience.targets.local.configs import STACK_ENV
 from resilience.targets.local.layout import DB_NODES, Layout, StackState, scope_for
+from resilience.targets.local.statedir import ensure_state_dir
 from resilience.targets.local.supervisor import Supervisor, supervisord_alive
 
 __all__ = ["held_ports", "postmaster_pid", "stack_processes", "tear_down"]
@@ -160,4 +161,5 @@ def tear_down(layout: Layout, state: StackState | None, *, purge: bool = False, 
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
     if purge:
+        ensure_state_dir(layout.root)  # never delete a folder 'up' did not make
         shutil.rmtree(layout.root, ignore_errors=True)

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -99,3 +100,40 @@ def test_allocated_ports_are_distinct_and_cover_every_name() -> None:
     assert set(ports) == set(names)
     assert len(set(ports.values())) == len(names)
     assert {"chat-4", "pg-3-api", "proxy-postgres", "haproxy-rw"} <= set(names)
+
+
+@pytest.mark.parametrize("argv", [("down", "--purge"), ("down",), ("up",)])
+def test_up_and_down_refuse_a_folder_they_did_not_create(state_dir: Path, argv: tuple[str, ...]) -> None:
+    """`down --purge`, `down` and `up` pointed at a user's folder refuse in one line (exit 3) and change nothing."""
+    state_dir.mkdir()
+    os.chmod(state_dir, 0o700)
+    (state_dir / "thesis.tex").write_text("years of work")
+    r = run_cli(*argv, "--state-dir", str(state_dir))
+    assert r.returncode == 3, r.stderr
+    assert "did not create" in r.stderr and "'thesis.tex'" in r.stderr and r.stderr.count("\n") == 1
+    assert sorted(p.name for p in state_dir.iterdir()) == ["thesis.tex"]
+    assert stat.S_IMODE(state_dir.stat().st_mode) == 0o700
+
+
+def test_down_purge_refuses_home_even_when_marked(state_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`down --purge` never accepts $HOME as a state dir, marker or not. (HOME is a temp folder here: this test
+    must stay harmless on a build without the guard; `/` and the checkout are covered by the unit tests.)"""
+    home = state_dir.parent / "home"
+    home.mkdir()
+    (home / ".resilience-state").write_text("")
+    (home / ".bashrc").write_text("# mine")
+    monkeypatch.setenv("HOME", str(home))
+    r = run_cli("down", "--purge", "--state-dir", str(home))
+    assert r.returncode == 3, r.stderr
+    assert "refusing to use" in r.stderr and r.stderr.count("\n") == 1
+    assert (home / ".bashrc").read_text() == "# mine"
+
+
+def test_down_purge_deletes_a_state_dir_up_marked(state_dir: Path) -> None:
+    """A state dir holding the marker (and a legacy one holding only layout names) is purged."""
+    state_dir.mkdir()
+    (state_dir / ".resilience-state").write_text("")
+    (state_dir / "notes.txt").write_text("made inside a state dir")
+    r = run_cli("down", "--purge", "--state-dir", str(state_dir))
+    assert r.returncode == 0, r.stderr
+    assert not state_dir.exists()
