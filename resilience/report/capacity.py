@@ -1,4 +1,4 @@
-"""The capacity section of report.html, fed by ``capacity.json`` in the run folder (issue #8).
+"""The capacity section of report.html, fed by ``capacity.json`` in the run folder.
 
 A ``capacity.json`` in the ``resilience.capacity/1`` format gets the capacity charts
 (``resilience.report.capacity_charts``) and a facts table per condition: knee with its confidence

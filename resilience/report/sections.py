@@ -1,4 +1,4 @@
-"""Optional report sections beyond the experiments, such as capacity (issue #8).
+"""Optional report sections beyond the experiments, such as capacity.
 
 A section is plain data (paragraphs, a facts table, chart PNGs); the HTML template renders and escapes
 it. ``extra_sections`` asks each provider in ``SECTION_PROVIDERS`` in turn; a provider returns None when

@@ -1,6 +1,6 @@
 """Per-interval metrics of one experiment (``timeline.csv``) as numpy columns, and pure slicing helpers.
 
-The CSV starts ``t,throughput,error_rate,p50_ms,p95_ms,p99_ms,ws_open`` (CONTRACTS.md) and may carry
+The CSV starts ``t,throughput,error_rate,p50_ms,p95_ms,p99_ms,ws_open`` (docs/runner.md) and may carry
 more columns; an empty cell (an interval with no request) reads as NaN.
 """
 

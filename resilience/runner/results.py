@@ -98,7 +98,7 @@ def experiment_result(
     integrity: Mapping[str, Any] | None,
     interrupted_by: str | None,
 ) -> dict[str, Any]:
-    """The run.json entry of one experiment (DESIGN.md contract plus CONTRACTS.md extras)."""
+    """The run.json entry of one experiment (the contract in docs/runner.md, with its extras)."""
     fault_start, fault_end = fault_window(records.get("faults", []))
     rec = None
     if fault_start is not None:

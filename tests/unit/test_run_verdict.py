@@ -135,7 +135,7 @@ def test_fault_window_and_phases() -> None:
 
 
 def test_experiment_result_has_the_run_json_contract() -> None:
-    """One run.json entry carries every key of the DESIGN.md contract and the CONTRACTS.md extras."""
+    """One run.json entry carries every key of the run.json contract and its extras (docs/runner.md)."""
     t0 = 1_000.0
     samples = [Sample(t=t0 + i, throughput=20, error_rate=0.5 if 6 <= i < 9 else 0.0, p95_ms=30.0) for i in range(30)]
     entry = experiment_result(
