@@ -9,12 +9,13 @@ PYTEST_ARGS ?=
 
 LOCK := requirements.lock
 
-.PHONY: setup test test-unit lint lock gameday clean help
+.PHONY: setup test test-unit lint lock schema gameday clean help
 
 help:
 	@echo "make setup    install Debian packages and the venv (idempotent, instant when done)"
 	@echo "make test     setup, then the whole test suite (unit, integration, e2e)"
 	@echo "make lint     ruff check, ruff format --check, mypy, import-linter layer contracts"
+	@echo "make schema   regenerate docs/run.schema.json and docs/capacity.schema.json from their models"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml (after changing a dependency)"
 	@echo "make gameday  setup, then run $(SCENARIO) on the embedded local stack"
 	@echo "make clean    remove the venv, caches and results"
@@ -49,6 +50,10 @@ lint: setup
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+
+schema: setup
+	$(PY) -m resilience.rundoc > docs/run.schema.json
+	$(PY) -m resilience.capacity.result > docs/capacity.schema.json
 
 gameday: setup
 	$(VENV)/bin/resilience run $(SCENARIO)

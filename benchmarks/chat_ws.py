@@ -33,6 +33,8 @@ from websockets.asyncio.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import uvloop
+
 from chat.launcher import ChatReplica
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
@@ -261,8 +263,6 @@ def main() -> None:
     p.add_argument("--body-bytes", type=int, default=100)
     args = p.parse_args()
     with contextlib.suppress(ImportError):
-        import uvloop
-
         uvloop.install()
     logs = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     pg, redis = PostgresServer().start(), RedisServer().start()

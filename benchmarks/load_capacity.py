@@ -35,9 +35,15 @@ import psutil
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resilience.analysis.integrity import check_integrity  # noqa: E402
-from resilience.analysis.timeline import build_timeline  # noqa: E402
-from resilience.load import LoadParams, LoadProcess, start_load  # noqa: E402
+import resource
+
+from chat.launcher import ChatReplica
+from resilience.analysis.integrity import check_integrity
+from resilience.analysis.timeline import build_timeline
+from resilience.load import LoadParams, LoadProcess, start_load
+from resilience.load.events import iter_events
+from resilience.targets import get_target
+from tests.support.servers import PostgresServer, RedisServer, free_port, wait_port
 
 CONNECT_SLO = 0.99
 ACK_P95_SLO_MS = 100.0
@@ -63,9 +69,6 @@ def own_stack(replicas: int, tmp: Path, *, via_haproxy: bool) -> Iterator[Stack]
     Without HAProxy the users connect to the replicas directly, round-robin: one HAProxy process can
     hold at most ~9,900 proxied sockets under this machine's 20,000-descriptor hard limit.
     """
-    from chat.launcher import ChatReplica
-    from tests.support.servers import PostgresServer, RedisServer, free_port, wait_port
-
     with ExitStack() as stack:
         pg = PostgresServer().start()
         stack.callback(pg.cleanup)
@@ -135,8 +138,6 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 @contextmanager
 def local_stack(state_dir: Path | None, *, direct: bool) -> Iterator[Stack]:
     """The running local target (`resilience up`); ``direct``: users spread over the replicas, not HAProxy."""
-    from resilience.targets import get_target
-
     target: Any = get_target("local", **({"state_dir": state_dir} if state_dir else {}))
     if not target.is_up():
         sys.exit("the local target is not running: `resilience up` first")
@@ -352,8 +353,6 @@ def _saturated(r: StepResult) -> bool:
 
 
 def _first_event(events: Path) -> float:
-    from resilience.load.events import iter_events
-
     return min((rec[0] for rec in iter_events(events)), default=time.time())
 
 
@@ -366,8 +365,6 @@ def _sleep_until(t: float, load: LoadProcess) -> None:
 
 def _raise_fd_limit(want: int = 200_000) -> None:
     """Children inherit it: 10,000 sockets through HAProxy need ~20,000 descriptors there alone."""
-    import resource
-
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, want), max(hard, want)))

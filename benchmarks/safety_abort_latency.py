@@ -30,12 +30,12 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from resilience.context import RunContext, share_target  # noqa: E402
-from resilience.controls.safeguards import Guard  # noqa: E402
-from resilience.faults import network  # noqa: E402
-from resilience.faults.ledger import fault_ledger  # noqa: E402
-from resilience.load.events import EventWriter, Kind  # noqa: E402
-from resilience.targets.base import Endpoints  # noqa: E402
+from resilience.context import RunContext, share_target
+from resilience.controls.safeguards import Guard
+from resilience.faults import network
+from resilience.faults.ledger import fault_ledger
+from resilience.load.events import EventWriter, Kind
+from resilience.targets.base import Endpoints
 
 
 def start_proxy() -> tuple[subprocess.Popen[str], str]:

@@ -71,7 +71,7 @@ def cli(verbose: int) -> None:
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from resilience.safety.redact import install_logging_filter
+    from resilience.safety.redact import install_logging_filter  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     install_logging_filter()  # no secret in a log line
 

@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from resilience.errors import ConfigError
+from resilience.load import LoadParams
 from resilience.slo import Slo
 
 __all__ = [
@@ -240,11 +241,7 @@ def _pydantic_error(located: Located, exc: ValidationError) -> ConfigError:
 
 
 def _check_load(located: Located, spec: LoadSpec) -> None:
-    """Let the load's own model judge the load section (profile names and options), when it is installed."""
-    try:
-        from resilience.load import LoadParams
-    except ImportError:
-        return
+    """Let the load's own model judge the load section (profile names and options)."""
     try:
         LoadParams(**spec.params())
     except (ConfigError, ValueError) as exc:

@@ -28,6 +28,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from resilience.errors import ProbeError
 from resilience.load.message_ledger import Ledger, Send, Session, read_ledger
 
@@ -258,8 +260,6 @@ def _epoch(value: Any) -> float | None:
 
 def fetch_rows(postgres_url: str, rooms: Iterable[str], *, timeout: float = 10.0) -> list[DbRow]:
     """Rows of ``messages`` in ``rooms`` (id, room, client_id, ts); ProbeError when the database fails."""
-    import psycopg
-
     room_list = sorted(set(rooms))
     if not room_list:
         return []

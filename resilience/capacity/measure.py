@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from resilience.analysis.capacity import StepResult
+from resilience.analysis.timeline import build_timeline
 from resilience.capacity.conditions import StepHooks
 from resilience.capacity.plan import CapacityPlan, ConditionPlan
+from resilience.controls.load import start_target_load
 from resilience.errors import LoadError
 from resilience.targets.base import Target
 
@@ -87,9 +89,6 @@ class StepMeasurer:
     plan: CapacityPlan
 
     def __call__(self, cond: ConditionPlan, users: int, hooks: StepHooks, out: Path) -> StepResult:
-        from resilience.analysis.timeline import build_timeline
-        from resilience.controls.load import start_target_load
-
         load_spec = self.plan.load
         ramp_s = users / load_spec.spawn_rate + load_spec.warmup_s
         params = {**load_spec.params(), "users": users, "duration_s": ramp_s + self.plan.hold_s + _SAFETY_S}

@@ -56,6 +56,7 @@ __all__ = [
     "KneeSummary",
     "RepeatResult",
     "StepRecord",
+    "capacity_schema",
     "read_capacity",
     "repeat_result",
     "slo_json",
@@ -276,3 +277,13 @@ def read_capacity(path: Path) -> CapacityResult:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "(top level)"
         raise ConfigError(f"{path}: field {where}: {err['msg']}") from exc
+
+
+def capacity_schema() -> dict[str, Any]:
+    """The JSON Schema of capacity.json (``docs/capacity.schema.json``)."""
+    schema: dict[str, Any] = CapacityResult.model_json_schema(mode="serialization")
+    return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(capacity_schema(), indent=2))

@@ -25,11 +25,14 @@ from resilience import __version__
 from resilience.capacity.conditions import StepHooks, engage, wait_healthy
 from resilience.capacity.measure import StepMeasurer
 from resilience.capacity.plan import CapacityPlan, ConditionPlan, LoadedPlan, load_capacity_plan
-from resilience.capacity.result import CapacityResult
+from resilience.capacity.result import CapacityResult, read_capacity
 from resilience.capacity.runner import RunInfo, run_capacity, step_cost_s
 from resilience.errors import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, ResilienceError
+from resilience.report import write_report
+from resilience.rundoc import host_platform, write_run
 from resilience.runner.progress import Reporter
 from resilience.runner.signals import SignalGate
+from resilience.targets import get_target
 from resilience.targets.base import Target
 
 __all__ = ["CapacityOptions", "estimate_s", "plan_lines", "run_capacity_scenario"]
@@ -99,8 +102,6 @@ def _run_id(name: str) -> str:
 
 
 def _bring_up(opts: CapacityOptions, plan: CapacityPlan, say: Reporter) -> Target:
-    from resilience.targets import get_target
-
     options: dict[str, Any] = {"state_dir": opts.state_dir} if opts.state_dir else {}
     target = get_target(plan.target, **options)
     if not target.is_up():
@@ -147,7 +148,7 @@ def run_json(result: CapacityResult, loaded: LoadedPlan) -> dict[str, Any]:
         "environment": {
             "resilience": __version__,
             "python": platform.python_version(),
-            "platform": platform.platform(),
+            "platform": host_platform(),
             "target": result.target,
             "load": plan.load.model_dump(),
         },
@@ -156,16 +157,12 @@ def run_json(result: CapacityResult, loaded: LoadedPlan) -> dict[str, Any]:
 
 
 def _finish(run_dir: Path, result: CapacityResult | None, loaded: LoadedPlan, say: Reporter) -> None:
-    from resilience.capacity.result import read_capacity
-
     if result is None and (run_dir / "capacity.json").is_file():
         result = read_capacity(run_dir)
     if result is None:
         return
-    (run_dir / "run.json").write_text(json.dumps(run_json(result, loaded), indent=2) + "\n", encoding="utf-8")
+    write_run(run_dir, run_json(result, loaded))
     try:
-        from resilience.report import write_report
-
         written = write_report(run_dir)
         say(f"reports: {', '.join(str(p.relative_to(run_dir)) for p in written)}")
     except Exception as exc:  # noqa: BLE001 - a broken chart must not hide the knees

@@ -38,7 +38,7 @@ def command(
     target users), run.json, charts and report.html. Exit codes: 0 done (also when the time budget
     cut it short: see capacity.json "status"); 2 aborted or errored; 3 invalid input; 130 interrupted.
     """
-    from resilience.capacity.session import CapacityOptions, run_capacity_scenario
+    from resilience.capacity.session import CapacityOptions, run_capacity_scenario  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     opts = CapacityOptions(
         scenario=scenario,

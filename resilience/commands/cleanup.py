@@ -32,8 +32,8 @@ def command(target_name: str, state_dir: Path | None, timeout_s: float, as_json:
     \b
     Exit codes: 0 clean; 2 something could not be reverted or a check failed; 3 invalid input.
     """
-    from resilience.runner.cleanup import cleanup
-    from resilience.safety.fault_store import state_dir_for
+    from resilience.runner.cleanup import cleanup  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.safety.fault_store import state_dir_for  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     target = open_target(target_name, state_dir)
     say = (lambda _line: None) if as_json else click.echo

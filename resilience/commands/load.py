@@ -22,6 +22,7 @@ import click
 
 from resilience.errors import EXIT_FAILED, ConfigError, LoadError, TargetError
 from resilience.load.params import PROFILES, LoadParams, load_params
+from resilience.rundoc import write_run
 
 __all__ = ["command"]
 
@@ -58,7 +59,7 @@ def _resolve(
         if secret_file is None:
             raise ConfigError("--chat-url needs --issuer-secret-file (the secret that guards POST /auth/token)")
         return _Where(chat_url, _read_secret(secret_file), postgres_url, "external")
-    from resilience.targets import get_target
+    from resilience.targets import get_target  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     try:
         target = get_target("local", **({"state_dir": state_dir} if state_dir else {}))
@@ -78,7 +79,7 @@ def _params(params_file: Path | None, overrides: dict[str, Any]) -> LoadParams:
     data: dict[str, Any] = {}
     source = "command line"
     if params_file is not None:
-        import yaml
+        import yaml  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
         source = str(params_file)
         try:
@@ -169,7 +170,7 @@ def command(
     run = _drive(where, params, run_dir, workers=workers, web_port=web_port, resolution=resolution)
     run["run_id"] = run_id
     run["reproduce"] = _reproduce(params, where, workers)
-    (run_dir / "run.json").write_text(json.dumps(run, indent=2))
+    write_run(run_dir, run)
     if report:
         _write_report(run_dir)
     _print(run, run_dir)
@@ -179,8 +180,8 @@ def command(
 def _drive(
     where: _Where, params: LoadParams, run_dir: Path, *, workers: int, web_port: int | None, resolution: float
 ) -> dict[str, Any]:
-    from resilience.analysis.timeline import build_timeline
-    from resilience.load import start_load
+    from resilience.analysis.timeline import build_timeline  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.load import start_load  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     started = time.time()
     load = start_load(where.chat_url, where.secret, params, run_dir / "load", workers=workers, web_port=web_port)
@@ -232,7 +233,7 @@ def _integrity(where: _Where, ledger_dir: Path) -> dict[str, Any] | None:
     if where.postgres_url is None:
         log.warning("no --postgres-url: integrity not checked")
         return None
-    from resilience.analysis.integrity import check_integrity
+    from resilience.analysis.integrity import check_integrity  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     time.sleep(DRAIN_S)
     report: dict[str, Any] = check_integrity(ledger_dir, where.postgres_url).to_json()
@@ -242,7 +243,7 @@ def _integrity(where: _Where, ledger_dir: Path) -> dict[str, Any] | None:
 
 def _write_report(run_dir: Path) -> None:
     """Charts and reports of the run; a failure there is a warning (the load's own results are written)."""
-    from resilience.report import write_report
+    from resilience.report import write_report  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     try:
         write_report(run_dir)

@@ -25,6 +25,6 @@ __all__ = ["command"]
 )
 def command(host: str, port: int, config: Path | None) -> None:
     """Serve a fault-injecting TCP proxy speaking Toxiproxy's HTTP API until SIGINT/SIGTERM."""
-    from resilience.netfault.server import run
+    from resilience.netfault.server import run  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     run(host, port, config)

@@ -34,7 +34,7 @@ def command(
     a recovery target was missed or integrity failed; 2 aborted or errored; 3 invalid input;
     130 interrupted.
     """
-    from resilience.runner.scenario_run import RunOptions, run_scenario
+    from resilience.runner.scenario_run import RunOptions, prepare, run_scenario  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     opts = RunOptions(
         scenario=scenario,
@@ -45,14 +45,13 @@ def command(
         state_dir=state_dir,
         teardown=teardown,
     )
+    plan = prepare(opts)  # validated once; invalid input fails before anything is locked
     if dry_run:
-        return run_scenario(opts)
-    from resilience.runner.cleanup import exclusive_run
-    from resilience.runner.scenario_run import prepare
-    from resilience.safety.fault_store import state_dir_for
+        return run_scenario(plan, opts)
+    from resilience.runner.cleanup import exclusive_run  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.safety.fault_store import state_dir_for  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
-    plan = prepare(opts)  # invalid input fails before anything is locked
     options = plan.loaded.scenario.targets.get(plan.target, {})
     where = state_dir_for(plan.target, state_dir or options.get("state_dir"))
     with exclusive_run(where, results_dir, say=lambda line: click.echo(line, err=True)):
-        return run_scenario(opts)
+        return run_scenario(plan, opts)

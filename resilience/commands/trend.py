@@ -23,9 +23,9 @@ __all__ = ["command"]
 )
 def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path | None) -> None:
     """Chart recovery, peak p95, error rate and integrity over every run in RESULTS_DIR (one folder per run)."""
-    from resilience.errors import ConfigError
-    from resilience.report.charts import save_figure
-    from resilience.report.trend import load_runs, trend_figure, trend_markdown
+    from resilience.errors import ConfigError  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.report.charts import save_figure  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.report.trend import load_runs, trend_figure, trend_markdown  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     runs, skipped = load_runs(results_dir, last=last, kinds=None if all_kinds else ("gameday",))
     capacity_runs, _ = load_runs(results_dir, last=last, kinds=("capacity",))  # their knees trend apart
@@ -35,7 +35,7 @@ def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path 
     out.mkdir(parents=True, exist_ok=True)
     png = save_figure(trend_figure(runs), out / "trend.png")
     md = out / "trend.md"
-    from resilience.report.capacity_trend import capacity_trend_figure, capacity_trend_markdown
+    from resilience.report.capacity_trend import capacity_trend_figure, capacity_trend_markdown  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     md.write_text(trend_markdown(runs, skipped) + capacity_trend_markdown(capacity_runs), encoding="utf-8")
     capacity = capacity_trend_figure(capacity_runs)

@@ -16,8 +16,8 @@ def validate_file(path: Path) -> str:
 
     A one-line summary, or ConfigError naming file, line and field.
     """
-    from resilience.runner.experiments import validate_experiment
-    from resilience.scenario import load_scenario, load_yaml
+    from resilience.runner.experiments import validate_experiment  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.scenario import load_scenario, load_yaml  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     data = load_yaml(path).data
     if isinstance(data, dict) and "experiments" in data:
@@ -26,7 +26,7 @@ def validate_file(path: Path) -> str:
             validate_experiment(loaded.experiment_path(plan))
         return f"{path}: scenario {loaded.scenario.name!r}, {len(loaded.scenario.experiments)} experiments, valid"
     if isinstance(data, dict) and "steps" in data and "method" not in data:
-        from resilience.capacity.plan import load_capacity_plan
+        from resilience.capacity.plan import load_capacity_plan  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
         capacity = load_capacity_plan(path).plan
         return f"{path}: capacity plan {capacity.name!r}, valid"

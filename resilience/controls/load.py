@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from resilience.context import EVENTS_DIR, LEDGER_DIR, OUT_DIR, RunContext
+from resilience.errors import TargetError
+from resilience.load import LoadParams, start_load
 from resilience.targets.base import Target
 
 __all__ = ["cleanup_control", "configure_control", "start_target_load"]
@@ -29,12 +31,8 @@ def start_target_load(target: Target, params: Mapping[str, Any], out_dir: Path, 
 
     The load runs until stopped unless ``params`` give a ``duration_s``.
     """
-    from resilience.load import LoadParams, start_load
-
     secret_of = getattr(target, "issuer_secret", None)
     if secret_of is None:
-        from resilience.errors import TargetError
-
         raise TargetError(f"target {target.name} cannot issue tokens for the load (no issuer_secret())")
     load_params = LoadParams(**{"duration_s": None, **params})
     return start_load(target.endpoints().chat, secret_of(), load_params, out_dir, workers=workers)

@@ -158,7 +158,7 @@ def read_event_array(events_dir: Path, *, strict: bool = True) -> npt.NDArray[np
     A file without the magic header raises ValueError, or is left out with a warning when not ``strict``;
     a file still being created and a torn last record are skipped.
     """
-    import numpy as np  # the load processes import this module and never read arrays
+    import numpy as np  # noqa: PLC0415 - the load processes import this module and never read arrays
 
     dtype = np.dtype(FIELDS)
     parts: list[Any] = []

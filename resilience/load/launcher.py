@@ -21,7 +21,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlparse
 
 from resilience.errors import ConfigError, LoadError
@@ -126,10 +125,10 @@ def _check_url(chat_url: str) -> str:
 
 def preflight(chat_url: str, issuer_secret: str, *, timeout: float = 5.0, room: str = "preflight") -> None:
     """Check the chat service answers, accepts the issuer secret and opens a WebSocket; LoadError if not."""
-    import requests
-    import websocket
+    import requests  # noqa: PLC0415 - gevent/websocket stay out of the harness until a preflight runs
+    import websocket  # noqa: PLC0415 - gevent/websocket stay out of the harness until a preflight runs
 
-    from resilience.load.chatclient import ws_url
+    from resilience.load.chatclient import ws_url  # noqa: PLC0415 - gevent/websocket stay out of the harness until a preflight runs
 
     url = _check_url(chat_url)
     try:
@@ -308,8 +307,3 @@ def _last_line(path: Path) -> str:
     except OSError:
         return "(no output)"
     return lines[-1].strip() if lines else "(no output)"
-
-
-def load_summary(load: LoadProcess) -> dict[str, Any]:
-    """Pids and paths of a load, for run.json."""
-    return {"pids": load.pids, "events_dir": str(load.events_dir), "ledger_dir": str(load.ledger_dir)}

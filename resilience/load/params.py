@@ -6,6 +6,7 @@ processes read that file (path in ``$RESILIENCE_LOAD_SPEC``). Secrets never go i
 
 from __future__ import annotations
 
+import json
 import math
 import secrets
 from collections.abc import Mapping
@@ -120,8 +121,6 @@ def load_params(data: Mapping[str, Any], *, source: str = "load") -> LoadParams:
 
 def read_params_file(path: Path) -> LoadParams:
     """LoadParams from a JSON file (what the locust processes do)."""
-    import json
-
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from resilience.netfault._gojson import GoJSONError, as_bool, as_string, decode_first
+from resilience.netfault._gojson import GoJSONError, as_bool, as_string, decode_first, go_kind
 from resilience.netfault._gojson import field as go_field
 from resilience.netfault.model import (
     PROXY_EXISTS,
@@ -111,8 +111,6 @@ def _decode(body: bytes, type_name: str, want: type) -> Any:
     except GoJSONError as exc:
         raise bad_body(exc) from None
     if value is not None and not isinstance(value, want):
-        from resilience.netfault._gojson import go_kind
-
         raise bad_body(GoJSONError(f"json: cannot unmarshal {go_kind(value)} into Go value of type {type_name}"))
     return value
 
@@ -123,8 +121,6 @@ def parse_populate(body: bytes) -> list[ProxySpec]:
     specs = []
     for item in items:
         if item is not None and not isinstance(item, dict):
-            from resilience.netfault._gojson import go_kind
-
             raise bad_body(
                 GoJSONError(f"json: cannot unmarshal {go_kind(item)} into Go value of type {_POPULATE_TYPE[2:]}")
             )

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from resilience.netfault._gojson import GoJSONError, as_float, as_int, as_string, decode_first
+from resilience.netfault._gojson import GoJSONError, as_float, as_int, as_string, decode_first, go_kind
 from resilience.netfault._gojson import field as go_field
 
 __all__ = [
@@ -141,8 +141,6 @@ def _object(body: bytes) -> dict[str, Any]:
 
 
 def _kind(value: Any) -> str:
-    from resilience.netfault._gojson import go_kind
-
     return go_kind(value)
 
 

@@ -15,6 +15,7 @@ import resource
 import signal
 from pathlib import Path
 
+import uvloop
 from aiohttp import web
 
 from resilience.errors import ConfigError, ResilienceError
@@ -95,6 +96,4 @@ def run(host: str, port: int, config: Path | None) -> None:
     """Blocking entry point for the CLI, on uvloop."""
     body = load_config(config) if config is not None else None
     _raise_fd_limit()
-    import uvloop
-
     uvloop.run(serve(host, port, body))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from resilience.analysis.integrity import check_integrity
 from resilience.context import RunContext
 
 __all__ = ["integrity_report", "no_acknowledged_message_lost"]
@@ -12,8 +13,6 @@ __all__ = ["integrity_report", "no_acknowledged_message_lost"]
 
 def integrity_report(since: float | None = None, configuration: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The integrity counts (acked, lost, duplicated, out_of_order, ...) of the load's ledger."""
-    from resilience.analysis.integrity import check_integrity
-
     context = RunContext.of(configuration)
     ledger_dir = context.folder("ledger_dir")
     postgres = context.target.endpoints().postgres

@@ -89,7 +89,7 @@ def _integrity_class(exp: Experiment) -> str:
 
 def _item(data: ExperimentData, charts: list[Chart]) -> _Item:
     exp = data.experiment
-    violations = exp.integrity.violations if exp.integrity is not None else ()
+    violations = tuple(exp.integrity.violations) if exp.integrity is not None else ()
     length = None if exp.fault_start is None or exp.fault_end is None else exp.fault_end - exp.fault_start
     return _Item(
         exp=exp,

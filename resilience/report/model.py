@@ -1,20 +1,24 @@
-"""Typed, tolerant view of a run folder: ``run.json`` and the per-experiment ``timeline.csv``.
+"""The reports' view of a run folder: ``run.json`` read through its model (``resilience.rundoc``), flattened
+into ``Run`` and ``Experiment`` with the derived figures the charts and tables use.
 
-The game-day runner writes ``run.json`` (DESIGN.md contract plus the extras in CONTRACTS.md). A run that
-was interrupted early may lack keys; ``load_run`` never fails for a missing optional key: it records a
-human-readable note in ``missing`` so reports can say what is not there. A key that is present with the
-wrong type, or a file that is not JSON, is bad input: ``ConfigError`` naming file, field and value.
+A run that was interrupted early may lack keys; ``load_run`` never fails for a missing optional key: it
+records a human-readable note in ``missing`` so reports can say what is not there. A key that is present
+with the wrong type, or a file that is not JSON, is bad input: ``ConfigError`` naming file, field and value.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from resilience.errors import ConfigError
+from resilience.rundoc import RUN_FILE, ExperimentDoc, HypothesisDoc, RecoveryDoc, RunDoc
+from resilience.rundoc import IntegrityDoc as Integrity
+from resilience.rundoc import PhaseDoc as Phase
 from resilience.slo import Slo
 
 __all__ = [
@@ -25,45 +29,6 @@ __all__ = [
     "Slo",
     "load_run",
 ]
-
-
-@dataclass(frozen=True)
-class Integrity:
-    """Message integrity of one experiment: counts of acknowledged, lost, duplicated, out-of-order."""
-
-    acked: int | None = None
-    lost: int | None = None
-    duplicated: int | None = None
-    out_of_order: int | None = None
-    indeterminate: int | None = None
-    """Sends whose outcome the client never learned (not counted as lost)."""
-    delivery_ratio: float | None = None
-    """Share of expected WebSocket deliveries that connected clients received."""
-    violations: tuple[str, ...] = ()
-    """The checker's own words for each problem found (may be long; reports show the first few)."""
-
-    @property
-    def ok(self) -> bool | None:
-        """True when no acknowledged message was lost or duplicated (the runner's pass rule); None: not measured.
-
-        Messages delivered out of order are a warning (``clean`` is False), not a failure.
-        """
-        if self.lost is None or self.duplicated is None:
-            return None
-        return self.lost == 0 and self.duplicated == 0
-
-    @property
-    def clean(self) -> bool:
-        """ok and nothing delivered out of order either."""
-        return bool(self.ok) and not self.out_of_order
-
-
-@dataclass(frozen=True)
-class Phase:
-    """One step of a failover (``detect``, ``new leader``, ...) and when it happened (epoch s)."""
-
-    name: str
-    at: float
 
 
 @dataclass(frozen=True)
@@ -180,172 +145,113 @@ class Run:
         return self.ended - self.started
 
 
-class _Reader:
-    """Reads typed fields out of JSON objects, naming file and field path in every error."""
+_NO_SLO = Slo.model_validate(dict.fromkeys(Slo().to_json()))
+"""An experiment with no recorded SLO: no objective to draw."""
 
-    def __init__(self, file: Path) -> None:
-        self.file = file
-        self.missing: list[str] = []
-
-    def fail(self, where: str, expected: str, value: object) -> ConfigError:
-        return ConfigError(f"{self.file}: {where}: expected {expected}, got {value!r}")
-
-    def number(self, obj: dict[str, Any], key: str, where: str, *, note: bool = True) -> float | None:
-        if key not in obj or obj[key] is None:
-            if note and key not in obj:
-                self.missing.append(f"{where}.{key}")
-            return None
-        value = obj[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise self.fail(f"{where}.{key}", "a number", value)
-        return float(value)
-
-    def count(self, obj: dict[str, Any], key: str, where: str) -> int | None:
-        value = self.number(obj, key, where)
-        if value is None:
-            return None
-        if value != int(value) or value < 0:
-            raise self.fail(f"{where}.{key}", "a non-negative integer", obj[key])
-        return int(value)
-
-    def text(self, obj: dict[str, Any], key: str, where: str, *, note: bool = True) -> str | None:
-        if key not in obj or obj[key] is None:
-            if note and key not in obj:
-                self.missing.append(f"{where}.{key}")
-            return None
-        if not isinstance(obj[key], str):
-            raise self.fail(f"{where}.{key}", "a string", obj[key])
-        return str(obj[key])
-
-    def flag(self, obj: dict[str, Any], key: str, where: str) -> bool | None:
-        if key not in obj or obj[key] is None:
-            self.missing.append(f"{where}.{key}")
-            return None
-        if not isinstance(obj[key], bool):
-            raise self.fail(f"{where}.{key}", "true or false", obj[key])
-        return bool(obj[key])
-
-    def mapping(self, obj: dict[str, Any], key: str, where: str, *, note: bool = True) -> dict[str, Any] | None:
-        if key not in obj or obj[key] is None:
-            if note and key not in obj:
-                self.missing.append(f"{where}.{key}")
-            return None
-        if not isinstance(obj[key], dict):
-            raise self.fail(f"{where}.{key}", "an object", obj[key])
-        value: dict[str, Any] = obj[key]
-        return value
+_EXPECTED = {
+    "list_type": "a list",
+    "float_type": "a number",
+    "int_type": "a non-negative integer",
+    "greater_than_equal": "a non-negative integer",
+    "bool_type": "true or false",
+    "string_type": "a string",
+    "dict_type": "an object",
+    "model_type": "an object",
+    "model_attributes_type": "an object",
+    "literal_error": "one of the known values",
+    "finite_number": "a number",
+}
 
 
-def _integrity(r: _Reader, raw: dict[str, Any] | None, where: str) -> Integrity | None:
-    if raw is None:
-        return None
-    return Integrity(
-        acked=r.count(raw, "acked", where),
-        lost=r.count(raw, "lost", where),
-        duplicated=r.count(raw, "duplicated", where),
-        out_of_order=r.count(raw, "out_of_order", where),
-        indeterminate=_optional_count(r, raw, "indeterminate", where),
-        delivery_ratio=r.number(raw, "delivery_ratio", where, note=False),
-        violations=_texts(r, raw.get("violations"), f"{where}.violations"),
+def _where(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}" if out else str(part)
+    return out or "run"
+
+
+def _bad_input(file: Path, exc: ValidationError) -> ConfigError:
+    """The first validation error as one line: file, field path, what was expected, what was there."""
+    err = exc.errors()[0]
+    loc = tuple(err["loc"])
+    if err["type"] == "missing":  # a required key of a nested object (a phase without ``at``)
+        return ConfigError(f"{file}: {_where(loc[:-1])}: expected an object with name and at, got {err['input']!r}")
+    expected = _EXPECTED.get(err["type"], err["msg"].lower())
+    return ConfigError(f"{file}: {_where(loc)}: expected {expected}, got {err['input']!r}")
+
+
+def _unset(doc: Any, keys: tuple[str, ...], prefix: str = "") -> list[str]:
+    return [f"{prefix}{k}" for k in keys if k not in doc.model_fields_set]
+
+
+_NOTED = ("fault_start", "fault_end", "detect_s", "recovery_s", "recovery_target_s", "peak_p95_ms", "error_rate")
+"""Experiment keys whose absence a report mentions (the rest are extras it can do without)."""
+_NOTED_INTEGRITY = ("acked", "lost", "duplicated", "out_of_order")
+
+
+def _missing(doc: ExperimentDoc) -> tuple[str, ...]:
+    missing = _unset(doc, ("name", "verdict", "hypothesis"))
+    if doc.hypothesis is not None:
+        hyp = doc.hypothesis
+        missing += [f"hypothesis.{k}" for k in ("before", "after") if getattr(hyp, k) is None]
+    missing += _unset(doc, _NOTED)
+    if "integrity" not in doc.model_fields_set:
+        missing.append("integrity")
+    elif doc.integrity is not None:
+        missing += _unset(doc.integrity, _NOTED_INTEGRITY, "integrity.")
+    return tuple(missing)
+
+
+def _experiment(doc: ExperimentDoc, index: int) -> Experiment:
+    hypothesis = doc.hypothesis or HypothesisDoc()
+    recovery = doc.recovery or RecoveryDoc()
+    return Experiment(
+        name=doc.name or f"experiment-{index + 1}",
+        verdict=doc.verdict or "unknown",
+        file=doc.file,
+        dir=doc.dir,
+        hypothesis_before=hypothesis.before,
+        hypothesis_after=hypothesis.after,
+        hypothesis_during=hypothesis.during,
+        fault_start=doc.fault_start,
+        started=doc.started,
+        ended=doc.ended,
+        fault_end=doc.fault_end,
+        detect_s=doc.detect_s,
+        recovery_s=doc.recovery_s,
+        recovery_target_s=doc.recovery_target_s,
+        peak_p95_ms=doc.peak_p95_ms,
+        error_rate=doc.error_rate,
+        error_budget_burnt=doc.error_budget_burnt,
+        detected_at=recovery.detected_at,
+        recovered_at=recovery.recovered_at,
+        stabilisation_s=recovery.stabilisation_s,
+        integrity=doc.integrity,
+        slo=doc.slo or _NO_SLO,
+        phases=tuple(sorted(doc.phases, key=lambda p: p.at)),
+        reasons=tuple(doc.reasons),
+        missing=_missing(doc),
     )
 
 
-def _slo(r: _Reader, raw: dict[str, Any] | None, where: str) -> Slo:
-    if raw is None:
-        return Slo.model_validate(dict.fromkeys(Slo().to_json()))  # nothing recorded: no objective to draw
-    return Slo.model_validate({key: r.number(raw, key, where, note=False) for key in Slo().to_json()})
-
-
-def _phases(r: _Reader, raw: object, where: str) -> tuple[Phase, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise r.fail(where, "a list of {name, at}", raw)
-    phases = []
-    for i, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise r.fail(f"{where}[{i}]", "an object with name and at", item)
-        name = r.text(item, "name", f"{where}[{i}]", note=False)
-        at = r.number(item, "at", f"{where}[{i}]", note=False)
-        if name is None or at is None:
-            raise r.fail(f"{where}[{i}]", "an object with name and at", item)
-        phases.append(Phase(name=name, at=at))
-    return tuple(sorted(phases, key=lambda p: p.at))
-
-
-def _optional_count(r: _Reader, obj: dict[str, Any], key: str, where: str) -> int | None:
-    return r.count(obj, key, where) if obj.get(key) is not None else None
-
-
-def _optional_flag(r: _Reader, obj: dict[str, Any], key: str, where: str) -> bool | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, bool):
-        raise r.fail(f"{where}.{key}", "true or false", value)
-    return value
-
-
-def _texts(r: _Reader, raw: object, where: str) -> tuple[str, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        raise r.fail(where, "a list of strings", raw)
-    return tuple(str(item) for item in raw)
-
-
-def _experiment(r: _Reader, raw: object, index: int) -> Experiment:
-    where = f"experiments[{index}]"
-    if not isinstance(raw, dict):
-        raise r.fail(where, "an object", raw)
-    r.missing = []
-    name = r.text(raw, "name", where) or f"experiment-{index + 1}"
-    hypothesis = r.mapping(raw, "hypothesis", where) or {}
-    recovery = r.mapping(raw, "recovery", where, note=False) or {}
-    exp = Experiment(
-        name=name,
-        verdict=r.text(raw, "verdict", where) or "unknown",
-        file=r.text(raw, "file", where, note=False),
-        dir=r.text(raw, "dir", where, note=False),
-        hypothesis_before=r.flag(hypothesis, "before", f"{where}.hypothesis") if hypothesis else None,
-        hypothesis_after=r.flag(hypothesis, "after", f"{where}.hypothesis") if hypothesis else None,
-        hypothesis_during=_optional_flag(r, hypothesis, "during", f"{where}.hypothesis"),
-        fault_start=r.number(raw, "fault_start", where),
-        started=r.number(raw, "started", where, note=False),
-        ended=r.number(raw, "ended", where, note=False),
-        fault_end=r.number(raw, "fault_end", where),
-        detect_s=r.number(raw, "detect_s", where),
-        recovery_s=r.number(raw, "recovery_s", where),
-        recovery_target_s=r.number(raw, "recovery_target_s", where),
-        peak_p95_ms=r.number(raw, "peak_p95_ms", where),
-        error_rate=r.number(raw, "error_rate", where),
-        error_budget_burnt=r.number(raw, "error_budget_burnt", where, note=False),
-        detected_at=r.number(recovery, "detected_at", f"{where}.recovery", note=False),
-        recovered_at=r.number(recovery, "recovered_at", f"{where}.recovery", note=False),
-        stabilisation_s=r.number(recovery, "stabilisation_s", f"{where}.recovery", note=False),
-        integrity=_integrity(r, r.mapping(raw, "integrity", where), f"{where}.integrity"),
-        slo=_slo(r, r.mapping(raw, "slo", where, note=False), f"{where}.slo"),
-        phases=_phases(r, raw.get("phases"), f"{where}.phases"),
-        reasons=_texts(r, raw.get("reasons"), f"{where}.reasons"),
-    )
-    missing = tuple(m.removeprefix(f"{where}.") for m in r.missing)
-    return replace(exp, missing=missing)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
+def read_run_doc(file: Path) -> RunDoc:
+    """Parse and validate a run.json; ConfigError (file, field, value) for anything malformed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such file (is this a run folder?)") from None
+        raise ConfigError(f"{file}: no such file (is this a run folder?)") from None
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+        raise ConfigError(f"{file}: cannot read: {exc.strerror}") from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
+        raise ConfigError(f"{file}:{exc.lineno}: not valid JSON: {exc.msg}") from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a JSON object at the top, got {type(data).__name__}")
-    return data
+        raise ConfigError(f"{file}: expected a JSON object at the top, got {type(data).__name__}")
+    try:
+        return RunDoc.model_validate(data)
+    except ValidationError as exc:
+        raise _bad_input(file, exc) from None
 
 
 def load_run(run_dir: Path | str) -> Run:
@@ -353,34 +259,29 @@ def load_run(run_dir: Path | str) -> Run:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise ConfigError(f"{run_dir}: not a directory (expected a run folder with run.json)")
-    file = run_dir / "run.json"
-    raw = _read_json(file)
-    r = _Reader(file)
-    raw_experiments = raw.get("experiments", [])
-    if not isinstance(raw_experiments, list):
-        raise r.fail("experiments", "a list", raw_experiments)
-    experiments = tuple(_experiment(r, item, i) for i, item in enumerate(raw_experiments))
-    r.missing = []
-    kind = r.text(raw, "kind", "run", note=False) or "gameday"
-    run = Run(
+    doc = read_run_doc(run_dir / RUN_FILE)
+    kind = doc.kind or "gameday"
+    noted = ["run_id", "verdict", *(["scenario"] if kind == "gameday" else []), "target", "started", "ended"]
+    noted += ["load", "environment", "reproduce"]
+    missing = _unset(doc, tuple(noted))
+    if doc.experiments is None and kind == "gameday":
+        missing.append("experiments")
+    return Run(
         path=run_dir,
-        run_id=r.text(raw, "run_id", "run") or run_dir.name,
-        verdict=r.text(raw, "verdict", "run") or "unknown",
-        experiments=experiments,
-        scenario=r.text(raw, "scenario", "run", note=kind == "gameday"),
-        target=r.text(raw, "target", "run"),
-        started=r.number(raw, "started", "run"),
-        ended=r.number(raw, "ended", "run"),
-        load=r.mapping(raw, "load", "run") or {},
-        environment=r.mapping(raw, "environment", "run") or {},
-        reproduce=r.text(raw, "reproduce", "run"),
-        errors=_texts(r, raw.get("errors"), "errors"),
-        interrupted_by=r.text(raw, "interrupted_by", "run", note=False),
+        run_id=doc.run_id or run_dir.name,
+        verdict=doc.verdict or "unknown",
+        experiments=tuple(_experiment(e, i) for i, e in enumerate(doc.experiments or [])),
+        scenario=doc.scenario,
+        target=doc.target,
+        started=doc.started,
+        ended=doc.ended,
+        load=doc.load.model_dump(exclude_unset=True) if doc.load else {},
+        environment=dict(doc.environment or {}),
+        reproduce=doc.reproduce,
+        errors=tuple(doc.errors),
+        interrupted_by=doc.interrupted_by,
         kind=kind,
-        integrity=_integrity(r, r.mapping(raw, "integrity", "run", note=False), "integrity"),
-        slo=_slo(r, r.mapping(raw, "slo", "run", note=False), "slo"),
+        integrity=doc.integrity,
+        slo=doc.slo or _NO_SLO,
+        missing=tuple(missing),
     )
-    if "experiments" not in raw and run.kind == "gameday":
-        r.missing.append("run.experiments")
-    missing = tuple(m.removeprefix("run.") for m in r.missing)
-    return replace(run, missing=missing)

@@ -16,6 +16,7 @@ from typing import Any
 
 from resilience.errors import FaultError, TargetError
 from resilience.faults.ledger import Fault, fault_ledger
+from resilience.safety import redact
 from resilience.safety.clean_check import Check, check_clean
 from resilience.safety.fault_store import DurableLedger, LedgerEntry
 from resilience.safety.interrupted import mark_interrupted_runs, run_dirs_of, stop_orphan_load
@@ -133,8 +134,6 @@ def cleanup(target: Any, state_dir: Path, *, timeout_s: float = 60.0, say: Say =
 @contextmanager
 def exclusive_run(state_dir: Path, results_dir: Path, say: Say) -> Iterator[RunLock]:
     """Hold the target's run lock for a run; refuse while faults of an earlier run are still recorded."""
-    from resilience.safety import redact
-
     redact.register_secrets_file(state_dir / "secrets.json")
     redact.install_logging_filter()
     with RunLock(state_dir, "run", results_dir=results_dir) as lock:

@@ -10,7 +10,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from chaoslib.exceptions import InterruptExecution
+from chaoslib.experiment import run_experiment
 from chaoslib.run import RunEventHandler
+from chaoslib.types import Strategy
 
 from resilience.errors import FaultError
 from resilience.faults.ledger import fault_ledger
@@ -98,10 +101,6 @@ def run_experiment_file(
     Whatever happens (deviation, failure, Ctrl-C, SIGTERM, safeguard), every fault still active afterwards
     is reverted through the ledger before this returns.
     """
-    from chaoslib.exceptions import InterruptExecution
-    from chaoslib.experiment import run_experiment
-    from chaoslib.types import Strategy
-
     out_dir.mkdir(parents=True, exist_ok=True)
     experiment = json.loads(json.dumps(experiment))
     experiment.setdefault("configuration", {}).update(configuration)

@@ -13,6 +13,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from chaoslib.activity import ensure_activity_is_valid
+from chaoslib.exceptions import ChaosException
+from chaoslib.experiment import ensure_experiment_is_valid
+from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid
+
 from resilience.scenario import Key, Located, load_yaml
 
 __all__ = ["validate_experiment"]
@@ -47,10 +52,6 @@ def _check_public(located: Located, loc: tuple[Key, ...], provider: dict[str, An
 
 
 def _check_activity(located: Located, loc: tuple[Key, ...], activity: Any) -> None:
-    from chaoslib.activity import ensure_activity_is_valid
-    from chaoslib.exceptions import ChaosException
-    from chaoslib.hypothesis import ensure_hypothesis_tolerance_is_valid
-
     if not isinstance(activity, dict):
         raise located.error(loc, "an activity must be a mapping")
     if "ref" in activity:
@@ -109,9 +110,6 @@ _SHAPES: dict[str, type] = {
 
 def validate_experiment(path: Path | str) -> dict[str, Any]:
     """Load and validate a Chaos Toolkit experiment; the experiment as a dict, or ConfigError file:line:field."""
-    from chaoslib.exceptions import ChaosException
-    from chaoslib.experiment import ensure_experiment_is_valid
-
     located = load_yaml(path)
     data = located.data
     if not isinstance(data, dict):

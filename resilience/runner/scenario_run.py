@@ -18,12 +18,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import chaoslib
+
 from resilience import __version__
+from resilience.analysis.integrity import check_integrity
 from resilience.analysis.samples import samples_from_rows
+from resilience.analysis.timeline import timeline_from_events
 from resilience.context import RunContext, share_target
+from resilience.controls.load import start_target_load
 from resilience.errors import ConfigError, LoadError, ResilienceError
 from resilience.faults.ledger import fault_ledger
 from resilience.load.events import EventTail, Kind, Raw
+from resilience.probes import slo as slo_probe
+from resilience.report import write_report
+from resilience.rundoc import host_platform, write_run
 from resilience.runner.engine import Progress, run_experiment_file
 from resilience.runner.experiments import validate_experiment
 from resilience.runner.progress import Reporter
@@ -31,7 +39,9 @@ from resilience.runner.results import experiment_result, read_records
 from resilience.runner.signals import SignalGate
 from resilience.runner.verdict import exit_code, overall
 from resilience.scenario import ExperimentPlan, LoadedScenario, load_scenario
+from resilience.targets import get_target
 from resilience.targets.base import Target
+from resilience.targets.kube.dry_run import kill_plan_lines
 
 __all__ = ["Plan", "RunOptions", "prepare", "run_scenario"]
 
@@ -99,9 +109,6 @@ def dry_run_lines(plan: Plan) -> list[str]:
 
 def _kube_kill_plan(plan: Plan) -> list[str]:
     """On kind/staging: the pods each kill action would hit now (read-only, through the safety guard)."""
-    from resilience.targets import get_target
-    from resilience.targets.kube.dry_run import kill_plan_lines
-
     options = dict(plan.loaded.scenario.targets.get(plan.target, {}))
     target: Any = get_target(plan.target, **options)
     named = [(p.name, exp) for p, exp in plan.experiments]
@@ -141,7 +148,7 @@ class _Run:
     """State of one run; each step is a short method."""
 
     def __init__(self, opts: RunOptions, plan: Plan, reporter: Reporter) -> None:
-        self.opts, self.plan, self.progress = opts, plan, reporter
+        self.opts, self.plan = opts, plan
         self.reporter = reporter
         self.started = reporter.run_start
         self.run_id = _run_id(plan.loaded.scenario.name)
@@ -156,8 +163,6 @@ class _Run:
         self.context = RunContext()
 
     def bring_up(self) -> Target:
-        from resilience.targets import get_target
-
         options: dict[str, Any] = dict(self.plan.loaded.scenario.targets.get(self.plan.target, {}))
         if self.opts.state_dir:
             options["state_dir"] = self.opts.state_dir
@@ -165,17 +170,15 @@ class _Run:
         self.context = RunContext(target_name=self.plan.target, state_dir=self.opts.state_dir)
         share_target(self.context, target)
         if not target.is_up():
-            self.progress(f"bringing target {target.name} up")
+            self.reporter(f"bringing target {target.name} up")
             t0 = time.monotonic()
-            target.up(progress=lambda line: self.progress(f"  {line}"))
-            self.progress(f"target {target.name} up in {time.monotonic() - t0:.1f} s")
+            target.up(progress=lambda line: self.reporter(f"  {line}"))
+            self.reporter(f"target {target.name} up in {time.monotonic() - t0:.1f} s")
         return target
 
     def start_load(self, target: Target) -> None:
-        from resilience.controls.load import start_target_load
-
         spec = self.plan.loaded.scenario.load
-        self.progress(f"starting load: {spec.users} users ({spec.profile}); warm-up {spec.warmup_s:g} s")
+        self.reporter(f"starting load: {spec.users} users ({spec.profile}); warm-up {spec.warmup_s:g} s")
         self.load = start_target_load(target, spec.params(), self.dir / "load", workers=spec.workers)
         self.tail = EventTail(Path(self.load.events_dir))
         _sleep(spec.warmup_s, alive=self.load.alive)
@@ -183,21 +186,19 @@ class _Run:
     def steady_state(self, plan: ExperimentPlan) -> dict[str, Any]:
         """Wait (bounded) until the experiment's SLO holds for its stabilisation window, before its hypothesis:
         start-up noise or the last experiment's tail is no baseline. What happened goes in run.json."""
-        from resilience.probes.slo import wait_for_slo
-
         sc = self.plan.loaded.scenario
         t0 = time.monotonic()
         config = RunContext(events_dir=Path(self.load.events_dir)).to_configuration()
         # at least as long as the hypotheses' own windows (3 s in experiments/), or they see start-up noise
         stable_s = max(sc.stabilisation_for(plan), _STEADY_MIN_S)
-        held = wait_for_slo(
+        held = slo_probe.wait_for_slo(
             stable_s=stable_s, timeout_s=_STEADY_TIMEOUT_S, slo=sc.slo_for(plan).model_dump(), configuration=config
         )
         waited = round(time.monotonic() - t0, 1)
         if held:
-            self.progress(f"{plan.name}: steady state: the SLO held for {stable_s:g} s (waited {waited:g} s)")
+            self.reporter(f"{plan.name}: steady state: the SLO held for {stable_s:g} s (waited {waited:g} s)")
         else:
-            self.progress(
+            self.reporter(
                 f"{plan.name}: [yellow]no steady state within {_STEADY_TIMEOUT_S:g} s[/yellow]:"
                 " the hypothesis runs anyway"
             )
@@ -216,10 +217,10 @@ class _Run:
             slo=slo.model_dump(),
             safeguards=dict(sc.safeguards),
         ).to_configuration()
-        self.progress(f"[bold]{plan.name}[/bold]: {experiment.get('title')}")
+        self.reporter(f"[bold]{plan.name}[/bold]: {experiment.get('title')}")
         started = time.time()
         journal = run_experiment_file(
-            experiment, plan.name, configuration=config, out_dir=out, progress=self.progress, gate=self.gate
+            experiment, plan.name, configuration=config, out_dir=out, progress=self.reporter, gate=self.gate
         )
         ended = time.time()
         with self.gate.deferred():
@@ -228,8 +229,6 @@ class _Run:
     def _analyse(
         self, plan: ExperimentPlan, journal: dict[str, Any], window: tuple[float, float], out: Path
     ) -> dict[str, Any]:
-        from resilience.analysis.timeline import timeline_from_events
-
         sc = self.plan.loaded.scenario
         slo = sc.slo_for(plan)
         res = slo.window_s
@@ -265,7 +264,6 @@ class _Run:
     def _integrity(self, plan: ExperimentPlan, since: float | None) -> dict[str, Any] | None:
         if not plan.integrity or self.target is None:
             return None
-        from resilience.analysis.integrity import check_integrity
 
         try:
             report: dict[str, Any] = check_integrity(
@@ -286,7 +284,7 @@ class _Run:
             if self.gate.interrupted or (result["verdict"] in ("interrupted", "aborted") and result.get("safeguard")):
                 break
             if plan.pause_after_s and i + 1 < len(self.plan.experiments):
-                self.progress(f"pause {plan.pause_after_s:g} s")
+                self.reporter(f"pause {plan.pause_after_s:g} s")
                 _sleep(plan.pause_after_s, alive=self.load.alive)
 
     def finish(self) -> dict[str, Any]:
@@ -295,23 +293,20 @@ class _Run:
             try:
                 reverted = fault_ledger().revert_all()
                 if reverted:
-                    self.progress(f"reverted left-over faults: {', '.join(reverted)}")
+                    self.reporter(f"reverted left-over faults: {', '.join(reverted)}")
             except ResilienceError as exc:
                 self.errors.append(str(exc))
             if self.load is not None:
                 self.load.stop()
             run = self._document()
-            self.dir.mkdir(parents=True, exist_ok=True)
-            (self.dir / "run.json").write_text(json.dumps(run, indent=2, default=str) + "\n", encoding="utf-8")
+            write_run(self.dir, run)
             self._reports(run)
             if self.opts.teardown and self.target is not None:
-                self.progress(f"tearing target {self.target.name} down")
+                self.reporter(f"tearing target {self.target.name} down")
                 self.target.down()
         return run
 
     def _document(self) -> dict[str, Any]:
-        import chaoslib
-
         sc = self.plan.loaded.scenario
         verdicts = [r["verdict"] for r in self.results]
         skipped = len(self.results) < len(self.plan.experiments)
@@ -339,7 +334,7 @@ class _Run:
                 "resilience": __version__,
                 "chaoslib": chaoslib.__version__,
                 "python": platform.python_version(),
-                "platform": platform.platform(),
+                "platform": host_platform(),
                 "target": self.plan.target,
                 "load": sc.load.model_dump(),
             },
@@ -348,16 +343,11 @@ class _Run:
 
     def _reports(self, run: dict[str, Any]) -> None:
         try:
-            from resilience.report import write_report
-        except ImportError:
-            self.progress("reports: resilience.report is not installed; run.json and timelines only")
-            return
-        try:
             written = write_report(self.dir)
         except Exception as exc:  # noqa: BLE001 - a broken chart must not hide the verdict
-            self.progress(f"reports failed: {exc}")
+            self.reporter(f"reports failed: {exc}")
             return
-        self.progress(f"reports: {', '.join(str(p.relative_to(self.dir)) for p in written)}")
+        self.reporter(f"reports: {', '.join(str(p.relative_to(self.dir)) for p in written)}")
 
 
 def _quiet_chaostoolkit() -> None:
@@ -367,9 +357,8 @@ def _quiet_chaostoolkit() -> None:
         chaos.setLevel(logging.CRITICAL + 1)
 
 
-def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
-    """Run (or, with ``dry_run``, describe) a scenario; the exit code of DESIGN.md."""
-    plan = prepare(opts)
+def run_scenario(plan: Plan, opts: RunOptions, reporter: Reporter | None = None) -> int:
+    """Run (or, with ``dry_run``, describe) the plan ``prepare(opts)`` validated; the exit code of DESIGN.md."""
     reporter = reporter or Reporter()
     if opts.dry_run:
         lines = dry_run_lines(plan)
@@ -382,7 +371,7 @@ def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
     _quiet_chaostoolkit()
     run.gate.install()
     try:
-        run.progress(
+        run.reporter(
             f"run {run.run_id}: scenario {plan.loaded.scenario.name}, {len(plan.experiments)} experiments -> {run.dir}"
         )
         run.dir.mkdir(parents=True, exist_ok=True)
@@ -393,7 +382,7 @@ def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
         run.gate.received = run.gate.received or "SIGINT"
     except ResilienceError as exc:
         run.errors.append(str(exc))
-        run.progress(f"[red]error[/red]: {exc}")
+        run.reporter(f"[red]error[/red]: {exc}")
     finally:
         try:
             document = run.finish()
@@ -404,9 +393,4 @@ def run_scenario(opts: RunOptions, reporter: Reporter | None = None) -> int:
     return exit_code(document["verdict"])
 
 
-def experiment_names(plans: Sequence[ExperimentPlan]) -> list[str]:
-    """Names of the experiments, in order."""
-    return [p.name for p in plans]
-
-
-__all__ += ["Progress", "dry_run_lines", "experiment_names", "window_records"]
+__all__ += ["Progress", "dry_run_lines", "window_records"]

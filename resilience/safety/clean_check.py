@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resilience.targets.base import Target
+from resilience.targets.toxiproxy import Toxiproxy
 
 __all__ = ["Check", "check_clean", "proxy_problems"]
 
@@ -43,8 +44,6 @@ def proxy_problems(proxies: dict[str, Any]) -> list[str]:
 
 
 def _proxies(target: Target, _timeout_s: float, _release: str | None) -> tuple[bool, str]:
-    from resilience.targets.toxiproxy import Toxiproxy
-
     proxies = Toxiproxy(target.endpoints().toxiproxy).proxies()
     problems = proxy_problems(proxies)
     return not problems, "; ".join(problems) or f"{len(proxies)} proxies enabled, no toxics"

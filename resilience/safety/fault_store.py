@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import ConfigError
+from resilience.targets.local.layout import default_state_dir
 
 __all__ = ["DurableLedger", "LedgerEntry", "state_dir_for", "state_dir_of_target"]
 
@@ -56,8 +57,6 @@ def state_dir_for(target_name: str, state_dir: Path | str | None = None) -> Path
     if state_dir:
         return Path(state_dir)
     if target_name == "local":
-        from resilience.targets.local.layout import default_state_dir
-
         return default_state_dir()
     return Path.cwd() / ".state" / target_name
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import requests
 
@@ -98,6 +99,8 @@ def test_smoke_scenario_passes_end_to_end(stack: dict[str, Path]) -> None:
         assert (run_dir / e["dir"] / "timeline.csv").read_text().startswith("t,throughput,error_rate,p50_ms,p95_ms")
         assert (run_dir / e["dir"] / "journal.json").is_file()
     assert run["load"]["requests"] > 0
+    schema = json.loads((ROOT / "docs" / "run.schema.json").read_text())
+    jsonschema.validate(run, schema)  # the documented schema holds for a real run's run.json
     _no_toxics_left(stack)
     print(f"\nsmoke wall time incl. bring-up: {wall:.1f} s; recovery: "
           + ", ".join(f"{e['name']} {e['recovery_s']} s" for e in run["experiments"]))  # fmt: skip

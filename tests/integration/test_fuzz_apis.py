@@ -23,6 +23,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import given
 from hypothesis import strategies as st
 
+from chat.app import create_app
+from chat.config import Settings
 from resilience.netfault.api import Api, build_app
 from tests.support.fuzz import CASES, fast, junk, mutated
 from tests.support.servers import RedisServer
@@ -152,10 +154,7 @@ def chat(postgres_server: Any, redis_server: RedisServer) -> Iterator[tuple[Any,
     """The chat app in-process over a fresh database and the session's Redis: (client, token, dsn)."""
     with warnings.catch_warnings():  # starlette asks for httpx2; httpx is what this project installs
         warnings.simplefilter("ignore")
-        from starlette.testclient import TestClient as StarletteClient
-
-    from chat.app import create_app
-    from chat.config import Settings
+        from starlette.testclient import TestClient as StarletteClient  # noqa: PLC0415 - its warning is silenced here
 
     dsn = postgres_server.create_database(f"fuzz_{uuid.uuid4().hex[:10]}")
     settings_ = Settings(

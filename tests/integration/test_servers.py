@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psutil
 import psycopg
 import pytest
 import redis
@@ -40,6 +41,5 @@ def test_postgres_restart_keeps_data_and_stop_leaves_no_process() -> None:
     finally:
         server.cleanup()
     assert pid is not None
-    import psutil
 
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -20,6 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
+
 __all__ = ["PostgresServer", "RedisServer", "free_port", "wait_port"]
 
 
@@ -149,8 +151,6 @@ class PostgresServer:
 
     def create_database(self, name: str) -> str:
         """Create database ``name`` and return its DSN."""
-        import psycopg
-
         with psycopg.connect(self.dsn(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)

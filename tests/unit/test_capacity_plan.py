@@ -8,8 +8,9 @@ import pytest
 
 from resilience.capacity.measure import step_result
 from resilience.capacity.plan import FaultKind, load_capacity_plan
-from resilience.capacity.session import estimate_s, plan_lines
+from resilience.capacity.session import estimate_s, plan_lines, run_json
 from resilience.errors import ConfigError
+from tests.unit.test_capacity_result import synthetic_result
 
 pytestmark = pytest.mark.unit
 
@@ -102,9 +103,6 @@ def test_step_result_without_requests_has_no_latency() -> None:
 
 def test_run_json_carries_the_run_contract_and_the_knees() -> None:
     """run.json of a capacity run has the contract keys, no experiments, and each condition's knee."""
-    from resilience.capacity.session import run_json
-    from tests.unit.test_capacity_result import synthetic_result
-
     loaded = load_capacity_plan(ROOT / "scenarios" / "capacity.yaml")
     result = synthetic_result()
     doc = run_json(result, loaded)

@@ -23,6 +23,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from resilience.targets.kube._options import ReleaseNames, parse_options
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -215,8 +217,6 @@ def test_staging_binds_a_least_privilege_role_for_the_harness() -> None:
 @pytest.mark.parametrize("env", ["kind", "staging"])
 def test_object_names_the_target_uses_exist_in_the_chart(env: str) -> None:
     """The Deployment, container, CNPG Cluster and Secrets the Kubernetes target addresses are in the chart."""
-    from resilience.targets.kube._options import ReleaseNames, parse_options
-
     values = _values(env)
     options: dict[str, Any] = {"release": RELEASE}
     if env == "staging":

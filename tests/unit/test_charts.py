@@ -155,7 +155,7 @@ def test_out_of_order_is_a_warning_not_a_failure(run: Run) -> None:
     """Out-of-order delivery with nothing lost or duplicated is amber and keeps the integrity check passing."""
     exp = run.experiments[0]
     assert exp.integrity is not None
-    reordered = replace(exp, integrity=replace(exp.integrity, out_of_order=3, delivery_ratio=0.875))
+    reordered = replace(exp, integrity=exp.integrity.model_copy(update={"out_of_order": 3, "delivery_ratio": 0.875}))
     assert reordered.integrity is not None and reordered.integrity.ok is True and not reordered.integrity.clean
     cells = integrity_cells(reordered, delivery=True)
     assert cells[3] == ("3", "warn") and cells[4] == ("87.5 %", "plain")
@@ -195,7 +195,7 @@ def test_degenerate_experiments_draw_without_warnings(tmp_path: Path) -> None:
     """Experiments without fault, recovery, or with zero-length phases still draw every run-wide chart."""
     bare = Experiment(name="a", verdict="passed")
     unrecovered = Experiment(
-        name="b", verdict="failed", fault_start=10.0, recovery_target_s=5, phases=(Phase("fault", 10.0),)
+        name="b", verdict="failed", fault_start=10.0, recovery_target_s=5, phases=(Phase(name="fault", at=10.0),)
     )
     instant = Experiment(
         name="c",
@@ -203,7 +203,7 @@ def test_degenerate_experiments_draw_without_warnings(tmp_path: Path) -> None:
         fault_start=10.0,
         recovery_s=0.0,
         recovery_target_s=0.0,
-        phases=(Phase("x", 10.0), Phase("y", 10.0)),
+        phases=(Phase(name="x", at=10.0), Phase(name="y", at=10.0)),
     )
     exps = [bare, unrecovered, instant]
     assert recovery_figure(exps).axes[0].patches[1].get_width() == 5  # type: ignore[attr-defined]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
 import tempfile
@@ -20,6 +21,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from resilience.cli import main
 from resilience.errors import ConfigError
 from resilience.runner.experiments import validate_experiment
 from resilience.scenario import load_scenario
@@ -47,8 +49,6 @@ def work() -> Iterator[Path]:
 
 def _text(doc: Any, style: str) -> str:
     if style == "json":
-        import json
-
         return json.dumps(doc, default=str)
     return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
 
@@ -144,8 +144,6 @@ _COMMANDS = st.sampled_from(
 @given(command=_COMMANDS, args=st.lists(_TOKENS, max_size=6))
 def test_cli_arguments(work: Path, command: list[str], args: list[str], monkeypatch_session: Any) -> None:
     """Any argument list gives an exit code of the documented set and no traceback."""
-    from resilience.cli import main
-
     CASES["CLI arguments"] += 1
     argv = [*command, *args]
     if command[:1] == ["run"]:

@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from resilience.errors import ConfigError, TargetError
-from resilience.targets.kube._cnpg import cluster_health
+from resilience.scenario import load_scenario
+from resilience.targets.kube._cnpg import cluster_health, routing_health
 from resilience.targets.kube._options import DEFAULT_NODE_PORTS, parse_options
 from resilience.targets.kube._pods import victim_count
 from resilience.targets.kube._rollout import release_of, rollout_state, with_release
@@ -136,8 +137,6 @@ def test_default_node_ports_match_chart_and_kind_config() -> None:
 
 def test_scenario_targets_section_names_known_targets_only(tmp_path: Path) -> None:
     """A scenario's targets section accepts local/kind/staging options and names an unknown target in the error."""
-    from resilience.scenario import load_scenario
-
     experiment = ROOT / "experiments" / "pod-kill.yaml"
     base = f"name: s\nexperiments:\n  - {{name: pod-kill, file: {experiment}, recovery_target_s: 15}}\n"
     good = tmp_path / "good.yaml"
@@ -151,7 +150,6 @@ def test_scenario_targets_section_names_known_targets_only(tmp_path: Path) -> No
 
 def test_routing_health_counts_only_ready_endpoints() -> None:
     """The -rw Service is routed when its ready endpoints are exactly the primary; a not-ready old one is ignored."""
-    from resilience.targets.kube._cnpg import routing_health
 
     def ep(name: str, ready: bool) -> dict[str, Any]:
         return {"conditions": {"ready": ready}, "targetRef": {"kind": "Pod", "name": name}}

@@ -12,6 +12,7 @@ from resilience.targets.local.supervisor import count_restarts
 from resilience.targets.local.target import parse_signal, pick_victims
 from resilience.targets.local.view import db_routing_ok
 from resilience.targets.local.waiting import port_names_of, startup_failure
+from resilience.targets.local.writeprobe import outage_around
 
 pytestmark = pytest.mark.unit
 
@@ -118,8 +119,6 @@ def test_startup_failure_reports_a_taken_port_with_its_number() -> None:
 
 def test_write_outage_spans_last_success_before_to_first_after() -> None:
     """The outage is the longest gap between successive acks ending after the fault start t."""
-    from resilience.targets.local.writeprobe import outage_around
-
     oks = [1.0, 1.02, 1.04, 1.06, 2.5, 2.52]
     assert outage_around(oks, 1.05) == pytest.approx(1.44)
     assert outage_around(oks, 1.01) == pytest.approx(1.44)  # an ack after t but before the crash bit

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from resilience.errors import TargetError
+from resilience.targets.local import preflight
 from resilience.targets.local.preflight import blocked_ancestor
 
 pytestmark = pytest.mark.unit
@@ -57,9 +59,6 @@ def test_missing_paths_are_not_blocked(open_tmp: Path) -> None:
 
 def test_a_missing_server_binary_names_its_debian_package(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without etcd on any path, preflight says which Debian package to install, in one line."""
-    from resilience.errors import TargetError
-    from resilience.targets.local import preflight
-
     monkeypatch.setattr(preflight.shutil, "which", lambda name, path=None: None if name == "etcd" else "/bin/true")
     with pytest.raises(TargetError, match="Debian package etcd-server is missing") as info:
         preflight.find_binaries()

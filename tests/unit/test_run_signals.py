@@ -13,6 +13,7 @@ import pytest
 
 from resilience.runner.engine import run_experiment_file
 from resilience.runner.signals import SignalGate
+from resilience.runner.verdict import problems
 
 pytestmark = pytest.mark.unit
 
@@ -52,8 +53,6 @@ def _action(name: str, func: str, kind: str = "action", **args: Any) -> dict[str
 
 def test_rollbacks_run_when_an_action_fails(tmp_path: Path) -> None:
     """A failing action (chaos run would exit 0) still gets its rollbacks, and the verdict sees the failure."""
-    from resilience.runner.verdict import problems
-
     experiment = _experiment(tmp_path / "log", 0.0)
     experiment["method"].insert(1, _action("boom", "boom"))
     journal = run_experiment_file(

@@ -12,6 +12,8 @@ from rich.console import Console
 
 import resilience.probes.slo as slo_mod
 from resilience.analysis.recovery import Sample
+from resilience.analysis.timeline import timeline_from_events
+from resilience.load.events import Kind
 from resilience.probes.slo import broken_objectives
 from resilience.runner import scenario_run
 from resilience.runner.progress import Reporter
@@ -88,9 +90,6 @@ def test_broken_objectives_name_the_limit_and_the_measured_value() -> None:
 
 def test_window_records_keep_websocket_connects_so_open_sockets_carry_over() -> None:
     """WebSockets opened when the load started still count as open in a later experiment's timeline."""
-    from resilience.analysis.timeline import timeline_from_events
-    from resilience.load.events import Kind
-
     connects = [(0.5 + i * 0.01, int(Kind.WS_CONNECT), 1, 0, 3.0) for i in range(10)]
     closes = [(1.0, int(Kind.WS_CLOSE), 1, 0, 0.0)]
     acks = [(float(t), int(Kind.ACK), 1, 0, 5.0) for t in range(0, 60)]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from resilience.errors import ConfigError
 from resilience.safety.clean_check import proxy_problems
 from resilience.safety.interrupted import mark_interrupted_runs
 from resilience.safety.lease import LEASE_ENV, fault_lease_s
@@ -60,8 +61,6 @@ def test_fault_lease_from_environment(monkeypatch: pytest.MonkeyPatch, raw: str,
 @pytest.mark.parametrize("raw", ["-1", "soon", "inf"])
 def test_bad_fault_lease_is_a_config_error(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
     """A lease that is not a non-negative number of seconds is refused in one line naming the variable."""
-    from resilience.errors import ConfigError
-
     monkeypatch.setenv(LEASE_ENV, raw)
     with pytest.raises(ConfigError, match=LEASE_ENV):
         fault_lease_s()

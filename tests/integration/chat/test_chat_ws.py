@@ -9,6 +9,7 @@ import jwt
 import psycopg
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
 
 from chat.launcher import ChatReplica
 from tests.integration.chat.conftest import JWT_SECRET, StartReplicas, auth, token
@@ -132,8 +133,6 @@ def test_ws_auth_failure_closes_1008(replica: ChatReplica, case: str) -> None:
 
 def test_ws_bearer_header_is_accepted(replica: ChatReplica) -> None:
     """The token may also come in an Authorization: Bearer header."""
-    from websockets.sync.client import connect
-
     headers = {"Authorization": f"Bearer {token(replica)}"}
     with connect(f"{replica.ws_url}?room=r1", additional_headers=headers, open_timeout=10) as ws:
         assert recv_json(ws)["type"] == "ready"
@@ -142,8 +141,6 @@ def test_ws_bearer_header_is_accepted(replica: ChatReplica) -> None:
 @pytest.mark.parametrize("query", ["room=bad%20room", "room=r1&after=-1", "room=r1&after=99999999999999999999"])
 def test_ws_bad_query_closes_4422(replica: ChatReplica, query: str) -> None:
     """An invalid room or after= closes the socket with code 4422 and a reason naming the parameter."""
-    from websockets.sync.client import connect
-
     with (
         connect(f"{replica.ws_url}?{query}&token={token(replica)}", open_timeout=10) as ws,
         pytest.raises(ConnectionClosed) as closed,

@@ -1,0 +1,205 @@
+"""The run document, ``results/<run-id>/run.json``: one pydantic model that the runners write and the
+reports read, and whose JSON Schema is ``docs/run.schema.json`` (``python -m resilience.rundoc`` prints it).
+
+Every field is optional on read: a run interrupted early may lack keys, and a report says what is missing
+rather than failing. Types are strict: a key present with the wrong type is bad input. Extra keys are
+welcome (the contract grows); the ones declared here keep their meaning.
+
+    RunDoc ── experiments: [ExperimentDoc ── hypothesis: HypothesisDoc, recovery: RecoveryDoc,
+           │                                 integrity: IntegrityDoc, slo: Slo, phases: [PhaseDoc]]
+           ├─ load: LoadDoc
+           ├─ integrity: IntegrityDoc      (a load-only run)
+           └─ slo: Slo
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
+from resilience.slo import Slo
+
+__all__ = [
+    "RUN_FILE",
+    "ExperimentDoc",
+    "HypothesisDoc",
+    "IntegrityDoc",
+    "LoadDoc",
+    "PhaseDoc",
+    "RecoveryDoc",
+    "RunDoc",
+    "Verdict",
+    "host_platform",
+    "run_schema",
+    "write_run",
+]
+
+RUN_FILE = "run.json"
+"""The run document's file name in a run folder."""
+
+Verdict = Literal["passed", "failed", "aborted", "interrupted", "unknown"]
+"""A run's or an experiment's verdict (``unknown``: not recorded)."""
+
+
+class _Doc(BaseModel):
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
+
+
+class HypothesisDoc(_Doc):
+    """Whether the steady-state hypothesis held: before the fault, from the fault until recovery, after."""
+
+    before: bool | None = None
+    during: bool | None = None
+    after: bool | None = None
+
+
+class RecoveryDoc(_Doc):
+    """The recovery analysis on the run clock (epoch seconds)."""
+
+    detected_at: float | None = None
+    """End of the first window that broke the SLO after the fault started."""
+    recovered_at: float | None = None
+    """Start of the first stabilisation window over which the SLO held again."""
+    stabilisation_s: float | None = None
+
+
+class IntegrityDoc(_Doc):
+    """Message integrity: acknowledged messages looked up in the database afterwards."""
+
+    acked: NonNegativeInt | None = None
+    lost: NonNegativeInt | None = None
+    duplicated: NonNegativeInt | None = None
+    out_of_order: NonNegativeInt | None = None
+    indeterminate: NonNegativeInt | None = None
+    """Sends whose outcome the client never learned (not counted as lost)."""
+    delivery_ratio: float | None = None
+    """Share of expected WebSocket deliveries that connected clients received."""
+    violations: list[str] = Field(default_factory=list)
+    """The checker's own words for each problem found (may be long; reports show the first few)."""
+
+    @property
+    def ok(self) -> bool | None:
+        """True when no acknowledged message was lost or duplicated (the runner's pass rule); None: not measured.
+
+        Messages delivered out of order are a warning (``clean`` is False), not a failure.
+        """
+        if self.lost is None or self.duplicated is None:
+            return None
+        return self.lost == 0 and self.duplicated == 0
+
+    @property
+    def clean(self) -> bool:
+        """ok and nothing delivered out of order either."""
+        return bool(self.ok) and not self.out_of_order
+
+
+class PhaseDoc(_Doc):
+    """One step of a failover (``fault``, ``detected``, ``recovered``, ...) and when it happened (epoch s)."""
+
+    name: str
+    at: float
+
+
+class ExperimentDoc(_Doc):
+    """One experiment's figures and verdict."""
+
+    name: str | None = None
+    file: str | None = None
+    """The experiment file, relative to the working directory of the run."""
+    dir: str | None = None
+    """This experiment's folder inside the run folder (timeline.csv, journal.json, faults.jsonl)."""
+    verdict: Verdict | None = None
+    reasons: list[str] = Field(default_factory=list)
+    """Why the verdict is not ``passed``, one phrase each."""
+    started: float | None = None
+    ended: float | None = None
+    hypothesis: HypothesisDoc | None = None
+    fault_start: float | None = None
+    fault_end: float | None = None
+    detect_s: float | None = None
+    """From the fault start to the end of the first window that broke the SLO."""
+    recovery_s: float | None = None
+    """From the fault start until the SLO held again for the stabilisation window."""
+    recovery_target_s: float | None = None
+    recovery: RecoveryDoc | None = None
+    peak_p95_ms: float | None = None
+    error_rate: float | None = None
+    requests: NonNegativeInt | None = None
+    error_budget_burnt: float | None = None
+    """Failed requests over the failures the SLO allows for the requests made during the experiment."""
+    slo: Slo | None = None
+    integrity: IntegrityDoc | None = None
+    safeguard: dict[str, Any] | None = None
+    """The safeguard's breach record when it aborted the experiment."""
+    journal_status: str | None = None
+    phases: list[PhaseDoc] = Field(default_factory=list)
+    steady_wait: dict[str, Any] | None = None
+    """The bounded wait for a steady state before the hypothesis (held, waited_s, stable_s, timeout_s)."""
+
+
+class LoadDoc(_Doc):
+    """The load that ran under the experiments (or alone)."""
+
+    users: NonNegativeInt | None = None
+    requests: NonNegativeInt | None = None
+    messages_acked: NonNegativeInt | None = None
+    events_dir: str | None = None
+    """The raw events' folder, relative to the run folder."""
+
+
+class RunDoc(_Doc):
+    """A whole run: ``kind`` says what wrote it (a game day, a load alone, a capacity plan)."""
+
+    run_id: str | None = None
+    kind: Literal["gameday", "load", "capacity"] | None = None
+    scenario: str | None = None
+    target: str | None = None
+    started: float | None = None
+    ended: float | None = None
+    verdict: Verdict | None = None
+    errors: list[str] = Field(default_factory=list)
+    interrupted_by: str | None = None
+    """The signal that interrupted the run (SIGINT, SIGTERM), if any."""
+    experiments: list[ExperimentDoc] | None = None
+    load: LoadDoc | None = None
+    integrity: IntegrityDoc | None = None
+    slo: Slo | None = None
+    environment: dict[str, Any] | None = None
+    reproduce: str | None = None
+    """The command that reproduces the run."""
+
+    def to_json(self) -> str:
+        """The document as written to run.json (unset fields left out, two-space indent)."""
+        return self.model_dump_json(indent=2, exclude_unset=True, fallback=str) + "\n"
+
+
+def write_run(run_dir: Path, document: Mapping[str, Any]) -> RunDoc:
+    """Validate ``document`` against the model and write it as ``run_dir/run.json``; the validated document.
+
+    Every runner writes through here, so what lands on disk is what the reports read.
+    """
+    doc = RunDoc.model_validate(dict(document))
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / RUN_FILE).write_text(doc.to_json(), encoding="utf-8")
+    return doc
+
+
+def host_platform() -> str:
+    """``Linux-6.1.0-x86_64``: the run's ``environment.platform`` (``platform.platform()`` would spawn
+    ``uname -p``)."""
+    return f"{platform.system()}-{platform.release()}-{platform.machine()}"
+
+
+def run_schema() -> dict[str, Any]:
+    """The JSON Schema of run.json (``docs/run.schema.json``)."""
+    schema: dict[str, Any] = RunDoc.model_json_schema(mode="serialization")
+    return schema
+
+
+if __name__ == "__main__":
+    print(json.dumps(run_schema(), indent=2))
