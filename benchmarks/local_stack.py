@@ -1,6 +1,14 @@
 """Benchmark the local target: cold bring-up, teardown and failover windows, min/median/max.
 
     .venv/bin/python benchmarks/local_stack.py [--runs 5] [--failovers 3] [--modes primary-crash,...]
+    .venv/bin/python benchmarks/local_stack.py --crashes 50        # only the crash series (issue 20)
+
+``--crashes N``: N consecutive primary crashes per kind (``--kinds primary-crash,postmaster-kill``) on one
+stack, under a writer through HAProxy that counts its acknowledged inserts; before each crash a backend
+of the primary is busy in a loop (a child that outlives a killed postmaster). Per crash: writes resume
+(goal median <= 2 s), the old primary rejoins as a streaming replica under a new postmaster (goal: every
+one <= 60 s; how often it is the synchronous one is printed), and afterwards 0 acknowledged writes lost.
+Prints the run's duration and an estimate for 50 crashes per kind.
 
 Each bring-up is cold (fresh initdb, base backups, every chat replica ready behind HAProxy) in its own
 temp state dir; goal <= 15 s median. Failover windows are measured on one more stack with a writer that
@@ -18,6 +26,7 @@ import contextlib
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,8 +36,11 @@ import psutil
 
 from resilience.targets.base import FailoverMode
 from resilience.targets.local import LocalTarget
-from resilience.targets.local.teardown import stack_processes
+from resilience.targets.local.teardown import postmaster_pid, stack_processes
 from resilience.targets.local.writeprobe import WriteProbe
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.support.local_stack import busy_backend
 
 
 def _row(name: str, values: list[float], unit: str = "s", extra: str = "") -> None:
@@ -110,6 +122,70 @@ def chat_kill_window(target: LocalTarget) -> float:
         time.sleep(0.05)
 
 
+def crash_series(target: LocalTarget, mode: FailoverMode, crashes: int) -> tuple[list[float], list[float], int, int]:
+    """``crashes`` primary crashes of kind ``mode`` under the writer: (write outages, rejoin times,
+    rejoins as the sync replica, acknowledged writes lost)."""
+    outages: list[float] = []
+    rejoins: list[float] = []
+    sync = 0
+    probe = WriteProbe(target.endpoints().postgres).start()
+    try:
+        for i in range(crashes):
+            target.wait_db_healthy(timeout=60)
+            time.sleep(0.5)
+            old = target.db_primary()
+            old_pid = postmaster_pid(target.layout.pg_data(old))
+            assert old_pid is not None
+            with busy_backend(target, old):
+                t = time.time()
+                t0 = time.monotonic()
+                target.failover_db(mode)
+                target.wait_db_healthy(timeout=60)
+                if not probe.wait_writes_after(t, timeout=60):
+                    raise RuntimeError(f"{mode}: writes did not resume within 60 s of crash {i + 1}")
+                node = target.wait_db_rejoined(old, old_pid, timeout=120)
+                rejoins.append(time.monotonic() - t0)
+            deadline = time.monotonic() + 10  # the sync standby is named a loop after it streams
+            while not node.sync and time.monotonic() < deadline:
+                node = next(n for n in target.db_nodes() if n.name == old)
+                time.sleep(0.2)
+            sync += node.sync
+            window = probe.outage(t)
+            assert window is not None
+            outages.append(window)
+            print(
+                f"  {mode.value} {i + 1}: writes back after {window:.2f} s, {old} rejoined after {rejoins[-1]:.1f} s"
+                f"{' (sync)' if node.sync else ''}, load {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    finally:
+        probe.stop()
+    return outages, rejoins, sync, len(probe.lost())
+
+
+def crash_benchmark(root: Path, crashes: int, kinds: list[FailoverMode], replicas: int) -> None:
+    started = time.monotonic()
+    target = LocalTarget(state_dir=_state_dir(root, "crashes"), replicas=replicas)
+    results = {}
+    try:
+        target.up()
+        for mode in kinds:
+            results[mode] = crash_series(target, mode, crashes)
+    finally:
+        target.down(purge=True)
+    took = time.monotonic() - started
+    print(f"\n{crashes} primary crashes per kind, load average now {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    for mode, (outages, rejoins, sync, lost) in results.items():
+        _row(f"{mode.value}: writes resume", outages, extra="(goal median <= 2 s)")
+        _row(
+            f"{mode.value}: old primary rejoins", rejoins, extra=f"(goal every <= 60 s; as sync {sync}/{len(rejoins)})"
+        )
+        ok = statistics.median(outages) <= 2 and max(rejoins) <= 60 and lost == 0
+        print(f"{'':<34} acknowledged writes lost: {lost} -> {'GOAL MET' if ok else 'GOAL MISSED'}")
+    per_crash = took / max(1, crashes * len(kinds))
+    print(f"took {took / 60:.1f} min; 50 crashes per kind would take ~{per_crash * 50 * len(kinds) / 60:.0f} min")
+
+
 def measure(label: str, n: int, fn: Callable[[], float]) -> list[float]:
     out: list[float] = []
     for i in range(n):
@@ -124,10 +200,15 @@ def main() -> None:
     parser.add_argument("--failovers", type=int, default=3, help="failovers per mode")
     parser.add_argument("--modes", default="primary-crash,switchover,patroni-crash")
     parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--crashes", type=int, default=0, help="only the crash series: crashes per kind")
+    parser.add_argument("--kinds", default="primary-crash,postmaster-kill", help="crash kinds for --crashes")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="resilience-bench-", dir="/tmp"))
     os.chmod(root, 0o711)  # noqa: S103 - the postgres user must traverse it
     try:
+        if args.crashes:
+            crash_benchmark(root, args.crashes, [FailoverMode(k) for k in args.kinds.split(",") if k], args.replicas)
+            return
         ups, downs, cpus = bring_ups(root, args.runs, args.replicas)
         target = LocalTarget(state_dir=_state_dir(root, "failover"), replicas=args.replicas)
         windows: dict[str, tuple[list[float], list[int]]] = {}

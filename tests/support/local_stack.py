@@ -9,17 +9,23 @@ so the state dir is made under /tmp with mode 0711.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from resilience.targets.local import LocalTarget
+import psutil
+import psycopg
 
-__all__ = ["local_state_root", "running_local_stack", "save_logs"]
+from resilience.targets.local import LocalTarget
+from resilience.targets.local.layout import Secrets, StackState
+
+__all__ = ["busy_backend", "local_state_root", "running_local_stack", "save_logs"]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -52,3 +58,34 @@ def save_logs(target: LocalTarget, name: str) -> Path:
     dest = ARTIFACTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
     shutil.copytree(target.layout.logs, dest, dirs_exist_ok=True)
     return dest
+
+
+@contextmanager
+def busy_backend(target: LocalTarget, node: str, timeout: float = 10.0) -> Iterator[int]:
+    """A backend of ``node`` busy in an endless PL/pgSQL loop (yields its pid): a child that never waits
+    on its latch, so it does not notice a dead postmaster and outlives it holding the shared memory."""
+    port = StackState.load(target.layout.state_file).ports[node]
+    password = Secrets.load_or_create(target.layout.secrets_file).superuser
+    conn = psycopg.connect(
+        host="127.0.0.1", port=port, user="postgres", password=password, dbname="postgres", autocommit=True
+    )
+    pid = conn.info.backend_pid
+
+    def loop() -> None:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("DO $$ BEGIN LOOP END LOOP; END $$")
+
+    thread = threading.Thread(target=loop, name=f"busy-{node}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while "DO" not in " ".join(psutil.Process(pid).cmdline()):  # its process title shows the statement
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"backend {pid} of {node} did not start its loop in {timeout} s")
+        time.sleep(0.05)
+    try:
+        yield pid
+    finally:
+        with contextlib.suppress(psutil.Error):
+            psutil.Process(pid).kill()  # still running if the test failed before the crash
+        conn.close()
+        thread.join(10)

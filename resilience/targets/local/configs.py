@@ -52,6 +52,10 @@ class Binaries:
     redis: str
     prometheus: str
     pg_bin: str
+    patroni_python: str = ""
+    """The interpreter Patroni runs with (``runtime.py``; empty: ``python``)."""
+    patroni_path: str = ""
+    """Its ``PYTHONPATH``: Patroni's copied runtime, readable by ``postgres`` (empty: none)."""
 
 
 @dataclass(frozen=True)
@@ -200,9 +204,10 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
     dbs = [
         Program(
             node,
-            (bins.python, "-m", "patroni", str(layout.patroni_conf(node))),
+            (bins.patroni_python or bins.python, "-m", "patroni", str(layout.patroni_conf(node))),
             {"app": "postgres"},
             user="postgres",
+            env={"PYTHONPATH": bins.patroni_path, "PYTHONNOUSERSITE": "1"} if bins.patroni_path else None,
             stopsignal="KILL",
             priority=200,
             autorestart="unexpected",

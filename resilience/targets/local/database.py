@@ -18,7 +18,7 @@ from resilience.targets.local.layout import DB_NODES
 from resilience.targets.local.teardown import postmaster_pid
 from resilience.targets.local.view import StackView, db_routing_ok
 
-__all__ = ["Database", "kill_server"]
+__all__ = ["Database", "held_by", "kill_server"]
 
 
 def kill_server(postmaster: int) -> list[int]:
@@ -38,6 +38,20 @@ def kill_server(postmaster: int) -> list[int]:
         with contextlib.suppress(psutil.NoSuchProcess):
             proc.kill()
     return [p.pid for p in tree]
+
+
+def held_by(view: StackView, node: str) -> str:
+    """Why a node cannot start, when its logs say so: a dead server's processes hold its shared memory."""
+    logs = [view.layout.log(node), *sorted((view.layout.logs / f"{node}-postgres").glob("*.log"))]
+    for log in logs:
+        with contextlib.suppress(OSError):
+            tail = log.read_bytes()[-200_000:].decode(errors="replace")
+            if "pre-existing shared memory block" in tail:
+                return (
+                    "; PostgreSQL refuses to start: 'pre-existing shared memory block ... is still in use' "
+                    f"(processes of its dead server are alive), see {log}"
+                )
+    return f"; see {view.layout.log(node)}"
 
 
 class Database:
@@ -125,6 +139,25 @@ class Database:
             with contextlib.suppress(TargetError):
                 self.view.sup.start(name)
         return True
+
+    def wait_rejoined(self, node: str, old_postmaster: int, timeout: float) -> DbNode:
+        """Wait until ``node`` (crashed while primary) is back as a streaming replica under a new postmaster;
+        return it as Patroni sees it (``sync`` tells whether it is the synchronous one). A TargetError after
+        ``timeout`` names what held it (e.g. shared memory still in use by a dead server's processes)."""
+        deadline = time.monotonic() + timeout
+        data = self.view.layout.pg_data(node)
+        while True:
+            pid = postmaster_pid(data)
+            found = [n for n in self.view.db_nodes() or [] if n.name == node]
+            back = found and found[0].role == "replica" and found[0].state in ("running", "streaming")
+            if back and pid is not None and pid != old_postmaster:
+                return found[0]
+            if time.monotonic() > deadline:
+                state = f"{found[0].role}/{found[0].state}" if found else "not reported by Patroni"
+                raise TargetError(
+                    f"{node} did not rejoin as a replica within {timeout:.0f} s ({state}){held_by(self.view, node)}"
+                )
+            time.sleep(0.1)
 
     def healthy(self) -> bool:
         """Routing is right (see ``db_routing_ok``) and the leader's agent and postmaster are really alive

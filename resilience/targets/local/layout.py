@@ -16,11 +16,14 @@ Everything a running stack needs to be found, inspected and stopped again lives 
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import json
 import os
+import pwd
 import secrets
 import socket
+import stat
 import time
 from collections.abc import Mapping
 from contextlib import ExitStack
@@ -32,10 +35,12 @@ from resilience.errors import ConfigError, TargetError
 
 __all__ = [
     "DB_NODES",
+    "STATE_ROOT",
     "Layout",
     "Secrets",
     "StackState",
     "allocate_ports",
+    "blocked_ancestor",
     "default_state_dir",
     "port_names",
     "scope_for",
@@ -47,10 +52,47 @@ DB_NODES = ("pg-1", "pg-2", "pg-3")
 _STATE_VERSION = 1
 
 
+STATE_ROOT = Path("/var/lib/resilience/state")
+"""Where default state dirs go when the ``postgres`` user cannot reach the checkout."""
+
+
 def default_state_dir() -> Path:
-    """``$RESILIENCE_STATE_DIR`` or ``./.state/local``."""
+    """``$RESILIENCE_STATE_DIR``, else ``./.state/local`` when the ``postgres`` user can reach it, else
+    ``/var/lib/resilience/state/<hash of the working dir>`` (a checkout under a mode-0700 home): one
+    directory per checkout, the same for every command run from it."""
     env = os.environ.get("RESILIENCE_STATE_DIR")
-    return Path(env) if env else Path.cwd() / ".state" / "local"
+    if env:
+        return Path(env)
+    local = Path.cwd() / ".state" / "local"
+    try:
+        pw = pwd.getpwnam("postgres")
+    except KeyError:
+        return local  # no postgres user: up will say so
+    gids = frozenset({g.gr_gid for g in grp.getgrall() if "postgres" in g.gr_mem} | {pw.pw_gid})
+    if blocked_ancestor(local.resolve(), pw.pw_uid, gids) is None:
+        return local
+    digest = hashlib.sha1(str(Path.cwd().resolve()).encode(), usedforsecurity=False).hexdigest()[:12]
+    return STATE_ROOT / f"{Path.cwd().name}-{digest}"
+
+
+def blocked_ancestor(path: Path, uid: int, gids: frozenset[int]) -> Path | None:
+    """The first directory on the way to ``path`` that user ``uid`` (in ``gids``) may not traverse."""
+    for d in [*reversed(path.parents), path]:
+        try:
+            st = d.stat()
+        except OSError:
+            return None  # does not exist yet: will be created by us
+        if not stat.S_ISDIR(st.st_mode):
+            continue
+        if st.st_uid == uid:
+            bit = stat.S_IXUSR
+        elif st.st_gid in gids:
+            bit = stat.S_IXGRP
+        else:
+            bit = stat.S_IXOTH
+        if not st.st_mode & bit:
+            return d
+    return None
 
 
 @dataclass(frozen=True)

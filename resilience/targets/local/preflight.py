@@ -16,6 +16,8 @@ from pathlib import Path
 
 from resilience.errors import TargetError
 from resilience.targets.local.configs import Binaries
+from resilience.targets.local.layout import blocked_ancestor
+from resilience.targets.local.runtime import RUNTIME_ROOT, patroni_runtime
 
 __all__ = ["blocked_ancestor", "find_binaries", "postgres_ids", "require_reachable"]
 
@@ -45,7 +47,13 @@ def find_binaries() -> Binaries:
             "PostgreSQL not found in /usr/lib/postgresql/*/bin: Debian package postgresql is "
             "missing (run 'make setup' or scripts/install-system-deps)"
         )
+    try:
+        runtime = patroni_runtime()
+    except OSError as exc:
+        raise TargetError(f"cannot prepare Patroni's runtime in {RUNTIME_ROOT}: {exc}") from exc
     return Binaries(
+        patroni_python=runtime.python,
+        patroni_path=str(runtime.site),
         python=sys.executable,
         etcd=_which("etcd"),
         haproxy=_which("haproxy"),
@@ -69,26 +77,6 @@ def postgres_ids() -> tuple[int, int, frozenset[int]]:
     return pw.pw_uid, pw.pw_gid, frozenset(groups)
 
 
-def blocked_ancestor(path: Path, uid: int, gids: frozenset[int]) -> Path | None:
-    """The first directory on the way to ``path`` that user ``uid`` (in ``gids``) may not traverse."""
-    for d in [*reversed(path.parents), path]:
-        try:
-            st = d.stat()
-        except OSError:
-            return None  # does not exist yet: will be created by us
-        if not stat.S_ISDIR(st.st_mode):
-            continue
-        if st.st_uid == uid:
-            bit = stat.S_IXUSR
-        elif st.st_gid in gids:
-            bit = stat.S_IXGRP
-        else:
-            bit = stat.S_IXOTH
-        if not st.st_mode & bit:
-            return d
-    return None
-
-
 def require_reachable(paths: dict[str, Path], uid: int, gids: frozenset[int]) -> None:
     """Raise TargetError when the postgres user cannot reach one of ``paths`` (what -> path)."""
     for what, path in paths.items():
@@ -96,6 +84,6 @@ def require_reachable(paths: dict[str, Path], uid: int, gids: frozenset[int]) ->
         if blocked is not None:
             raise TargetError(
                 f"user postgres cannot reach the {what} {path}: {blocked} is not searchable by it "
-                f"(mode {stat.S_IMODE(blocked.stat().st_mode):o}); put the checkout and state dir under a "
-                "readable path such as /work or /srv, or set RESILIENCE_STATE_DIR"
+                f"(mode {stat.S_IMODE(blocked.stat().st_mode):o}); choose a state dir it can reach "
+                "(--state-dir or RESILIENCE_STATE_DIR)"
             )

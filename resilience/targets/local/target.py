@@ -7,7 +7,6 @@ import math
 import os
 import random
 import signal as signals
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -17,7 +16,7 @@ from typing import Any
 from resilience.errors import ConfigError, TargetError
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.local import bringup, configs, preflight, releases, statedir
-from resilience.targets.local.database import Database
+from resilience.targets.local.database import Database, held_by
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, default_state_dir
 from resilience.targets.local.supervisor import supervisord_alive
 from resilience.targets.local.teardown import postmaster_pid, stack_processes, tear_down
@@ -134,13 +133,13 @@ class LocalTarget:
         if self.is_up():
             say(f"already running (state dir {self.layout.root})")
             return self.endpoints()
-        bins = preflight.find_binaries()
         uid, gid, gids = preflight.postgres_ids()
+        bins = preflight.find_binaries()
         preflight.require_reachable(
             {
-                "Python environment": Path(sys.prefix),
+                "Patroni runtime": Path(bins.patroni_path),
                 "state directory": self.layout.root,
-                "Python interpreter": Path(sys.executable),
+                "Python interpreter": Path(bins.patroni_python),
             },
             uid,
             gids,
@@ -238,7 +237,8 @@ class LocalTarget:
                 return time.monotonic() - t0
             if time.monotonic() - t0 > timeout:
                 names = ", ".join(p.name for p in pods if not p.ready) or "no pod matches"
-                raise TargetError(f"pods {selector!r} not ready after {timeout:.0f} s: {names}")
+                why = "".join(held_by(self._view(), p.name) for p in pods if not p.ready and p.name in DB_NODES)
+                raise TargetError(f"pods {selector!r} not ready after {timeout:.0f} s: {names}{why}")
             time.sleep(0.2)
 
     # -- database ----------------------------------------------------------------------------------
@@ -253,6 +253,10 @@ class LocalTarget:
 
     def wait_db_healthy(self, *, timeout: float = 60.0) -> float:
         return self._db().wait_healthy(timeout)
+
+    def wait_db_rejoined(self, node: str, old_postmaster: int, *, timeout: float = 60.0) -> DbNode:
+        """Wait until ``node``, crashed as primary, streams again as a replica under a new postmaster."""
+        return self._db().wait_rejoined(node, old_postmaster, timeout)
 
     # -- releases ----------------------------------------------------------------------------------
     def release(self) -> str:
