@@ -43,8 +43,11 @@ def command(run_a: Path, run_b: Path, fmt: str, tolerance: float, output: Path |
     Exit codes: 0 nothing regressed, 1 something regressed, 3 invalid input.
     """
     from resilience.report.build import collect  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
-    from resilience.report.compare import Tolerances, compare_reports  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
-    from resilience.report.compare_render import render_comparison  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.report.compare import (  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+        Tolerances,
+        compare_reports,
+        render_comparison,
+    )
 
     first, second = collect(run_a), collect(run_b)
     comparison = compare_reports(first, second, Tolerances(relative=tolerance / 100))

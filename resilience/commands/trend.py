@@ -35,7 +35,7 @@ def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path 
     out.mkdir(parents=True, exist_ok=True)
     png = save_figure(trend_figure(runs), out / "trend.png")
     md = out / "trend.md"
-    from resilience.report.capacity_trend import capacity_trend_figure, capacity_trend_markdown  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.report.trend import capacity_trend_figure, capacity_trend_markdown  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     md.write_text(trend_markdown(runs, skipped) + capacity_trend_markdown(capacity_runs), encoding="utf-8")
     capacity = capacity_trend_figure(capacity_runs)

@@ -1,7 +1,7 @@
 """The capacity section of report.html, fed by ``capacity.json`` in the run folder.
 
 A ``capacity.json`` in the ``resilience.capacity/1`` format gets the capacity charts
-(``resilience.report.capacity_charts``) and a facts table per condition: knee with its confidence
+(``resilience.report.charts.capacity``) and a facts table per condition: knee with its confidence
 interval, headroom against the target users, how each ladder stopped. Any other capacity.json is shown
 as its flattened figures, with a note saying why it could not be read as a capacity run.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 from resilience.capacity.result import CapacityResult, ConditionResult, read_capacity
 from resilience.errors import ConfigError
-from resilience.report.capacity_charts import save_capacity_charts
+from resilience.report.charts.capacity import save_capacity_charts
 from resilience.report.sections import Section
 from resilience.report.text import flatten
 

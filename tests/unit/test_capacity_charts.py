@@ -8,7 +8,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from resilience.report.capacity_charts import (
+from resilience.report.charts.capacity import (
     CAPACITY_CHARTS,
     capacity_per_condition,
     headroom_vs_target,

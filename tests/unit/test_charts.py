@@ -23,10 +23,10 @@ from resilience.report.charts import (
     timeline_figure,
     timeline_marks,
 )
-from resilience.report.charts._style import COLORS
 from resilience.report.charts.distribution import latency_distribution_figure, phase_requests, phase_stats
 from resilience.report.charts.integrity import integrity_cells
 from resilience.report.charts.latency import phase_medians
+from resilience.report.charts.style import COLORS
 from resilience.report.events import read_request_latencies
 from resilience.report.junit import experiment_checks
 from resilience.report.model import Experiment, Phase, Run, load_run

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 
 from resilience.report.build import collect
-from resilience.report.compare import Comparison, Tolerances, compare_reports, compare_runs
-from resilience.report.compare_render import render_comparison
+from resilience.report.compare import Comparison, Tolerances, compare_reports, compare_runs, render_comparison
 from resilience.report.model import load_run
 from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, SyntheticRun, write_synthetic_run
 

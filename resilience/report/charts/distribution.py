@@ -15,7 +15,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
-from resilience.report.charts._style import COLORS, log_x, new_figure, style_axes
+from resilience.report.charts.style import COLORS, log_x, new_figure, style_axes
 from resilience.report.events import RequestLatencies
 from resilience.report.model import Experiment
 from resilience.report.series import PHASES

@@ -13,7 +13,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from resilience.report.charts._style import new_figure, style_axes
+from resilience.report.charts.style import new_figure, style_axes
 from resilience.report.model import Experiment
 
 __all__ = ["Segment", "failover_figure", "failover_segments"]

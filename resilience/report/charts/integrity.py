@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 from matplotlib.transforms import Bbox
 
-from resilience.report.charts._style import COLORS, new_figure
+from resilience.report.charts.style import COLORS, new_figure
 from resilience.report.model import Experiment
 
 __all__ = ["INTEGRITY_COLUMNS", "integrity_cells", "integrity_figure"]

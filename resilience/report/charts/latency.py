@@ -12,7 +12,7 @@ from matplotlib.artist import Artist
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from resilience.report.charts._style import COLORS, floor_zero, log_y, new_figure, style_axes, wide_range
+from resilience.report.charts.style import COLORS, floor_zero, log_y, new_figure, style_axes, wide_range
 from resilience.report.model import Experiment
 from resilience.report.series import PHASES, FloatArray, Series, split_phases
 

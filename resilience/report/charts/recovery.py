@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
-from resilience.report.charts._style import COLORS, fmt_seconds, new_figure, style_axes
+from resilience.report.charts.style import COLORS, fmt_seconds, new_figure, style_axes
 from resilience.report.model import Experiment
 
 __all__ = ["recovery_figure"]

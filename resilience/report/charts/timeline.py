@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from resilience.report.charts._style import (
+from resilience.report.charts.style import (
     COLORS,
     VERDICT_COLORS,
     floor_zero,

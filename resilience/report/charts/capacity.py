@@ -6,7 +6,8 @@
 * ``capacity_per_condition`` — the knee per condition with its confidence interval and the repeats;
 * ``headroom_vs_target`` — each knee as a share of the target users (10,000 by default).
 
-Figures are built without pyplot (no global state, Agg canvas); ``save_capacity_charts`` writes PNGs.
+Figures are built without pyplot (no global state, Agg canvas); ``save_capacity_charts`` writes PNGs
+through the one save path of every chart (``_style.save_figure``).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from resilience.capacity.result import CapacityResult, ConditionResult, KneeSummary, StepRecord
+from resilience.report.charts.style import PALETTE, save_figure
 
 __all__ = [
     "CAPACITY_CHARTS",
@@ -32,14 +34,13 @@ __all__ = [
     "throughput_vs_users",
 ]
 
-_PALETTE = ("#1f77b4", "#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#17becf")
 _VERDICT_COLOURS = {"ok": "#2ca02c", "failed": "#ff7f0e", "broken": "#d62728"}
 _SLO_COLOUR = "#d62728"
 _DPI = 110
 
 
 def _colour(i: int) -> str:
-    return _PALETTE[i % len(_PALETTE)]
+    return PALETTE[i % len(PALETTE)]
 
 
 def _users_fmt(x: float, _pos: object = None) -> str:
@@ -246,8 +247,5 @@ def save_capacity_charts(result: CapacityResult, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for name, chart in CAPACITY_CHARTS.items():
-        fig = chart(result)
-        path = out_dir / name
-        fig.savefig(path)
-        paths.append(path)
+        paths.append(save_figure(chart(result), out_dir / name))
     return paths

@@ -52,6 +52,10 @@ VERDICT_COLORS = {
 }
 
 
+PALETTE = ("#1f77b4", "#d62728", "#ff7f0e", "#9467bd", "#2ca02c", "#8c564b", "#17becf")
+"""Colours for series that are named, not semantic (conditions, experiments), in order of use."""
+
+
 def new_figure(width: float, height: float) -> Figure:
     """A Figure on its own Agg canvas (no pyplot, no global state), laid out with constrained layout."""
     fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
