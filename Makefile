@@ -8,6 +8,8 @@ SCENARIO ?= scenarios/gameday.yaml
 PYTEST_ARGS ?=
 
 LOCK := requirements.lock
+# The chat image's lock: deploy/chat-requirements.in pinned to the versions of $(LOCK).
+CHAT_LOCK := deploy/chat-requirements.lock
 
 .PHONY: setup test test-unit lint lock schema gameday clean help
 
@@ -31,11 +33,13 @@ $(STAMP): $(LOCK) pyproject.toml
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	@touch $@
 
-# Every platform and Python >= 3.11 in one file (the chat image builds from it too); run after editing
-# the dependencies in pyproject.toml, commit both together.
+# Every platform and Python >= 3.11 in one file, then the chat image's subset at the same versions; run
+# after editing the dependencies in pyproject.toml (or deploy/chat-requirements.in), commit all together.
 lock: setup
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--generate-hashes --no-header --annotation-style line -o $(LOCK)
+	$(VENV)/bin/uv pip compile $(CHAT_LOCK:.lock=.in) -c $(LOCK) --universal --python-version 3.11 \
+		--generate-hashes --no-header --annotation-style line -o $(CHAT_LOCK)
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

@@ -1,4 +1,6 @@
-# The chat service image (also carries the harness and its locustfile for in-cluster Locust).
+# The chat service image: the chat package and its own dependencies only (not the harness), installed from
+# deploy/chat-requirements.lock (hash-checked, wheels only, so no compiler is needed on amd64 or arm64;
+# tests/integration/test_kube_image_wheels.py checks every pin has a wheel for both).
 # Build context: the repository root.  `make kind-up` builds it as resilience/chat:dev and loads it into
 # the kind nodes; for staging push it to your registry and set chat.image in deploy/values/staging.yaml.
 #   docker build -f deploy/chat.Dockerfile -t resilience/chat:dev .
@@ -10,13 +12,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
-COPY resilience ./resilience
-COPY chat ./chat
-RUN pip install . \
+COPY deploy/chat-requirements.lock /tmp/chat-requirements.lock
+RUN pip install --require-hashes --only-binary=:all: --no-deps -r /tmp/chat-requirements.lock \
+ && rm /tmp/chat-requirements.lock \
  && useradd --uid 10001 --no-create-home --shell /usr/sbin/nologin chat
+COPY chat ./chat
 
 USER 10001
 EXPOSE 8000
-# The chart sets the command (chat or locust); this default runs one chat replica.
 CMD ["python", "-m", "chat", "--host", "0.0.0.0", "--port", "8000"]

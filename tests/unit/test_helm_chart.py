@@ -93,7 +93,7 @@ def test_chart_lints_clean_with_the_helm_sdk(env: str) -> None:
 def test_every_core_object_passes_kubernetes_validate_strict(env: str) -> None:
     """Every rendered object of a built-in kind validates against Kubernetes 1.31 with unknown fields rejected."""
     core = [d for d in _rendered(env) if not d["apiVersion"].startswith("postgresql.cnpg.io/")]
-    assert len(core) >= 12
+    assert len(core) >= 11
     for doc in core:
         kubernetes_validate.validate(copy.deepcopy(doc), KUBE_VERSION, strict=True)
 
@@ -185,20 +185,6 @@ def test_kind_node_ports_match_the_kind_port_mappings() -> None:
     }
     assert node_ports == set(mappings)
     assert all(mappings[p] == (p, "127.0.0.1") for p in node_ports)
-
-
-@pytest.mark.parametrize("env", ["kind", "staging"])
-def test_in_cluster_locust_gets_a_load_spec_for_the_chat_service(env: str) -> None:
-    """Locust pods read a LoadSpec (params, chat Service URL, data dirs, workers) and the issuer secret from env."""
-    spec = json.loads(_objects(env, "ConfigMap")[f"{RELEASE}-locust"]["data"]["load-spec.json"])
-    workers = _values(env)["locust"]["workers"]
-    assert spec["chat_url"] == f"http://{RELEASE}-chat:80" and spec["workers"] == workers
-    assert spec["params"]["profile"] == "steady" and spec["events_dir"].startswith("/data/")
-    deployments = _objects(env, "Deployment")
-    assert deployments[f"{RELEASE}-locust-worker"]["spec"]["replicas"] == workers
-    container = deployments[f"{RELEASE}-locust-master"]["spec"]["template"]["spec"]["containers"][0]
-    assert {e["name"] for e in container["env"]} >= {"RESILIENCE_LOAD_SPEC", "RESILIENCE_ISSUER_SECRET"}
-    assert "--master" in container["command"]
 
 
 def test_staging_binds_a_least_privilege_role_for_the_harness() -> None:

@@ -18,7 +18,6 @@ DEFAULT_NODE_PORTS: dict[str, int] = {
     "toxiproxy": 30474,
     "postgres": 30432,
     "redis": 30379,
-    "locust": 30089,
 }
 """NodePorts of deploy/values/kind.yaml, mapped to the same host ports by deploy/kind/cluster.yaml."""
 
@@ -106,7 +105,7 @@ def parse_options(target: str, options: dict[str, Any]) -> KubeOptions:
     if parsed.values:
         merged = {**parsed.node_ports, **_node_ports_from_values(parsed.values, where)}
         parsed = parsed.model_copy(update={"node_ports": merged})
-    missing = sorted(set(DEFAULT_NODE_PORTS) - {"locust"} - set(parsed.node_ports))
+    missing = sorted(set(DEFAULT_NODE_PORTS) - set(parsed.node_ports))
     if target != "staging" and parsed.endpoints is None and missing:
         raise ConfigError(f"{where}.node_ports: missing {', '.join(missing)}")
     if target == "staging" and not parsed.endpoints:
