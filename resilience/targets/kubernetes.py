@@ -310,20 +310,20 @@ class KubernetesTarget:
         """CHAT_RELEASE of the chat Deployment's pod template."""
         return _rollout.release_of(self._api.read_deployment(self.chat_deployment), self.options.chat_container)
 
-    def _patch_chat(self, build: Callable[[Json, list[Json]], list[Json] | None], *, attempts: int = _ATTEMPTS) -> Json:
-        """Read the chat Deployment and its ReplicaSets, patch with ``build``'s ops; re-read on a conflict.
+    def _patch_chat(self, build: Callable[[Json, list[Json]], Json | None], *, attempts: int = _ATTEMPTS) -> Json:
+        """Read the chat Deployment and its ReplicaSets, send ``build``'s merge patch; re-read on a conflict.
 
-        Every patch starts with a ``test`` of the resourceVersion it was built from, so a concurrent change
-        (the controller updating status) makes it fail instead of overwriting; it is then rebuilt.
+        Every patch carries the resourceVersion it was built from, so a concurrent change (the controller
+        updating status) is refused with 409 Conflict instead of overwritten; it is then rebuilt.
         """
 
         def attempt() -> Json:
             deployment = self._api.read_deployment(self.chat_deployment)
             labels = deployment["spec"]["selector"].get("matchLabels") or {}
             replicasets = self._api.list_replicasets(",".join(f"{k}={v}" for k, v in sorted(labels.items())))
-            ops = build(deployment, replicasets)
-            if ops is not None:
-                self._api.patch_deployment(self.chat_deployment, ops)
+            patch = build(deployment, replicasets)
+            if patch is not None:
+                self._api.patch_deployment(self.chat_deployment, patch)
             return deployment
 
         return _retry_conflicts(attempt, attempts)
@@ -331,13 +331,13 @@ class KubernetesTarget:
     def rollout(self, release: str, *, timeout: float = 120.0) -> None:
         """Patch the chat pod template to ``release`` and wait for the Deployment's rolling update."""
         container = self.options.chat_container
-        self._patch_chat(lambda dep, rss: _rollout.rollout_ops(dep, rss, release, container))
+        self._patch_chat(lambda dep, rss: _rollout.rollout_patch(dep, rss, release, container))
         log.info("rolling out release %s to %s", release, self.chat_deployment)
         self._poll(self._chat_rollout_state, timeout, f"rollout of release {release!r}")
 
     def rollback(self, *, timeout: float = 120.0) -> str:
         """Return to the ReplicaSet before the harness's rollout (else the previous revision); idempotent."""
-        self._patch_chat(_rollout.rollback_ops)
+        self._patch_chat(_rollout.rollback_patch)
         self._poll(self._chat_rollout_state, timeout, "rollback")
         return self.release()
 
@@ -348,7 +348,7 @@ class KubernetesTarget:
         """
         if replicas < 0:
             raise ConfigError(f"scale: replicas must be >= 0 (got {replicas})")
-        before = self._patch_chat(lambda dep, _rss: _rollout.scale_ops(dep, replicas))
+        before = self._patch_chat(lambda dep, _rss: _rollout.scale_patch(dep, replicas))
         self._poll(self._chat_rollout_state, timeout, f"scale to {replicas}")
         return int(before["spec"].get("replicas", 1))
 

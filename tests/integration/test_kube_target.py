@@ -129,18 +129,17 @@ def test_wait_ready_times_out_with_one_line(fake: FakeKubeApi, tmp_path: Path) -
 
 
 def test_rollout_patches_chat_release_and_records_the_previous_replicaset(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """rollout sends one JSON patch: test resourceVersion, replace the template with the new CHAT_RELEASE, annotate."""
+    """rollout sends one merge patch: the resourceVersion read, the new CHAT_RELEASE, the RS to roll back to."""
     target = _target(fake, tmp_path)
     old_rs = next(iter(fake.replicasets.values()))
     old_hash = old_rs["metadata"]["labels"]["pod-template-hash"]
+    read_rv = fake.deployments["resilience-chat"]["metadata"]["resourceVersion"]
     target.rollout("bad-errors", timeout=10)
     [patch] = _patches(fake)
-    assert (patch.path, patch.content_type) == (DEPLOY_PATH, "application/json-patch+json")
-    test_op, replace_op, annotate_op = patch.body
-    assert test_op["op"] == "test" and test_op["path"] == "/metadata/resourceVersion"
-    assert replace_op["op"] == "replace" and replace_op["path"] == "/spec/template"
-    assert _release_in(replace_op["value"]) == "bad-errors"
-    assert annotate_op["value"]["resilience/rollback-to"] == old_hash
+    assert (patch.path, patch.content_type) == (DEPLOY_PATH, "application/merge-patch+json")
+    assert patch.body["metadata"]["resourceVersion"] == read_rv
+    assert _release_in(patch.body["spec"]["template"]) == "bad-errors"
+    assert patch.body["metadata"]["annotations"] == {"resilience/rollback-to": old_hash}
     assert target.release() == "bad-errors"
 
 
@@ -148,7 +147,7 @@ def test_rollout_of_an_image_reference_patches_the_image(fake: FakeKubeApi, tmp_
     """A release that looks like an image reference replaces the chat container's image, not CHAT_RELEASE."""
     target = _target(fake, tmp_path)
     target.rollout("registry.example.com/agent/chat:0.2.0", timeout=10)
-    template = _patches(fake)[0].body[1]["value"]
+    template = _patches(fake)[0].body["spec"]["template"]
     assert template["spec"]["containers"][0]["image"] == "registry.example.com/agent/chat:0.2.0"
     assert _release_in(template) == "good"
 
@@ -168,8 +167,10 @@ def test_stalled_rollout_raises_and_rollback_restores_the_old_replicaset(fake: F
         target.rollout("bad-readiness", timeout=1)
     assert target.rollback(timeout=10) == "good"
     rollback = _patches(fake)[-1]
-    assert rollback.body[1] == {"op": "replace", "path": "/spec/template", "value": expected}
-    annotations = rollback.body[2]["value"]
+    assert rollback.body["metadata"]["annotations"]["resilience/rollback-to"] is None  # merge patch: remove
+    deployment = fake.deployments["resilience-chat"]
+    assert deployment["spec"]["template"] == expected
+    annotations = deployment["metadata"]["annotations"]
     assert "resilience/rollback-to" not in annotations
     assert annotations["resilience/rolled-back-to"] == old_rs["metadata"]["labels"]["pod-template-hash"]
     rs_revisions = {
@@ -374,21 +375,22 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
 
 
 def test_scale_patches_the_replica_count_and_waits(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """scale sends a version-guarded JSON patch of /spec/replicas, waits for the rollout, returns the old count."""
+    """scale sends a version-guarded merge patch of spec.replicas, waits for the rollout, returns the old count."""
     target = _target(fake, tmp_path)
+    read_rv = fake.deployments["resilience-chat"]["metadata"]["resourceVersion"]
     assert target.scale(5, timeout=10) == 3
     [patch] = _patches(fake)
-    assert patch.body[1] == {"op": "replace", "path": "/spec/replicas", "value": 5}
+    assert patch.body == {"metadata": {"resourceVersion": read_rv}, "spec": {"replicas": 5}}
     assert len(target.pods("app=chat-api")) == 5
 
 
 def test_rollout_retries_when_the_deployment_changed_meanwhile(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """A patch whose resourceVersion test fails (the Deployment changed after the read) is rebuilt and resent once."""
+    """A patch refused with 409 Conflict (the Deployment changed after the read) is rebuilt and resent once."""
     fake.bump_after_reads = 1
     target = _target(fake, tmp_path)
     target.rollout("bad-errors", timeout=10)
     first, second = _patches(fake)
-    assert first.body[0]["value"] != second.body[0]["value"]
+    assert first.body["metadata"]["resourceVersion"] != second.body["metadata"]["resourceVersion"]
     assert target.release() == "bad-errors"
 
 

@@ -32,11 +32,20 @@ import yaml
 
 from resilience.targets.selector import parse_selector
 
-__all__ = ["FakeKubeApi", "Recorded"]
+__all__ = ["FakeKubeApi", "Recorded", "conflict", "expired", "forbidden", "not_found", "patch_test_failed"]
 
 Json = dict[str, Any]
 NS = "resilience"
 REVISION = "deployment.kubernetes.io/revision"
+_RESOURCE = {
+    ("api/v1", "pods"): "pods",
+    ("api/v1", "secrets"): "secrets",
+    ("apis/apps/v1", "deployments"): "deployments.apps",
+    ("apis/apps/v1", "replicasets"): "replicasets.apps",
+    ("apis/postgresql.cnpg.io/v1", "clusters"): "clusters.postgresql.cnpg.io",
+    ("apis/discovery.k8s.io/v1", "endpointslices"): "endpointslices.discovery.k8s.io",
+}
+"""URL prefix and plural -> the qualified resource the API server names in Status messages."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +60,71 @@ class Recorded:
 
 
 class _Error(Exception):
-    def __init__(self, code: int, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message = code, reason, message
+    """A failed request, answered with ``status`` (a ``Status`` body as kube-apiserver sends it)."""
+
+    def __init__(self, status: Json) -> None:
+        super().__init__(status["message"])
+        self.code, self.status = int(status["code"]), status
+
+
+# Status bodies in the exact shape kube-apiserver sends (k8s.io/apimachinery/pkg/api/errors: NewNotFound,
+# NewConflict, NewForbidden, NewGenericServerResponse for a failed JSON patch, NewResourceExpired), as
+# they appear on the wire, e.g. {"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":
+# "Operation cannot be fulfilled on pods \"x\": the object has been modified; please apply your changes to
+# the latest version and try again","reason":"Conflict","details":{"name":"x","kind":"pods"},"code":409}.
+def _status(code: int, reason: str, message: str, details: Json | None = None) -> Json:
+    body: Json = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message}
+    body["reason"] = reason
+    if details is not None:
+        body["details"] = details
+    body["code"] = code
+    return body
+
+
+def _details(resource: str, name: str | None) -> Json:
+    plural, _, group = resource.partition(".")
+    out: Json = {"name": name} if name else {}
+    if group:
+        out["group"] = group
+    out["kind"] = plural
+    return out
+
+
+def not_found(resource: str, name: str) -> Json:
+    """404: ``pods "x" not found``."""
+    return _status(404, "NotFound", f'{resource} "{name}" not found', _details(resource, name))
+
+
+def conflict(resource: str, name: str) -> Json:
+    """409: a write carrying a resourceVersion that is no longer current."""
+    message = (
+        f'Operation cannot be fulfilled on {resource} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    return _status(409, "Conflict", message, _details(resource, name))
+
+
+def forbidden(resource: str, name: str | None, verb: str, namespace: str, user: str) -> Json:
+    """403: RBAC denied ``verb`` on ``resource`` (group after the dot) in ``namespace``."""
+    plural, _, group = resource.partition(".")
+    what = f'{resource} "{name}"' if name else resource
+    message = (
+        f'{what} is forbidden: User "{user}" cannot {verb} resource "{plural}" in API group "{group}" '
+        f'in the namespace "{namespace}"'
+    )
+    return _status(403, "Forbidden", message, _details(resource, name))
+
+
+def patch_test_failed(path: str) -> Json:
+    """422: a JSON patch whose ``test`` operation failed (NewGenericServerResponse, reason Invalid)."""
+    cause = {"reason": "FieldValueInvalid", "message": f"testing value {path} failed: test failed"}
+    details = {"causes": [cause]}
+    return _status(422, "Invalid", "the server rejected our request due to an error in our request", details)
+
+
+def expired(resource_version: str) -> Json:
+    """410: a list or watch from a resourceVersion that was compacted away."""
+    return _status(410, "Expired", f"too old resource version: {resource_version} (999999)")
 
 
 def _pointer(path: str) -> list[str]:
@@ -69,13 +140,13 @@ def _json_patch(doc: Json, ops: list[Json]) -> Json:
             node = node[int(part)] if isinstance(node, list) else node.setdefault(part, {})
         if op["op"] == "test":
             if node.get(last) != op["value"]:
-                raise _Error(422, "Invalid", f"test operation failed at {op['path']}")
+                raise _Error(patch_test_failed(op["path"]))
         elif op["op"] in ("add", "replace"):
             node[last] = copy.deepcopy(op["value"])
         elif op["op"] == "remove":
             node.pop(last)
         else:
-            raise _Error(422, "Invalid", f"unsupported op {op['op']}")
+            raise _Error(_status(422, "Invalid", f"unsupported op {op['op']}"))
     return out
 
 
@@ -135,6 +206,10 @@ class FakeKubeApi:
     """When set, the CNPG -rw Service's EndpointSlice keeps routing to this pod (routing not switched yet)."""
     bump_after_reads: int = 0
     """Change a Deployment's or Cluster's resourceVersion right after serving it this many times."""
+    forbidden: set[tuple[str, str]] = field(default_factory=set)
+    """(verb, resource[/subresource]) pairs answered 403 Forbidden, e.g. ("patch", "deployments.apps")."""
+    expire_lists: int = 0
+    """Answer this many list requests with 410 Expired."""
     requests: list[Recorded] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -375,15 +450,7 @@ class FakeKubeApi:
             try:
                 code, payload = 200, self._route(record)
             except _Error as err:
-                code = err.code
-                payload = {
-                    "kind": "Status",
-                    "apiVersion": "v1",
-                    "status": "Failure",
-                    "message": err.message,
-                    "reason": err.reason,
-                    "code": err.code,
-                }
+                code, payload = err.code, err.status
         data = json.dumps(payload).encode()
         handler.send_response(code)
         handler.send_header("Content-Type", "application/json")
@@ -399,20 +466,25 @@ class FakeKubeApi:
             return {"status": "ok"}
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
             if parts[3] not in self.namespaces:
-                raise _Error(404, "NotFound", f'namespaces "{parts[3]}" not found')
+                raise _Error(not_found("namespaces", parts[3]))
             return {"kind": "Namespace", "metadata": {"name": parts[3]}}
         if parts[0] == "api" and len(parts) >= 5:
             prefix, namespace, rest = "/".join(parts[:2]), parts[3], parts[4:]
         elif parts[0] == "apis" and len(parts) >= 6:
             prefix, namespace, rest = "/".join(parts[:3]), parts[4], parts[5:]
         else:
-            raise _Error(404, "NotFound", f"no route for {r.path}")
+            raise _Error(_status(404, "NotFound", "the server could not find the requested resource"))
         if namespace not in self.namespaces:
-            raise _Error(404, "NotFound", f'namespaces "{namespace}" not found')
+            raise _Error(not_found("namespaces", namespace))
         return self._resource(r, prefix, rest)
 
     def _resource(self, r: Recorded, prefix: str, rest: list[str]) -> Json:
         kind, name, sub = rest[0], (rest[1] if len(rest) > 1 else None), (rest[2] if len(rest) > 2 else None)
+        resource = _RESOURCE.get((prefix, kind), kind)
+        verb = {"GET": "get" if name else "list", "DELETE": "delete", "PATCH": "patch"}.get(r.method, r.method)
+        rbac = f"{resource}/{sub}" if sub else resource
+        if (verb, rbac) in self.forbidden:
+            raise _Error(forbidden(resource, name, verb, NS, "system:serviceaccount:resilience:resilience-harness"))
         if (prefix, kind) == ("apis/discovery.k8s.io/v1", "endpointslices"):
             return self._endpoint_slices((r.query.get("labelSelector") or [""])[0])
         store = {
@@ -423,13 +495,16 @@ class FakeKubeApi:
             ("apis/postgresql.cnpg.io/v1", "clusters"): self.clusters,
         }.get((prefix, kind))
         if store is None:
-            raise _Error(404, "NotFound", f"no resource {prefix}/{kind}")
+            raise _Error(_status(404, "NotFound", "the server could not find the requested resource"))
+        if name is None and r.method == "GET" and self.expire_lists > 0:
+            self.expire_lists -= 1
+            raise _Error(expired(self._rv()))
         if name is None and r.method == "GET":
             selector = parse_selector((r.query.get("labelSelector") or [""])[0])
             items = [copy.deepcopy(o) for o in store.values() if selector.matches(o["metadata"].get("labels") or {})]
             return {"kind": "List", "metadata": {"resourceVersion": self._rv()}, "items": items}
-        if name not in store:
-            raise _Error(404, "NotFound", f'{kind} "{name}" not found')
+        if name is not None and name not in store:
+            raise _Error(not_found(resource, name))
         if r.method == "GET":
             served = copy.deepcopy(store[name])
             if kind in ("deployments", "clusters") and self.bump_after_reads > 0:
@@ -444,7 +519,7 @@ class FakeKubeApi:
             return self._patch_deployment(name, r)
         if r.method == "PATCH" and kind == "clusters" and sub == "status":
             return self._patch_cluster_status(name, r)
-        raise _Error(405, "MethodNotAllowed", f"{r.method} {r.path} not supported by the fake")
+        raise _Error(_status(405, "MethodNotAllowed", f"{r.method} {r.path} not supported by the fake"))
 
     def _endpoint_slices(self, selector: str) -> Json:
         service = selector.removeprefix("kubernetes.io/service-name=")
@@ -471,10 +546,16 @@ class FakeKubeApi:
         return {"kind": "EndpointSliceList", "metadata": {}, "items": [item] if service != cluster else []}
 
     def _patch_deployment(self, name: str, r: Recorded) -> Json:
-        if r.content_type != "application/json-patch+json":
-            raise _Error(415, "UnsupportedMediaType", f"fake expects a JSON patch, got {r.content_type}")
         dep = self.deployments[name]
-        patched = _json_patch(dep, r.body)
+        if r.content_type == "application/json-patch+json":
+            patched = _json_patch(dep, r.body)
+        elif r.content_type == "application/merge-patch+json":
+            wanted_rv = (r.body.get("metadata") or {}).get("resourceVersion")
+            if wanted_rv is not None and wanted_rv != dep["metadata"]["resourceVersion"]:
+                raise _Error(conflict("deployments.apps", name))
+            patched = _merge_patch(dep, r.body)
+        else:
+            raise _Error(_status(415, "UnsupportedMediaType", f"unsupported patch type {r.content_type}"))
         if patched["spec"] != dep["spec"]:
             patched["metadata"]["generation"] += 1
         patched["metadata"]["resourceVersion"] = self._rv()
@@ -484,11 +565,11 @@ class FakeKubeApi:
 
     def _patch_cluster_status(self, name: str, r: Recorded) -> Json:
         if r.content_type != "application/merge-patch+json":
-            raise _Error(415, "UnsupportedMediaType", f"fake expects a merge patch, got {r.content_type}")
+            raise _Error(_status(415, "UnsupportedMediaType", f"unsupported patch type {r.content_type}"))
         cluster = self.clusters[name]
         wanted_rv = (r.body.get("metadata") or {}).get("resourceVersion")
         if wanted_rv is not None and wanted_rv != cluster["metadata"]["resourceVersion"]:
-            raise _Error(409, "Conflict", "the object has been modified")
+            raise _Error(conflict("clusters.postgresql.cnpg.io", name))
         cluster["status"] = _merge_patch(cluster["status"], r.body.get("status") or {})
         target = cluster["status"].get("targetPrimary")
         if target and target != cluster["status"].get("currentPrimary"):

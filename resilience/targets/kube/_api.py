@@ -35,7 +35,7 @@ Json = dict[str, Any]
 
 
 class ConflictError(TargetError):
-    """The object changed since it was read (409, or 422 from a failed JSON-patch ``test``): read again."""
+    """The object changed since it was read (409 Conflict on a patch carrying a stale resourceVersion): read again."""
 
 
 def _kubeconfig_path(explicit: str | None) -> str:
@@ -88,7 +88,7 @@ class KubeApi:
             if forbidden_ok and exc.status == 403:
                 return {}
             reason = _reason(exc)
-            if exc.status == 409 or (exc.status == 422 and "test" in reason):
+            if exc.status == 409:
                 raise ConflictError(f"kubernetes: {what}: changed meanwhile: {reason}") from exc
             raise TargetError(f"kubernetes: {what} in namespace {self.namespace!r} failed: {reason}") from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
@@ -147,16 +147,16 @@ class KubeApi:
         result: Json = self._call(f"read deployment {name}", apps.read_namespaced_deployment, name, self.namespace)
         return result
 
-    def patch_deployment(self, name: str, operations: list[Json]) -> Json:
-        """PATCH the Deployment with a JSON patch (``application/json-patch+json``)."""
+    def patch_deployment(self, name: str, body: Json) -> Json:
+        """PATCH the Deployment with a JSON merge patch (``metadata.resourceVersion`` in it makes it conditional)."""
         apps = client.AppsV1Api(self.api_client)
         result: Json = self._call(
             f"patch deployment {name}",
             apps.patch_namespaced_deployment,
             name,
             self.namespace,
-            operations,
-            _content_type="application/json-patch+json",
+            body,
+            _content_type="application/merge-patch+json",
         )
         return result
 

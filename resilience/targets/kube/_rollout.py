@@ -2,8 +2,8 @@
 
 chaostoolkit-kubernetes has no undo, so rollback is written here the way ``kubectl rollout undo`` does
 it: find the ReplicaSet to return to (by the ``deployment.kubernetes.io/revision`` annotation, or the one
-recorded before the harness's rollout) and put its pod template back into the Deployment with a JSON patch
-guarded by the Deployment's resourceVersion.
+recorded before the harness's rollout) and put its pod template back into the Deployment with a JSON merge
+patch carrying the resourceVersion it was built from (the API server refuses a stale one with 409 Conflict).
 """
 
 from __future__ import annotations
@@ -17,16 +17,17 @@ __all__ = [
     "REVISION",
     "ROLLBACK_TO",
     "ROLLED_BACK_TO",
+    "merge_diff",
     "owned_replicasets",
     "release_of",
-    "replace_template_ops",
+    "replace_template_patch",
     "replicaset_hash",
     "revision",
-    "rollback_ops",
+    "rollback_patch",
     "rollback_plan",
-    "rollout_ops",
+    "rollout_patch",
     "rollout_state",
-    "scale_ops",
+    "scale_patch",
     "template_of",
     "with_release",
 ]
@@ -139,21 +140,35 @@ def rollback_plan(deployment: Json, replicasets: list[Json]) -> tuple[Json | Non
     return (None if target is current else target), annotations
 
 
-def replace_template_ops(deployment: Json, template: Json, annotations: Json) -> list[Json]:
-    """A JSON patch replacing the pod template and annotations, applied only to the version we read."""
-    return [
-        _guard(deployment),
-        {"op": "replace", "path": "/spec/template", "value": template},
-        {"op": "add", "path": "/metadata/annotations", "value": annotations},
-    ]
+def merge_diff(old: Any, new: Any) -> Any:
+    """The JSON merge patch (RFC 7386) turning ``old`` into ``new``: removed keys become null, lists are whole."""
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return copy.deepcopy(new)
+    patch: Json = {k: None for k in old if k not in new}
+    for key, value in new.items():
+        if key not in old:
+            patch[key] = copy.deepcopy(value)
+        elif old[key] != value:
+            patch[key] = merge_diff(old[key], value)
+    return patch
 
 
-def _guard(deployment: Json) -> Json:
-    return {"op": "test", "path": "/metadata/resourceVersion", "value": deployment["metadata"]["resourceVersion"]}
+def _guarded(deployment: Json, patch: Json) -> Json:
+    """``patch`` carrying the resourceVersion we read: the API server answers 409 Conflict if it moved on."""
+    meta = {"resourceVersion": deployment["metadata"]["resourceVersion"], **patch.pop("metadata", {})}
+    return {"metadata": meta, **patch}
 
 
-def rollout_ops(deployment: Json, replicasets: list[Json], release: str, container: str) -> list[Json]:
-    """The JSON patch rolling ``release`` out, recording the ReplicaSet to roll back to (first rollout only)."""
+def replace_template_patch(deployment: Json, template: Json, annotations: Json) -> Json:
+    """A merge patch replacing the pod template and annotations, applied only to the version we read."""
+    meta = deployment["metadata"]
+    patch: Json = {"spec": {"template": merge_diff(deployment["spec"]["template"], template)}}
+    patch["metadata"] = {"annotations": merge_diff(meta.get("annotations") or {}, annotations)}
+    return _guarded(deployment, patch)
+
+
+def rollout_patch(deployment: Json, replicasets: list[Json], release: str, container: str) -> Json:
+    """The merge patch rolling ``release`` out, recording the ReplicaSet to roll back to (first rollout only)."""
     annotations = dict(deployment["metadata"].get("annotations") or {})
     annotations.pop(ROLLED_BACK_TO, None)
     owned = owned_replicasets(deployment, replicasets)
@@ -161,22 +176,23 @@ def rollout_ops(deployment: Json, replicasets: list[Json], release: str, contain
     if current is not None:
         annotations.setdefault(ROLLBACK_TO, replicaset_hash(current))
     template = with_release(deployment["spec"]["template"], release, container)
-    return replace_template_ops(deployment, template, annotations)
+    return replace_template_patch(deployment, template, annotations)
 
 
-def rollback_ops(deployment: Json, replicasets: list[Json]) -> list[Json] | None:
-    """The JSON patch of a rollback (see ``rollback_plan``); None when there is nothing to change."""
+def rollback_patch(deployment: Json, replicasets: list[Json]) -> Json | None:
+    """The merge patch of a rollback (see ``rollback_plan``); None when there is nothing to change."""
     target, annotations = rollback_plan(deployment, replicasets)
     if target is not None:
-        return replace_template_ops(deployment, template_of(target), annotations)
-    if annotations != (deployment["metadata"].get("annotations") or {}):
-        return [_guard(deployment), {"op": "add", "path": "/metadata/annotations", "value": annotations}]
+        return replace_template_patch(deployment, template_of(target), annotations)
+    current = deployment["metadata"].get("annotations") or {}
+    if annotations != current:
+        return _guarded(deployment, {"metadata": {"annotations": merge_diff(current, annotations)}})
     return None
 
 
-def scale_ops(deployment: Json, replicas: int) -> list[Json]:
-    """The JSON patch setting the replica count."""
-    return [_guard(deployment), {"op": "replace", "path": "/spec/replicas", "value": replicas}]
+def scale_patch(deployment: Json, replicas: int) -> Json:
+    """The merge patch setting the replica count."""
+    return _guarded(deployment, {"spec": {"replicas": replicas}})
 
 
 def rollout_state(deployment: Json) -> tuple[bool, str]:
