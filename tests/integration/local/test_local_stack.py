@@ -1,7 +1,7 @@
 """The local target on the real stack: one stack for the module, driven through the Target protocol.
 
 Order matters and follows the issue's story: up -> healthy -> kill a chat replica -> restarted and back
-behind HAProxy -> kill the primary postmaster -> new leader, writes through HAProxy resume -> planned
+behind HAProxy -> crash the primary's server -> new leader, writes through HAProxy resume -> planned
 switchover -> a rollout that stops at an unready replica, and its rollback -> supervisord crashes ->
 ``resilience down`` leaves nothing.
 """
@@ -127,7 +127,8 @@ def test_killed_chat_replica_is_restarted_and_back_behind_haproxy(stack: LocalTa
 
 
 def test_primary_postmaster_crash_fails_over_and_writes_resume(stack: LocalTarget) -> None:
-    """Killing the primary's postmaster elects a new leader; writes through HAProxy resume, none lost."""
+    """A primary crash (its whole server killed at once) elects a new leader; writes through HAProxy
+    resume, none lost."""
     probe = WriteProbe(stack.endpoints().postgres).start()
     try:
         time.sleep(0.5)

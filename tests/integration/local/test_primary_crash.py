@@ -60,6 +60,10 @@ def test_primary_crash_heals_every_time(stack: LocalTarget, mode: FailoverMode) 
                 node = stack.wait_db_rejoined(old, old_pid, timeout=REJOIN_S + TOLERANCE_S)
                 assert node.role == "replica"
                 assert not psutil.pid_exists(busy) or psutil.Process(busy).status() == psutil.STATUS_ZOMBIE
+                if mode is FailoverMode.POSTMASTER_KILL:  # the survivor was killed by the node's supervision
+                    log = stack.layout.log(old).read_text(errors="replace")
+                    killed = [line for line in log.splitlines() if "killing leftovers of a dead postmaster" in line]
+                    assert any(str(busy) in line.split(":")[-1].split() for line in killed), killed
     finally:
         probe.stop()
     assert probe.lost() == []
