@@ -126,6 +126,14 @@ def test_values_file_overrides_node_ports(tmp_path: Path) -> None:
     assert parse_options("kind", {"values": str(values)}).node_ports["chat"] == 31080
 
 
+def test_values_file_names_the_existing_secrets_unless_options_do(tmp_path: Path) -> None:
+    """chat/postgres.existingSecret of the values file are the secrets the target reads; explicit options win."""
+    values = tmp_path / "values.yaml"
+    values.write_text("chat: {existingSecret: chat-secrets}\npostgres: {existingSecret: chat-db-app}\n")
+    parsed = parse_options("kind", {"values": str(values), "db_secret": "mine"})
+    assert (parsed.chat_secret, parsed.db_secret) == ("chat-secrets", "mine")
+
+
 def test_default_node_ports_match_chart_and_kind_config() -> None:
     """The target's default NodePorts equal the chart's nodePorts and the kind config's port mappings."""
     chart = yaml.safe_load((ROOT / "deploy" / "chart" / "values.yaml").read_text())["nodePorts"]

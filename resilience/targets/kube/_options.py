@@ -43,7 +43,8 @@ class KubeOptions(pydantic.BaseModel):
     """Where kind's extraPortMappings listen."""
     node_ports: dict[str, int] = pydantic.Field(default_factory=lambda: dict(DEFAULT_NODE_PORTS))
     values: str | None = None
-    """A Helm values file whose ``nodePorts`` override node_ports."""
+    """The Helm values file the chart was installed with: its ``nodePorts`` override node_ports, and its
+    ``chat.existingSecret`` / ``postgres.existingSecret`` are the secret names (unless given below)."""
     database: str = "chat"
     chat_secret: str | None = None
     """Secret with issuer-secret (default ``<release>-chat``; chart value chat.existingSecret)."""
@@ -82,15 +83,22 @@ class ReleaseNames:
         )
 
 
-def _node_ports_from_values(path: str, where: str) -> dict[str, int]:
+def _from_values(path: str, where: str) -> tuple[dict[str, int], dict[str, str]]:
+    """(nodePorts, secret names from chat/postgres.existingSecret) of a Helm values file."""
     try:
         loaded = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{where}.values: cannot read {path}: {exc}") from exc
-    ports = loaded.get("nodePorts", {}) if isinstance(loaded, dict) else {}
+    loaded = loaded if isinstance(loaded, dict) else {}
+    ports = loaded.get("nodePorts", {})
     if not isinstance(ports, dict) or not all(isinstance(v, int) for v in ports.values()):
         raise ConfigError(f"{where}.values: {path}: nodePorts must map names to port numbers")
-    return {str(k): int(v) for k, v in ports.items()}
+    secrets = {}
+    for section, option in (("chat", "chat_secret"), ("postgres", "db_secret")):
+        existing = (loaded.get(section) or {}).get("existingSecret") if isinstance(loaded.get(section), dict) else None
+        if existing:
+            secrets[option] = str(existing)
+    return {str(k): int(v) for k, v in ports.items()}, secrets
 
 
 def parse_options(target: str, options: dict[str, Any]) -> KubeOptions:
@@ -103,8 +111,10 @@ def parse_options(target: str, options: dict[str, Any]) -> KubeOptions:
         field = ".".join(str(p) for p in first["loc"]) or "?"
         raise ConfigError(f"{where}.{field}: {first['msg']} (got {first.get('input')!r})") from exc
     if parsed.values:
-        merged = {**parsed.node_ports, **_node_ports_from_values(parsed.values, where)}
-        parsed = parsed.model_copy(update={"node_ports": merged})
+        ports, secrets = _from_values(parsed.values, where)
+        update: dict[str, Any] = {"node_ports": {**parsed.node_ports, **ports}}
+        update.update({k: v for k, v in secrets.items() if getattr(parsed, k) is None})
+        parsed = parsed.model_copy(update=update)
     missing = sorted(set(DEFAULT_NODE_PORTS) - set(parsed.node_ports))
     if target != "staging" and parsed.endpoints is None and missing:
         raise ConfigError(f"{where}.node_ports: missing {', '.join(missing)}")

@@ -1,0 +1,125 @@
+"""Every Kubernetes API call the target makes is allowed by the chart's harness Role, and nothing more is granted.
+
+Each public method of ``KubeApi`` (the only module that talks to the API server) runs against the fake API
+server (``tests/support/fake_kube_api.py``, a mock: no kube-apiserver can run here), which records the HTTP
+requests; each request is mapped to (API group, resource[/subresource], verb, name) the way kube-apiserver's
+RBAC authorizer sees it, and checked against the Role rendered from deploy/chart with the staging values
+(helm-python-sdk). A new API method without an entry here fails the test, so RBAC and code cannot drift.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import pytest
+import yaml
+
+from resilience.targets.kube._api import KubeApi, connect
+from resilience.targets.kube._options import ReleaseNames, parse_options
+from resilience.targets.kube._rollout import scale_patch
+from tests.support.fake_kube_api import FakeKubeApi, Recorded
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+RELEASE = "resilience"
+STAGING_VALUES = ROOT / "deploy" / "values" / "staging.yaml"
+ENDPOINTS = {k: f"http://{k}.invalid" for k in ("chat", "toxiproxy", "postgres", "redis")}
+NAMES = ReleaseNames.of(parse_options("staging", {"values": str(STAGING_VALUES), "endpoints": ENDPOINTS}))
+"""What the target reads when the scenario points targets.staging.values at the file the chart used."""
+
+CALLS: dict[str, Callable[[KubeApi], Any]] = {
+    "version": lambda api: api.version(),
+    "namespace_exists": lambda api: api.namespace_exists(),
+    "list_pods": lambda api: api.list_pods("app=chat-api"),
+    "delete_pod": lambda api: api.delete_pod("resilience-redis-0", 0),
+    "list_endpoint_slices": lambda api: api.list_endpoint_slices("resilience-pg-rw"),
+    "read_deployment": lambda api: api.read_deployment("resilience-chat"),
+    "patch_deployment": lambda api: api.patch_deployment(
+        "resilience-chat", scale_patch(api.read_deployment("resilience-chat"), 3)
+    ),
+    "list_replicasets": lambda api: api.list_replicasets("app=chat-api"),
+    "read_secret": lambda api: [api.read_secret(NAMES.db_secret), api.read_secret(NAMES.chat_secret)],
+    "read_cluster": lambda api: api.read_cluster("resilience-pg"),
+    "patch_cluster_status": lambda api: api.patch_cluster_status("resilience-pg", {"status": {}}),
+}
+"""One call of each KubeApi method with the names the chart's objects have."""
+
+NOT_NAMESPACED = {
+    ("", "", "get", "/version"): "non-resource URL, allowed to every authenticated user (system:discovery)",
+    ("", "namespaces", "get", "resilience"): "cluster-scoped; a Role cannot grant it and the target reads 403 "
+    "as 'the namespace exists'",
+}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeKubeApi]:
+    yield from FakeKubeApi.serving_chart()
+
+
+def _rbac(r: Recorded) -> tuple[str, str, str, str]:
+    """(apiGroup, resource[/sub], verb, name) of a request, as the RBAC authorizer derives them."""
+    parts = r.path.strip("/").split("/")
+    if parts == ["version"]:
+        return "", "", "get", "/version"
+    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    if rest[0] == "namespaces" and len(rest) == 2:
+        return group, "namespaces", "get", rest[1]
+    resource, name, sub = rest[2], (rest[3] if len(rest) > 3 else ""), (rest[4] if len(rest) > 4 else "")
+    verb = {"GET": "get" if name else "list", "DELETE": "delete", "PATCH": "patch"}[r.method]
+    return group, f"{resource}/{sub}" if sub else resource, verb, name
+
+
+def _role_rules() -> list[dict[str, Any]]:
+    values = yaml.safe_load(STAGING_VALUES.read_text())
+    with helm.Chart.load(ROOT / "deploy" / "chart") as chart:
+        files = chart.render(values=values, name=RELEASE, namespace="resilience")
+    docs = [d for name, text in files.items() if name.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
+    [role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == f"{RELEASE}-harness"]
+    rules: list[dict[str, Any]] = role["rules"]
+    return rules
+
+
+def _allowed(rules: list[dict[str, Any]], group: str, resource: str, verb: str, name: str) -> bool:
+    return any(
+        group in rule["apiGroups"]
+        and resource in rule["resources"]
+        and verb in rule["verbs"]
+        and (not rule.get("resourceNames") or name in rule["resourceNames"])
+        for rule in rules
+    )
+
+
+def test_every_api_method_is_exercised() -> None:
+    """CALLS covers every public method of KubeApi (add the new one here when the target learns a call)."""
+    public = {n for n, f in inspect.getmembers(KubeApi, inspect.isfunction) if not n.startswith("_")}
+    assert public == set(CALLS)
+
+
+def test_every_call_is_allowed_by_the_role_and_every_grant_is_used(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """Requests of all KubeApi methods are within the harness Role; the Role grants no verb the code never uses."""
+    fake.add_secret(NAMES.db_secret, {"username": "chat", "password": "pw"})
+    fake.add_secret(NAMES.chat_secret, {"issuer-secret": "issuer"})
+    _scope, api_client = connect(str(fake.write_kubeconfig(tmp_path / "kubeconfig")), None, "resilience")
+    api = KubeApi(api_client, "resilience", timeout_s=5)
+    for call in CALLS.values():
+        call(api)
+    rules = _role_rules()
+    used = {_rbac(r) for r in fake.requests}
+    denied = [u for u in used if u not in NOT_NAMESPACED and not _allowed(rules, *u)]
+    assert denied == [], f"the chart's harness Role does not allow: {denied}"
+    granted = {
+        (g, res, v) for rule in rules for g in rule["apiGroups"] for res in rule["resources"] for v in rule["verbs"]
+    }
+    assert granted == {(g, res, v) for g, res, v, _name in used if (g, res, v, _name) not in NOT_NAMESPACED}
+
+
+def test_the_check_catches_a_missing_grant() -> None:
+    """Negative control: without the clusters/status rule a switchover's patch is denied."""
+    rules = [r for r in _role_rules() if r["resources"] != ["clusters/status"]]
+    assert not _allowed(rules, "postgresql.cnpg.io", "clusters/status", "patch", "resilience-pg")
+    assert not _allowed(_role_rules(), "", "secrets", "get", "someone-elses-secret")
