@@ -22,6 +22,7 @@ from resilience.safety.fault_store import DurableLedger, LedgerEntry
 from resilience.safety.interrupted import mark_interrupted_runs, run_dirs_of, stop_orphan_load
 from resilience.safety.lock import Holder, RunLock
 from resilience.safety.redact import register_secrets_file, scrub_folder
+from resilience.targets.base import Target
 
 __all__ = ["CleanupReport", "cleanup", "exclusive_run"]
 
@@ -80,7 +81,7 @@ def _after_dead_run(stale: Holder | None, entries: list[LedgerEntry], report: Cl
             scrub_folder(run_dir)
 
 
-def _revert(target: Any, entries: list[LedgerEntry], report: CleanupReport) -> None:
+def _revert(target: Target, entries: list[LedgerEntry], report: CleanupReport) -> None:
     ledger = fault_ledger()
 
     for e in entries:
@@ -99,7 +100,7 @@ def _release_expected(entries: list[LedgerEntry]) -> str | None:
     return str(previous[0]) if previous and previous[0] else None
 
 
-def cleanup(target: Any, state_dir: Path, *, timeout_s: float = 60.0, say: Say = lambda _l: None) -> CleanupReport:
+def cleanup(target: Target, state_dir: Path, *, timeout_s: float = 60.0, say: Say = lambda _l: None) -> CleanupReport:
     """Revert every recorded fault of ``target``, verify each revert and then the whole target."""
     t0 = time.monotonic()
     report = CleanupReport()

@@ -41,7 +41,7 @@ from resilience.runner.verdict import exit_code, overall
 from resilience.scenario import ExperimentPlan, LoadedScenario, load_scenario
 from resilience.targets import get_target
 from resilience.targets.base import Target
-from resilience.targets.kube.dry_run import kill_plan_lines
+from resilience.targets.kube.dry_run import FaultPlanner, kill_plan_lines
 
 __all__ = ["Plan", "RunOptions", "prepare", "run_scenario"]
 
@@ -110,7 +110,9 @@ def dry_run_lines(plan: Plan) -> list[str]:
 def _kube_kill_plan(plan: Plan) -> list[str]:
     """On kind/staging: the pods each kill action would hit now (read-only, through the safety guard)."""
     options = dict(plan.loaded.scenario.targets.get(plan.target, {}))
-    target: Any = get_target(plan.target, **options)
+    target = get_target(plan.target, **options)
+    if not isinstance(target, FaultPlanner):
+        return [f"pods the faults would hit: target {plan.target} cannot plan faults without touching them"]
     named = [(p.name, exp) for p, exp in plan.experiments]
     return ["pods the faults would hit:", *kill_plan_lines(target, named, seed=options.get("seed"))]
 

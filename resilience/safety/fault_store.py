@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import ConfigError
+from resilience.targets.base import Target
 from resilience.targets.local.layout import default_state_dir
 
 __all__ = ["DurableLedger", "LedgerEntry", "state_dir_for", "state_dir_of_target"]
@@ -61,7 +62,7 @@ def state_dir_for(target_name: str, state_dir: Path | str | None = None) -> Path
     return Path.cwd() / ".state" / target_name
 
 
-def state_dir_of_target(target: Any) -> Path:
+def state_dir_of_target(target: Target) -> Path:
     """The state folder of a Target object: its ``state_dir`` attribute, the local target's layout root, or
     ``state_dir_for(name)``."""
     own = getattr(target, "state_dir", None)

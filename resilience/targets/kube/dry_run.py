@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from resilience.errors import ResilienceError
 from resilience.targets.base import Pod
@@ -18,6 +18,7 @@ from resilience.targets.base import Pod
 __all__ = ["FaultPlanner", "kill_plan_lines"]
 
 
+@runtime_checkable
 class FaultPlanner(Protocol):
     """A target that can say which pods a fault would hit, without touching them."""
 
