@@ -1,4 +1,6 @@
-"""Shared fixtures: real PostgreSQL and Redis on loopback, started once per session, stopped by pid."""
+"""Shared fixtures: real PostgreSQL and Redis on loopback, started once per session, stopped by pid; one real
+local stack shared by the modules that only need one running; the unit layer's isolation guard; the grouping
+of tests onto xdist workers (docs/testing.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from resilience.targets.local import LocalTarget
+from tests.support.local_stack import SHARED_STACK_GROUP, SHARED_STACK_MODULES, running_local_stack
 from tests.support.servers import PostgresServer, RedisServer
 
 
@@ -29,6 +33,18 @@ def postgres_server() -> Iterator[PostgresServer]:
 def pg_dsn(postgres_server: PostgresServer) -> str:
     """A fresh, empty database on the session's PostgreSQL; its libpq URL."""
     return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+def local_stack() -> Iterator[LocalTarget]:
+    """One real local stack (2 chat replicas) for the session, brought down (purged) at its end.
+
+    For the modules listed in ``SHARED_STACK_MODULES`` (tests/support/local_stack.py): they need a running
+    stack and leave it healthy (faults reverted, primary back, sync mode on), and run on one xdist worker, so
+    one bring-up serves them all. A module that breaks the stack on purpose brings up its own.
+    """
+    with running_local_stack(replicas=2, prefix="resilience-shared-") as target:
+        yield target
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +102,24 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
         return (yield)
     with _unit_isolation():
         return (yield)
+
+
+# --- Where tests run under xdist ----------------------------------------------------------------------------
+# One work unit per module (its module-scoped servers start once, on one worker), except the modules sharing
+# ``local_stack``, which form one unit: one worker runs them all after one bring-up. (xdist's own
+# ``--dist loadgroup`` cannot do this with pytest 9: it renames ``item._nodeid``, which pytest 9 no longer
+# reads, so every test became its own unit.) Units go out in collection order, the long e2e modules first.
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    if config.getoption("dist") == "each":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return SHARED_STACK_GROUP if path in SHARED_STACK_MODULES else path
+
+    config.option.loadscopereorder = False  # collection order, not "most tests first"
+    return ModuleScheduling(config, log)

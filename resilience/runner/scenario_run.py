@@ -26,7 +26,7 @@ from resilience.analysis.samples import samples_from_rows
 from resilience.analysis.timeline import timeline_from_events
 from resilience.context import RunContext, share_target
 from resilience.controls.load import start_target_load
-from resilience.errors import ConfigError, LoadError, ResilienceError
+from resilience.errors import EXIT_INTERRUPTED, ConfigError, LoadError, ResilienceError
 from resilience.faults.ledger import fault_ledger
 from resilience.load.events import EventTail, Kind, Raw
 from resilience.probes import slo as slo_probe
@@ -392,7 +392,8 @@ def run_scenario(plan: Plan, opts: RunOptions, reporter: Reporter | None = None)
             run.gate.restore()
     reporter.table(document)
     reporter(f"results: {run.dir}")
-    return exit_code(document["verdict"])
+    # a signal that came once the verdict stood (while the reports were drawn) still ends the run as asked: 130
+    return EXIT_INTERRUPTED if run.gate.interrupted else exit_code(document["verdict"])
 
 
 __all__ += ["Progress", "dry_run_lines", "window_records"]

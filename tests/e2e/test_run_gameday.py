@@ -135,21 +135,29 @@ def test_impossible_recovery_target_fails_and_says_why(stack: dict[str, Path]) -
     _no_toxics_left(stack)
 
 
+# The safeguard's promise: every fault reverted within 1 s of the breach (error rate above the limit for
+# for_s). The guard polls every 0.2 s, the load flushes its events every 0.5 s and the revert is one call to
+# the local fault proxy; measured 0.05-0.32 s. 0.5 s more absorbs scheduling noise of a shared 2-core box (a
+# thread that is runnable but not running), so a correct abort never fails by milliseconds.
+ABORT_BOUND_S = 1.0
+ABORT_TOLERANCE_S = 0.5
+
+
 def test_safeguard_aborts_and_reverts_within_a_second(stack: dict[str, Path]) -> None:
-    """A breached hard limit aborts the run (exit 2) and the partition is healed at once."""
+    """A breached hard limit aborts the run (exit 2) and the partition is healed within 1 s of the breach."""
     r = _run(DATA / "safeguard.yaml", stack)
     _, run = _last_run(stack, "safeguard")
     assert r.returncode == 2, r.stdout[-3000:] + r.stderr[-3000:]
     experiment = run["experiments"][0]
     assert experiment["verdict"] == "aborted"
     tripped = experiment["safeguard"]
-    assert tripped["reverted"] == ["down:postgres"] or tripped["reverted"] == []
+    assert tripped["reverted"] == ["down:postgres"], tripped  # the 8 s partition was on when the limit broke
     assert tripped["revert_error"] is None
+    latency = tripped["reverted_at"] - tripped["breach_at"]
+    print(f"\nabort latency: breach->reverted {latency:.3f} s, "
+          f"detected->reverted {tripped['reverted_at'] - tripped['detected_at']:.3f} s")  # fmt: skip
+    assert latency <= ABORT_BOUND_S + ABORT_TOLERANCE_S, tripped
     _no_toxics_left(stack)
-    print(
-        f"\nabort latency: breach->reverted {tripped['reverted_at'] - tripped['breach_at']:.3f} s, "
-        f"detected->reverted {tripped['reverted_at'] - tripped['detected_at']:.3f} s"
-    )
 
 
 def test_sigterm_interrupts_and_still_reverts(stack: dict[str, Path]) -> None:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ import requests
 
 from resilience.safety.fault_store import DurableLedger
 from resilience.targets.local import LocalTarget
-from tests.support.local_stack import running_local_stack
 
 pytestmark = pytest.mark.integration
 
@@ -36,10 +34,9 @@ _HARNESS = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalTarget]:
-    """A real local stack (2 chat replicas) for the module."""
-    with running_local_stack(replicas=2, prefix="resilience-cleanup-") as target:
-        yield target
+def stack(local_stack: LocalTarget) -> LocalTarget:
+    """The session's local stack (2 chat replicas); every test leaves it clean."""
+    return local_stack
 
 
 def _cleanup(state: Path) -> subprocess.CompletedProcess[str]:

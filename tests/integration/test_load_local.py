@@ -10,13 +10,9 @@ being seeded, not something the harness offers as an action.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -27,27 +23,19 @@ import pytest
 from resilience.analysis.integrity import check_integrity
 from resilience.load import LoadParams, start_load
 from resilience.load.message_ledger import read_ledger
-from resilience.targets import get_target
 from resilience.targets.local.layout import Layout, Secrets, StackState
 from resilience.targets.local.target import LocalTarget
 from resilience.targets.local.teardown import postmaster_pid
+from tests.support.wait import acked as acked_so_far
+from tests.support.wait import wait_acked
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[LocalTarget]:
-    """A real local stack (2 chat replicas) in a temp state dir, always torn down."""
-    root = Path(tempfile.mkdtemp(prefix="resilience-load-", dir="/tmp"))
-    os.chmod(root, 0o711)  # noqa: S103 - the postgres user must traverse it
-    target = get_target("local", state_dir=root / "state", replicas=2)
-    assert isinstance(target, LocalTarget)
-    try:
-        target.up()
-        yield target
-    finally:
-        target.down(purge=True)
-        shutil.rmtree(root, ignore_errors=True)
+def stack(local_stack: LocalTarget) -> LocalTarget:
+    """The session's local stack (2 chat replicas); the failover test gives it back healthy, sync mode on."""
+    return local_stack
 
 
 def test_cli_load_against_running_local_target(stack: LocalTarget, tmp_path: Path) -> None:
@@ -134,14 +122,14 @@ def test_checker_reports_exactly_the_rows_an_async_failover_lost(stack: LocalTar
     )
     senders: list[psutil.Process] = []
     try:
-        time.sleep(3)
+        wait_acked(load.events_dir, 20)  # the load runs and its acks are on disk
         primary = stack.db_primary()
         postmaster = psutil.Process(postmaster_pid(layout.pg_data(primary)))
         senders = [c for c in postmaster.children() if "walsender" in " ".join(c.cmdline())]
         assert senders, "no WAL sender on the primary"
         for sender in senders:
             sender.suspend()  # replication stalls; asynchronous commits (and acks) go on
-        time.sleep(2)
+        wait_acked(load.events_dir, acked_so_far(load.events_dir) + 20)  # acks given during the stall
     finally:
         load.stop()
     on_primary = _rows(endpoints.postgres)

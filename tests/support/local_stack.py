@@ -25,7 +25,25 @@ import psycopg
 from resilience.targets.local import LocalTarget
 from resilience.targets.local.layout import Secrets, StackState
 
-__all__ = ["busy_backend", "local_state_root", "running_local_stack", "save_logs"]
+__all__ = [
+    "SHARED_STACK_GROUP",
+    "SHARED_STACK_MODULES",
+    "busy_backend",
+    "local_state_root",
+    "running_local_stack",
+    "save_logs",
+]
+
+SHARED_STACK_GROUP = "local-stack"
+SHARED_STACK_MODULES = frozenset(
+    {
+        "tests/e2e/test_interrupt_matrix.py",
+        "tests/integration/test_cleanup_local.py",
+        "tests/integration/test_load_local.py",
+    }
+)
+"""The modules that use the session's ``local_stack`` fixture (tests/conftest.py): under xdist they form one
+work unit, so one worker runs them all after one bring-up. A module added here must leave the stack healthy."""
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
