@@ -23,8 +23,17 @@ __all__ = ["command"]
     type=click.Path(path_type=Path, dir_okay=False),
     help="JSON array of proxies to create at start (the /populate body).",
 )
-def command(host: str, port: int, config: Path | None) -> None:
-    """Serve a fault-injecting TCP proxy speaking Toxiproxy's HTTP API until SIGINT/SIGTERM."""
+@click.option(
+    "--listen-any",
+    is_flag=True,
+    help="Let a proxy's wildcard listen address (0.0.0.0, ::, empty) bind every interface; default: 127.0.0.1.",
+)
+def command(host: str, port: int, config: Path | None, listen_any: bool) -> None:
+    """Serve a fault-injecting TCP proxy speaking Toxiproxy's HTTP API until SIGINT/SIGTERM.
+
+    The API has no authentication (as Toxiproxy's): anyone who can reach --host:--port can cut or slow
+    every proxied connection. Keep --host on loopback unless a network policy limits who reaches it.
+    """
     from resilience.netfault.server import run  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
-    run(host, port, config)
+    run(host, port, config, listen_any=listen_any)

@@ -6,7 +6,7 @@ import errno
 import ipaddress
 import socket
 
-__all__ = ["AddrError", "format_addr", "go_errno", "resolve", "split_host_port"]
+__all__ = ["AddrError", "format_addr", "go_errno", "resolve", "split_host_port", "upstream_error"]
 
 
 class AddrError(ValueError):
@@ -44,6 +44,18 @@ def _port(port: str) -> int:
     if not 0 <= number <= 65535:
         raise AddrError(f"address {port}: invalid port")
     return number
+
+
+def upstream_error(addr: str) -> str | None:
+    """Why ``addr`` can never be dialled (Go's text for the split or the port), or None. The host is not
+    looked up here: a name may resolve only later (Kubernetes services)."""
+    try:
+        _host, port = split_host_port(addr)
+        if port == "" or _port(port) == 0:
+            return f"address {addr}: missing or zero port"
+    except AddrError as exc:
+        return str(exc)
+    return None
 
 
 def resolve(addr: str) -> tuple[str, int]:

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from resilience.netfault._gojson import GoJSONError, as_bool, as_string, decode_first, go_kind
 from resilience.netfault._gojson import field as go_field
+from resilience.netfault.addr import upstream_error
 from resilience.netfault.model import (
     PROXY_EXISTS,
     PROXY_NOT_FOUND,
@@ -115,6 +116,14 @@ def _decode(body: bytes, type_name: str, want: type) -> Any:
     return value
 
 
+def check_upstream(upstream: str, where: str = "") -> None:
+    """400 for an upstream that can never be dialled (``127.0.0.1:abc``, no port). Toxiproxy accepts it
+    and then closes every client it accepts; refusing it up front names the mistake."""
+    why = upstream_error(upstream)
+    if why is not None:
+        raise ApiError(f"invalid upstream{where}: {why}", 400)
+
+
 def parse_populate(body: bytes) -> list[ProxySpec]:
     """Validate a whole /populate body (or config file) first: Toxiproxy's ``PopulateJson`` checks."""
     items = _decode(body, _POPULATE_TYPE, list) or []
@@ -131,13 +140,16 @@ def parse_populate(body: bytes) -> list[ProxySpec]:
             raise missing_field(f"name at proxy {i}")
         if not spec.upstream:
             raise missing_field(f"upstream at proxy {i}")
+        check_upstream(spec.upstream, f" at proxy {i}")
     return specs
 
 
 class Api:
     """The proxy collection and its HTTP handlers."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, listen_any: bool = False) -> None:
+        """``listen_any``: wildcard proxy listen addresses bind every interface (default: loopback only)."""
+        self.listen_any = listen_any
         self.proxies: dict[str, Proxy] = {}
         self.routes: list[tuple[re.Pattern[str], dict[str, Handler]]] = [
             (re.compile(r"/reset"), {"POST": self.reset}),
@@ -215,7 +227,8 @@ class Api:
             raise missing_field("upstream")
         if f["name"] in self.proxies:
             raise PROXY_EXISTS
-        proxy = Proxy(f["name"], f["listen"], f["upstream"])
+        check_upstream(f["upstream"])
+        proxy = Proxy(f["name"], f["listen"], f["upstream"], listen_any=self.listen_any)
         if f["enabled"]:
             proxy.start()
         self.proxies[proxy.name] = proxy
@@ -238,7 +251,7 @@ class Api:
                     done.append(existing)
                     continue
                 existing.discard()
-            proxy = Proxy(spec.name, spec.listen, spec.upstream)
+            proxy = Proxy(spec.name, spec.listen, spec.upstream, listen_any=self.listen_any)
             if spec.enabled:
                 proxy.start()
             self.proxies[proxy.name] = proxy
@@ -253,6 +266,8 @@ class Api:
         lease = _lease(request)
         obj = _decode(await request.read(), "toxiproxy.Proxy", dict) or {}
         f = _proxy_fields(obj, defaults, "Proxy")
+        if f["upstream"] != proxy.upstream:
+            check_upstream(f["upstream"])
         proxy.update(f["listen"], f["upstream"], f["enabled"])
         if lease is not None and not proxy.enabled:
             proxy.lease_down(lease)

@@ -21,6 +21,7 @@ __all__ = [
     "Direction",
     "Toxic",
     "bad_body",
+    "check_attributes",
     "parse_direction",
     "parse_toxic",
     "update_toxic",
@@ -175,6 +176,35 @@ def _attributes(raw: Any, toxic_type: str, base: dict[str, int]) -> dict[str, in
     return attrs
 
 
+_DAY_MS = 86_400_000
+_LIMITS: dict[str, dict[str, tuple[int, int]]] = {
+    "latency": {"latency": (0, _DAY_MS), "jitter": (0, _DAY_MS)},
+    "slow_close": {"delay": (0, _DAY_MS)},
+    "timeout": {"timeout": (0, _DAY_MS)},
+    "reset_peer": {"timeout": (0, _DAY_MS)},
+    "slicer": {"average_size": (1, 2**31 - 1), "size_variation": (0, 2**31 - 1), "delay": (0, _DAY_MS * 1000)},
+}
+"""Ranges (inclusive) where Toxiproxy has no rule of its own but other values cannot work: negative
+durations, durations beyond a day (a connection stalled for ever), and a slicer that never stops
+splitting (``average_size`` < 1). ``bandwidth.rate`` and ``limit_data.bytes`` take any int64, as in
+Toxiproxy (``rate`` <= 0 is unlimited)."""
+
+
+def check_attributes(toxic_type: str, attrs: dict[str, int]) -> None:
+    """400 naming the attribute, its value and the allowed range when a value cannot work."""
+    for key, (low, high) in _LIMITS.get(toxic_type, {}).items():
+        value = attrs.get(key, 0)
+        if not low <= value <= high:
+            raise ApiError(f"invalid attribute {key} of {toxic_type} toxic: {value} (allowed {low} to {high})", 400)
+    if toxic_type == "slicer" and attrs.get("size_variation", 0) >= attrs.get("average_size", 0):
+        # Toxiproxy's SlicerToxic: size_variation "must be less than the average size"
+        raise ApiError(
+            f"invalid attribute size_variation of slicer toxic: {attrs.get('size_variation', 0)} "
+            f"(must be less than average_size {attrs.get('average_size', 0)})",
+            400,
+        )
+
+
 def parse_toxic(body: bytes, exists: Callable[[str], bool]) -> Toxic:
     """A new toxic from a POST body; ``exists(name)`` says whether the proxy already has that name."""
     obj = _object(body)
@@ -197,6 +227,7 @@ def parse_toxic(body: bytes, exists: Callable[[str], bool]) -> Toxic:
     if exists(name):
         raise TOXIC_EXISTS
     attributes = _attributes(raw_attrs, toxic_type, dict.fromkeys(TOXIC_ATTRIBUTES[toxic_type], 0))
+    check_attributes(toxic_type, attributes)
     return Toxic(
         name=name, type=toxic_type, stream=stream, direction=direction, toxicity=toxicity, attributes=attributes
     )
@@ -208,4 +239,5 @@ def update_toxic(toxic: Toxic, body: bytes) -> tuple[dict[str, int], float]:
     _present, raw_attrs = go_field(obj, "attributes")
     attributes = _attributes(raw_attrs, toxic.type, toxic.attributes)
     toxicity = _decode(obj, "toxicity", "", as_float, toxic.toxicity)
+    check_attributes(toxic.type, attributes)
     return attributes, toxicity

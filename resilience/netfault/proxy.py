@@ -160,8 +160,12 @@ class ToxicSet:
 class Proxy:
     """One named proxy: ``listen`` -> ``upstream``."""
 
-    def __init__(self, name: str, listen: str, upstream: str) -> None:
+    def __init__(self, name: str, listen: str, upstream: str, *, listen_any: bool = False) -> None:
+        """``listen_any``: a wildcard ``listen`` (empty host, ``0.0.0.0``, ``::``) binds every interface as in
+        Toxiproxy; by default it binds loopback only (``127.0.0.1``), so a proxy is not reachable from the
+        network unless the server was started with ``--listen-any``."""
         self.name, self.listen, self.upstream = name, listen, upstream
+        self.listen_any = listen_any
         self.enabled = False
         self.toxics = ToxicSet(self)
         self.conns: set[Conn] = set()
@@ -186,7 +190,7 @@ class Proxy:
         if self.enabled:
             raise ALREADY_STARTED
         self._cancel_down_lease()
-        sock = _listen(self.listen)
+        sock = _listen(self.listen, listen_any=self.listen_any)
         ip, port = sock.getsockname()[:2]
         self.listen = format_addr(ip, port)
         self._listener = sock
@@ -305,13 +309,15 @@ class Proxy:
             conn.abort()
 
 
-def _listen(listen: str) -> socket.socket:
+def _listen(listen: str, *, listen_any: bool) -> socket.socket:
     """A listening socket like Go's ``net.Listen("tcp", listen)``: a wildcard host is dual-stack ``[::]``
-    (IPv4 ``0.0.0.0`` where the kernel has no IPv6)."""
+    (IPv4 ``0.0.0.0`` where the kernel has no IPv6) with ``listen_any``, else loopback ``127.0.0.1``."""
     try:
         ip, port = resolve(listen)
     except AddrError as exc:
         raise ApiError(f"listen tcp: {exc}", 500) from None
+    if ip in ("", "0.0.0.0", "::") and not listen_any:
+        ip = "127.0.0.1"
     if ip in ("", "0.0.0.0", "::"):
         if _has_ipv6():
             return _bind(socket.AF_INET6, "::", port, dual_stack=True)

@@ -48,9 +48,11 @@ async def serve(
     *,
     ready: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
+    listen_any: bool = False,
 ) -> None:
-    """Serve until ``stop`` is set (or SIGINT/SIGTERM); populate from ``config`` first."""
-    api = Api()
+    """Serve until ``stop`` is set (or SIGINT/SIGTERM); populate from ``config`` first. ``listen_any``: a
+    proxy's wildcard listen address binds every interface (default: loopback only)."""
+    api = Api(listen_any=listen_any)
     if config is not None:
         done: list[Proxy] = []
         try:
@@ -92,8 +94,8 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def run(host: str, port: int, config: Path | None) -> None:
+def run(host: str, port: int, config: Path | None, *, listen_any: bool = False) -> None:
     """Blocking entry point for the CLI, on uvloop."""
     body = load_config(config) if config is not None else None
     _raise_fd_limit()
-    uvloop.run(serve(host, port, body))
+    uvloop.run(serve(host, port, body, listen_any=listen_any))

@@ -295,10 +295,35 @@ def test_reset_enables_proxies_and_removes_toxics(api: str) -> None:
     assert _listening(created["listen"])
 
 
-def test_wildcard_listen_reported_like_go(api: str, echo_server: str) -> None:
-    """chaostoolkit-toxiproxy's default listen 0.0.0.0:0 binds dual-stack and reads back `[::]:port` as Go's
-    server reports it; clients on 127.0.0.1 reach it."""
-    created = _create(api, "wild", echo_server, listen="0.0.0.0:0")
-    assert re.fullmatch(r"\[::\]:\d+", created["listen"]) or re.fullmatch(r"0\.0\.0\.0:\d+", created["listen"])
-    with connect(f"127.0.0.1:{created['listen'].rsplit(':', 1)[1]}") as sock:
+def test_wildcard_listen_binds_loopback_only(api: str, echo_server: str) -> None:
+    """chaostoolkit-toxiproxy's default listen 0.0.0.0:0 binds 127.0.0.1 (not every interface) unless the
+    server runs with --listen-any; it reads back as the bound address and clients on 127.0.0.1 reach it."""
+    for listen in ("0.0.0.0:0", "", ":0", "[::]:0"):
+        created = _create(api, f"wild{len(listen)}", echo_server, listen=listen)
+        assert re.fullmatch(r"127\.0\.0\.1:\d+", created["listen"]), (listen, created)
+        with connect(created["listen"]) as sock:
+            round_trip(sock)
+
+
+def test_bad_input_gets_400s_and_the_api_keeps_serving(api: str, echo_server: str) -> None:
+    """A 5,000-digit integer, 100,000 nested brackets, NaN toxicity, a slicer that cannot stop splitting and
+    an upstream with port `abc` are 400s (not 500s with a traceback, not a spinning event loop); the proxy's
+    data plane and the API keep serving."""
+    created = _create(api, "p", echo_server)
+    bad = [
+        ("/proxies/p/toxics", b'{"type": "latency", "attributes": {"latency": ' + b"9" * 5000 + b"}}"),
+        ("/proxies/p/toxics", b"[" * 100_000),
+        ("/proxies/p/toxics", b'{"type": "noop", "toxicity": NaN}'),
+        ("/proxies/p/toxics", b'{"type": "slicer", "attributes": {"average_size": 0}}'),
+        ("/proxies", b'{"name": "q", "upstream": "127.0.0.1:abc"}'),
+        ("/proxies/p", b'{"upstream": "127.0.0.1"}'),
+        ("/populate", b'[{"name": "q", "upstream": "127.0.0.1:abc"}]'),
+    ]
+    for path, body in bad:
+        r = _post(api, path, data=body)
+        assert r.status_code == 400, (path, body[:60], r.status_code, r.text[:200])
+        assert "Traceback" not in r.text
+    assert requests.get(f"{api}/version", timeout=10).status_code == 200
+    assert requests.get(f"{api}/proxies/p", timeout=10).json()["upstream"] == echo_server
+    with connect(created["listen"]) as sock:
         round_trip(sock)

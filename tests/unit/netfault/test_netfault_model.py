@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import pytest
 
 from resilience.netfault._gojson import GoJSONError, decode_first
-from resilience.netfault.addr import AddrError, format_addr, resolve, split_host_port
+from resilience.netfault.addr import AddrError, format_addr, resolve, split_host_port, upstream_error
 from resilience.netfault.model import ApiError, Direction, Toxic, parse_toxic, update_toxic
 from resilience.netfault.toxics import slice_bounds
 
@@ -94,3 +95,70 @@ def test_slice_bounds_cover_the_chunk(length: int, average: int, variation: int)
     assert pairs[0][0] == 0 and pairs[-1][1] == length
     assert all(a[1] == b[0] for a, b in itertools.pairwise(pairs))
     assert all(end - start <= average + variation for start, end in pairs) or length <= average
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        (b'{"type": "latency", "attributes": {"latency": ' + b"9" * 5000 + b"}}", "cannot unmarshal number 9999"),
+        (b"[" * 100_000, "exceeded max depth"),
+        (b'{"a":' * 2000 + b"1" + b"}" * 2000, "exceeded max depth"),
+        (b'{"type": "noop", "toxicity": NaN}', "invalid character 'N'"),
+        (b'{"type": "noop", "toxicity": Infinity}', "invalid character 'I'"),
+        (
+            b'{"type": "noop", "toxicity": 1e999}',
+            "number 1e999 into Go struct field ToxicWrapper.toxicity of type float32",
+        ),
+        (b'{"type": "noop", "toxicity": 1e39}', "of type float32"),
+        (b'{"type": "latency", "attributes": {"latency": 1e29}}', "number 1e29 into Go struct field"),
+        (b'{"type": "latency", "attributes": {"latency": 9223372036854775808}}', "of type int64"),
+        (b'{"type": "limit_data", "attributes": {"bytes": -9223372036854775809}}', "of type int64"),
+        (b'{"name": 12345678901234567890123}', "cannot unmarshal number into Go struct field ToxicWrapper.name"),
+    ],
+)
+def test_bodies_python_cannot_take_get_go_answers(body: bytes, needle: str) -> None:
+    """Huge integers, deep nesting, NaN/Infinity and out-of-range numbers are 400s with Go's text, never a
+    ValueError or RecursionError (which the server answered with a 500 and a traceback)."""
+    with pytest.raises(ApiError) as info:
+        parse_toxic(body, lambda _: False)
+    assert info.value.status == 400 and needle in info.value.message, info.value.message
+
+
+@pytest.mark.parametrize(
+    ("toxic", "needle"),
+    [
+        ({"type": "slicer", "attributes": {"average_size": 0}}, "average_size of slicer toxic: 0"),
+        ({"type": "slicer", "attributes": {"average_size": -5, "size_variation": 0}}, "average_size"),
+        ({"type": "slicer", "attributes": {"average_size": 10, "size_variation": 10}}, "less than average_size 10"),
+        ({"type": "slicer", "attributes": {"average_size": 10, "delay": -1}}, "delay of slicer toxic: -1"),
+        ({"type": "latency", "attributes": {"latency": -1}}, "latency of latency toxic: -1"),
+        ({"type": "latency", "attributes": {"latency": 86_400_001}}, "allowed 0 to 86400000"),
+        ({"type": "timeout", "attributes": {"timeout": 2**62}}, "timeout of timeout toxic"),
+    ],
+)
+def test_toxic_attributes_that_cannot_work_are_refused(toxic: dict[str, object], needle: str) -> None:
+    """A slicer that never stops splitting (average_size <= 0 spun the event loop), negative or endless
+    durations: 400 naming attribute, value and range, on create and on update."""
+    with pytest.raises(ApiError) as info:
+        parse_toxic(json.dumps(toxic).encode(), lambda _: False)
+    assert info.value.status == 400 and needle in info.value.message, info.value.message
+    good = {"slicer": {"average_size": 10, "size_variation": 1}}.get(str(toxic["type"]), {})
+    made = parse_toxic(json.dumps({"type": toxic["type"], "attributes": good}).encode(), lambda _: False)
+    with pytest.raises(ApiError, match="invalid attribute"):
+        update_toxic(made, json.dumps({"attributes": toxic["attributes"]}).encode())
+
+
+def test_bandwidth_and_limit_data_keep_toxiproxys_full_range() -> None:
+    """rate <= 0 (unlimited) and any int64 byte count stay accepted, as in Toxiproxy."""
+    assert parse_toxic(b'{"type": "bandwidth", "attributes": {"rate": -1}}', lambda _: False).attr("rate") == -1
+    big = parse_toxic(b'{"type": "limit_data", "attributes": {"bytes": 9223372036854775807}}', lambda _: False)
+    assert big.attr("bytes") == 2**63 - 1
+
+
+@pytest.mark.parametrize(
+    ("addr", "bad"),
+    [("127.0.0.1:abc", True), ("127.0.0.1", True), ("127.0.0.1:0", True), ("x:99999", True), ("db:5432", False)],
+)
+def test_upstream_that_can_never_be_dialled(addr: str, bad: bool) -> None:
+    """An upstream with a non-numeric, missing, zero or out-of-range port is named; a name is not looked up."""
+    assert (upstream_error(addr) is not None) is bad
