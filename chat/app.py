@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chat.auth import AuthError, bearer_token, issue_token, issuer_secret_ok, verify_token
+from chat.auth import AuthError, bearer_token, issue_token, issuer_secret_ok
 from chat.config import Settings
 from chat.db import DatabaseUnavailable
 from chat.logs import request_id
@@ -30,6 +31,7 @@ __all__ = ["create_app"]
 
 log = logging.getLogger(__name__)
 MAX_HISTORY = 1000
+_INTEGER = re.compile(r"[0-9]{1,19}")
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -100,18 +102,22 @@ async def _json_body(request: Request, limit: int) -> Any:
 
 
 def _user(request: Request) -> str:
-    return verify_token(_service(request).settings.jwt_secret, bearer_token(request.headers))
+    return _service(request).user_of(bearer_token(request.headers))
 
 
 async def _issue(request: Request) -> Response:
     settings = _service(request).settings
+    if not settings.token_issuer:
+        return _error(404, "the development token issuer is switched off (CHAT_TOKEN_ISSUER=0)")
     if not issuer_secret_ok(settings.issuer_secret, request.headers.get("x-issuer-secret")):
         return _error(403, "wrong or missing X-Issuer-Secret")
     try:
         req = parse(TokenRequest, await _json_body(request, 4096))
     except Invalid as exc:
         return _error(exc.status, str(exc))
-    token, expires = issue_token(settings.jwt_secret, req.user, req.ttl_s)
+    token, expires = issue_token(
+        settings.jwt_secret, req.user, req.ttl_s, issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
     return JSONResponse({"token": token, "expires_at": expires})
 
 
@@ -157,10 +163,9 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int) -
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(422, f"{name}: expected an integer, got {raw!r}") from None
+    if not _INTEGER.fullmatch(raw):
+        raise Invalid(422, f"{name}: expected an integer of at most 19 digits, got {raw[:40]!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise Invalid(422, f"{name}: must be between {low} and {high}, got {value}")
     return value

@@ -18,18 +18,39 @@ class AuthError(Exception):
     """The request carries no valid token; the message says why (never the token itself)."""
 
 
-def issue_token(secret: str, user: str, ttl_s: float, *, now: float | None = None) -> tuple[str, int]:
-    """A token for ``user`` valid ``ttl_s`` seconds; returns (token, expires_at epoch s)."""
+ISSUER = "resilience-chat"
+AUDIENCE = "chat"
+
+
+def issue_token(
+    secret: str,
+    user: str,
+    ttl_s: float,
+    *,
+    now: float | None = None,
+    issuer: str = ISSUER,
+    audience: str = AUDIENCE,
+) -> tuple[str, int]:
+    """A token for ``user`` valid ``ttl_s`` seconds, with ``iss`` and ``aud``; returns (token, expires_at)."""
     issued = int(now if now is not None else time.time())
     expires = issued + int(ttl_s)
-    token = jwt.encode({"sub": user, "iat": issued, "exp": expires}, secret, algorithm=ALGORITHM)
+    claims = {"sub": user, "iat": issued, "exp": expires, "iss": issuer, "aud": audience}
+    token = jwt.encode(claims, secret, algorithm=ALGORITHM)
     return token, expires
 
 
-def verify_token(secret: str, token: str) -> str:
-    """The user named by a valid ``token``; AuthError when it is forged, expired or malformed."""
+def verify_token(secret: str, token: str, *, issuer: str = ISSUER, audience: str = AUDIENCE) -> str:
+    """The user named by a valid ``token``; AuthError when it is forged, expired, malformed, or issued by
+    another issuer or for another audience."""
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=issuer,
+            audience=audience,
+            options={"require": ["exp", "sub", "iss", "aud"]},
+        )
     except jwt.ExpiredSignatureError:
         raise AuthError("token expired") from None
     except jwt.InvalidTokenError as exc:

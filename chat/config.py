@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import socket
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["RELEASES", "Settings", "SettingsError"]
+__all__ = ["MIN_SECRET_BYTES", "RELEASES", "Settings", "SettingsError"]
 
 RELEASES = ("good", "bad-errors", "bad-latency", "bad-readiness")
+MIN_SECRET_BYTES = 32
+"""Shortest CHAT_JWT_SECRET / CHAT_FANOUT_KEY accepted (RFC 7518: an HS256 key has at least 256 bits)."""
 
 
 class SettingsError(ValueError):
@@ -20,16 +24,28 @@ class SettingsError(ValueError):
 class Settings:
     """Everything a replica needs; ``from_env`` documents the variable behind each field."""
 
-    database_url: str
-    """CHAT_DATABASE_URL: libpq URL of the read-write PostgreSQL endpoint."""
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    """CHAT_REDIS_URL: Redis used for pub/sub fan-out between replicas."""
+    database_url: str = field(repr=False)
+    """CHAT_DATABASE_URL: libpq URL of the read-write PostgreSQL endpoint (may hold a password)."""
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    """CHAT_REDIS_URL: Redis used for pub/sub fan-out between replicas (``redis://:PASSWORD@host:port/0``)."""
     redis_channel: str = "chat:messages"
     """CHAT_REDIS_CHANNEL: pub/sub channel shared by the replicas of one deployment."""
-    jwt_secret: str
-    """CHAT_JWT_SECRET: HS256 key for bearer tokens."""
-    issuer_secret: str
+    jwt_secret: str = field(repr=False)
+    """CHAT_JWT_SECRET: HS256 key for bearer tokens, at least 32 bytes."""
+    issuer_secret: str = field(repr=False)
     """CHAT_ISSUER_SECRET: guards POST /auth/token (header X-Issuer-Secret)."""
+    token_issuer: bool = True
+    """CHAT_TOKEN_ISSUER: 0 switches the development token issuer (POST /auth/token) off: 404."""
+    jwt_issuer: str = "resilience-chat"
+    """CHAT_JWT_ISSUER: the ``iss`` claim tokens are issued with and must carry."""
+    jwt_audience: str = "chat"
+    """CHAT_JWT_AUDIENCE: the ``aud`` claim tokens are issued with and must carry."""
+    fanout_key: bytes = field(default=b"", repr=False)
+    """CHAT_FANOUT_KEY: HMAC key signing fan-out payloads, shared by the replicas (>= 32 bytes; default:
+    derived from CHAT_JWT_SECRET, which they share already)."""
+    replay_max: int = 10_000
+    """CHAT_REPLAY_MAX: most messages one WebSocket connection replays for ``after=``; past it the socket is
+    closed with 4429 and the client reconnects with ``after=<last id>``."""
     release: str = "good"
     """CHAT_RELEASE: good | bad-errors | bad-latency | bad-readiness."""
     replica: str = socket.gethostname()
@@ -62,8 +78,13 @@ class Settings:
             database_url=_required(e, "CHAT_DATABASE_URL"),
             redis_url=e.get("CHAT_REDIS_URL", "redis://127.0.0.1:6379/0"),
             redis_channel=e.get("CHAT_REDIS_CHANNEL") or "chat:messages",
-            jwt_secret=_required(e, "CHAT_JWT_SECRET"),
+            jwt_secret=_secret(e, "CHAT_JWT_SECRET"),
             issuer_secret=_required(e, "CHAT_ISSUER_SECRET"),
+            token_issuer=_flag(e, "CHAT_TOKEN_ISSUER", default=True),
+            jwt_issuer=e.get("CHAT_JWT_ISSUER") or "resilience-chat",
+            jwt_audience=e.get("CHAT_JWT_AUDIENCE") or "chat",
+            fanout_key=_fanout_key(e),
+            replay_max=int(_float(e, "CHAT_REPLAY_MAX", 10_000, minimum=1)),
             release=e.get("CHAT_RELEASE", "good") or "good",
             replica=e.get("CHAT_REPLICA") or socket.gethostname(),
             rate_limit=rate,
@@ -72,7 +93,7 @@ class Settings:
             log_level=(e.get("CHAT_LOG_LEVEL") or "INFO").upper(),
             send_timeout_s=_float(e, "CHAT_SEND_TIMEOUT_S", 10.0, minimum=0.1),
             db_pool_max=int(_float(e, "CHAT_DB_POOL_MAX", 10, minimum=2)),
-            readyz_requires_redis=e.get("CHAT_READYZ_REQUIRES_REDIS", "0") in ("1", "true", "yes"),
+            readyz_requires_redis=_flag(e, "CHAT_READYZ_REQUIRES_REDIS", default=False),
             bad_error_share=_float(e, "CHAT_BAD_ERROR_SHARE", 0.3, minimum=0.0),
             bad_latency_ms=_float(e, "CHAT_BAD_LATENCY_MS", 300.0, minimum=0.0),
         )
@@ -83,6 +104,32 @@ class Settings:
         if settings.bad_error_share > 1:
             raise SettingsError(f"CHAT_BAD_ERROR_SHARE={settings.bad_error_share}: expected a share in [0, 1]")
         return settings
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return default
+    if raw not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        raise SettingsError(f"{name}={raw!r}: expected 1 or 0")
+    return raw in ("1", "true", "yes", "on")
+
+
+def _fanout_key(env: Mapping[str, str]) -> bytes:
+    """CHAT_FANOUT_KEY, or a key derived from CHAT_JWT_SECRET (never the JWT key itself)."""
+    explicit = env.get("CHAT_FANOUT_KEY", "")
+    if explicit:
+        if len(explicit.encode()) < MIN_SECRET_BYTES:
+            raise SettingsError(f"CHAT_FANOUT_KEY is shorter than {MIN_SECRET_BYTES} bytes")
+        return explicit.encode()
+    return hmac.new(_required(env, "CHAT_JWT_SECRET").encode(), b"chat fan-out v1", hashlib.sha256).digest()
+
+
+def _secret(env: Mapping[str, str], name: str) -> str:
+    value = _required(env, name)
+    if len(value.encode()) < MIN_SECRET_BYTES:
+        raise SettingsError(f"{name} is shorter than {MIN_SECRET_BYTES} bytes (use e.g. 'openssl rand -hex 32')")
+    return value
 
 
 def _required(env: Mapping[str, str], name: str) -> str:

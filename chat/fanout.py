@@ -4,11 +4,17 @@ Every replica publishes each stored message on one channel and delivers what oth
 its local subscribers. Redis is optional for correctness: when it is down, sends still commit and ack,
 local subscribers still get messages sent through this replica, and the rest catch up from the database
 with ``after=`` when they reconnect. The subscriber reconnects with backoff when Redis returns.
+
+Payloads are signed: ``<hex HMAC-SHA256 of the JSON under the replicas' shared key>.<JSON>``. Anyone who
+can reach Redis could otherwise push a message with any ``sender`` to every WebSocket, past the JWT; an
+unsigned, mis-signed or malformed payload is dropped and counted (``chat_fanout_rejected_total``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 import uuid
@@ -23,10 +29,30 @@ from redis.exceptions import RedisError
 
 from chat.db import Message
 
-__all__ = ["Fanout"]
+__all__ = ["Fanout", "sign", "verified"]
 
 log = logging.getLogger(__name__)
 _ERRORS = (RedisError, OSError, TimeoutError)
+
+
+def sign(key: bytes, body: str) -> str:
+    """``body`` with its signature in front: ``<hex hmac>.<body>``."""
+    return hmac.new(key, body.encode(), hashlib.sha256).hexdigest() + "." + body
+
+
+def verified(key: bytes, payload: bytes | str) -> str | None:
+    """The JSON text of a correctly signed payload, else None."""
+    raw = payload.encode() if isinstance(payload, str) else payload
+    sig, dot, body = raw.partition(b".")
+    if not dot or len(sig) != 64:
+        return None
+    expected = hmac.new(key, body, hashlib.sha256).hexdigest().encode()
+    if not hmac.compare_digest(sig, expected):
+        return None
+    try:
+        return body.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 class Fanout:
@@ -38,16 +64,21 @@ class Fanout:
         channel: str,
         deliver: Callable[[Message], None],
         *,
+        key: bytes,
         on_state: Callable[[bool], None] | None = None,
         on_drop: Callable[[], None] | None = None,
+        on_reject: Callable[[], None] | None = None,
         queue_size: int = 10_000,
     ) -> None:
+        """``key``: the HMAC key every replica of the deployment shares (signs and checks payloads)."""
         self.url = url
         self.channel = channel
         self.origin = uuid.uuid4().hex
         self._deliver = deliver
         self._on_state = on_state or (lambda up: None)
         self._on_drop = on_drop or (lambda: None)
+        self._on_reject = on_reject or (lambda: None)
+        self._key = key
         self._queue: asyncio.Queue[Message] = asyncio.Queue(queue_size)
         self._client = self._redis()
         self._publish_down_until = 0.0
@@ -92,7 +123,8 @@ class Fanout:
                 continue
             pipe = self._client.pipeline(transaction=False)
             for message in batch:
-                pipe.publish(self.channel, json.dumps({"origin": self.origin, "message": message.to_json()}))
+                body = json.dumps({"origin": self.origin, "message": message.to_json()})
+                pipe.publish(self.channel, sign(self._key, body))
             try:
                 await asyncio.wait_for(pipe.execute(), 2.0)
             except _ERRORS as exc:
@@ -141,15 +173,21 @@ class Fanout:
     def _handle(self, item: dict[str, Any]) -> None:
         if item.get("type") != "message":
             return  # pong and the like
+        text = verified(self._key, item.get("data") or b"")
+        if text is None:
+            self._on_reject()
+            log.warning("dropping a fan-out payload with a missing or wrong signature")
+            return
         try:
-            data = json.loads(item["data"])
+            data = json.loads(text)
             if data.get("origin") == self.origin:
                 return
             m = data["message"]
             message = Message(
                 int(m["id"]), str(m["room"]), str(m["client_id"]), str(m["sender"]), str(m["body"]), float(m["ts"])
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            self._on_reject()
             log.warning("ignoring malformed fan-out payload: %s", exc)
             return
         self._deliver(message)

@@ -39,6 +39,9 @@ class Metrics:
         self.db_errors = Counter("chat_db_errors_total", "Database errors by kind", ["kind"], registry=r)
         self.redis_up = Gauge("chat_redis_subscribed", "1 while the Redis subscriber is connected", registry=r)
         self.fanout_dropped = Counter("chat_fanout_dropped_total", "Messages not published to Redis", registry=r)
+        self.fanout_rejected = Counter(
+            "chat_fanout_rejected_total", "Fan-out payloads dropped: bad signature or malformed", registry=r
+        )
         self.pushed = Counter("chat_messages_pushed_total", "Messages pushed to WebSockets", registry=r)
         self.release_info = Gauge(
             "chat_release_info", "Release and replica of this process (value 1)", ["release", "replica"], registry=r

@@ -8,6 +8,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from chat.auth import verify_token
 from chat.config import Settings
 from chat.db import Database, DatabaseUnavailable, Message, SendResult
 from chat.fanout import Fanout
@@ -58,11 +59,18 @@ class ChatService:
             settings.redis_url,
             settings.redis_channel,
             hub.deliver,
+            key=settings.fanout_key,
             on_state=gaps.state_changed,
             on_drop=metrics.fanout_dropped.inc,
+            on_reject=metrics.fanout_rejected.inc,
         )
         limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         return cls(settings, db, hub, fanout, metrics, limiter, gaps)
+
+    def user_of(self, token: str) -> str:
+        """The user a bearer token names (AuthError when invalid, expired, or not ours by iss/aud)."""
+        s = self.settings
+        return verify_token(s.jwt_secret, token, issuer=s.jwt_issuer, audience=s.jwt_audience)
 
     async def send(self, *, room: str, user: str, client_id: str, body: str, transport: str) -> SendResult:
         """Store and fan out one message; SendRefused (413/422/429/500/503) when it was not stored."""

@@ -3,7 +3,9 @@
 Server -> client: ``message`` (replayed or live), one ``ready`` after the replay, ``ack`` after a commit,
 ``error`` for a refused send. Client -> server: ``{"type": "send", "client_id", "body"}``.
 Close codes: 1008 authentication failed, 4422 bad query parameters, 1011 database unavailable during the
-replay, 1013 the client reads too slowly (its inbox overflowed; reconnect with ``after=``).
+replay, 1013 the client reads too slowly (its inbox overflowed; reconnect with ``after=``), 4429 the replay
+reached ``CHAT_REPLAY_MAX`` messages (reconnect with ``after=`` the last id received). Close reasons are
+cut to 123 UTF-8 bytes. Access model: any valid token may read and write any room (no per-room ACL).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from typing import Any
 
 from starlette import websockets as _starlette_ws
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from chat.auth import AuthError, bearer_token, verify_token
+from chat.auth import AuthError, bearer_token
 from chat.db import DatabaseUnavailable, Message
 from chat.hub import Subscriber
 from chat.service import ChatService, SendRefused
@@ -31,6 +34,8 @@ CLOSE_POLICY = 1008
 CLOSE_INVALID = 4422
 CLOSE_UNAVAILABLE = 1011
 CLOSE_TOO_SLOW = 1013
+CLOSE_REPLAY_LIMIT = 4429
+MAX_REASON_BYTES = 123
 # The peer has gone: Starlette >= 1.0 raises WebSocketDisconnected (a RuntimeError) on a send after the
 # close, older ones a plain RuntimeError; uvicorn raises ClientDisconnected (an OSError).
 _GONE: tuple[type[BaseException], ...] = (
@@ -65,7 +70,7 @@ class _Conn:
 async def websocket_endpoint(ws: WebSocket) -> None:
     service: ChatService = ws.app.state.service
     try:
-        user = verify_token(service.settings.jwt_secret, bearer_token(ws.headers, ws.query_params))
+        user = service.user_of(bearer_token(ws.headers, ws.query_params))
     except AuthError as exc:
         await _refuse(ws, CLOSE_POLICY, str(exc))
         return
@@ -83,7 +88,9 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await _replay(conn, after)
         await _serve(conn)
     except DatabaseUnavailable as exc:
-        await _close(ws, CLOSE_UNAVAILABLE, str(exc)[:120])
+        await _close(ws, CLOSE_UNAVAILABLE, str(exc))
+    except ReplayLimit:
+        log.debug("websocket closed at the replay limit")
     except _GONE:
         log.debug("websocket closed by the client")
     finally:
@@ -98,13 +105,22 @@ async def _refuse(ws: WebSocket, code: int, reason: str) -> None:
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(*_GONE):
-        await ws.close(code=code, reason=reason)
+        await ws.close(code=code, reason=close_reason(reason))
+
+
+def close_reason(reason: str) -> str:
+    """``reason`` cut to the 123 UTF-8 bytes a close frame can carry (RFC 6455 5.5.1), whole characters."""
+    data = reason.encode()
+    return reason if len(data) <= MAX_REASON_BYTES else data[:MAX_REASON_BYTES].decode(errors="ignore")
+
+
+_AFTER = re.compile(r"[0-9]{1,19}")
 
 
 def _after(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or int(raw) >= 2**63:
+    if not _AFTER.fullmatch(raw) or int(raw) >= 2**63:
         raise Invalid(422, f"after: expected a non-negative 64-bit integer, got {raw[:40]!r}")
     return int(raw)
 
@@ -115,17 +131,28 @@ async def _replay(conn: _Conn, after: int | None) -> None:
     if after is None:
         last = await db.last_id(conn.room)
     else:
-        last = after
+        last, budget = after, conn.service.settings.replay_max
         while True:
-            page = await db.history(conn.room, last, REPLAY_PAGE)
+            want = min(REPLAY_PAGE, budget)
+            page = await db.history(conn.room, last, want)
             for message in page:
                 await conn.push(message)
             if page:
                 last = page[-1].id
-            if len(page) < REPLAY_PAGE:
+            budget -= len(page)
+            if len(page) < want:
                 break
+            if budget <= 0:
+                if not await db.history(conn.room, last, 1):
+                    break  # exactly at the end of the room
+                await _close(conn.ws, CLOSE_REPLAY_LIMIT, f"replay limit reached: reconnect with after={last}")
+                raise ReplayLimit
     conn.service.gaps.joined(conn.room, last)
     await conn.emit({"type": "ready", "last_id": last})
+
+
+class ReplayLimit(Exception):
+    """The connection replayed ``CHAT_REPLAY_MAX`` messages and was closed (4429)."""
 
 
 async def _serve(conn: _Conn) -> None:

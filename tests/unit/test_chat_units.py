@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import jwt
 import pytest
 
 from chat.auth import AuthError, bearer_token, issue_token, issuer_secret_ok, verify_token
 from chat.config import Settings, SettingsError
 from chat.db import Message, failover_conninfo
+from chat.fanout import sign, verified
 from chat.hub import Hub, Subscriber
 from chat.ratelimit import RateLimiter
 from chat.validation import Invalid, SendRequest, TokenRequest, check_body_size, check_room, parse
+from chat.ws import close_reason
 
 pytestmark = pytest.mark.unit
 
@@ -145,3 +148,59 @@ def test_hub_delivers_per_room_and_tracks_marks() -> None:
     hub.leave(a)
     assert hub.marks() == {"b": 3}
     assert hub.connections() == 1
+
+
+def test_short_jwt_secret_and_bad_flags_are_refused() -> None:
+    """A JWT secret under 32 bytes (1 byte was accepted), a short CHAT_FANOUT_KEY or a non-boolean flag is a
+    SettingsError naming the variable, never echoing the secret."""
+    for env, needle in (
+        ({"CHAT_JWT_SECRET": "k"}, "CHAT_JWT_SECRET is shorter than 32 bytes"),
+        ({"CHAT_FANOUT_KEY": "short-key"}, "CHAT_FANOUT_KEY is shorter than 32 bytes"),
+        ({"CHAT_TOKEN_ISSUER": "maybe"}, "CHAT_TOKEN_ISSUER='maybe'"),
+    ):
+        with pytest.raises(SettingsError, match=needle) as info:
+            Settings.from_env({**BASE, **env})
+        assert "short-key" not in str(info.value)
+
+
+def test_settings_repr_hides_secrets_and_the_fanout_key_is_derived() -> None:
+    """repr(Settings) shows no secret or URL password; the fan-out key defaults to one derived from (not
+    equal to) the JWT secret, the same on every replica; the issuer is on by default."""
+    s = Settings.from_env({**BASE, "CHAT_DATABASE_URL": "postgresql://u:pw-in-url@h/db", "CHAT_ISSUER_SECRET": "iss"})
+    text = repr(s)
+    assert "pw-in-url" not in text and "j" * 32 not in text and "'iss'" not in text
+    assert s.fanout_key != BASE["CHAT_JWT_SECRET"].encode() and len(s.fanout_key) == 32
+    assert s.fanout_key == Settings.from_env(BASE).fanout_key
+    assert s.token_issuer is True and Settings.from_env({**BASE, "CHAT_TOKEN_ISSUER": "0"}).token_issuer is False
+
+
+def test_tokens_carry_and_require_issuer_and_audience() -> None:
+    """Issued tokens carry iss/aud; a token for another audience or issuer, or with neither, is refused."""
+    good, _ = issue_token(SECRET, "alice", 60)
+    assert verify_token(SECRET, good) == "alice"
+    with pytest.raises(AuthError):
+        verify_token(SECRET, good, audience="billing")
+    other, _ = issue_token(SECRET, "alice", 60, issuer="elsewhere")
+    with pytest.raises(AuthError):
+        verify_token(SECRET, other)
+    bare = jwt.encode({"sub": "alice", "exp": 2**40}, SECRET, algorithm="HS256")
+    with pytest.raises(AuthError):
+        verify_token(SECRET, bare)
+
+
+def test_close_reasons_are_cut_to_123_bytes_on_a_character_boundary() -> None:
+    """A reason over 123 UTF-8 bytes is cut without splitting a character (it raised a protocol error)."""
+    assert close_reason("short") == "short"
+    cut = close_reason("after: " + "²" * 100)
+    assert len(cut.encode()) <= 123 and cut.startswith("after: ²") and "\ufffd" not in cut
+
+
+def test_fanout_payloads_verify_only_with_the_shared_key() -> None:
+    """sign/verified round-trip; another key, a changed body, no signature or junk yield None."""
+    key = b"k" * 32
+    payload = sign(key, '{"a": 1}')
+    assert verified(key, payload) == '{"a": 1}' and verified(key, payload.encode()) == '{"a": 1}'
+    assert verified(b"x" * 32, payload) is None
+    assert verified(key, payload.replace("1", "2")) is None
+    for junk in ('{"a": 1}', "", ".", "z" * 64 + ".{}", b"\xff" * 70):
+        assert verified(key, junk) is None

@@ -80,6 +80,7 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
     """Render every config file into the state dir (secret-bearing files 0600)."""
     progs = configs.programs(state, sec, layout, bins)
     configs.write_private(layout.supervisord_conf, configs.supervisord_conf(progs, layout, state.scope))
+    configs.write_private(layout.conf / "redis.conf", f"requirepass {sec.redis}\n")
     for node in DB_NODES:
         configs.write_private(
             layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins), uid=uid, gid=gid

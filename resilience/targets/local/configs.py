@@ -8,7 +8,6 @@ HAProxy checking Patroni's ``/primary`` every 500 ms and cutting sessions to a s
 from __future__ import annotations
 
 import json
-import os
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 import yaml
 
 from resilience.errors import ConfigError
-from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState
+from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, write_secret_file
 
 __all__ = [
     "STACK_ENV",
@@ -105,7 +104,7 @@ def chat_env(state: StackState, sec: Secrets, name: str) -> dict[str, str]:
             f"postgresql://chat:{sec.chat_db}@127.0.0.1:{p['proxy-postgres']}/chat"
             "?connect_timeout=3&target_session_attrs=read-write"
         ),
-        "CHAT_REDIS_URL": f"redis://127.0.0.1:{p['proxy-redis']}/0",
+        "CHAT_REDIS_URL": f"redis://:{sec.redis}@127.0.0.1:{p['proxy-redis']}/0",
         "CHAT_JWT_SECRET": sec.jwt,
         "CHAT_ISSUER_SECRET": sec.issuer,
         "CHAT_RELEASE": state.replica_releases.get(name, state.release),
@@ -152,6 +151,7 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
         "redis",
         (
             bins.redis,
+            str(layout.conf / "redis.conf"),  # requirepass, 0600: not on the command line
             "--bind",
             "127.0.0.1",
             "--port",
@@ -163,7 +163,7 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
             "--appendonly",
             "no",
             "--protected-mode",
-            "no",
+            "yes",
         ),
         {"app": "redis"},
         priority=100,
@@ -438,8 +438,4 @@ def proxies_json(state: StackState) -> str:
 
 def write_private(path: Path, text: str, *, uid: int = -1, gid: int = -1) -> None:
     """Write ``text`` to ``path`` with mode 0600, owned by ``uid``/``gid`` when given."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    if uid >= 0:
-        os.chown(path, uid, gid)
+    write_secret_file(path, text, uid=uid, gid=gid)

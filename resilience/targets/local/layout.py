@@ -16,6 +16,7 @@ Everything a running stack needs to be found, inspected and stopped again lives 
 
 from __future__ import annotations
 
+import contextlib
 import grp
 import hashlib
 import json
@@ -44,6 +45,7 @@ __all__ = [
     "default_state_dir",
     "port_names",
     "scope_for",
+    "write_secret_file",
 ]
 
 DB_NODES = ("pg-1", "pg-2", "pg-3")
@@ -208,34 +210,56 @@ def allocate_ports(names: list[str], fixed: Mapping[str, int] | None = None) -> 
 
 @dataclass(frozen=True)
 class Secrets:
-    """Passwords of the stack; kept in ``secrets.json`` (0600) and never printed."""
+    """Passwords of the stack; kept in ``secrets.json`` (0600) and never printed (not even in ``repr``)."""
 
-    superuser: str
-    replication: str
-    chat_db: str
-    patroni_api: str
-    jwt: str
-    issuer: str
+    superuser: str = field(repr=False)
+    replication: str = field(repr=False)
+    chat_db: str = field(repr=False)
+    patroni_api: str = field(repr=False)
+    jwt: str = field(repr=False)
+    issuer: str = field(repr=False)
+    redis: str = field(default="", repr=False)
+    """Redis ``requirepass`` (a secrets file from before it existed gets one on the next load)."""
 
     @classmethod
     def generate(cls) -> Secrets:
         return cls(**{f: secrets.token_urlsafe(24) for f in cls.__dataclass_fields__})
 
+    def values(self) -> list[str]:
+        """Every secret value (to register with the redactor)."""
+        return [v for v in asdict(self).values() if v]
+
     @classmethod
     def load_or_create(cls, path: Path) -> Secrets:
-        """Read the secrets file, or create it (0600) with fresh secrets."""
+        """Read the secrets file, or create it (0600, never through a symlink) with fresh secrets; fields
+        missing from an older file are generated and saved."""
         if path.exists():
             try:
-                return cls(**json.loads(path.read_text()))
-            except (ValueError, TypeError) as exc:
+                raw = json.loads(path.read_text())
+                missing = {f: secrets.token_urlsafe(24) for f in cls.__dataclass_fields__ if not raw.get(f)}
+                loaded = cls(**{**raw, **missing})
+            except (ValueError, TypeError, AttributeError) as exc:
                 raise ConfigError(
                     f"{path}: unreadable secrets file ({exc}); remove it or run 'resilience down --purge'"
                 ) from exc
+            if missing:
+                write_secret_file(path, json.dumps(asdict(loaded)))
+            return loaded
         made = cls.generate()
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(asdict(made), f)
+        write_secret_file(path, json.dumps(asdict(made)))
         return made
+
+
+def write_secret_file(path: Path, text: str, *, uid: int = -1, gid: int = -1) -> None:
+    """Write ``text`` to a fresh ``path`` with mode 0600: any old file (or a symlink planted in its place)
+    is removed first and the new one is created with O_EXCL | O_NOFOLLOW, so nothing is written elsewhere."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    if uid >= 0:
+        os.chown(path, uid, gid)
 
 
 @dataclass

@@ -63,12 +63,23 @@ def etcd_healthy(port: int) -> bool:
     return isinstance(body, dict) and body.get("health") == "true"
 
 
-def redis_ping(port: int) -> bool:
-    """RESP ``PING`` -> ``+PONG``."""
+def redis_ping(port: int, password: str = "") -> bool:
+    """RESP ``AUTH password`` (when given) then ``PING`` -> ``+PONG``."""
+    request = b""
+    if password:
+        secret = password.encode()
+        request += b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(secret), secret)
+    request += b"*1\r\n$4\r\nPING\r\n"
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
-            s.sendall(b"PING\r\n")
-            return s.recv(16).startswith(b"+PONG")
+            s.sendall(request)
+            answer = b""
+            while b"+PONG" not in answer and not answer.startswith(b"-") and len(answer) < 256:
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                answer += chunk
+            return b"+PONG" in answer
     except OSError:
         return False
 

@@ -71,7 +71,7 @@ class StackView:
         p = self.state.ports
         checks: dict[str, Callable[[], bool]] = {
             "etcd": lambda: probes.etcd_healthy(p["etcd"]),
-            "redis": lambda: probes.redis_ping(p["redis"]),
+            "redis": lambda: probes.redis_ping(p["redis"], self.secrets.redis),
             "haproxy": lambda: self.haproxy() is not None,
             "prometheus": lambda: probes.http_ok(f"http://127.0.0.1:{p['prometheus']}/-/ready"),
             "toxiproxy": lambda: probes.http_ok(f"http://127.0.0.1:{p['toxiproxy']}/version"),
@@ -134,7 +134,7 @@ class StackView:
             chat=f"http://127.0.0.1:{p['haproxy-chat']}",
             toxiproxy=f"http://127.0.0.1:{p['toxiproxy']}",
             postgres=f"postgresql://chat:{self.secrets.chat_db}@127.0.0.1:{p['haproxy-rw']}/chat",
-            redis=f"redis://127.0.0.1:{p['redis']}/0",
+            redis=f"redis://:{self.secrets.redis}@127.0.0.1:{p['redis']}/0",
             prometheus=f"http://127.0.0.1:{p['prometheus']}",
             chat_replicas=tuple(f"http://127.0.0.1:{p[n]}" for n in self.state.chat_names()),
         )

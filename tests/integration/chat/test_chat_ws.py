@@ -138,7 +138,17 @@ def test_ws_bearer_header_is_accepted(replica: ChatReplica) -> None:
         assert recv_json(ws)["type"] == "ready"
 
 
-@pytest.mark.parametrize("query", ["room=bad%20room", "room=r1&after=-1", "room=r1&after=99999999999999999999"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        "room=bad%20room",
+        "room=r1&after=-1",
+        "room=r1&after=99999999999999999999",
+        "room=r1&after=%C2%B2",  # '²' passes str.isdigit() but not int()
+        "room=r1&after=" + "9" * 5000,  # more digits than int() converts
+        "room=r1&after=" + "%C2%B2" * 40,  # a reason over 123 bytes unless cut
+    ],
+)
 def test_ws_bad_query_closes_4422(replica: ChatReplica, query: str) -> None:
     """An invalid room or after= closes the socket with code 4422 and a reason naming the parameter."""
     with (
@@ -149,3 +159,5 @@ def test_ws_bad_query_closes_4422(replica: ChatReplica, query: str) -> None:
     assert closed.value.rcvd is not None
     assert closed.value.rcvd.code == 4422
     assert closed.value.rcvd.reason.split(":")[0] in ("room", "after")
+    assert len(closed.value.rcvd.reason.encode()) <= 123
+    assert httpx.get(f"{replica.url}/healthz", timeout=5).status_code == 200

@@ -27,6 +27,7 @@ from resilience.targets import get_target
 from resilience.targets.base import FailoverMode, Target
 from resilience.targets.local import LocalTarget
 from resilience.targets.local.layout import DB_NODES, StackState
+from resilience.targets.local.probes import redis_ping
 from resilience.targets.local.teardown import held_ports, postmaster_pid, stack_processes
 from resilience.targets.local.writeprobe import WriteProbe
 from tests.support.local_stack import running_local_stack, save_logs
@@ -84,6 +85,18 @@ def test_up_brings_every_component_to_healthy(stack: LocalTarget, state_dir: Pat
     assert stack.proxies() == {"postgres": "postgres", "redis": "redis"}
     proxies = httpx.get(f"{stack.endpoints().toxiproxy}/proxies", timeout=5).json()
     assert set(proxies) == {"postgres", "redis"}
+
+
+def test_redis_requires_the_stack_password_and_fanout_still_works(stack: LocalTarget) -> None:
+    """Redis answers only with the stack's password (it ran with --protected-mode no and none); the chat
+    replicas use it, so fan-out is subscribed on every replica."""
+    port = stack._view().state.ports["redis"]
+    secret = stack._view().secrets.redis
+    assert redis_ping(port, secret) and not redis_ping(port) and not redis_ping(port, "wrong")
+    assert stack.endpoints().redis.startswith("redis://:")
+    for url in stack.endpoints().chat_replicas:
+        metrics = httpx.get(f"{url}/metrics", timeout=5).text
+        assert "chat_redis_subscribed 1.0" in metrics, url
 
 
 def test_prometheus_scrapes_every_chat_replica(stack: LocalTarget) -> None:
