@@ -142,7 +142,7 @@ def test_chat_reaches_its_data_stores_through_toxiproxy(env: str) -> None:
     container = _objects(env, "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]["containers"][0]
     env_vars = {e["name"]: e.get("value") for e in container["env"]}
     assert f"@{RELEASE}-toxiproxy:5432/" in env_vars["CHAT_DATABASE_URL"]
-    assert env_vars["CHAT_REDIS_URL"].startswith(f"redis://{RELEASE}-toxiproxy:6379")
+    assert env_vars["CHAT_REDIS_URL"].startswith(f"redis://:$(REDIS_PASSWORD)@{RELEASE}-toxiproxy:6379")
     proxies = json.loads(_objects(env, "ConfigMap")[f"{RELEASE}-toxiproxy"]["data"]["toxiproxy.json"])
     assert {p["name"]: p["upstream"] for p in proxies} == {
         "postgres": f"{RELEASE}-pg-rw:5432",
@@ -217,7 +217,8 @@ def test_object_names_the_target_uses_exist_in_the_chart(env: str) -> None:
     assert names.pg_cluster in _objects(env, "Cluster")
     env_vars = deployment["spec"]["template"]["spec"]["containers"][0]["env"]
     refs = {e["valueFrom"]["secretKeyRef"]["name"] for e in env_vars if "secretKeyRef" in e.get("valueFrom", {})}
-    assert refs == {names.chat_secret, names.db_secret}
+    redis_secret = values["redis"].get("existingSecret") or f"{RELEASE}-redis"
+    assert refs == {names.chat_secret, names.db_secret, redis_secret}
     if env == "kind":
         assert {names.chat_secret, names.db_secret} <= set(_objects(env, "Secret"))
 
@@ -234,3 +235,37 @@ def test_values_schema_rejects_typos_and_wrong_types(values: dict[str, Any], mes
     """values.schema.json makes a misspelt key, a wrong type or an out-of-range NodePort fail, naming the path."""
     with helm.Chart.load(CHART) as chart, pytest.raises(helm.HelmValuesError, match=re.escape(message)):
         chart.render(values=values, name=RELEASE, namespace="resilience")
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_redis_needs_a_password_that_the_chat_replicas_get(env: str) -> None:
+    """Redis runs with --requirepass from a Secret (the chart makes one unless existingSecret is set), its
+    probe authenticates, and the chat replicas' REDIS_PASSWORD comes from the same Secret."""
+    values = _values(env)
+    secret = values.get("redis", {}).get("existingSecret") or f"{RELEASE}-redis"
+    redis = _objects(env, "Deployment")[f"{RELEASE}-redis"]["spec"]["template"]["spec"]["containers"][0]
+    assert redis["args"][-2:] == ["--requirepass", "$(REDIS_PASSWORD)"]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in redis["env"]}
+    assert refs["REDIS_PASSWORD"] == refs["REDISCLI_AUTH"] == {"name": secret, "key": "password"}
+    chat = _objects(env, "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]["containers"][0]
+    chat_env = {e["name"]: e for e in chat["env"]}
+    assert chat_env["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": "password"}
+    names = [e["name"] for e in chat["env"]]
+    assert names.index("REDIS_PASSWORD") < names.index("CHAT_REDIS_URL")  # $(VAR) expands only earlier vars
+    assert (f"{RELEASE}-redis" in _objects(env, "Secret")) is (env == "kind")
+
+
+def test_staging_switches_the_token_issuer_off_and_limits_who_reaches_the_data_stores() -> None:
+    """Staging: CHAT_TOKEN_ISSUER=0; NetworkPolicies let only Toxiproxy reach Redis and PostgreSQL (plus the
+    instances and the CNPG operator), only the chat pods reach the proxies and nobody the Toxiproxy API."""
+    chat = _objects("staging", "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in chat["env"]}["CHAT_TOKEN_ISSUER"] == "0"
+    kind_chat = _objects("kind", "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]["containers"][0]
+    assert {e["name"]: e.get("value") for e in kind_chat["env"]}["CHAT_TOKEN_ISSUER"] == "1"
+    policies = _objects("staging", "NetworkPolicy")
+    assert set(policies) == {f"{RELEASE}-redis", f"{RELEASE}-postgres", f"{RELEASE}-toxiproxy"}
+    redis_from = policies[f"{RELEASE}-redis"]["spec"]["ingress"][0]["from"]
+    assert [p["podSelector"]["matchLabels"]["app"] for p in redis_from] == ["toxiproxy"]
+    proxy_rules = policies[f"{RELEASE}-toxiproxy"]["spec"]["ingress"]
+    assert len(proxy_rules) == 1 and {p["port"] for p in proxy_rules[0]["ports"]} == {5432, 6379}
+    assert _objects("kind", "NetworkPolicy") == {}
