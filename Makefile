@@ -8,7 +8,7 @@ SCENARIO ?= scenarios/gameday.yaml
 PYTEST_ARGS ?=
 
 LOCK := requirements.lock
-# The chat image's lock: deploy/chat-requirements.in pinned to the versions of $(LOCK).
+# The chat image's lock: chat/pyproject.toml's dependencies pinned to the versions of $(LOCK).
 CHAT_LOCK := deploy/chat-requirements.lock
 
 .PHONY: setup test test-unit lint lock schema gameday clean help
@@ -26,19 +26,19 @@ setup: $(STAMP)
 	@scripts/install-system-deps
 
 # Exactly the versions in the lock file (hash-checked), then the project itself without resolving anything.
-$(STAMP): $(LOCK) pyproject.toml
+$(STAMP): $(LOCK) pyproject.toml chat/pyproject.toml
 	@scripts/install-system-deps
 	@test -x $(PY) || /usr/bin/python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r $(LOCK)
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . -e ./chat
 	@touch $@
 
 # Every platform and Python >= 3.11 in one file, then the chat image's subset at the same versions; run
-# after editing the dependencies in pyproject.toml (or deploy/chat-requirements.in), commit all together.
+# after editing the dependencies in pyproject.toml (or chat/pyproject.toml), commit all together.
 lock: setup
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--generate-hashes --no-header --annotation-style line -o $(LOCK)
-	$(VENV)/bin/uv pip compile $(CHAT_LOCK:.lock=.in) -c $(LOCK) --universal --python-version 3.11 \
+	$(VENV)/bin/uv pip compile chat/pyproject.toml -c $(LOCK) --universal --python-version 3.11 \
 		--generate-hashes --no-header --annotation-style line -o $(CHAT_LOCK)
 
 test: setup

@@ -16,7 +16,7 @@ from packaging.utils import canonicalize_name
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
-CHAT_IN = ROOT / "deploy" / "chat-requirements.in"
+CHAT_PROJECT = ROOT / "chat" / "pyproject.toml"
 CHAT_LOCK = ROOT / "deploy" / "chat-requirements.lock"
 MAIN_LOCK = ROOT / "requirements.lock"
 DOCKERFILE = ROOT / "deploy" / "chat.Dockerfile"
@@ -48,8 +48,9 @@ def test_chat_requirements_match_pyproject() -> None:
     """Every chat requirement is declared in pyproject.toml with the same specifier and extras."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     declared = _requirements(project["dependencies"])
-    for name, req in _requirements(CHAT_IN.read_text().splitlines()).items():
-        assert name in declared, f"{name} is in {CHAT_IN.name} but not in pyproject.toml"
+    chat = tomllib.loads(CHAT_PROJECT.read_text())["project"]
+    for name, req in _requirements(chat["dependencies"]).items():
+        assert name in declared, f"{name} is in chat/pyproject.toml but not in pyproject.toml"
         assert (req.specifier, req.extras) == (declared[name].specifier, declared[name].extras), name
 
 

@@ -41,9 +41,12 @@ _LAYOUT_NAMES = frozenset(
         "run",
         "bin",
         "logs",
+        "run.lock",
+        "faults",
     }
 )
-"""Every name ``up`` puts at the top of a state dir (see layout.py)."""
+"""Every name the harness puts at the top of a state dir: ``up``'s (see layout.py), and the run lock and the
+durable fault ledger that ``resilience run`` takes and writes before it brings the stack up."""
 
 _CHECKOUT = Path(__file__).resolve().parents[3]
 """The checkout (or site-packages dir) this package was loaded from."""
