@@ -41,11 +41,15 @@ lock: setup
 	$(VENV)/bin/uv pip compile chat/pyproject.toml -c $(LOCK) --universal --python-version 3.11 \
 		--generate-hashes --no-header --annotation-style line -o $(CHAT_LOCK)
 
+# The suite mostly waits on real servers, so it runs more xdist workers than cores (docs/testing.md has the
+# measurements); tests/conftest.py keeps a module on one worker and the modules sharing one local stack together.
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) * 2 )))
+
 test: setup
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 test-unit: setup
-	$(VENV)/bin/pytest -m unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m unit -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 LINT_PATHS := resilience chat tests benchmarks
 
