@@ -53,6 +53,14 @@ Json = dict[str, Any]
 _ENDPOINT_KEYS = ("chat", "toxiproxy", "postgres", "redis")
 
 
+NOT_APPLICABLE = {
+    FailoverMode.PATRONI_CRASH: "CloudNativePG's HA agent is the instance manager, PID 1 of the postgres "
+    "container, so it cannot die while PostgreSQL keeps running; deleting the pod is primary-crash "
+    "(experiments/db-failover.yaml), a graceful handover is switchover",
+    FailoverMode.POSTMASTER_KILL: "a fault of the local stack's processes (use primary-crash)",
+}
+"""Failover modes with no faithful equivalent on CloudNativePG, and why (shown by --dry-run and the error)."""
+
 _ATTEMPTS = 3
 """Tries of a read-modify-patch when the object changed in between (the controllers write status often)."""
 T = TypeVar("T")
@@ -274,22 +282,25 @@ class KubernetesTarget:
         """The current primary instance (pod name)."""
         return _cnpg.primary_of(*self._db_objects())
 
+    def not_applicable(self, mode: str) -> str:
+        """Why failover mode ``mode`` is not applicable on Kubernetes ('' when it is)."""
+        return next((why for m, why in NOT_APPLICABLE.items() if m.value == mode), "")
+
     def failover_db(self, mode: FailoverMode = FailoverMode.PRIMARY_CRASH) -> str:
         """Provoke a failover of the CloudNativePG cluster; return the primary failed over from.
 
         * primary-crash: delete the primary pod with grace period 0 (postgres and its instance manager die
           at once); the operator promotes the most advanced standby.
-        * patroni-crash: CloudNativePG's HA agent is the instance manager, PID 1 of the primary pod; losing
-          it is provoked by deleting the primary pod with its own grace period (SIGTERM to the instance
-          manager), so the experiment runs unchanged on Kubernetes.
         * switchover: set the Cluster's status.targetPrimary to the first ready replica (``cnpg promote``).
+
+        patroni-crash and postmaster-kill are not applicable (ConfigError): see ``NOT_APPLICABLE``.
         """
-        if mode is FailoverMode.POSTMASTER_KILL:
-            raise ConfigError("failover mode postmaster-kill exists on the local target only (use primary-crash)")
+        if mode in NOT_APPLICABLE:
+            raise ConfigError(f"failover mode {mode.value} is not applicable on Kubernetes: {NOT_APPLICABLE[mode]}")
         if mode is FailoverMode.SWITCHOVER:
             return _retry_conflicts(self._switchover, _ATTEMPTS)
         primary = self.db_primary()
-        self._api.delete_pod(primary, 0 if mode is FailoverMode.PRIMARY_CRASH else None)
+        self._api.delete_pod(primary, 0)
         log.info("%s: deleted primary pod %s", mode.value, primary)
         return primary
 

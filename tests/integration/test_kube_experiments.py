@@ -37,13 +37,12 @@ EXPERIMENTS = sorted(
     for p in (ROOT / "experiments").glob("*.yaml")
     if "local-only" not in (yaml.safe_load(p.read_text())["tags"] or [])
 )
-"""Every experiment but those tagged local-only (db-postmaster-kill: a fault of the local stack's processes)."""
+"""Every experiment but those tagged local-only (db-postmaster-kill, patroni-crash: not applicable on CNPG)."""
 TARGET_FACING = ("resilience.faults", "resilience.probes.health")
 CONFIG = {"target": "kind", "state_dir": ""}
 EXPECTED_FAULTS = {
     "pod-kill": ["instant kill:app=chat-api"],
     "db-failover": ["instant db-failover:primary-crash"],
-    "patroni-crash": ["instant db-failover:patroni-crash"],
     "db-switchover": ["instant db-failover:switchover"],
     "db-latency": ["toxic toxic:postgres:resilience_latency_downstream"],
     "network-partition": ["proxy-down down:postgres"],
@@ -54,7 +53,6 @@ EXPECTED_FAULTS = {
 EXPECTED_WRITES = {
     "pod-kill": [("DELETE", "pods/resilience-chat-")],
     "db-failover": [("DELETE", "pods/resilience-pg-1")],
-    "patroni-crash": [("DELETE", "pods/resilience-pg-1")],
     "db-switchover": [("PATCH", "clusters/resilience-pg/status")],
     "bad-release-rollback": [("PATCH", "deployments/resilience-chat"), ("PATCH", "deployments/resilience-chat")],
 }

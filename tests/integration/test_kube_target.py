@@ -236,10 +236,14 @@ def test_switchover_patches_the_cluster_status_like_cnpg_promote(fake: FakeKubeA
     assert target.db_primary() == "resilience-pg-2"
 
 
-def test_patroni_crash_stops_the_primary_instance_manager_gracefully(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """patroni-crash (HA agent lost) deletes the CNPG primary pod with its own grace period (no gracePeriodSeconds)."""
-    assert _target(fake, tmp_path).failover_db(FailoverMode.PATRONI_CRASH) == "resilience-pg-1"
-    assert [(r.path, r.query) for r in fake.writes()] == [(f"{NS_PATH}/pods/resilience-pg-1", {})]
+@pytest.mark.parametrize("mode", [FailoverMode.PATRONI_CRASH, FailoverMode.POSTMASTER_KILL])
+def test_failover_modes_without_a_cnpg_equivalent_are_refused(
+    mode: FailoverMode, fake: FakeKubeApi, tmp_path: Path
+) -> None:
+    """patroni-crash / postmaster-kill: a one-line ConfigError saying why, and nothing is deleted."""
+    with pytest.raises(ConfigError, match=f"failover mode {mode.value} is not applicable on Kubernetes: "):
+        _target(fake, tmp_path).failover_db(mode)
+    assert fake.writes() == []
 
 
 def test_db_nodes_report_roles_and_sync_standbys(fake: FakeKubeApi, tmp_path: Path) -> None:
@@ -359,6 +363,7 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
         f"targets:\n  kind: {{kubeconfig: {kubeconfig}, seed: 11}}\n"
         f"experiments:\n  - {{name: pod-kill, file: {experiments}/pod-kill.yaml, recovery_target_s: 15}}\n"
         f"  - {{name: db-failover, file: {experiments}/db-failover.yaml, recovery_target_s: 20}}\n"
+        f"  - {{name: patroni-crash, file: {experiments}/patroni-crash.yaml, recovery_target_s: 60}}\n"
     )
     expected = _target(fake, tmp_path, seed=11).plan_kill("app=chat-api", count=1)
     result = subprocess.run(
@@ -371,6 +376,7 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
     assert result.returncode == 0, result.stderr
     assert f"pod-kill/kill-one-chat-replica: would kill {expected[0].name} (SIGKILL; seed 11)" in result.stdout
     assert "db-failover/crash-db-primary: would delete primary pod resilience-pg-1 at once" in result.stdout
+    assert "NOT APPLICABLE on Kubernetes, the run fails this experiment: CloudNativePG's HA agent" in result.stdout
     assert fake.writes() == []
 
 

@@ -36,8 +36,8 @@ def test_nightly_creates_kind_installs_chart_and_runs_the_scenario_on_kind() -> 
     runs = _runs()
     assert "make kind-up" in runs and "make kind-down" in runs
     assert re.search(r'resilience run "\$SCENARIO" --target kind --results-dir results', runs)
-    assert "scenarios/nightly.yaml" in _workflow()["env"]["SCENARIO"]
-    assert (ROOT / "scenarios" / "nightly.yaml").is_file()
+    assert "scenarios/kind.yaml" in _workflow()["env"]["SCENARIO"]
+    assert (ROOT / "scenarios" / "kind.yaml").is_file()
 
 
 def test_nightly_uploads_results_and_publishes_summary_and_junit() -> None:

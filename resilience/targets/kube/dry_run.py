@@ -26,6 +26,8 @@ class FaultPlanner(Protocol):
 
     def db_primary(self) -> str: ...
 
+    def not_applicable(self, mode: str) -> str: ...
+
 
 def _kill(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> str:
     pods = target.plan_kill(str(args.get("selector", "")), count=args.get("count"), percent=args.get("percent"))
@@ -39,13 +41,33 @@ def _db(text: str, target: FaultPlanner, _args: dict[str, Any], _seed: int | Non
 
 _DB_FAULTS = {
     "crash_primary": "would delete primary pod {} at once (grace period 0)",
-    "crash_patroni": "would delete primary pod {} with its grace period (instance manager stops)",
     "switchover_db": "would switch over from primary {} to the first ready replica",
 }
+_NOT_APPLICABLE = {
+    "crash_patroni": "patroni-crash",
+    "kill_primary_postmaster": "postmaster-kill",
+}
+"""Database faults the Kubernetes target refuses (ConfigError), by the failover mode they stand for."""
+
+
+def _not_applicable(mode: str, target: FaultPlanner, _args: dict[str, Any], _seed: int | None) -> str:
+    reason = target.not_applicable(mode) or f"{mode} has no CloudNativePG equivalent"
+    return f"NOT APPLICABLE on Kubernetes, the run fails this experiment: {reason}"
+
+
+def _fail_over(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> str:
+    mode = str(args.get("mode", "primary-crash"))
+    func = {"primary-crash": "crash_primary", "switchover": "switchover_db"}.get(mode)
+    if func is None:
+        return _not_applicable(mode, target, args, seed)
+    return _db(_DB_FAULTS[func], target, args, seed)
+
 
 _PLANNERS: dict[tuple[str, str], Callable[[FaultPlanner, dict[str, Any], int | None], str]] = {
     ("resilience.faults.pods", "kill_pods"): _kill,
+    ("resilience.faults.database", "fail_over_db"): _fail_over,
     **{("resilience.faults.database", func): functools.partial(_db, text) for func, text in _DB_FAULTS.items()},
+    **{("resilience.faults.database", f): functools.partial(_not_applicable, m) for f, m in _NOT_APPLICABLE.items()},
 }
 
 
