@@ -25,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
@@ -101,7 +101,7 @@ class KubernetesTarget:
             allowed_namespaces=opts.allowed_namespaces,
             allow_production=opts.allow_production,
         )
-        self.scope, api_client = connect(opts.kubeconfig, opts.context, opts.namespace)
+        self.scope, api_client = connect(opts.kubeconfig, opts.context, opts.namespace, in_cluster=opts.in_cluster)
         try:
             check_kube_scope(self.scope, policy, target=name)
         except ConfigError:
@@ -188,10 +188,20 @@ class KubernetesTarget:
         return Endpoints(
             chat=given["chat"],
             toxiproxy=given["toxiproxy"],
-            postgres=given["postgres"],
+            postgres=self._with_db_credentials(given["postgres"]),
             redis=given["redis"],
             prometheus=given.get("prometheus"),
         )
+
+    def _with_db_credentials(self, url: str) -> str:
+        """``url`` as given when it has a password, else with the user and password of the db Secret."""
+        parts = urlsplit(url)
+        if parts.password is not None or not parts.hostname:
+            return url
+        creds = self._api.read_secret(self.db_secret)
+        user = quote(parts.username or creds.get("username", "chat"), safe="")
+        netloc = f"{user}:{quote(creds.get('password', ''), safe='')}@{parts.netloc.rpartition('@')[2]}"
+        return urlunsplit(parts._replace(netloc=netloc))
 
     def _kind_endpoints(self) -> Endpoints:
         host, ports = self.options.host, self.options.node_ports

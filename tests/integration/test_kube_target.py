@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes.config import incluster_config
 
 from resilience.errors import ConfigError, TargetError
 from resilience.targets import get_target
@@ -298,16 +299,41 @@ def test_up_refuses_a_missing_namespace(fake: FakeKubeApi, tmp_path: Path) -> No
 
 
 def test_staging_uses_the_configured_endpoints(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """Staging endpoints come from the scenario's URLs, not from NodePorts or Secrets."""
+    """Staging endpoints come from the scenario's URLs; a database URL without a password gets the Secret's."""
     urls = {
         "chat": "https://chat.staging",
         "toxiproxy": "http://tp.staging:8474",
-        "postgres": "postgresql://chat@db.staging/chat",
+        "postgres": "postgresql://chat:given@db.staging/chat",
         "redis": "redis://redis.staging:6379/0",
     }
     target = _target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=urls)
     assert target.endpoints().to_json() == {**urls, "prometheus": None}
     assert fake.requests == []
+    no_password = {**urls, "postgres": "postgresql://chat@resilience-pg-rw:5432/chat"}
+    target = _target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=no_password)
+    assert target.endpoints().postgres == "postgresql://chat:s3cret%2F%2B@resilience-pg-rw:5432/chat"
+
+
+def test_in_cluster_uses_the_service_account_and_refuses_outside_a_pod(
+    fake: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """in_cluster: the pod's token and CA with context 'in-cluster' (guarded); outside a pod, one-line ConfigError."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    with pytest.raises(ConfigError, match=r"in_cluster: .*run inside a pod"):
+        get_target("staging", in_cluster=True, allowed_contexts=["in-cluster"], endpoints={"chat": "x"})
+    sa = tmp_path / "sa"
+    sa.mkdir()
+    (sa / "token").write_text("fake-token")
+    (sa / "ca.crt").write_text("not used over http")
+    host, port = fake.url.removeprefix("http://").split(":")
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", host)
+    monkeypatch.setenv("KUBERNETES_SERVICE_PORT", port)
+    monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(sa / "token"))
+    monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(sa / "ca.crt"))
+    with pytest.raises(ConfigError, match="context 'in-cluster'"):
+        get_target("staging", in_cluster=True, endpoints={"chat": "x"})
+    target: Any = get_target("staging", in_cluster=True, allowed_contexts=["in-cluster"], endpoints={"chat": "x"})
+    assert target.scope.context == "in-cluster" and target.scope.server == f"https://{host}:{port}"
 
 
 def test_status_lists_the_release_pods_and_checks(fake: FakeKubeApi, tmp_path: Path) -> None:

@@ -47,3 +47,13 @@ nodePort: {{ .port }}
   {"name": "redis", "listen": "0.0.0.0:6379", "upstream": "{{ $fullname }}-redis:6379", "enabled": true}
 ]
 {{- end -}}
+
+{{- /* networkPolicy.harnessFrom plus, when harness.job is on, the harness Job's own pods (a YAML list). */}}
+{{- define "chat-stack.harnessFrom" -}}
+{{- $from := .Values.networkPolicy.harnessFrom | default list }}
+{{- if .Values.harness.job.enabled }}
+{{- $job := dict "podSelector" (dict "matchLabels" (dict "app" "resilience-harness" "app.kubernetes.io/instance" .Release.Name)) }}
+{{- $from = append $from $job }}
+{{- end }}
+{{- toYaml $from }}
+{{- end -}}

@@ -23,7 +23,7 @@ from kubernetes.config.config_exception import ConfigException
 from resilience.errors import ConfigError, TargetError
 from resilience.safety.kube_guard import KubeScope
 
-__all__ = ["CNPG_GROUP", "CNPG_PLURAL", "CNPG_VERSION", "ConflictError", "KubeApi", "connect"]
+__all__ = ["CNPG_GROUP", "CNPG_PLURAL", "CNPG_VERSION", "IN_CLUSTER", "ConflictError", "KubeApi", "connect"]
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,27 @@ def _kubeconfig_path(explicit: str | None) -> str:
     return explicit or os.environ.get("KUBECONFIG") or "~/.kube/config"
 
 
-def connect(kubeconfig: str | None, context: str | None, namespace: str) -> tuple[KubeScope, client.ApiClient]:
-    """Resolve the context from kubeconfig and build its client; no request is sent yet."""
+IN_CLUSTER = "in-cluster"
+"""The context name of the pod's ServiceAccount credentials (list it in allowed_contexts to run in a Job)."""
+
+
+def _in_cluster(namespace: str) -> tuple[KubeScope, client.ApiClient]:
+    """The mounted ServiceAccount token and CA, and $KUBERNETES_SERVICE_HOST/PORT (as kubectl in a pod)."""
+    configuration = client.Configuration()
+    try:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    except ConfigException as exc:
+        raise ConfigError(f"in_cluster: {exc} (run inside a pod with a ServiceAccount token mounted)") from exc
+    scope = KubeScope(IN_CLUSTER, namespace, cluster=IN_CLUSTER, server=str(configuration.host))
+    return scope, client.ApiClient(configuration)
+
+
+def connect(
+    kubeconfig: str | None, context: str | None, namespace: str, *, in_cluster: bool = False
+) -> tuple[KubeScope, client.ApiClient]:
+    """Resolve the context from kubeconfig (or the pod's ServiceAccount) and build its client; sends nothing."""
+    if in_cluster:
+        return _in_cluster(namespace)
     path = _kubeconfig_path(kubeconfig)
     if not any(Path(p).expanduser().is_file() for p in path.split(os.pathsep) if p):
         raise ConfigError(f"kubeconfig {path}: not found (set KUBECONFIG or targets.*.kubeconfig)")

@@ -30,6 +30,8 @@ class KubeOptions(pydantic.BaseModel):
     context: str | None = None
     """Kube context; default: the kubeconfig's current context (then checked by the safety guard)."""
     kubeconfig: str | None = None
+    in_cluster: bool = False
+    """Use the pod's ServiceAccount (the harness Job of deploy/chart); the context is then ``in-cluster``."""
     """Path of the kubeconfig; default: $KUBECONFIG, then ~/.kube/config."""
     namespace: str = "resilience"
     release: str = "resilience"
