@@ -257,7 +257,7 @@ def test_redis_needs_a_password_that_the_chat_replicas_get(env: str) -> None:
 
 def test_staging_switches_the_token_issuer_off_and_limits_who_reaches_the_data_stores() -> None:
     """Staging: CHAT_TOKEN_ISSUER=0; NetworkPolicies let only Toxiproxy reach Redis and PostgreSQL (plus the
-    instances and the CNPG operator), only the chat pods reach the proxies and nobody the Toxiproxy API."""
+    instances and the CNPG operator), only the chat pods reach the proxies and only the harness Job the API."""
     chat = _objects("staging", "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]["containers"][0]
     assert {e["name"]: e.get("value") for e in chat["env"]}["CHAT_TOKEN_ISSUER"] == "0"
     kind_chat = _objects("kind", "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]["containers"][0]
@@ -265,7 +265,9 @@ def test_staging_switches_the_token_issuer_off_and_limits_who_reaches_the_data_s
     policies = _objects("staging", "NetworkPolicy")
     assert set(policies) == {f"{RELEASE}-redis", f"{RELEASE}-postgres", f"{RELEASE}-toxiproxy"}
     redis_from = policies[f"{RELEASE}-redis"]["spec"]["ingress"][0]["from"]
-    assert [p["podSelector"]["matchLabels"]["app"] for p in redis_from] == ["toxiproxy"]
+    # the in-cluster harness Job (harness.job, on in staging) is the one other peer admitted
+    assert [p["podSelector"]["matchLabels"]["app"] for p in redis_from] == ["toxiproxy", "resilience-harness"]
     proxy_rules = policies[f"{RELEASE}-toxiproxy"]["spec"]["ingress"]
-    assert len(proxy_rules) == 1 and {p["port"] for p in proxy_rules[0]["ports"]} == {5432, 6379}
+    assert len(proxy_rules) == 2 and {p["port"] for p in proxy_rules[0]["ports"]} == {5432, 6379}
+    assert [p["podSelector"]["matchLabels"]["app"] for p in proxy_rules[1]["from"]] == ["resilience-harness"]
     assert _objects("kind", "NetworkPolicy") == {}

@@ -103,3 +103,20 @@ def test_job_is_off_by_default_and_on_kind() -> None:
 def test_in_cluster_option_is_typed() -> None:
     with pytest.raises(ConfigError, match=r"targets.staging.in_cluster"):
         parse_options("staging", {"in_cluster": "maybe", "endpoints": {"chat": "x"}})
+
+
+def test_network_policies_let_the_job_reach_postgres_redis_and_the_fault_proxy(objects: dict[Any, Any]) -> None:
+    """With networkPolicy on, every policy's ingress admits the Job's pod labels (the harnessFrom addition)."""
+    labels = _job(objects)["spec"]["template"]["metadata"]["labels"]
+    policies = [o for (kind, _), o in objects.items() if kind == "NetworkPolicy"]
+    assert {p["metadata"]["name"] for p in policies} >= {
+        "resilience-redis",
+        "resilience-postgres",
+        "resilience-toxiproxy",
+    }
+    for policy in policies:
+        peers = [peer for rule in policy["spec"]["ingress"] for peer in rule["from"]]
+        admitted = [
+            p for p in peers if "podSelector" in p and p["podSelector"]["matchLabels"].items() <= labels.items()
+        ]
+        assert admitted, f"{policy['metadata']['name']} does not admit the harness Job"
