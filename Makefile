@@ -16,7 +16,7 @@ CHAT_LOCK := deploy/chat-requirements.lock
 help:
 	@echo "make setup    install Debian packages and the venv (idempotent, instant when done)"
 	@echo "make test     setup, then the whole test suite (unit, integration, e2e)"
-	@echo "make lint     ruff check, ruff format --check, mypy, import-linter layer contracts"
+	@echo "make lint     ruff check, ruff format --check, mypy, import-linter layer contracts, shellcheck, actionlint"
 	@echo "make schema   regenerate docs/run.schema.json and docs/capacity.schema.json from their models"
 	@echo "make lock     re-resolve $(LOCK) from pyproject.toml (after changing a dependency)"
 	@echo "make gameday  setup, then run $(SCENARIO) on the embedded local stack"
@@ -58,6 +58,8 @@ lint: setup
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports --no-cache
+	shellcheck --severity=style deploy/kind/*.sh scripts/install-system-deps .ci/run
+	$(VENV)/bin/actionlint -shellcheck=shellcheck .github/workflows/*.yml
 
 schema: setup
 	$(PY) -m resilience.rundoc > docs/run.schema.json
