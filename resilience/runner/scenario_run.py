@@ -112,9 +112,9 @@ def _kube_kill_plan(plan: Plan) -> list[str]:
     options = dict(plan.loaded.scenario.targets.get(plan.target, {}))
     target = get_target(plan.target, **options)
     if not isinstance(target, FaultPlanner):
-        return [f"pods the faults would hit: target {plan.target} cannot plan faults without touching them"]
+        return [f"what each fault would touch: target {plan.target} cannot plan faults without touching them"]
     named = [(p.name, exp) for p, exp in plan.experiments]
-    return ["pods the faults would hit:", *kill_plan_lines(target, named, seed=options.get("seed"))]
+    return ["what each fault would touch:", *kill_plan_lines(target, named, seed=options.get("seed"))]
 
 
 def _run_id(name: str) -> str:

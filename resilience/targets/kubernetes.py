@@ -292,6 +292,13 @@ class KubernetesTarget:
         """The current primary instance (pod name)."""
         return _cnpg.primary_of(*self._db_objects())
 
+    @property
+    def toxiproxy_service(self) -> str:
+        """Where the fault proxy's API is reached (for --dry-run): the configured URL or the NodePort."""
+        if self.options.endpoints:
+            return str(self.options.endpoints.get("toxiproxy", "?"))
+        return f"http://{self.options.host}:{self.options.node_ports['toxiproxy']}"
+
     def not_applicable(self, mode: str) -> str:
         """Why failover mode ``mode`` is not applicable on Kubernetes ('' when it is)."""
         return next((why for m, why in NOT_APPLICABLE.items() if m.value == mode), "")

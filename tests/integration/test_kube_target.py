@@ -380,7 +380,7 @@ def test_unreachable_api_server_is_one_target_error(fake: FakeKubeApi, tmp_path:
 
 
 def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """`resilience run --target kind --dry-run` prints the pods pod-kill and db-failover would hit, writing nothing."""
+    """`resilience run --target kind --dry-run` prints what each fault would touch (pods, proxies, Deployment)."""
     kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
     experiments = Path(__file__).resolve().parents[2] / "experiments"
     scenario = tmp_path / "kind.yaml"
@@ -390,6 +390,9 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
         f"experiments:\n  - {{name: pod-kill, file: {experiments}/pod-kill.yaml, recovery_target_s: 15}}\n"
         f"  - {{name: db-failover, file: {experiments}/db-failover.yaml, recovery_target_s: 20}}\n"
         f"  - {{name: patroni-crash, file: {experiments}/patroni-crash.yaml, recovery_target_s: 60}}\n"
+        f"  - {{name: db-latency, file: {experiments}/db-latency.yaml, recovery_target_s: 30}}\n"
+        f"  - {{name: redis-outage, file: {experiments}/redis-outage.yaml, recovery_target_s: 20}}\n"
+        f"  - {{name: bad-release-rollback, file: {experiments}/bad-release-rollback.yaml, recovery_target_s: 60}}\n"
     )
     expected = _target(fake, tmp_path, seed=11).plan_kill("app=chat-api", count=1)
     result = subprocess.run(
@@ -403,6 +406,15 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
     assert f"pod-kill/kill-one-chat-replica: would kill {expected[0].name} (SIGKILL; seed 11)" in result.stdout
     assert "db-failover/crash-db-primary: would delete primary pod resilience-pg-1 at once" in result.stdout
     assert "NOT APPLICABLE on Kubernetes, the run fails this experiment: CloudNativePG's HA agent" in result.stdout
+    proxy = "Toxiproxy proxy 'postgres' (http://127.0.0.1:30474; chat's path to postgres)"
+    assert (
+        "db-latency/add-200ms-db-latency: would add a latency toxic (jitter_ms=0, latency_ms=200; downstream) "
+        f"to {proxy} for 10 s" in result.stdout
+    )
+    assert "redis-outage/redis-down-8s: would disable Toxiproxy proxy 'redis'" in result.stdout
+    assert "would merge-patch deployment resilience-chat: release 'good' -> 'bad-errors'" in result.stdout
+    touched = [line for line in result.stdout.splitlines() if line.startswith("  ") and "/" in line.split(":")[0]]
+    assert len(touched) == 7  # every fault action of the method, none left out
     assert fake.writes() == []
 
 

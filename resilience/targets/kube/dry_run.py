@@ -1,9 +1,11 @@
-"""``resilience run --dry-run`` on a Kubernetes target: exactly which pods the faults would hit.
+"""``resilience run --dry-run`` on a Kubernetes target: exactly what each fault would touch.
 
-Read-only: lists pods (GET) through the guarded target; deletes and patches nothing. Kill actions name
-the pods ``plan_kill`` chooses — with ``seed`` set in the scenario's target options the real run makes the
-same choice for the same pods, so the list is exact for the pods running now (pods replaced by an earlier
-experiment get new names). Database faults name the primary pod they would delete or switch over from.
+Read-only: lists pods and reads the Deployment/Cluster (GET) through the guarded target; deletes and
+patches nothing, sends nothing to Toxiproxy. Kill actions name the pods ``plan_kill`` chooses: with
+``seed`` set in the scenario's target options the real run makes the same choice for the same pods, so
+the list is exact for the pods running now (pods replaced by an earlier experiment get new names).
+Database faults name the primary pod they would delete or switch over from; network faults the
+Toxiproxy proxy and toxic; releases the Deployment and the release change.
 """
 
 from __future__ import annotations
@@ -20,13 +22,22 @@ __all__ = ["FaultPlanner", "kill_plan_lines"]
 
 @runtime_checkable
 class FaultPlanner(Protocol):
-    """A target that can say which pods a fault would hit, without touching them."""
+    """A target that can say what a fault would touch, without touching it."""
 
     def plan_kill(self, selector: str, *, count: int | None = None, percent: float | None = None) -> list[Pod]: ...
 
     def db_primary(self) -> str: ...
 
     def not_applicable(self, mode: str) -> str: ...
+
+    def proxies(self) -> dict[str, str]: ...
+
+    def release(self) -> str: ...
+
+    chat_deployment: str
+
+    @property
+    def toxiproxy_service(self) -> str: ...
 
 
 def _kill(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> str:
@@ -63,9 +74,72 @@ def _fail_over(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> 
     return _db(_DB_FAULTS[func], target, args, seed)
 
 
+def _proxy(target: FaultPlanner, args: dict[str, Any]) -> str:
+    dependency = str(args.get("dependency", "redis"))
+    proxy = target.proxies().get(dependency)
+    if proxy is None:
+        raise ResilienceError(f"unknown dependency {dependency!r} (proxies: {', '.join(sorted(target.proxies()))})")
+    return f"Toxiproxy proxy {proxy!r} ({target.toxiproxy_service}; chat's path to {dependency})"
+
+
+def _for(args: dict[str, Any], undo: str) -> str:
+    duration = args.get("duration_s")
+    return f" for {duration:g} s, then {undo}" if duration is not None else " until the experiment's rollback"
+
+
+def _toxic(kind: str, target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
+    stream = args.get("stream", "downstream")
+    attrs = ", ".join(f"{k}={v}" for k, v in sorted(args.items()) if k not in {"dependency", "stream", "duration_s"})
+    return (
+        f"would add a {kind} toxic ({attrs or 'defaults'}; {stream}) to {_proxy(target, args)}{_for(args, 'removed')}"
+    )
+
+
+def _down(target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
+    return f"would disable {_proxy(target, args)}: listener and open connections closed{_for(args, 're-enabled')}"
+
+
+def _up(target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
+    return f"would re-enable {_proxy(target, args)} (no-op when enabled)"
+
+
+def _redis_outage(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> str:
+    return _down(target, {**args, "dependency": "redis"}, seed)
+
+
+def _roll_out(target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
+    release = args.get("release", "?")
+    return (
+        f"would merge-patch deployment {target.chat_deployment}: release {target.release()!r} -> {release!r} "
+        "(rolling update; the current ReplicaSet is recorded for the rollback)"
+    )
+
+
+def _roll_back(target: FaultPlanner, _args: dict[str, Any], _seed: int | None) -> str:
+    return (
+        f"would merge-patch deployment {target.chat_deployment} back to the ReplicaSet recorded before the "
+        f"harness's rollout (release now {target.release()!r}; no-op when nothing was rolled out)"
+    )
+
+
 _PLANNERS: dict[tuple[str, str], Callable[[FaultPlanner, dict[str, Any], int | None], str]] = {
     ("resilience.faults.pods", "kill_pods"): _kill,
     ("resilience.faults.database", "fail_over_db"): _fail_over,
+    ("resilience.faults.network", "take_down"): _down,
+    ("resilience.faults.network", "bring_up"): _up,
+    ("resilience.faults.network", "redis_outage"): _redis_outage,
+    ("resilience.faults.release", "roll_out_release"): _roll_out,
+    ("resilience.faults.release", "roll_back_release"): _roll_back,
+    **{
+        ("resilience.faults.network", func): functools.partial(_toxic, kind)
+        for func, kind in {
+            "add_latency": "latency",
+            "add_jitter": "latency",
+            "limit_bandwidth": "bandwidth",
+            "add_timeout": "timeout",
+            "reset_connections": "reset_peer",
+        }.items()
+    },
     **{("resilience.faults.database", func): functools.partial(_db, text) for func, text in _DB_FAULTS.items()},
     **{("resilience.faults.database", f): functools.partial(_not_applicable, m) for f, m in _NOT_APPLICABLE.items()},
 }
@@ -74,15 +148,20 @@ _PLANNERS: dict[tuple[str, str], Callable[[FaultPlanner, dict[str, Any], int | N
 def kill_plan_lines(
     target: FaultPlanner, experiments: Iterable[tuple[str, dict[str, Any]]], *, seed: int | None
 ) -> list[str]:
-    """One line per pod-hitting action of each experiment's method: its victims now, or why not plannable."""
+    """One line per fault action of each experiment's method: what it would touch now, or why it cannot say.
+
+    A fault the table does not know is listed as such (never silently left out)."""
     lines = []
     for name, experiment in experiments:
         for activity in experiment.get("method") or []:
             provider = activity.get("provider") or {}
-            planner = _PLANNERS.get((str(provider.get("module")), str(provider.get("func"))))
+            module, func = str(provider.get("module")), str(provider.get("func"))
+            planner = _PLANNERS.get((module, func))
+            label = f"  {name}/{activity.get('name', func)}"
             if planner is None:
+                if module.startswith("resilience.faults"):
+                    lines.append(f"{label}: {module}.{func}: the dry run cannot say what it would touch")
                 continue
-            label = f"  {name}/{activity.get('name', provider.get('func'))}"
             try:
                 lines.append(f"{label}: {planner(target, dict(provider.get('arguments') or {}), seed)}")
             except ResilienceError as exc:
