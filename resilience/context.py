@@ -19,7 +19,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from resilience.errors import ConfigError
 from resilience.targets import get_target
@@ -30,9 +30,12 @@ __all__ = [
     "LEDGER_DIR",
     "LOAD_MANAGED",
     "OUT_DIR",
+    "PROCESS",
     "SAFEGUARDS",
     "SLO",
+    "ProcessState",
     "RunContext",
+    "Stoppable",
     "share_target",
 ]
 
@@ -51,9 +54,45 @@ SLO = "resilience_slo"
 
 _FOLDERS = {"out_dir": OUT_DIR, "events_dir": EVENTS_DIR, "ledger_dir": LEDGER_DIR}
 
-_targets: dict[tuple[str, str | None], Target] = {}
-"""One Target object per (name, state dir) in this process, shared by faults, probes and controls."""
-_targets_lock = threading.Lock()
+
+class Stoppable(Protocol):
+    """Something a control started and must stop (a load process, a watcher thread)."""
+
+    def stop(self) -> object: ...
+
+
+@dataclass
+class ProcessState:
+    """What this process keeps between Chaos Toolkit's calls, in one public place.
+
+    Chaos Toolkit calls extension functions one by one, so what one call starts and a later one stops
+    cannot live in an argument; it lives here (and nowhere else), each attribute documented.
+    """
+
+    targets: dict[tuple[str, str | None], Target] = field(default_factory=dict)
+    """One Target object per (name, state dir), shared by faults, probes and controls."""
+    started: dict[str, list[Stoppable]] = field(default_factory=dict)
+    """What each control started (``load``: Locust processes, ``safeguards``: watcher threads), by control."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def keep(self, control: str, thing: Stoppable) -> None:
+        """Remember ``thing`` as started by ``control``."""
+        with self.lock:
+            self.started.setdefault(control, []).append(thing)
+
+    def running(self, control: str) -> list[Stoppable]:
+        """What ``control`` started and has not released yet."""
+        with self.lock:
+            return list(self.started.get(control, []))
+
+    def release(self, control: str) -> list[Stoppable]:
+        """Forget and return what ``control`` started (newest first), for it to stop."""
+        with self.lock:
+            return list(reversed(self.started.pop(control, [])))
+
+
+PROCESS = ProcessState()
+"""This process's state (see ``ProcessState``)."""
 
 
 def _setting(configuration: Mapping[str, Any], key: str, env: str) -> str | None:
@@ -138,15 +177,15 @@ class RunContext:
     def target(self) -> Target:
         """The target this context names: one object per (name, state dir) in this process."""
         key = self._target_key
-        with _targets_lock:
-            if key not in _targets:
+        with PROCESS.lock:
+            if key not in PROCESS.targets:
                 options: dict[str, Any] = {"state_dir": self.state_dir} if self.state_dir else {}
-                _targets[key] = get_target(self.target_name, **options)
-            return _targets[key]
+                PROCESS.targets[key] = get_target(self.target_name, **options)
+            return PROCESS.targets[key]
 
 
 def share_target(context: RunContext, target: Target) -> None:
     """Make ``context.target`` (and every context naming the same target) return ``target``: the runner
     shares its Target object with the providers Chaos Toolkit calls."""
-    with _targets_lock:
-        _targets[context._target_key] = target
+    with PROCESS.lock:
+        PROCESS.targets[context._target_key] = target

@@ -8,13 +8,14 @@ Validation and loading are one step here; running never re-validates.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from resilience.errors import ConfigError
 from resilience.load import LoadParams
@@ -27,9 +28,10 @@ __all__ = [
     "Located",
     "Scenario",
     "Slo",
+    "load_mapping",
     "load_scenario",
     "load_yaml",
-    "located_error",
+    "validation_error",
 ]
 
 Key = str | int
@@ -229,15 +231,20 @@ class LoadedScenario:
         return p if p.is_absolute() else (self.path.parent / p)
 
 
-def _pydantic_error(located: Located, exc: ValidationError) -> ConfigError:
-    first = exc.errors()[0]
-    loc = tuple(p for p in first["loc"] if isinstance(p, str | int))
-    msg = first["msg"]
-    if first["type"] == "extra_forbidden":
-        msg = "unknown field"
-    if first["type"] == "missing":
-        msg = "required field is missing"
+def validation_error(located: Located, errors: Sequence[ErrorDetails], *, skip: Collection[str] = ()) -> ConfigError:
+    """The first of pydantic's ``errors`` as ``file:line: field: message`` (``skip``: union branch names)."""
+    first = errors[0]
+    loc = tuple(p for p in first["loc"] if isinstance(p, str | int) and p not in skip)
+    msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(first["type"], first["msg"])
     return located.error(loc, msg)
+
+
+def load_mapping(path: Path | str, what: str) -> Located:
+    """``load_yaml``, and a ConfigError unless the document is a mapping (``what``: "a scenario", ...)."""
+    located = load_yaml(path)
+    if not isinstance(located.data, dict):
+        raise located.error((), f"{what} must be a YAML mapping")
+    return located
 
 
 def _check_load(located: Located, spec: LoadSpec) -> None:
@@ -250,13 +257,11 @@ def _check_load(located: Located, spec: LoadSpec) -> None:
 
 def load_scenario(path: Path | str, *, check_files: bool = True) -> LoadedScenario:
     """Parse and validate a scenario file; ConfigError ``file:line: field: message`` on the first problem."""
-    located = load_yaml(path)
-    if not isinstance(located.data, dict):
-        raise located.error((), "a scenario must be a YAML mapping")
+    located = load_mapping(path, "a scenario")
     try:
         scenario = Scenario.model_validate(located.data)
     except ValidationError as exc:
-        raise _pydantic_error(located, exc) from None
+        raise validation_error(located, exc.errors()) from None
     loaded = LoadedScenario(located.path, scenario)
     _check_load(located, scenario.load)
     if check_files:

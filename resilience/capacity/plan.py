@@ -32,7 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from resilience.scenario import LoadSpec, Located, load_yaml
+from resilience.scenario import LoadSpec, Located, load_mapping, validation_error
 from resilience.slo import Slo
 from resilience.targets.base import FailoverMode
 
@@ -188,17 +188,12 @@ def _error(located: Located, exc: ValidationError) -> Exception:
     # ``steps`` is a list or a ladder mapping: report the error of the branch the user wrote.
     wrong = "list[int]" if isinstance(located.data.get("steps"), dict) else "Ladder"
     errors = [e for e in exc.errors() if wrong not in e["loc"]] or exc.errors()
-    first = errors[0]
-    loc = tuple(p for p in first["loc"] if isinstance(p, str | int) and p not in _UNION_BRANCHES)
-    msg = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(first["type"], first["msg"])
-    return located.error(loc, msg)
+    return validation_error(located, errors, skip=_UNION_BRANCHES)
 
 
 def load_capacity_plan(path: Path | str) -> LoadedPlan:
     """Parse and validate a capacity plan; ConfigError ``file:line: field: message`` on the first problem."""
-    located = load_yaml(path)
-    if not isinstance(located.data, dict):
-        raise located.error((), "a capacity plan must be a YAML mapping")
+    located = load_mapping(path, "a capacity plan")
     try:
         plan = CapacityPlan.model_validate(located.data)
     except ValidationError as exc:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from resilience.context import EVENTS_DIR, LEDGER_DIR, OUT_DIR, RunContext
+from resilience.context import EVENTS_DIR, LEDGER_DIR, OUT_DIR, PROCESS, RunContext
 from resilience.errors import TargetError
 from resilience.load import LoadParams, start_load
 from resilience.targets.base import Target
@@ -21,9 +21,6 @@ from resilience.targets.base import Target
 __all__ = ["cleanup_control", "configure_control", "start_target_load"]
 
 log = logging.getLogger(__name__)
-
-_running: list[Any] = []
-"""The LoadProcess this control started in this process (Chaos Toolkit calls controls as module functions)."""
 
 
 def start_target_load(target: Target, params: Mapping[str, Any], out_dir: Path, *, workers: int = 0) -> Any:
@@ -54,7 +51,7 @@ def configure_control(
     folder = Path(out_dir or context.out_dir or f"results/chaos-{time.strftime('%Y%m%dT%H%M%S')}")
     folder.mkdir(parents=True, exist_ok=True)
     process = start_target_load(target, params, folder / "load", workers=workers)
-    _running.append(process)
+    PROCESS.keep("load", process)
     configuration[EVENTS_DIR] = str(process.events_dir)
     configuration[LEDGER_DIR] = str(process.ledger_dir)
     configuration.setdefault(OUT_DIR, str(folder))
@@ -64,5 +61,5 @@ def configure_control(
 
 def cleanup_control(**_: Any) -> None:
     """Stop the load this control started (after the rollbacks)."""
-    while _running:
-        _running.pop().stop()
+    for process in PROCESS.release("load"):
+        process.stop()

@@ -22,7 +22,7 @@ from typing import Any
 
 from resilience.analysis.recovery import Sample
 from resilience.analysis.samples import samples_of
-from resilience.context import RunContext
+from resilience.context import PROCESS, RunContext
 from resilience.faults.ledger import fault_ledger
 from resilience.load.events import EventTail, Raw
 
@@ -38,7 +38,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 _RESOLUTION_S = 0.25
-_guards: list[Guard] = []
 
 
 def breached_since(samples: list[Sample], *, error_rate: float, now: float, resolution_s: float) -> float | None:
@@ -68,6 +67,15 @@ class Guard(threading.Thread):
         self.error_rate, self.for_s, self.poll_s = error_rate, for_s, poll_s
         self.stopped = threading.Event()
         self.tripped: dict[str, Any] | None = None
+
+    def halt(self) -> None:
+        """Stop judging (the thread ends within a poll)."""
+        self.stopped.set()
+
+    def stop(self) -> None:
+        """Stop judging and wait (bounded) for the thread to end."""
+        self.halt()
+        self.join(timeout=5)
 
     def run(self) -> None:
         tail = EventTail(self.events_dir)
@@ -133,14 +141,15 @@ def configure_control(
         for_s=float(limits.get("for_s", for_s)),
         poll_s=poll_s,
     )
-    _guards.append(guard)
+    PROCESS.keep("safeguards", guard)
     guard.start()
 
 
 def before_rollback_control(**_: Any) -> None:
     """Stop watching: the rollbacks are under way."""
-    for guard in _guards:
-        guard.stopped.set()
+    for guard in PROCESS.running("safeguards"):
+        if isinstance(guard, Guard):
+            guard.halt()
 
 
 def after_experiment_control(**_: Any) -> None:
@@ -152,7 +161,5 @@ def after_experiment_control(**_: Any) -> None:
 
 def cleanup_control(**_: Any) -> None:
     """Stop and forget the watcher."""
-    while _guards:
-        guard = _guards.pop()
-        guard.stopped.set()
-        guard.join(timeout=5)
+    for guard in PROCESS.release("safeguards"):
+        guard.stop()
