@@ -162,6 +162,9 @@ class RunDoc(_Doc):
     started: float | None = None
     ended: float | None = None
     verdict: Verdict | None = None
+    reasons: list[str] = Field(default_factory=list)
+    """Why a load-alone run failed, one phrase each (the broken objective with its measured value and
+    limit, lost or duplicated messages); a game day gives its reasons per experiment."""
     errors: list[str] = Field(default_factory=list)
     interrupted_by: str | None = None
     """The signal that interrupted the run (SIGINT, SIGTERM), if any."""

@@ -27,9 +27,12 @@ from resilience.slo import Slo
 __all__ = [
     "Recovery",
     "Sample",
+    "SloVerdict",
     "analyse_recovery",
+    "broken_objectives",
     "error_budget_burnt",
     "holds",
+    "judge_window",
     "peak",
     "summarise",
     "violations",
@@ -190,3 +193,41 @@ def summarise(
         "holds": not broken,
         "violated": broken,
     }
+
+
+_MEASURED: dict[str, tuple[str, str, str]] = {
+    "p95_ms": ("p95_ms", "p95_ms", "{:.1f} ms > {:g} ms"),
+    "p99_ms": ("p99_ms", "p99_ms", "{:.1f} ms > {:g} ms"),
+    "error_rate": ("error_rate", "error_rate", "{:.2%} > {:.2%}"),
+    "ws_connect_success": ("connect_success", "ws_connect_success", "{:.2%} < {:.2%}"),
+    "throughput_min": ("throughput", "throughput_min", "{:.1f}/s < {:g}/s"),
+}
+"""Objective -> (Sample field measured, Slo field, how to print measured vs limit)."""
+
+
+def broken_objectives(samples: Iterable[Sample], limits: Slo) -> list[str]:
+    """Why the SLO broke, one phrase per broken objective and bucket: name, measured value, limit."""
+    out: list[str] = []
+    for s in samples:
+        for name in violations(s, limits):
+            field, limit_field, fmt = _MEASURED[name]
+            out.append(f"{name} " + fmt.format(getattr(s, field), getattr(limits, limit_field)))
+    return out
+
+
+@dataclass(frozen=True)
+class SloVerdict:
+    """Whether the SLO held over a window, and why not (one phrase per broken objective, with its value)."""
+
+    holds: bool
+    reasons: tuple[str, ...]
+    requests: int
+
+
+def judge_window(samples: Sequence[Sample], slo: Slo, *, resolution_s: float) -> SloVerdict:
+    """The SLO over ``samples`` (a window, typically one bucket as long as the window: the steady-state
+    probes' rule); a window without requests does not hold (nothing was measured)."""
+    report = summarise(samples, slo, resolution_s=resolution_s)
+    requests = int(report["requests"] or 0)  # type: ignore[arg-type]
+    reasons = broken_objectives(samples, slo) or ([] if requests else ["no requests"])
+    return SloVerdict(bool(report["holds"]) and requests > 0, tuple(reasons), requests)

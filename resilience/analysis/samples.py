@@ -56,10 +56,17 @@ def samples_from_rows(rows: Iterable[Any]) -> list[Sample]:
 
 
 def read_samples(
-    events_dir: Path, *, resolution_s: float, start: float | None = None, end: float | None = None
+    events_dir: Path,
+    *,
+    resolution_s: float,
+    start: float | None = None,
+    end: float | None = None,
+    exact: bool = False,
 ) -> list[Sample]:
-    """Build the timeline of the load's raw events at ``resolution_s`` and return it as samples."""
-    return samples_from_rows(build_timeline(events_dir, resolution_s=resolution_s, start=start, end=end).rows)
+    """Build the timeline of the load's raw events at ``resolution_s`` and return it as samples (``exact``:
+    buckets from exactly ``start`` to ``end``, see ``timeline_from_events``)."""
+    timeline = build_timeline(events_dir, resolution_s=resolution_s, start=start, end=end, exact=exact)
+    return samples_from_rows(timeline.rows)
 
 
 def samples_of(records: Iterable[Raw], *, start: float, end: float, resolution_s: float) -> list[Sample]:

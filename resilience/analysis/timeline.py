@@ -100,10 +100,16 @@ def _cell(value: Any) -> str:
 
 
 def build_timeline(
-    events_dir: Path, *, resolution_s: float = 0.1, start: float | None = None, end: float | None = None
+    events_dir: Path,
+    *,
+    resolution_s: float = 0.1,
+    start: float | None = None,
+    end: float | None = None,
+    exact: bool = False,
 ) -> Timeline:
-    """The timeline of every event file in ``events_dir`` between ``start`` and ``end`` (epoch s)."""
-    return _timeline(read_event_array(events_dir), resolution_s, start, end)
+    """The timeline of every event file in ``events_dir`` between ``start`` and ``end`` (epoch s);
+    ``exact`` as in ``timeline_from_events``."""
+    return _timeline(read_event_array(events_dir), resolution_s, start, end, exact=exact)
 
 
 def timeline_from_events(

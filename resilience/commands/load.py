@@ -2,8 +2,11 @@
 
 Against the local stack by default (its endpoints and issuer secret come from the state dir), or any
 chat service with ``--chat-url URL --issuer-secret-file F`` (plus ``--postgres-url`` for the integrity
-check). Exit code 0 when every acknowledged message is in the database once and in order, 1 when not,
-2 when the target or the load failed, 3 for bad input.
+check). The run is judged like a game day's steady state: the SLO (the ``slo:`` section of the ``--params`` file,
+then ``--slo KEY=VALUE`` flags, over the chat service's defaults ``resilience.slo.Slo()``) over the whole
+load window (``resilience.analysis.recovery.judge_window``). Exit code 0 when the SLO held and every
+acknowledged message is in the database once, 1 when not (the broken objectives are printed with their
+measured values), 2 when the target or the load failed, 3 for bad input.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import click
 from resilience.errors import EXIT_FAILED, ConfigError, LoadError, TargetError
 from resilience.load.params import PROFILES, LoadParams, load_params
 from resilience.rundoc import write_run
+from resilience.slo import Slo
 
 __all__ = ["command"]
 
@@ -75,8 +79,28 @@ def _resolve(
     return _Where(endpoints.chat, secret, postgres_url or endpoints.postgres, target.name)
 
 
-def _params(params_file: Path | None, overrides: dict[str, Any]) -> LoadParams:
+def _slo(params_file: Path | None, slo_file: dict[str, Any] | None, flags: tuple[str, ...]) -> Slo:
+    """The SLO the load is judged against: the defaults, the params file's ``slo:``, then ``--slo`` flags."""
+    from pydantic import ValidationError  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+
+    override: dict[str, Any] = dict(slo_file or {})
+    for flag in flags:
+        key, sep, value = flag.partition("=")
+        if not sep:
+            raise ConfigError(f"--slo {flag}: expected KEY=VALUE (e.g. p95_ms=250)")
+        override[key.strip()] = None if value.strip().lower() in ("", "none", "null") else value.strip()
+    try:
+        return Slo().merged(override)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = f"{params_file}: slo" if slo_file and not flags else "slo"
+        field = ".".join(str(p) for p in err["loc"])
+        raise ConfigError(f"{where}: {field}: {err['msg']} (got {err.get('input')!r})") from None
+
+
+def _params(params_file: Path | None, overrides: dict[str, Any]) -> tuple[LoadParams, dict[str, Any] | None]:
     data: dict[str, Any] = {}
+    slo: dict[str, Any] | None = None
     source = "command line"
     if params_file is not None:
         import yaml  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
@@ -88,9 +112,15 @@ def _params(params_file: Path | None, overrides: dict[str, Any]) -> LoadParams:
             raise ConfigError(f"{params_file}: cannot read load parameters: {str(exc).splitlines()[0]}") from None
         if not isinstance(loaded, dict):
             raise ConfigError(f"{params_file}: expected a mapping of load parameters")
-        data.update(loaded.get("load", loaded) if isinstance(loaded.get("load"), dict) else loaded)
+        if isinstance(loaded.get("load"), dict):
+            data.update(loaded["load"])
+            slo = loaded.get("slo")
+            if slo is not None and not isinstance(slo, dict):
+                raise ConfigError(f"{params_file}: slo: expected a mapping of objectives (got {slo!r})")
+        else:
+            data.update(loaded)
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return load_params(data, source=source)
+    return load_params(data, source=source), slo
 
 
 def _run_id() -> str:
@@ -139,6 +169,13 @@ def _run_id() -> str:
 @click.option(
     "--resolution", type=click.FloatRange(0.001, 60), default=0.1, show_default=True, help="Timeline bucket in seconds."
 )
+@click.option(
+    "--slo",
+    "slo_flags",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one objective (p95_ms, p99_ms, error_rate, ws_connect_success, throughput_min; none: not judged).",
+)
 @click.option("--web-port", type=int, help="Serve Locust's web UI on 127.0.0.1:PORT during the run.")
 @click.option(
     "--report/--no-report",
@@ -158,16 +195,19 @@ def command(
     resolution: float,
     web_port: int | None,
     report: bool,
+    slo_flags: tuple[str, ...],
     **overrides: Any,
 ) -> int:
-    """Drive chat load alone against the running target; write timeline.csv, integrity and run.json."""
-    params = _params(params_file, overrides)
+    """Drive chat load alone against the running target, judge it against the SLO; write timeline.csv,
+    integrity and run.json."""
+    params, slo_file = _params(params_file, overrides)
+    slo = _slo(params_file, slo_file, slo_flags)
     if params.duration_s is None:
         raise ConfigError("load: duration_s must be set for `resilience load` (it stops by itself)")
     where = _resolve(chat_url, issuer_secret_file, postgres_url, state_dir)
     run_id = _run_id()
     run_dir = results_dir / run_id
-    run = _drive(where, params, run_dir, workers=workers, web_port=web_port, resolution=resolution)
+    run = _drive(where, params, slo, run_dir, workers=workers, web_port=web_port, resolution=resolution)
     run["run_id"] = run_id
     run["reproduce"] = _reproduce(params, where, workers)
     write_run(run_dir, run)
@@ -178,8 +218,17 @@ def command(
 
 
 def _drive(
-    where: _Where, params: LoadParams, run_dir: Path, *, workers: int, web_port: int | None, resolution: float
+    where: _Where,
+    params: LoadParams,
+    slo: Slo,
+    run_dir: Path,
+    *,
+    workers: int,
+    web_port: int | None,
+    resolution: float,
 ) -> dict[str, Any]:
+    from resilience.analysis.recovery import judge_window  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.analysis.samples import read_samples  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
     from resilience.analysis.timeline import build_timeline  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
     from resilience.load import start_load  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
@@ -201,8 +250,17 @@ def _drive(
         raise LoadError(f"locust exited with code {load.returncode} (see {run_dir}/load/locust-master.out)")
     timeline = build_timeline(load.events_dir, resolution_s=resolution)
     timeline.write_csv(run_dir / "timeline.csv")
+    span = max(ended - started, resolution)
+    judged = judge_window(
+        read_samples(load.events_dir, resolution_s=span, start=started, end=started + span, exact=True),
+        slo,
+        resolution_s=span,
+    )
     integrity = _integrity(where, load.ledger_dir)
-    verdict = "passed" if integrity is None or integrity["ok"] else "failed"
+    reasons = [] if judged.holds else [f"SLO broken over the load: {r}" for r in judged.reasons]
+    if integrity is not None and not integrity["ok"]:
+        reasons.append(f"integrity: {integrity['lost']} lost, {integrity['duplicated']} duplicated")
+    verdict = "failed" if reasons else "passed"
     s = timeline.summary
     return {
         "kind": "load",
@@ -210,6 +268,8 @@ def _drive(
         "started": started,
         "ended": ended,
         "verdict": verdict,
+        "reasons": reasons,
+        "slo": slo.to_json(),
         "experiments": [],
         "load": {
             "users": params.users,
@@ -290,6 +350,8 @@ def _fmt(value: Any, spec: str = ".1f") -> str:
 def _print(run: dict[str, Any], run_dir: Path) -> None:
     s = run["load"]["summary"]
     click.echo(f"run {run['run_id']}: {run['verdict'].upper()} -> {run_dir}")
+    for reason in run["reasons"]:
+        click.echo(f"  {reason}")
     click.echo(
         f"  requests {s['requests']} ({_fmt(s['throughput'])}/s), errors {_fmt(s['error_rate'], '.2%')}, "
         f"p50/p95/p99 {_fmt(s['p50_ms'])}/{_fmt(s['p95_ms'])}/{_fmt(s['p99_ms'])} ms"

@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.analysis.recovery import Sample, holds, summarise, violations
+from resilience.analysis.recovery import broken_objectives, holds, summarise
 from resilience.analysis.samples import samples_of
 from resilience.context import RunContext
 from resilience.load.events import EventTail, Raw
@@ -30,26 +30,6 @@ def _slo(configuration: Mapping[str, Any] | None, slo: Mapping[str, Any] | None)
     merged: dict[str, Any] = dict(slo or {})
     merged.update(RunContext.of(configuration).slo)
     return merged
-
-
-_MEASURED: dict[str, tuple[str, str, str]] = {
-    "p95_ms": ("p95_ms", "p95_ms", "{:.1f} ms > {:g} ms"),
-    "p99_ms": ("p99_ms", "p99_ms", "{:.1f} ms > {:g} ms"),
-    "error_rate": ("error_rate", "error_rate", "{:.4f} > {:g}"),
-    "ws_connect_success": ("connect_success", "ws_connect_success", "{:.3f} < {:g}"),
-    "throughput_min": ("throughput", "throughput_min", "{:.1f}/s < {:g}/s"),
-}
-"""Objective -> (Sample field measured, Slo field, how to print measured vs limit)."""
-
-
-def broken_objectives(samples: list[Sample], limits: Slo) -> list[str]:
-    """Why the SLO broke, one phrase per broken objective and bucket: name, measured value, limit (pure)."""
-    out: list[str] = []
-    for s in samples:
-        for name in violations(s, limits):
-            field, limit_field, fmt = _MEASURED[name]
-            out.append(f"{name} " + fmt.format(getattr(s, field), getattr(limits, limit_field)))
-    return out
 
 
 def slo_report(

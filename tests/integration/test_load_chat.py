@@ -244,6 +244,9 @@ def test_cli_load_writes_run_folder(chat: Chat, tmp_path: Path) -> None:
             "5",
             "--think-time",
             "0.5",
+            # this test pins the run folder, not the latency of a shared box: the SLO test is the next one
+            "--slo",
+            "p95_ms=2000",
             "--results",
             str(tmp_path / "results"),
         ],
@@ -262,6 +265,47 @@ def test_cli_load_writes_run_folder(chat: Chat, tmp_path: Path) -> None:
     header = (run_dir / "timeline.csv").read_text().splitlines()[0]
     assert header.startswith("t,throughput,error_rate,p50_ms,p95_ms,p99_ms,ws_open")
     assert "PASSED" in proc.stdout
+
+
+def test_cli_load_fails_a_run_that_breaks_the_slo(chat: Chat, tmp_path: Path) -> None:
+    """A load whose p95 breaks the scenario's limit is FAILED (exit 1), naming the objective and its value,
+    even though every message arrived; run.json carries the SLO and the reason."""
+    secret = tmp_path / "issuer"
+    secret.write_text(ISSUER)
+    params = tmp_path / "scenario.yaml"
+    params.write_text("load:\n  users: 4\n  duration_s: 4\n  think_time_s: 0.5\nslo:\n  p95_ms: 0.001\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "resilience",
+            "load",
+            "--chat-url",
+            chat.url,
+            "--issuer-secret-file",
+            str(secret),
+            "--postgres-url",
+            chat.dsn,
+            "--params",
+            str(params),
+            "--no-report",
+            "--results",
+            str(tmp_path / "results"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "FAILED" in proc.stdout
+    assert "SLO broken over the load: p95_ms " in proc.stdout and "ms > 0.001 ms" in proc.stdout
+    (run_dir,) = (tmp_path / "results").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["verdict"] == "failed"
+    assert run["slo"]["p95_ms"] == 0.001 and run["slo"]["error_rate"] == 0.001
+    assert [r for r in run["reasons"] if r.startswith("SLO broken over the load: p95_ms")]
+    assert run["integrity"]["lost"] == 0
 
 
 def test_harness_never_imports_locust() -> None:

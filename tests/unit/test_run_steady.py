@@ -84,7 +84,7 @@ def test_broken_objectives_name_the_limit_and_the_measured_value() -> None:
     """A failed SLO check says which objective broke, its measured value and the limit."""
     limits = Slo(p95_ms=100, error_rate=0.001, ws_connect_success=0.99)
     samples = [Sample(t=0, throughput=72.3, error_rate=0.0, p95_ms=131.12, connect_success=0.5)]
-    assert broken_objectives(samples, limits) == ["p95_ms 131.1 ms > 100 ms", "ws_connect_success 0.500 < 0.99"]
+    assert broken_objectives(samples, limits) == ["p95_ms 131.1 ms > 100 ms", "ws_connect_success 50.00% < 99.00%"]
     assert broken_objectives([Sample(t=0, throughput=10, error_rate=0.0, p95_ms=20)], limits) == []
 
 
