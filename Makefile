@@ -40,6 +40,8 @@ lock: setup
 		--generate-hashes --no-header --annotation-style line -o $(LOCK)
 	$(VENV)/bin/uv pip compile chat/pyproject.toml -c $(LOCK) --universal --python-version 3.11 \
 		--generate-hashes --no-header --annotation-style line -o $(CHAT_LOCK)
+	$(VENV)/bin/uv pip compile deploy/netfault-requirements.in -c $(LOCK) --universal --python-version 3.11 \
+		--generate-hashes --no-header --annotation-style line -o deploy/netfault-requirements.lock
 
 # The suite mostly waits on real servers, so it runs more xdist workers than cores (docs/testing.md has the
 # measurements); tests/conftest.py keeps a module on one worker and the modules sharing one local stack together.

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 IMAGES = {
     "chat": (ROOT / "deploy" / "chat-requirements.lock", ("x86_64", "aarch64")),
     "harness": (ROOT / "requirements.lock", ("x86_64",)),
+    "netfault": (ROOT / "deploy" / "netfault-requirements.lock", ("x86_64", "aarch64")),
 }
 PURE_PYTHON_SDISTS = {"harness": {"python-etcd", "ydiff"}}
 """Pins with no wheel on PyPI at all, pure Python (no compiler needed): the Dockerfile lets exactly these

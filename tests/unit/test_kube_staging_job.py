@@ -120,3 +120,21 @@ def test_network_policies_let_the_job_reach_postgres_redis_and_the_fault_proxy(o
             p for p in peers if "podSelector" in p and p["podSelector"]["matchLabels"].items() <= labels.items()
         ]
         assert admitted, f"{policy['metadata']['name']} does not admit the harness Job"
+
+
+@pytest.mark.parametrize(
+    ("implementation", "image", "first_arg"),
+    [
+        ("netfault", "registry.example.com/agent/resilience-netfault:0.1.0", "--host"),
+        ("toxiproxy", "ghcr.io/shopify/toxiproxy:2.12.0", "-host=0.0.0.0"),
+    ],
+)
+def test_fault_proxy_is_the_projects_own_by_default(implementation: str, image: str, first_arg: str) -> None:
+    """toxiproxy.implementation: netfault (default; leases honoured) or the official image, each with its flags."""
+    values = yaml.safe_load(STAGING.read_text())
+    values["toxiproxy"]["implementation"] = implementation
+    [container] = _render(values)[("Deployment", "resilience-toxiproxy")]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == image and container["args"][0] == first_arg
+    assert "/config/toxiproxy.json" in " ".join(container["args"])
+    chart_default = yaml.safe_load((ROOT / "deploy" / "chart" / "values.yaml").read_text())["toxiproxy"]
+    assert chart_default["implementation"] == "netfault"
