@@ -32,6 +32,7 @@ from resilience.report import write_report
 from resilience.rundoc import host_platform, write_run
 from resilience.runner.progress import Reporter
 from resilience.runner.signals import SignalGate
+from resilience.safety.redact import scrub_folder
 from resilience.targets import get_target
 from resilience.targets.base import Target
 
@@ -226,6 +227,7 @@ def run_capacity_scenario(opts: CapacityOptions, reporter: Reporter | None = Non
         with gate.deferred():
             try:
                 _finish(run_dir, result, loaded, say)
+                scrub_folder(run_dir)  # Locust's logs, capacity.json, the report: no secret leaves in results/
                 if opts.teardown and target is not None:
                     say(f"tearing target {target.name} down")
                     target.down()

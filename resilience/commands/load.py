@@ -26,6 +26,7 @@ import click
 from resilience.errors import EXIT_FAILED, ConfigError, LoadError, TargetError
 from resilience.load.params import PROFILES, LoadParams, load_params
 from resilience.rundoc import write_run
+from resilience.safety.redact import install_logging_filter, register_secrets, scrub_folder
 from resilience.slo import Slo
 
 __all__ = ["command"]
@@ -53,6 +54,7 @@ def _read_secret(path: Path) -> str:
         raise ConfigError(f"--issuer-secret-file {path}: {exc.strerror or exc}") from None
     if not secret:
         raise ConfigError(f"--issuer-secret-file {path}: file is empty")
+    register_secrets([secret])
     return secret
 
 
@@ -207,12 +209,17 @@ def command(
     where = _resolve(chat_url, issuer_secret_file, postgres_url, state_dir)
     run_id = _run_id()
     run_dir = results_dir / run_id
-    run = _drive(where, params, slo, run_dir, workers=workers, web_port=web_port, resolution=resolution)
-    run["run_id"] = run_id
-    run["reproduce"] = _reproduce(params, where, workers)
-    write_run(run_dir, run)
-    if report:
-        _write_report(run_dir)
+    register_secrets([where.secret])
+    install_logging_filter()
+    try:
+        run = _drive(where, params, slo, run_dir, workers=workers, web_port=web_port, resolution=resolution)
+        run["run_id"] = run_id
+        run["reproduce"] = _reproduce(params, where, workers)
+        write_run(run_dir, run)
+        if report:
+            _write_report(run_dir)
+    finally:
+        scrub_folder(run_dir)  # Locust's .out logs, run.json, the report: no secret leaves in results/
     _print(run, run_dir)
     return 0 if run["verdict"] == "passed" else EXIT_FAILED
 

@@ -39,10 +39,19 @@ def _db_line(node: dict[str, Any]) -> str:
 
 @click.command("status")
 @target_options
-@click.option("--json", "as_json", is_flag=True, help="Print the JSON object of the status contract.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the JSON object of the status contract. Its endpoints are usable URLs, so they include the "
+    "database and Redis passwords: do not paste or store it (runs never write it to results/).",
+)
 @click.pass_context
 def command(ctx: click.Context, target_name: str, state_dir: Path | None, as_json: bool) -> None:
-    """Show each component, its labels (PostgreSQL with its role), pid, health and restarts."""
+    """Show each component, its labels (PostgreSQL with its role), pid, health and restarts.
+
+    The table masks passwords in URLs; ``--json`` prints them in full (the endpoints must be usable).
+    """
     target = open_target(target_name, state_dir)
     if not target.is_up():
         if as_json:

@@ -16,6 +16,7 @@ from typing import Any
 from resilience.context import EVENTS_DIR, LEDGER_DIR, OUT_DIR, PROCESS, RunContext
 from resilience.errors import TargetError
 from resilience.load import LoadParams, start_load
+from resilience.safety.redact import register_secrets
 from resilience.targets.base import Target
 
 __all__ = ["cleanup_control", "configure_control", "start_target_load"]
@@ -32,7 +33,9 @@ def start_target_load(target: Target, params: Mapping[str, Any], out_dir: Path, 
     if secret_of is None:
         raise TargetError(f"target {target.name} cannot issue tokens for the load (no issuer_secret())")
     load_params = LoadParams(**{"duration_s": None, **params})
-    return start_load(target.endpoints().chat, secret_of(), load_params, out_dir, workers=workers)
+    secret = secret_of()
+    register_secrets([secret])
+    return start_load(target.endpoints().chat, secret, load_params, out_dir, workers=workers)
 
 
 def configure_control(

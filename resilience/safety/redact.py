@@ -28,19 +28,28 @@ __all__ = [
 MASK = "***"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # scheme://user:password@host -> scheme://user:***@host
-    (re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s\"']*:)([^@\s\"'/]+)(@)"), rf"\g<1>{MASK}\g<3>"),
+    # scheme://user:password@host -> scheme://user:***@host; the password may hold '/' and spaces, but not
+    # start like a port followed by a path (http://host:8080/x@y is not a password)
+    (
+        re.compile(r"(\b[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s\"']*:)(?!\d+(?:/|\s|$))([^@\n\"']{1,128}?)(@)"),
+        rf"\g<1>{MASK}\g<3>",
+    ),
+    # redis.conf / redis-server argv: requirepass <password>
+    (re.compile(r"(?i)(\brequirepass\s+[\"']?)[^\s\"']+"), rf"\g<1>{MASK}"),
+    # Authorization: Basic <base64 user:password>
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?basic\s+)[A-Za-z0-9+/=]+"), rf"\g<1>{MASK}"),
     # a JWT (header.payload.signature, base64url)
     (re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}"), MASK),
     # Authorization: Bearer <token> (kube tokens, chat tokens)
     (re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"), rf"\g<1>{MASK}"),
     # X-Issuer-Secret: value / "x-issuer-secret": "value"
     (re.compile(r"(?i)(x-issuer-secret[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"), rf"\g<1>{MASK}"),
-    # password=..., secret: ..., "token": "..." (also inside JSON)
+    # password=..., secret: ..., "token": "..." (also inside JSON), and names ending so: issuer_secret,
+    # CHAT_JWT_SECRET=, CHAT_ISSUER_SECRET=, PGPASSWORD=, REDIS_PASSWORD=, jwt-secret: ...
     (
         re.compile(
-            r"(?i)(\b(?:password|passwd|pwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)"
-            r"[^\s\"',}&]{4,}"
+            r"(?i)(\b[\w.-]*?(?:password|passwd|pwd|secret|token|api[_-]?key)[\"']?\s*[:=]\s*[\"']?)"
+            r"(?!\*\*\*)[^\s\"',}&]{4,}"
         ),
         rf"\g<1>{MASK}",
     ),
@@ -120,7 +129,22 @@ def install_logging_filter(logger: logging.Logger | None = None) -> None:
             handler.addFilter(RedactingFilter())
 
 
-_TEXT_SUFFIXES = {".json", ".jsonl", ".md", ".html", ".xml", ".csv", ".log", ".txt", ".yaml", ".yml"}
+_TEXT_SUFFIXES = {
+    ".json",
+    ".jsonl",
+    ".md",
+    ".html",
+    ".xml",
+    ".csv",
+    ".log",
+    ".txt",
+    ".yaml",
+    ".yml",
+    ".out",  # Locust's stdout/stderr
+    ".err",
+    ".conf",
+    ".cfg",
+}
 
 
 def scrub_folder(folder: Path) -> list[Path]:
@@ -142,3 +166,23 @@ def scrub_folder(folder: Path) -> list[Path]:
             tmp.replace(path)
             changed.append(path)
     return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m resilience.safety.redact [--secrets-file F]... FOLDER...``: scrub folders in place (CI
+    uses it on collected pod logs before uploading them); prints how many files changed."""
+    import argparse  # noqa: PLC0415 - only for this small command-line entry
+
+    parser = argparse.ArgumentParser(prog="python -m resilience.safety.redact", description=main.__doc__)
+    parser.add_argument("--secrets-file", action="append", default=[], type=Path, help="JSON object of secrets")
+    parser.add_argument("folders", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    for path in args.secrets_file:
+        register_secrets_file(path)
+    changed = [p for folder in args.folders for p in scrub_folder(folder)]
+    print(f"redacted {len(changed)} file(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

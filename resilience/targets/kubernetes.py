@@ -31,6 +31,7 @@ import requests
 
 from resilience.errors import ConfigError, ResilienceError, TargetError
 from resilience.safety.kube_guard import KubePolicy, check_kube_scope
+from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.kube import _cnpg, _rollout
 from resilience.targets.kube._api import ConflictError, KubeApi, connect
@@ -206,6 +207,7 @@ class KubernetesTarget:
     def _kind_endpoints(self) -> Endpoints:
         host, ports = self.options.host, self.options.node_ports
         creds = self._api.read_secret(self.db_secret)
+        register_secrets([creds.get("password", "")])
         user, password = quote(creds.get("username", "chat"), safe=""), quote(creds.get("password", ""), safe="")
         return Endpoints(
             chat=f"http://{host}:{ports['chat']}",
@@ -219,6 +221,7 @@ class KubernetesTarget:
         secret = self._api.read_secret(self.chat_secret)
         if "issuer-secret" not in secret:
             raise TargetError(f"kubernetes: secret {self.chat_secret} has no key issuer-secret")
+        register_secrets([v for v in secret.values() if isinstance(v, str)])  # masked in logs and results
         return secret["issuer-secret"]
 
     # -- pods ------------------------------------------------------------------------------------

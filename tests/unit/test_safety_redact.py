@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from resilience.safety.redact import MASK, RedactingFilter, redact, register_secrets_file, scrub_folder
+from resilience.safety.redact import (
+    MASK,
+    RedactingFilter,
+    redact,
+    register_secrets,
+    register_secrets_file,
+    scrub_folder,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -24,6 +31,14 @@ SECRET = "s3cr3t-value-Zq9xWv"
         ("token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1MSJ9.c2lnbmF0dXJlLXZhbHVl", "eyJzdWIiOiJ1MSJ9"),
         ('{"password": "hunter2hunter2"}', "hunter2hunter2"),
         ("api_key: abcd1234efgh", "abcd1234efgh"),
+        ('{"issuer_secret": "issuer-value-1"}', "issuer-value-1"),
+        ("CHAT_JWT_SECRET=jwt-value-123456", "jwt-value-123456"),
+        ("CHAT_ISSUER_SECRET=issuer-value-2", "issuer-value-2"),
+        ("PGPASSWORD=pg-value-3", "pg-value-3"),
+        ("postgresql://chat:pa/ss word@127.0.0.1:5432/chat", "pa/ss word"),
+        ("Authorization: Basic Y2hhdDpodW50ZXIy", "Y2hhdDpodW50ZXIy"),
+        ("requirepass redis-value-4", "redis-value-4"),
+        ("redis://:redis-value-5@127.0.0.1:6379/0", "redis-value-5"),
     ],
 )
 def test_secret_shapes_are_masked(text: str, hidden: str) -> None:
@@ -71,3 +86,45 @@ def _secrets(tmp_path: Path) -> Path:
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"chat_db": SECRET}))
     return path
+
+
+def test_no_planted_secret_survives_in_any_channel_of_a_run_folder(tmp_path: Path) -> None:
+    """Every secret of a run (the local stack's secrets.json, an --issuer-secret-file value, a Kubernetes
+    Secret's values), planted raw and in every shape in every file kind a run writes (journal, run.json,
+    events, Locust .out logs, chat logs, summary.md, report.html, configs), is gone after the scrub."""
+    stack = {f: f"{f}-Secret-{i}xQ7" for i, f in enumerate(("superuser", "chat_db", "jwt", "issuer", "redis"))}
+    (tmp_path / "secrets.json").write_text(json.dumps(stack))
+    register_secrets_file(tmp_path / "secrets.json")
+    extra = ["issuer-file-Value-77aa", "kube-db-Password-88bb"]
+    register_secrets(extra)
+    values = [*stack.values(), *extra]
+    shapes = [
+        "{v}",
+        "postgresql://chat:{v}@127.0.0.1:5432/chat",
+        "redis://:{v}@127.0.0.1:6379/0",
+        "CHAT_JWT_SECRET={v}",
+        '"issuer_secret": "{v}"',
+        "PGPASSWORD={v}",
+        "X-Issuer-Secret: {v}",
+        "requirepass {v}",
+    ]
+    body = "\n".join(shape.format(v=v) for v in values for shape in shapes)
+    run = tmp_path / "results" / "run-1"
+    files = [
+        "journal.json",
+        "run.json",
+        "events/chat.jsonl",
+        "load/locust-master.out",
+        "load/locust-worker-1.err",
+        "logs/chat-1.log",
+        "summary.md",
+        "report.html",
+        "conf/redis.conf",
+        "kube/chat-0.log",
+    ]
+    for name in files:
+        (run / name).parent.mkdir(parents=True, exist_ok=True)
+        (run / name).write_text(body)
+    scrub_folder(tmp_path / "results")
+    leaks = [(name, v) for name in files for v in values if v in (run / name).read_text()]
+    assert leaks == []

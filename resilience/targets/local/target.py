@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import ConfigError, TargetError
+from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.local import bringup, configs, preflight, releases, statedir
 from resilience.targets.local.database import Database, held_by
@@ -102,7 +103,9 @@ class LocalTarget:
         )
 
     def _view(self) -> StackView:
-        return StackView(self.layout, self._state(), Secrets.load_or_create(self.layout.secrets_file))
+        secrets = Secrets.load_or_create(self.layout.secrets_file)
+        register_secrets(secrets.values())  # whatever prints or writes them later gets them masked
+        return StackView(self.layout, self._state(), secrets)
 
     def _db(self) -> Database:
         return Database(self._view())
