@@ -10,7 +10,7 @@ import numpy as np
 
 from resilience.errors import ConfigError
 from resilience.report.events import RequestLatencies, find_events_dir, read_request_latencies
-from resilience.report.model import Experiment, Run, load_run
+from resilience.report.model import Experiment, Run, contained, load_run
 from resilience.report.series import Series, read_timeline
 from resilience.report.text import slug
 
@@ -50,7 +50,8 @@ class ReportData:
 def _candidates(run: Run, exp: Experiment) -> list[Path]:
     names = [exp.dir] if exp.dir else []
     names += [n for n in (exp.name, slug(exp.name)) if n not in names]
-    return [run.path / n / "timeline.csv" for n in names]
+    paths = [run.path / n / "timeline.csv" for n in names]
+    return [p for p in paths if contained(run.path, p)]
 
 
 def _slice(series: Series, exp: Experiment) -> Series:

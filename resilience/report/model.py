@@ -27,6 +27,7 @@ __all__ = [
     "Phase",
     "Run",
     "Slo",
+    "contained",
     "load_run",
 ]
 
@@ -232,6 +233,12 @@ def _experiment(doc: ExperimentDoc, index: int) -> Experiment:
         reasons=tuple(doc.reasons),
         missing=_missing(doc),
     )
+
+
+def contained(run_dir: Path, path: Path) -> bool:
+    """Whether ``path`` (built from names read in run.json) stays inside ``run_dir`` once resolved: a
+    ``dir`` of ``../..`` or ``/etc`` must not make the report read files outside the run folder."""
+    return path.resolve().is_relative_to(run_dir.resolve())
 
 
 def read_run_doc(file: Path) -> RunDoc:

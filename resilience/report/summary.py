@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from resilience.report.build import ReportData
 from resilience.report.text import (
     fmt_ms,
@@ -18,8 +20,24 @@ __all__ = ["render_summary"]
 _ICONS = {"passed": "✅", "failed": "❌", "aborted": "🛑", "interrupted": "⏸️"}
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
+"""Characters that start emphasis, code, links/images, HTML, table cells or strike-through anywhere in a
+line (the others - ``#``, ``-``, ``+`` - act only at a line start, where run.json text never lands)."""
+
+
+def _md(text: str) -> str:
+    """``text`` (from run.json: names, reasons, errors) as inert Markdown for CI step summaries: every
+    character Markdown or HTML could act on is backslash-escaped, line breaks become spaces."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _code(text: str) -> str:
+    """``text`` inside a code span: backticks and line breaks cannot end it early."""
+    return " ".join(str(text).replace("`", "'").split()) or "—"
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _md(text)
 
 
 def render_summary(data: ReportData) -> str:
@@ -27,10 +45,10 @@ def render_summary(data: ReportData) -> str:
     run = data.run
     icon = _ICONS.get(run.verdict, "❔")
     lines = [
-        f"## {icon} Resilience run `{run.run_id}`: {run.verdict.upper()}",
+        f"## {icon} Resilience run `{_code(run.run_id)}`: {_md(run.verdict.upper())}",
         "",
-        f"Scenario `{run.scenario or '—'}` on target `{run.target or '—'}`, {fmt_s(run.duration_s)}; "
-        f"load: {load_line(run.load)}.",
+        f"Scenario `{_code(run.scenario or '—')}` on target `{_code(run.target or '—')}`, {fmt_s(run.duration_s)}; "
+        f"load: {_md(load_line(run.load))}.",
         "",
     ]
     if data.experiments:
@@ -54,7 +72,7 @@ def render_summary(data: ReportData) -> str:
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
     why = [
-        f"- **{i.experiment.name}** ({i.experiment.verdict}): {'; '.join(i.experiment.reasons)}"
+        f"- **{_md(i.experiment.name)}** ({_md(i.experiment.verdict)}): {_md('; '.join(i.experiment.reasons))}"
         for i in data.experiments
         if i.experiment.verdict != "passed" and i.experiment.reasons
     ]
@@ -64,7 +82,7 @@ def render_summary(data: ReportData) -> str:
         problems = ([f"interrupted by {run.interrupted_by}"] if run.interrupted_by else []) + list(run.errors)
         lines += ["**Run problems**", "", *[f"- {_cell(p)}" for p in problems], ""]
     if data.whole is not None and data.run.integrity is not None:
-        lines += [f"Integrity (whole run): {integrity_short(data.whole.experiment)}.", ""]
+        lines += [f"Integrity (whole run): {_md(integrity_short(data.whole.experiment))}.", ""]
     notes = list(data.notes) + [f"{i.experiment.name}: {n}" for i in data.experiments for n in i.notes]
     if notes:
         lines += ["**Missing data**", "", *[f"- {_cell(n)}" for n in notes], ""]

@@ -208,3 +208,36 @@ def test_load_run_without_experiments(tmp_path: Path) -> None:
     assert list(cases) == ["load run verdict", "message integrity"]
     assert root.get("failures") == "0" and root.get("errors") == "0"
     assert "Integrity (whole run): clean (5,234 acked)." in (synth.path / "summary.md").read_text()
+
+
+def test_summary_md_escapes_run_json_text_and_reads_nothing_outside_the_run_folder(tmp_path: Path) -> None:
+    """Names, reasons and ids from run.json are inert in summary.md (no link, image, HTML, code-span break
+    or extra table cell), and an experiment ``dir`` of ``../outside`` or ``/abs`` is not followed."""
+    run = tmp_path / "run"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    synth = write_synthetic_run(tmp_path / "synth")
+    good = next(synth.path.rglob("timeline.csv"))
+    (outside / "timeline.csv").write_bytes(good.read_bytes())
+    evil = "x](https://evil.example) <img src=x onerror=alert(1)> | *b* `c`"
+    doc = {
+        "run_id": "r`1` [l](https://evil.example)",
+        "verdict": "failed",
+        "scenario": "s`x",
+        "experiments": [
+            {"name": evil, "verdict": "failed", "dir": "../outside", "reasons": [evil]},
+            {"name": "abs", "verdict": "failed", "dir": str(outside), "reasons": ["r"]},
+        ],
+        "errors": [evil],
+    }
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps(doc))
+    write_report(run)
+    summary = (run / "summary.md").read_text()
+    outside_code = re.sub(r"`[^`\n]*`", "", summary)
+    assert not re.search(r"(?<!\\)\]\(", outside_code) and not re.search(r"(?<!\\)<img", outside_code)
+    heading = summary.splitlines()[0]
+    assert heading.count("`") == 2  # one code span, not broken open by the run id's backticks
+    row = next(line for line in summary.splitlines() if line.startswith("| x"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == 9  # 8 cells: the '|' in the name is escaped
+    assert collect(run).experiments[0].series is None and collect(run).experiments[1].series is None
