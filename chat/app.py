@@ -97,7 +97,7 @@ async def _json_body(request: Request, limit: int) -> Any:
             raise Invalid(413, f"request body is more than the limit of {limit} bytes")
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the decoder's stack (a 500)
         raise Invalid(422, "request body must be JSON") from None
 
 

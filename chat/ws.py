@@ -181,7 +181,13 @@ async def _pusher(conn: _Conn) -> None:
 
 async def _receiver(conn: _Conn) -> None:
     while True:
-        text = await conn.ws.receive_text()
+        message = await conn.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        text = message.get("text")
+        if text is None:  # a binary frame (receive_text() raised KeyError, ending the connection with a 500)
+            await conn.emit({"type": "error", "client_id": None, "status": 422, "error": "frame must be JSON text"})
+            continue
         await _handle_frame(conn, text)
 
 
@@ -197,7 +203,7 @@ async def _handle_frame(conn: _Conn, text: str) -> None:
         result = await conn.service.send(
             room=conn.room, user=conn.user, client_id=req.client_id, body=req.body, transport="ws"
         )
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the decoder's stack
         await conn.emit({"type": "error", "client_id": None, "status": 422, "error": "frame must be JSON"})
         return
     except (Invalid, SendRefused) as exc:

@@ -8,6 +8,7 @@ unhandled error); a refused request changes nothing.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import json
 import time
@@ -26,7 +27,7 @@ from hypothesis import strategies as st
 from chat.app import create_app
 from chat.config import Settings
 from resilience.netfault.api import Api, build_app
-from tests.support.fuzz import CASES, fast, junk, mutated
+from tests.support.fuzz import CASES, HOSTILE_JSON, fast, junk, mutated
 from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.integration
@@ -118,6 +119,7 @@ _BODIES = st.one_of(
     st.lists(mutated(_PROXY), max_size=3).map(lambda d: json.dumps(d, default=str).encode()),
     junk.map(lambda d: json.dumps(d, default=str).encode()),
     st.binary(max_size=64),
+    HOSTILE_JSON,
 )
 _LEASE = st.one_of(st.none(), st.sampled_from(["1", "0", "-1", "nan", "inf", "1e309", "", "abc"]), st.text(max_size=6))
 
@@ -130,7 +132,7 @@ def test_fault_proxy_api_bodies(
     """Any body on any route: a Toxiproxy status, a JSON error (never an unhandled 500); a refusal changes nothing."""
     CASES["fault proxy API"] += 1
     before = netfault.reset()
-    with contextlib.suppress(ValueError, UnicodeDecodeError):
+    with contextlib.suppress(ValueError, UnicodeDecodeError, RecursionError):  # the test's own parse
         body = json.dumps(_tame(json.loads(body), listen), default=str).encode()
     headers = {"Content-Type": "application/json"}
     if lease is not None and lease.isprintable():
@@ -192,6 +194,7 @@ _CHAT_BODIES = st.one_of(
     mutated({"user": "u1", "ttl_s": 60}).map(lambda d: json.dumps(d, default=str).encode()),
     junk.map(lambda d: json.dumps(d, default=str).encode()),
     st.binary(max_size=80),
+    HOSTILE_JSON,
     st.integers(min_value=4000, max_value=6000).map(lambda n: json.dumps({"client_id": "b", "body": "x" * n}).encode()),
 )
 _ROOMS = st.one_of(st.sampled_from(["r1", "room.a:b-c_d", "x" * 65, "", "..", "%00"]), st.text(max_size=10))
@@ -229,6 +232,83 @@ def test_chat_api_payloads(
             assert "error" in r.json(), r.text
         if kind == "send":
             assert _count(dsn) == before
+
+
+_AFTER = st.one_of(
+    st.none(),
+    st.sampled_from(["0", "1", "-1", "²", "٣", "9" * 19, "9" * 20, "9" * 5000, "1e3", " 1", "0x10", "²" * 40]),
+    st.text(max_size=8),
+)
+_FRAMES = st.one_of(
+    mutated({"type": "send", "client_id": "w1", "body": "hi"}).map(lambda d: json.dumps(d, default=str)),
+    junk.map(lambda d: json.dumps(d, default=str)),
+    st.text(max_size=40),
+    HOSTILE_JSON.map(lambda b: b.decode("utf-8", "replace")),
+    st.binary(max_size=40),
+)
+
+
+def _exchange(ws: Any, frame: str | bytes) -> None:
+    """Send one frame; its answer is an ack or a JSON error (pushes of our own send may come first)."""
+    if isinstance(frame, bytes):
+        ws.send_bytes(frame)
+    else:
+        ws.send_text(frame)
+    reply = json.loads(ws.receive()["text"])
+    while reply.get("type") == "message":
+        reply = json.loads(ws.receive()["text"])
+    assert reply["type"] in ("ack", "error"), reply
+    if reply["type"] == "error":
+        assert reply["status"] in (413, 422, 429, 503), reply
+
+
+@fast(300)
+@given(
+    room=_ROOMS,
+    after=_AFTER,
+    token_kind=st.sampled_from(["good", "good", "good", "junk", "none"]),
+    frames=st.lists(_FRAMES, max_size=3),
+    junk_token=st.text(max_size=30),
+)
+def test_chat_websocket_protocol(
+    chat: tuple[Any, str, str],
+    *,
+    room: str,
+    after: str | None,
+    token_kind: str,
+    frames: list[str | bytes],
+    junk_token: str,
+) -> None:
+    """Any room, after=, token and frames (text or binary): the socket is refused with a close code (1008,
+    4422, reason <= 123 bytes) or answers every text frame with an ack or a JSON error; never a server error."""
+    from starlette.websockets import WebSocketDisconnect  # noqa: PLC0415 - starlette's test client import is local above
+
+    client, token, _dsn = chat
+    CASES["chat WebSocket"] += 1
+    params = {"room": room}
+    if after is not None:
+        params["after"] = after
+    if token_kind == "good":
+        params["token"] = token
+    elif token_kind == "junk":
+        params["token"] = junk_token
+    query = "&".join(f"{k}={quote(v, safe='')}" for k, v in params.items())
+    try:
+        with client.websocket_connect(f"/ws?{query}") as ws:
+            first = ws.receive()
+            if first["type"] == "websocket.close":
+                assert first["code"] in (1008, 4422, 4429), first
+                assert len((first.get("reason") or "").encode()) <= 123, first
+                return
+            assert json.loads(first["text"])["type"] in ("message", "ready"), first
+            while json.loads(first["text"])["type"] != "ready":
+                first = ws.receive()
+            for frame in frames:
+                _exchange(ws, frame)
+    except WebSocketDisconnect as exc:
+        assert exc.code in (1000, 1008, 4422, 4429, 1003), exc.code
+    except concurrent.futures.CancelledError:
+        pass  # Starlette's test client cancels the app's task when the block exits: not a server error
 
 
 def test_zz_api_fuzz_case_count() -> None:

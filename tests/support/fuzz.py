@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import copy
+import os
 from collections import Counter
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-__all__ = ["CASES", "fast", "junk", "mutated"]
+__all__ = ["CASES", "HOSTILE_JSON", "fast", "junk", "mutated"]
 
 CASES: Counter[str] = Counter()
 """Examples run per fuzz target in this session (the tests print it)."""
@@ -22,7 +23,9 @@ function_scoped_fixture, ...) judge the strategies and fixtures themselves and s
 
 
 def fast(n: int) -> settings:
-    """``n`` examples, no deadline (a loaded CI box), no example database written into the repo."""
+    """``n`` examples (``$RESILIENCE_FUZZ_EXAMPLES`` overrides it: benchmarks/fuzz_apis.py runs 10,000), no
+    deadline (a loaded CI box), no example database written into the repo."""
+    n = int(os.environ.get("RESILIENCE_FUZZ_EXAMPLES") or n)
     return settings(max_examples=n, deadline=None, suppress_health_check=SUPPRESSED, database=None)
 
 
@@ -70,3 +73,25 @@ def mutated(draw: st.DrawFn, base: Any, *, max_edits: int = 3) -> Any:
         else:
             container.append(draw(junk))
     return doc
+
+
+HOSTILE_JSON = st.sampled_from(
+    [
+        b"[" * 5000,
+        b'{"a":' * 2000 + b"1" + b"}" * 2000,
+        b'{"toxicity": NaN}',
+        b'{"toxicity": Infinity, "type": "noop"}',
+        b'{"toxicity": -Infinity}',
+        b'{"toxicity": 1e999, "type": "noop"}',
+        b'{"type": "latency", "attributes": {"latency": ' + b"9" * 5000 + b"}}",
+        b'{"type": "latency", "attributes": {"latency": 1e29}}',
+        b'{"type": "latency", "attributes": {"latency": 9223372036854775808}}',
+        b'{"type": "slicer", "attributes": {"average_size": 0}}',
+        b'{"type": "slicer", "attributes": {"average_size": -1, "size_variation": -5}}',
+        b'{"name": "q", "upstream": "127.0.0.1:abc"}',
+        b'{"client_id": "' + b"9" * 5000 + b'", "body": 1e999}',
+        b'"\\ud800"',
+        b"\xff\xfe{}",
+    ]
+) | st.integers(min_value=1, max_value=6000).map(lambda n: b'{"n": ' + b"7" * n + b"}")
+"""Bodies that once crashed a parser: deep nesting, huge integers, NaN/Infinity, values that cannot work."""

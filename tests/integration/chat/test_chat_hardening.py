@@ -104,3 +104,25 @@ def test_forged_fanout_payloads_are_dropped_and_counted(
     assert [m["client_id"] for m in got] == ["real"]
     metrics = httpx.get(f"{b.url}/metrics", timeout=10).text
     assert "chat_fanout_rejected_total 3.0" in metrics
+
+
+def test_deeply_nested_json_and_binary_frames_get_422s(start_replicas: StartReplicas, env: dict[str, str]) -> None:
+    """5,000 nested brackets (a RecursionError in the decoder: a 500) and a binary WebSocket frame (KeyError in
+    receive_text: the connection died with a server error) are answered 422; the socket stays usable."""
+    replica = start_replicas(1, env)[0]
+    t = token(replica)
+    r = httpx.post(
+        f"{replica.url}/rooms/r1/messages",
+        content=b"[" * 5000,
+        headers={"Authorization": f"Bearer {t}", "Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert r.status_code == 422, r.text
+    with open_ws(replica, t, "deep") as ws:
+        recv_until(ws, "ready")
+        ws.send("[" * 5000)
+        assert recv_until(ws, "error")[0]["status"] == 422
+        ws.send(b"\x00\x01binary")
+        assert recv_until(ws, "error")[0]["status"] == 422
+        send(ws, "after-junk", "still here")
+        assert recv_until(ws, "ack")[0]["client_id"] == "after-junk"
