@@ -98,24 +98,34 @@ class FaultLedger:
             return [a.fault for a in self._active.values()]
 
     def apply_fault(self, target: Target, fault: Fault, apply: Callable[[], Any], *, out_dir: Path | None) -> Any:
-        """Record ``fault`` (its revert is then registered), then apply it; revert at once if applying fails."""
+        """Record ``fault`` (its revert is then registered), then apply it; revert at once if applying fails.
+
+        Recording and applying are one step under the ledger's lock: a revert from another thread (the
+        safeguards) waits until the fault is in place, and an interrupt (Ctrl-C, SIGTERM) that lands anywhere
+        in between reverts what was recorded before it propagates, so no fault outlives its record.
+        """
         if fault.kind not in self._kinds:
             raise FaultError(f"fault kind {fault.kind!r} has no registered revert")
         now = time.time()
-        if fault.kind != "instant":
-            _durable.record(target, fault, out_dir)
         with self._lock:
-            self._active[fault.key] = _Active(fault, target, out_dir, now)
-        if self._kinds[fault.kind].renew is not None:
-            self._start_keeper()
-        _write(out_dir, {"event": "start", "t": now, **fault.to_json()})
-        try:
-            result = apply()
-        except Exception as exc:
-            self.revert_fault(fault.key)
-            if isinstance(exc, ResilienceError):
-                raise
-            raise FaultError(f"{fault.key}: {exc}") from exc
+            recorded = False
+            try:
+                if fault.kind != "instant":
+                    _durable.record(target, fault, out_dir)
+                recorded = True
+                self._active[fault.key] = _Active(fault, target, out_dir, now)
+                if self._kinds[fault.kind].renew is not None:
+                    self._start_keeper()
+                _write(out_dir, {"event": "start", "t": now, **fault.to_json()})
+                result = apply()
+            except BaseException as exc:
+                if fault.key in self._active:
+                    self.revert_fault(fault.key)
+                elif recorded or not isinstance(exc, ResilienceError):
+                    _durable.forget(target, fault.key)  # interrupted right after the record was written
+                if isinstance(exc, ResilienceError) or not isinstance(exc, Exception):
+                    raise
+                raise FaultError(f"{fault.key}: {exc}") from exc
         if fault.kind == "instant":
             self.revert_fault(fault.key)
         return result

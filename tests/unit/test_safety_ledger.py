@@ -122,3 +122,19 @@ def test_state_dir_rules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert state_dir_for("kind", tmp_path / "k") == tmp_path / "k"
     assert state_dir_for("staging").name == "staging"
     assert state_dir_of_target(_Target(tmp_path)) == tmp_path
+
+
+def test_an_interrupt_while_applying_reverts_and_forgets_the_fault(tmp_path: Path) -> None:
+    """Ctrl-C or SIGTERM landing inside the apply step (a KeyboardInterrupt) reverts the fault and removes its
+    record before it propagates: no fault outlives its record, none stays recorded without being active."""
+    ledger = FaultLedger()
+    reverted: list[Mapping[str, Any]] = []
+    ledger.register_kind("rec", FaultKind(lambda _t, p: reverted.append(p)))
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt("SIGTERM")
+
+    with pytest.raises(KeyboardInterrupt):
+        ledger.apply_fault(_Target(tmp_path), Fault("rec", "k", {"n": 1}), interrupted, out_dir=None)  # type: ignore[arg-type]
+    assert reverted == [{"n": 1}]
+    assert ledger.active() == [] and DurableLedger(tmp_path).entries() == []

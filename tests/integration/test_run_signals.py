@@ -15,7 +15,7 @@ from resilience.runner.engine import run_experiment_file
 from resilience.runner.signals import SignalGate
 from resilience.runner.verdict import problems
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # chaoslib runs `uname -p` (platform.platform) for each journal
 
 MOD = "tests.support.ctk_extension"
 
