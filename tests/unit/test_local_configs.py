@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from resilience.errors import ConfigError
-from resilience.targets.local import configs
+from resilience.targets.local import configs, wiring
 from resilience.targets.local.configs import Binaries
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, port_names
 
@@ -59,7 +59,7 @@ def test_patroni_runs_synchronous_mode_with_fast_failover_settings() -> None:
 def test_haproxy_rw_checks_patroni_primary_endpoint_on_each_node() -> None:
     """The read-write backend health-checks /primary on each node's REST port and cuts sessions on down."""
     state = _state()
-    cfg = configs.haproxy_cfg(state, LAYOUT)
+    cfg = wiring.haproxy_cfg(state, LAYOUT)
     assert "option httpchk GET /primary" in cfg
     assert "on-marked-down shutdown-sessions" in cfg
     assert "stats socket /srv/state/run/haproxy.sock mode 600 level admin" in cfg
@@ -76,7 +76,7 @@ def test_chat_reaches_data_stores_through_the_fault_proxy() -> None:
     assert f":{state.ports['proxy-postgres']}/chat" in env["CHAT_DATABASE_URL"]
     assert env["CHAT_REDIS_URL"].endswith(f":{state.ports['proxy-redis']}/0")
     assert (env["CHAT_REPLICA"], env["CHAT_ISSUER_SECRET"]) == ("chat-2", "iss")
-    proxies = {p["name"]: p for p in json.loads(configs.proxies_json(state))}
+    proxies = {p["name"]: p for p in json.loads(wiring.proxies_json(state))}
     assert proxies["postgres"]["upstream"] == f"127.0.0.1:{state.ports['haproxy-rw']}"
     assert proxies["redis"]["upstream"] == f"127.0.0.1:{state.ports['redis']}"
 
@@ -106,7 +106,7 @@ def test_supervisord_programs_mark_the_stack_and_run_patroni_as_postgres() -> No
 def test_prometheus_scrapes_every_chat_replica() -> None:
     """The chat-api job lists one target per replica."""
     state = _state(replicas=2)
-    conf = yaml.safe_load(configs.prometheus_yml(state))
+    conf = yaml.safe_load(wiring.prometheus_yml(state))
     job = next(j for j in conf["scrape_configs"] if j["job_name"] == "chat-api")
     assert job["static_configs"][0]["targets"] == [
         f"127.0.0.1:{state.ports['chat-1']}",

@@ -17,7 +17,7 @@ import psycopg
 
 from resilience.errors import TargetError
 from resilience.targets.base import Progress
-from resilience.targets.local import configs
+from resilience.targets.local import configs, wiring
 from resilience.targets.local.configs import Binaries
 from resilience.targets.local.layout import (
     DB_NODES,
@@ -85,9 +85,9 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
         configs.write_private(
             layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins), uid=uid, gid=gid
         )
-    (layout.conf / "haproxy.cfg").write_text(configs.haproxy_cfg(state, layout))
-    (layout.conf / "prometheus.yml").write_text(configs.prometheus_yml(state))
-    (layout.conf / "proxies.json").write_text(configs.proxies_json(state))
+    (layout.conf / "haproxy.cfg").write_text(wiring.haproxy_cfg(state, layout))
+    (layout.conf / "prometheus.yml").write_text(wiring.prometheus_yml(state))
+    (layout.conf / "proxies.json").write_text(wiring.proxies_json(state))
     prepare_bin_dir(layout.bin, bins.pg_bin)
 
 

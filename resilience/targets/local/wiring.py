@@ -1,0 +1,93 @@
+"""How the local stack's parts reach each other (pure: text in, text out): HAProxy's frontends (chat
+replicas, the read-write PostgreSQL entry that follows Patroni's ``/primary``), the fault proxy's proxies
+in front of PostgreSQL and Redis, and Prometheus' scrape targets.
+"""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from resilience.targets.local.layout import DB_NODES, Layout, StackState
+
+__all__ = ["haproxy_cfg", "prometheus_yml", "proxies_json"]
+
+
+def haproxy_cfg(state: StackState, layout: Layout) -> str:
+    """HAProxy: read-write frontend following the Patroni leader; chat frontend with readiness checks; an
+    admin socket through which a rollout drains a replica before stopping it."""
+    p = state.ports
+    pg_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check port {p[n + '-api']}" for n in DB_NODES)
+    chat_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check" for n in state.chat_names())
+    return f"""global
+    maxconn 4096
+    stats socket {layout.haproxy_sock} mode 600 level admin
+
+defaults
+    timeout connect 250ms
+    timeout client 1h
+    timeout server 1h
+    timeout check 1s
+    retries 1
+
+listen stats
+    mode http
+    bind 127.0.0.1:{p["haproxy-stats"]}
+    stats enable
+    stats uri /stats
+    stats refresh 5s
+
+listen postgres-rw
+    mode tcp
+    bind 127.0.0.1:{p["haproxy-rw"]}
+    option httpchk GET /primary
+    http-check expect status 200
+    default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1 on-marked-down shutdown-sessions
+{pg_servers}
+
+listen chat
+    mode http
+    bind 127.0.0.1:{p["haproxy-chat"]}
+    balance roundrobin
+    option redispatch
+    retries 2
+    timeout tunnel 1h
+    option httpchk GET /readyz
+    http-check expect status 200
+    default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1
+{chat_servers}
+"""
+
+
+def prometheus_yml(state: StackState) -> str:
+    """Prometheus scraping every chat replica (and itself) each second."""
+    targets = [f"127.0.0.1:{state.ports[n]}" for n in state.chat_names()]
+    conf = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "5s"},
+        "scrape_configs": [
+            {"job_name": "chat-api", "static_configs": [{"targets": targets}]},
+            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{state.ports['prometheus']}"]}]},
+        ],
+    }
+    return yaml.safe_dump(conf, sort_keys=False)
+
+
+def proxies_json(state: StackState) -> str:
+    """The fault proxy's proxies (the Toxiproxy /populate body): chat -> HAProxy-RW, chat -> Redis."""
+    p = state.ports
+    proxies = [
+        {
+            "name": "postgres",
+            "listen": f"127.0.0.1:{p['proxy-postgres']}",
+            "upstream": f"127.0.0.1:{p['haproxy-rw']}",
+            "enabled": True,
+        },
+        {
+            "name": "redis",
+            "listen": f"127.0.0.1:{p['proxy-redis']}",
+            "upstream": f"127.0.0.1:{p['redis']}",
+            "enabled": True,
+        },
+    ]
+    return json.dumps(proxies, indent=2)
