@@ -26,6 +26,7 @@ from resilience.slo import Slo
 
 __all__ = [
     "RUN_FILE",
+    "ByCompletionDoc",
     "ExperimentDoc",
     "HypothesisDoc",
     "IntegrityDoc",
@@ -98,6 +99,14 @@ class IntegrityDoc(_Doc):
         return bool(self.ok) and not self.out_of_order
 
 
+class ByCompletionDoc(_Doc):
+    """Detection and recovery with each request counted when its outcome was known (the client's view);
+    the verdict counts it when it was issued (docs/analysis.md, Attribution)."""
+
+    detect_s: float | None = None
+    recovery_s: float | None = None
+
+
 class PhaseDoc(_Doc):
     """One step of a failover (``fault``, ``detected``, ``recovered``, ...) and when it happened (epoch s)."""
 
@@ -122,11 +131,13 @@ class ExperimentDoc(_Doc):
     fault_start: float | None = None
     fault_end: float | None = None
     detect_s: float | None = None
-    """From the fault start to the end of the first window that broke the SLO."""
+    """From the fault start to the end of the first window that broke the SLO (requests counted when issued)."""
     recovery_s: float | None = None
-    """From the fault start until the SLO held again for the stabilisation window."""
+    """From the fault start until requests issued from then on met the SLO for the stabilisation window."""
     recovery_target_s: float | None = None
     recovery: RecoveryDoc | None = None
+    by_completion: ByCompletionDoc | None = None
+    """The same detection and recovery with requests counted at completion, for comparison."""
     peak_p95_ms: float | None = None
     error_rate: float | None = None
     requests: NonNegativeInt | None = None

@@ -11,6 +11,15 @@ millions of events aggregate in about a second. Per-bucket percentiles are exact
 hour), filled with one call per distinct value.
 
 Empty cells (no request, no connect attempt in a bucket) are ``None`` in rows and empty in the CSV.
+
+Attribution (``by``): an event record carries the moment its outcome was known (``t``, completion) and,
+for timed kinds, how long it took (``value`` ms), so the moment it was issued is ``t - value``: for an ack
+timeout that is the send itself (the client records the time since the first send). ``by="completion"``
+buckets every event at ``t`` (what a live watcher can see now: the default); ``by="start"`` buckets timed
+events (requests, connects, auth, deliveries) at their start, so a bucket says how the requests *issued*
+in it fared — the service's state then, not the client's give-up time ten seconds later. Open sockets,
+closes and reconnects stay at ``t``. ``in_flight`` is the number of requests issued and not yet answered
+at each bucket's end, whatever the attribution.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -28,7 +37,25 @@ from hdrh.histogram import HdrHistogram
 
 from resilience.load.events import FIELDS, RECORD, REQUEST_KINDS, Kind, Raw, read_event_array
 
-__all__ = ["COLUMNS", "DTYPE", "KIND_COLUMNS", "Timeline", "build_timeline", "timeline_from_events"]
+__all__ = [
+    "COLUMNS",
+    "DTYPE",
+    "KIND_COLUMNS",
+    "TIMED_KINDS",
+    "Attribution",
+    "Timeline",
+    "build_timeline",
+    "start_times",
+    "timeline_from_events",
+]
+
+Attribution = Literal["completion", "start"]
+"""Which moment a request's outcome belongs to: when it was known, or when the request was issued."""
+
+TIMED_KINDS: frozenset[int] = frozenset(
+    {Kind.ACK, Kind.REST_SEND, Kind.REST_HISTORY, Kind.DELIVERY, Kind.WS_CONNECT, Kind.AUTH}
+)
+"""Kinds whose ``value`` is the time from issue to outcome (ms), so their start time is ``t - value``."""
 
 KIND_COLUMNS: dict[str, Kind] = {
     "ack": Kind.ACK,
@@ -53,6 +80,7 @@ COLUMNS: tuple[str, ...] = (
     "drops",
     "requests",
     "errors",
+    "in_flight",
     *(f"{name}_{col}" for name in KIND_COLUMNS for col in ("count", "p50_ms", "p95_ms", "p99_ms")),
 )
 """CSV columns, in order; the first seven are the cross-area contract."""
@@ -106,10 +134,11 @@ def build_timeline(
     start: float | None = None,
     end: float | None = None,
     exact: bool = False,
+    by: Attribution = "completion",
 ) -> Timeline:
     """The timeline of every event file in ``events_dir`` between ``start`` and ``end`` (epoch s);
-    ``exact`` as in ``timeline_from_events``."""
-    return _timeline(read_event_array(events_dir), resolution_s, start, end, exact=exact)
+    ``exact`` and ``by`` as in ``timeline_from_events``."""
+    return _timeline(read_event_array(events_dir), resolution_s, start, end, exact=exact, by=by)
 
 
 def timeline_from_events(
@@ -119,18 +148,44 @@ def timeline_from_events(
     start: float | None = None,
     end: float | None = None,
     exact: bool = False,
+    by: Attribution = "completion",
 ) -> Timeline:
     """The timeline of raw records ``(t, kind, ok, status, value)`` in any order (or a function returning
     them), e.g. records a caller already read; same figures as ``build_timeline``.
 
     ``exact``: buckets start at ``start`` itself (not at a multiple of ``resolution_s``) and stop before
-    ``end`` — the live watchers judge exactly the window they name.
+    ``end`` — the live watchers judge exactly the window they name. ``by``: attribute each timed event to
+    its completion (default) or its start (module doc).
     """
     records = events() if callable(events) else events
-    return _timeline(np.array(list(records), dtype=DTYPE), resolution_s, start, end, exact=exact)
+    return _timeline(np.array(list(records), dtype=DTYPE), resolution_s, start, end, exact=exact, by=by)
 
 
-def _timeline(ev: Events, res: float, start: float | None, end: float | None, *, exact: bool = False) -> Timeline:
+def start_times(ev: Events) -> Floats:
+    """Each record's start (epoch s): ``t - value`` for timed kinds, ``t`` for the others."""
+    t = ev["t"].astype(np.float64)
+    timed = np.isin(ev["kind"], list(TIMED_KINDS))
+    return np.where(timed, t - np.maximum(ev["value"].astype(np.float64), 0.0) / 1000.0, t)
+
+
+def _in_flight(ev: Events, starts: Floats, edges: Floats) -> list[int]:
+    """Requests issued at or before each edge and not answered by it."""
+    is_req = np.isin(ev["kind"], list(REQUEST_KINDS))
+    begun = np.sort(starts[is_req])
+    done = np.sort(ev["t"][is_req].astype(np.float64))
+    counts = np.searchsorted(begun, edges, side="right") - np.searchsorted(done, edges, side="right")
+    return [max(0, c) for c in counts.tolist()]
+
+
+def _timeline(
+    ev: Events,
+    res: float,
+    start: float | None,
+    end: float | None,
+    *,
+    exact: bool = False,
+    by: Attribution = "completion",
+) -> Timeline:
     if not res > 0:
         raise ValueError(f"resolution_s must be > 0 (got {res})")
     if exact:
@@ -145,13 +200,20 @@ def _timeline(ev: Events, res: float, start: float | None, end: float | None, *,
         t0 = math.floor(lo / res) * res
         n = max(1, math.floor((hi - t0) / res) + 1)
     t = ev["t"]
-    idx = np.floor((t - t0) / res).astype(np.int64)
+    starts = start_times(ev)
+    # open sockets follow the moment a connect or close happened, whatever the attribution
+    done_idx = np.floor((t - t0) / res).astype(np.int64)
     kind, ok = ev["kind"], ev["ok"].astype(bool)
     delta = ((kind == Kind.WS_CONNECT) & ok).astype(np.int64) - (kind == Kind.WS_CLOSE)
+    done_in = (done_idx >= 0) & (done_idx < n)
+    ws_open = int(delta[done_idx < 0].sum()) + np.cumsum(
+        np.bincount(done_idx[done_in], weights=delta[done_in], minlength=n)
+    )
+    idx = done_idx if by == "completion" else np.floor((starts - t0) / res).astype(np.int64)
     inside = (idx >= 0) & (idx < n)
-    ws_open = int(delta[idx < 0].sum()) + np.cumsum(np.bincount(idx[inside], weights=delta[inside], minlength=n))
     win, b = ev[inside], idx[inside]
-    rows = _rows(win, b, n, t0=t0, res=res, ws_open=ws_open)
+    in_flight = _in_flight(ev, starts, t0 + res * np.arange(1, n + 1, dtype=np.float64))
+    rows = _rows(win, b, n, t0=t0, res=res, ws_open=ws_open, in_flight=in_flight)
     return Timeline(res, rows, _summary(win, res, max((r["ws_open"] for r in rows), default=0)))
 
 
@@ -181,7 +243,14 @@ def _micros(values_ms: Floats) -> npt.NDArray[np.int64]:
 
 
 def _rows(
-    ev: Events, b: npt.NDArray[np.int64], n: int, *, t0: float, res: float, ws_open: npt.NDArray[Any]
+    ev: Events,
+    b: npt.NDArray[np.int64],
+    n: int,
+    *,
+    t0: float,
+    res: float,
+    ws_open: npt.NDArray[Any],
+    in_flight: list[int],
 ) -> list[dict[str, Any]]:
     kind, ok, value = ev["kind"], ev["ok"].astype(bool), ev["value"].astype(np.float64)
     is_req = np.isin(kind, list(REQUEST_KINDS))
@@ -211,6 +280,7 @@ def _rows(
             "drops": drops[i],
             "requests": requests[i],
             "errors": errors[i],
+            "in_flight": in_flight[i],
         }
         for name, (counts, pcts) in per_kind.items():
             row[f"{name}_count"] = counts[i]

@@ -104,7 +104,7 @@ def split_phases(
     return {phase: values[mask & np.isfinite(values)] for phase, mask in masks.items()}
 
 
-_PEAK = ("p50_ms", "p95_ms", "p99_ms")
+_PEAK = ("p50_ms", "p95_ms", "p99_ms", "in_flight")
 _LOWEST = ("ws_open",)
 
 

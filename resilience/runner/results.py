@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.analysis.recovery import (
+    Recovery,
     Sample,
     analyse_recovery,
     error_budget_burnt,
@@ -97,13 +98,20 @@ def experiment_result(
     ended: float,
     integrity: Mapping[str, Any] | None,
     interrupted_by: str | None,
+    samples_by_completion: Sequence[Sample] | None = None,
 ) -> dict[str, Any]:
-    """The run.json entry of one experiment (the contract in docs/runner.md, with its extras)."""
+    """The run.json entry of one experiment (the contract in docs/runner.md, with its extras).
+
+    ``samples`` judge the verdict (the runner attributes requests to their start); ``samples_by_completion``,
+    when given, give ``by_completion``: detection and recovery as the client saw them, for comparison.
+    """
     fault_start, fault_end = fault_window(records.get("faults", []))
-    rec = None
-    if fault_start is not None:
-        rec = analyse_recovery(
-            samples,
+
+    def recovery(rows: Sequence[Sample]) -> Recovery | None:
+        if fault_start is None:
+            return None
+        return analyse_recovery(
+            rows,
             slo,
             fault_start=fault_start,
             fault_end=fault_end,
@@ -111,6 +119,9 @@ def experiment_result(
             resolution_s=resolution_s,
             end=ended,
         )
+
+    rec = recovery(samples)
+    rec_c = recovery(samples_by_completion) if samples_by_completion is not None else None
     during = None
     if fault_start is not None and rec is not None:
         # "during": from the fault until it recovered (or the end of the observation).
@@ -126,7 +137,7 @@ def experiment_result(
         fault_applied=fault_start is not None,
         integrity=integrity,
     )
-    return {
+    entry: dict[str, Any] = {
         "name": name,
         "file": file,
         "dir": name,
@@ -163,3 +174,9 @@ def experiment_result(
             records.get("markers", []), fault_start, rec.detected_at if rec else None, rec.recovered_at if rec else None
         ),
     }
+    if samples_by_completion is not None:
+        entry["by_completion"] = {
+            "detect_s": rec_c.detect_s if rec_c else None,
+            "recovery_s": rec_c.recovery_s if rec_c else None,
+        }
+    return entry

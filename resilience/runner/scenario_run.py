@@ -238,11 +238,17 @@ class _Run:
         time.sleep(_FLUSH_S)
         assert self.tail is not None
         self.records, records = window_records(self.records, self.tail.poll(), start=started - 5, end=ended)
+        # the verdict attributes each request to the moment it was issued (the service's state then);
+        # the completion-time figures are kept beside it for comparison (docs/analysis.md)
         timeline_from_events(
-            lambda: records, resolution_s=_TIMELINE_RESOLUTION_S, start=started - 5, end=ended
+            lambda: records, resolution_s=_TIMELINE_RESOLUTION_S, start=started - 5, end=ended, by="start"
         ).write_csv(out / "timeline.csv")
-        rows = timeline_from_events(lambda: records, resolution_s=res, start=started - 5, end=ended).rows
-        samples = samples_from_rows(rows)
+        samples = samples_from_rows(
+            timeline_from_events(lambda: records, resolution_s=res, start=started - 5, end=ended, by="start").rows
+        )
+        by_completion = samples_from_rows(
+            timeline_from_events(lambda: records, resolution_s=res, start=started - 5, end=ended).rows
+        )
         integrity = self._integrity(plan, started)
         result = experiment_result(
             name=plan.name,
@@ -250,6 +256,7 @@ class _Run:
             journal=journal,
             records=read_records(out),
             samples=samples,
+            samples_by_completion=by_completion,
             resolution_s=res,
             slo=slo,
             slo_json=slo.to_json(),

@@ -79,7 +79,7 @@ def test_timeline_figure_draws_window_marks_and_slos(run: Run) -> None:
     latency = _labelled(fig, 2)
     assert {"p50", "p95", "p99", "SLO p95 < 100 ms", "SLO p99 < 250 ms"} <= set(latency)
     labels = [ax.get_ylabel() for ax in fig.axes]
-    assert labels == ["throughput (req/s)", "errors (% of requests)", "latency (ms)", "open WebSockets"]
+    assert labels == ["throughput (req/s)", "errors (% of requests)", "latency (ms)", "sockets / in flight"]
     assert fig.axes[3].get_xlabel() == "seconds since fault start"
     assert fig.get_suptitle() == "db-failover: FAILED — recovered in 42.0 s (target 30 s)"
 

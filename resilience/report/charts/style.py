@@ -33,6 +33,7 @@ COLORS = {
     "p95": "#ff7f0e",
     "p99": "#9467bd",
     "ws_open": "#17becf",
+    "in_flight": "#8c564b",
     "fault": "#d62728",
     "detect": "#e6a700",
     "recover": "#006400",

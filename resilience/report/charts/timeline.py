@@ -175,4 +175,6 @@ def _panels(axes: list[Axes], x: FloatArray, series: Series, exp: Experiment) ->
     axes[1].set_ylabel("errors (% of requests)")
     _latency(axes[2], x, series, exp)
     _plot(axes[3], x, series, "ws_open", label="open WebSockets", color=COLORS["ws_open"])
-    axes[3].set_ylabel("open WebSockets")
+    if series.get("in_flight") is not None:  # timelines written before requests were attributed lack it
+        _plot(axes[3], x, series, "in_flight", label="requests in flight", color=COLORS["in_flight"])
+    axes[3].set_ylabel("sockets / in flight")
