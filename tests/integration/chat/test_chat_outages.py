@@ -155,6 +155,45 @@ def test_send_during_a_short_outage_is_retried_server_side(
     assert [m["client_id"] for m in listed] == ["during"]
 
 
+# The pool retries a lost connection after at most chat.db.RECONNECT_MAX_S (0.5 s); a send issued once
+# PostgreSQL accepts queries again then needs one connect and one round trip. 1.5 s more absorbs a busy
+# 2-core box. Without the ceiling psycopg_pool's backoff (1, 2, 4, 8 s) made it wait up to 8 s more.
+_BACK_WITHIN_S = 0.5 + 1.5
+
+
+def test_sends_recover_as_soon_as_the_database_is_back(
+    own_postgres: PostgresServer, redis_server: RedisServer, start_replicas: StartReplicas
+) -> None:
+    """After an 8 s outage that the pool noticed, a send issued the moment PostgreSQL answers again is stored
+    within the reconnect ceiling (the service recovers when its dependency does, not at its next backoff)."""
+    dsn = own_postgres.create_database("chat")
+    (a,) = start_replicas(1, chat_env(dsn, redis_server.url(), CHAT_SEND_TIMEOUT_S="2", CHAT_DB_POOL_MAX="4"))
+    h = auth(a)
+    url = f"{a.url}/rooms/r1/messages"
+    assert httpx.post(url, json={"client_id": "before", "body": "x"}, headers=h, timeout=30).status_code == 201
+    own_postgres.stop()
+    outage_end = time.monotonic() + 8.0
+    codes: list[int] = []
+
+    def post(i: int) -> None:
+        codes.append(httpx.post(url, json={"client_id": f"down-{i}", "body": "x"}, headers=h, timeout=30).status_code)
+
+    while time.monotonic() < outage_end:
+        # a burst of sends fills the pool with connection slots that fail to reconnect (their backoff grows)
+        burst = [threading.Thread(target=post, args=(i,)) for i in range(12)]
+        for thread in burst:
+            thread.start()
+        for thread in burst:
+            thread.join(30)
+    assert set(codes) == {503}
+    own_postgres._launch()  # returns once PostgreSQL accepts queries
+    started = time.monotonic()
+    r = httpx.post(url, json={"client_id": "back", "body": "x"}, headers=h, timeout=30)
+    took = time.monotonic() - started
+    assert r.status_code == 201, r.text
+    assert took < _BACK_WITHIN_S, f"the first send after the outage took {took:.2f} s"
+
+
 def test_read_only_primary_is_unready_and_sends_recover_after_it(
     own_postgres: PostgresServer, redis_server: RedisServer, start_replicas: StartReplicas
 ) -> None:
