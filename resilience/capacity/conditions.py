@@ -50,9 +50,16 @@ class StepHooks:
 
 
 def wait_healthy(target: Target, *, timeout: float = _READY_TIMEOUT_S) -> None:
-    """Wait until every chat replica is ready and the database has a leader with a sync replica."""
+    """Wait until the database has a leader with a sync replica, every chat replica is ready, and every
+    component reports healthy (a crashed node back as a replica): each step starts from the same state."""
+    deadline = time.monotonic() + timeout
     target.wait_db_healthy(timeout=timeout)
-    target.wait_ready(CHAT_SELECTOR, timeout=timeout)
+    target.wait_ready(CHAT_SELECTOR, timeout=max(1.0, deadline - time.monotonic()))
+    while not (status := target.status()).healthy:
+        if time.monotonic() >= deadline:
+            sick = ", ".join(p.name for p in status.components if not p.ready) or "the target"
+            raise TargetError(f"target {target.name}: {sick} not healthy within {timeout:g} s of the step")
+        time.sleep(0.5)
 
 
 def _toxiproxy(target: Target, dependency: str) -> tuple[Toxiproxy, str]:
