@@ -181,7 +181,7 @@ class Scenario(_Model):
     target: Literal["local", "kind", "staging"] = "local"
     targets: dict[str, dict[str, Any]] = Field(default_factory=dict)
     """Options per target, passed to ``get_target`` (kind/staging: context, namespace, allowed_contexts,
-    allowed_namespaces, allow_production, endpoints, seed, ...: see resilience.targets.kube._options)."""
+    allowed_namespaces, allow_production, endpoints, seed, ...: see resilience.targets.kube.options)."""
     load: LoadSpec = LoadSpec()
     slo: Slo = Slo()
     stabilisation_s: float = Field(default=5.0, gt=0, le=600)

@@ -24,7 +24,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
@@ -33,10 +33,11 @@ from resilience.errors import ConfigError, ResilienceError, TargetError
 from resilience.safety.kube_guard import KubePolicy, check_kube_scope
 from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
-from resilience.targets.kube import _cnpg, _rollout
-from resilience.targets.kube._api import ConflictError, KubeApi, connect
-from resilience.targets.kube._options import ReleaseNames, parse_options
-from resilience.targets.kube._pods import (
+from resilience.targets.kube import cnpg as kube_cnpg
+from resilience.targets.kube import rollout as kube_rollout
+from resilience.targets.kube.api import KubeApi, connect, retry_conflicts
+from resilience.targets.kube.options import ReleaseNames, parse_options
+from resilience.targets.kube.pods import (
     choose_victims,
     grace_period,
     is_finished,
@@ -64,19 +65,6 @@ NOT_APPLICABLE = {
 
 _ATTEMPTS = 3
 """Tries of a read-modify-patch when the object changed in between (the controllers write status often)."""
-T = TypeVar("T")
-
-
-def _retry_conflicts(attempt: Callable[[], T], attempts: int) -> T:
-    """Run ``attempt`` (which reads, then patches guarded by resourceVersion) until it meets no conflict."""
-    for n in range(1, attempts + 1):
-        try:
-            return attempt()
-        except ConflictError:
-            if n == attempts:
-                raise
-            log.info("object changed while patching; reading again (%d/%d)", n, attempts)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _http_ok(url: str) -> tuple[bool, str]:
@@ -275,25 +263,27 @@ class KubernetesTarget:
 
     # -- database --------------------------------------------------------------------------------
     def _db_objects(self) -> tuple[list[Json], Json]:
-        return self._api.list_pods(_cnpg.instance_selector(self.pg_cluster)), self._api.read_cluster(self.pg_cluster)
+        return self._api.list_pods(kube_cnpg.instance_selector(self.pg_cluster)), self._api.read_cluster(
+            self.pg_cluster
+        )
 
     def _db_state(self) -> tuple[bool, str]:
         pods, cluster = self._db_objects()
-        healthy, reason = _cnpg.cluster_health(pods, cluster)
+        healthy, reason = kube_cnpg.cluster_health(pods, cluster)
         if not healthy:
             return healthy, reason
-        service = _cnpg.rw_service(self.pg_cluster)
+        service = kube_cnpg.rw_service(self.pg_cluster)
         slices = self._api.list_endpoint_slices(service)
-        routed, why = _cnpg.routing_health(_cnpg.primary_of(pods, cluster), slices, service)
+        routed, why = kube_cnpg.routing_health(kube_cnpg.primary_of(pods, cluster), slices, service)
         return routed, f"{reason}; {why}"
 
     def db_nodes(self) -> list[DbNode]:
         """The CloudNativePG instances with their roles."""
-        return _cnpg.db_nodes(*self._db_objects())
+        return kube_cnpg.db_nodes(*self._db_objects())
 
     def db_primary(self) -> str:
         """The current primary instance (pod name)."""
-        return _cnpg.primary_of(*self._db_objects())
+        return kube_cnpg.primary_of(*self._db_objects())
 
     @property
     def toxiproxy_service(self) -> str:
@@ -318,7 +308,7 @@ class KubernetesTarget:
         if mode in NOT_APPLICABLE:
             raise ConfigError(f"failover mode {mode.value} is not applicable on Kubernetes: {NOT_APPLICABLE[mode]}")
         if mode is FailoverMode.SWITCHOVER:
-            return _retry_conflicts(self._switchover, _ATTEMPTS)
+            return retry_conflicts(self._switchover, _ATTEMPTS)
         primary = self.db_primary()
         self._api.delete_pod(primary, 0)
         log.info("%s: deleted primary pod %s", mode.value, primary)
@@ -326,8 +316,8 @@ class KubernetesTarget:
 
     def _switchover(self) -> str:
         pods, cluster = self._db_objects()
-        primary = _cnpg.primary_of(pods, cluster)
-        target, body = _cnpg.switchover_patch(cluster, pods)
+        primary = kube_cnpg.primary_of(pods, cluster)
+        target, body = kube_cnpg.switchover_patch(cluster, pods)
         self._api.patch_cluster_status(self.pg_cluster, body)
         log.info("switchover %s -> %s requested", primary, target)
         return primary
@@ -339,7 +329,7 @@ class KubernetesTarget:
     # -- releases --------------------------------------------------------------------------------
     def release(self) -> str:
         """CHAT_RELEASE of the chat Deployment's pod template."""
-        return _rollout.release_of(self._api.read_deployment(self.chat_deployment), self.options.chat_container)
+        return kube_rollout.release_of(self._api.read_deployment(self.chat_deployment), self.options.chat_container)
 
     def _patch_chat(self, build: Callable[[Json, list[Json]], Json | None], *, attempts: int = _ATTEMPTS) -> Json:
         """Read the chat Deployment and its ReplicaSets, send ``build``'s merge patch; re-read on a conflict.
@@ -357,18 +347,18 @@ class KubernetesTarget:
                 self._api.patch_deployment(self.chat_deployment, patch)
             return deployment
 
-        return _retry_conflicts(attempt, attempts)
+        return retry_conflicts(attempt, attempts)
 
     def rollout(self, release: str, *, timeout: float = 120.0) -> None:
         """Patch the chat pod template to ``release`` and wait for the Deployment's rolling update."""
         container = self.options.chat_container
-        self._patch_chat(lambda dep, rss: _rollout.rollout_patch(dep, rss, release, container))
+        self._patch_chat(lambda dep, rss: kube_rollout.rollout_patch(dep, rss, release, container))
         log.info("rolling out release %s to %s", release, self.chat_deployment)
         self._poll(self._chat_rollout_state, timeout, f"rollout of release {release!r}")
 
     def rollback(self, *, timeout: float = 120.0) -> str:
         """Return to the ReplicaSet before the harness's rollout (else the previous revision); idempotent."""
-        self._patch_chat(_rollout.rollback_patch)
+        self._patch_chat(kube_rollout.rollback_patch)
         self._poll(self._chat_rollout_state, timeout, "rollback")
         return self.release()
 
@@ -379,12 +369,12 @@ class KubernetesTarget:
         """
         if replicas < 0:
             raise ConfigError(f"scale: replicas must be >= 0 (got {replicas})")
-        before = self._patch_chat(lambda dep, _rss: _rollout.scale_patch(dep, replicas))
+        before = self._patch_chat(lambda dep, _rss: kube_rollout.scale_patch(dep, replicas))
         self._poll(self._chat_rollout_state, timeout, f"scale to {replicas}")
         return int(before["spec"].get("replicas", 1))
 
     def _chat_rollout_state(self) -> tuple[bool, str]:
-        return _rollout.rollout_state(self._api.read_deployment(self.chat_deployment))
+        return kube_rollout.rollout_state(self._api.read_deployment(self.chat_deployment))
 
     # -- network faults --------------------------------------------------------------------------
     def proxies(self) -> dict[str, str]:

@@ -18,9 +18,9 @@ import helm_python as helm
 import pytest
 import yaml
 
-from resilience.targets.kube._api import KubeApi, connect
-from resilience.targets.kube._options import ReleaseNames, parse_options
-from resilience.targets.kube._rollout import scale_patch
+from resilience.targets.kube.api import KubeApi, connect
+from resilience.targets.kube.options import ReleaseNames, parse_options
+from resilience.targets.kube.rollout import scale_patch
 from tests.support.fake_kube_api import FakeKubeApi, Recorded
 
 pytestmark = pytest.mark.integration

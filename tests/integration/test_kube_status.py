@@ -16,8 +16,8 @@ import requests
 from kubernetes import client
 
 from resilience.errors import TargetError
-from resilience.targets.kube._api import ConflictError, KubeApi, connect
-from resilience.targets.kube._rollout import scale_patch
+from resilience.targets.kube.api import ConflictError, KubeApi, connect
+from resilience.targets.kube.rollout import scale_patch
 from tests.support.fake_kube_api import FakeKubeApi
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from resilience.targets.kube._options import ReleaseNames, parse_options
+from resilience.targets.kube.options import ReleaseNames, parse_options
 
 pytestmark = pytest.mark.unit
 

@@ -10,10 +10,10 @@ import yaml
 
 from resilience.errors import ConfigError, TargetError
 from resilience.scenario import load_scenario
-from resilience.targets.kube._cnpg import cluster_health, routing_health
-from resilience.targets.kube._options import DEFAULT_NODE_PORTS, parse_options
-from resilience.targets.kube._pods import victim_count
-from resilience.targets.kube._rollout import release_of, rollout_state, with_release
+from resilience.targets.kube.cnpg import cluster_health, routing_health
+from resilience.targets.kube.options import DEFAULT_NODE_PORTS, parse_options
+from resilience.targets.kube.pods import victim_count
+from resilience.targets.kube.rollout import release_of, rollout_state, with_release
 
 pytestmark = pytest.mark.unit
 

@@ -16,8 +16,8 @@ import yaml
 
 from resilience.errors import ConfigError
 from resilience.scenario import load_scenario
-from resilience.targets.kube._api import IN_CLUSTER
-from resilience.targets.kube._options import ReleaseNames, parse_options
+from resilience.targets.kube.api import IN_CLUSTER
+from resilience.targets.kube.options import ReleaseNames, parse_options
 
 pytestmark = pytest.mark.unit
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from resilience.errors import TargetError
 from resilience.targets.base import DbNode
-from resilience.targets.kube._pods import is_terminating, pod_from_json
+from resilience.targets.kube.pods import is_terminating, pod_from_json
 
 __all__ = [
     "CLUSTER_LABEL",

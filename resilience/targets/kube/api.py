@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client, config
@@ -23,7 +23,16 @@ from kubernetes.config.config_exception import ConfigException
 from resilience.errors import ConfigError, TargetError
 from resilience.safety.kube_guard import KubeScope
 
-__all__ = ["CNPG_GROUP", "CNPG_PLURAL", "CNPG_VERSION", "IN_CLUSTER", "ConflictError", "KubeApi", "connect"]
+__all__ = [
+    "CNPG_GROUP",
+    "CNPG_PLURAL",
+    "CNPG_VERSION",
+    "IN_CLUSTER",
+    "ConflictError",
+    "KubeApi",
+    "connect",
+    "retry_conflicts",
+]
 
 log = logging.getLogger(__name__)
 
@@ -225,3 +234,18 @@ def _reason(exc: ApiException) -> str:
     except (ValueError, AttributeError):
         message = None
     return f"{exc.status} {message or exc.reason}"
+
+
+T = TypeVar("T")
+
+
+def retry_conflicts(attempt: Callable[[], T], attempts: int) -> T:
+    """Run ``attempt`` (which reads, then patches guarded by resourceVersion) until it meets no conflict."""
+    for n in range(1, attempts + 1):
+        try:
+            return attempt()
+        except ConflictError:
+            if n == attempts:
+                raise
+            log.info("object changed while patching; reading again (%d/%d)", n, attempts)
+    raise AssertionError("unreachable")  # pragma: no cover
