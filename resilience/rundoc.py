@@ -6,7 +6,8 @@ rather than failing. Types are strict: a key present with the wrong type is bad 
 welcome (the contract grows); the ones declared here keep their meaning.
 
     RunDoc ── experiments: [ExperimentDoc ── hypothesis: HypothesisDoc, recovery: RecoveryDoc,
-           │                                 integrity: IntegrityDoc, slo: Slo, phases: [PhaseDoc]]
+           │                                 integrity: IntegrityDoc, slo: Slo, phases: [PhaseDoc],
+           │                                 alerts: [AlertDoc]]
            ├─ load: LoadDoc
            ├─ integrity: IntegrityDoc      (a load-only run)
            └─ slo: Slo
@@ -26,6 +27,7 @@ from resilience.slo import Slo
 
 __all__ = [
     "RUN_FILE",
+    "AlertDoc",
     "ByCompletionDoc",
     "ExperimentDoc",
     "HypothesisDoc",
@@ -114,6 +116,20 @@ class PhaseDoc(_Doc):
     at: float
 
 
+class AlertDoc(_Doc):
+    """One alert during an experiment: expected or not, when it fired and resolved (s from the fault start)."""
+
+    name: str
+    expected: bool
+    within_s: float | None = None
+    """The expected alert's deadline (null for an alert nobody expected)."""
+    fired_s: float | None = None
+    """When Alertmanager's firing notice reached the harness (negative: already firing before the fault;
+    null: it did not fire)."""
+    resolved_s: float | None = None
+    """When its resolved notice arrived (null: still firing when the experiment was judged, or never fired)."""
+
+
 class ExperimentDoc(_Doc):
     """One experiment's figures and verdict."""
 
@@ -149,6 +165,10 @@ class ExperimentDoc(_Doc):
     """The safeguard's breach record when it aborted the experiment."""
     journal_status: str | None = None
     phases: list[PhaseDoc] = Field(default_factory=list)
+    alerts: list[AlertDoc] | None = None
+    """Expected alerts and every other alert active from the fault start (null: no alert receiver)."""
+    silent_failure: bool | None = None
+    """The SLO broke and no alert fired (a failure when the experiment expects alerts)."""
     steady_wait: dict[str, Any] | None = None
     """The bounded wait for a steady state before the hypothesis (held, waited_s, stable_s, timeout_s)."""
 

@@ -150,6 +150,15 @@ class LoadSpec(_Model):
         return {**chosen, "duration_s": None}
 
 
+class ExpectedAlert(_Model):
+    """An alert the experiment's fault must raise, and how soon after the fault starts."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """The alert's name (``alertname``, as in deploy/prometheus/*.yml)."""
+    within_s: float = Field(gt=0, le=3600)
+    """Seconds from the fault start by which Alertmanager must have notified it."""
+
+
 class ExperimentPlan(_Model):
     """One experiment of a scenario and the targets it is judged against."""
 
@@ -165,6 +174,8 @@ class ExperimentPlan(_Model):
     """Pause after this experiment (game days: let people look at the dashboards)."""
     integrity: bool = True
     """Check that no acknowledged message was lost during this experiment."""
+    expect_alerts: list[ExpectedAlert] = Field(default_factory=list)
+    """Alerts that must fire; when given, alerting is part of the verdict (docs/monitoring.md)."""
 
     @model_validator(mode="after")
     def _slo_keys(self) -> ExperimentPlan:

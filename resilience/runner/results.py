@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from resilience.analysis.alerts import alert_problems, experiment_alerts, silent_failure
 from resilience.analysis.recovery import (
     Recovery,
     Sample,
@@ -99,11 +100,15 @@ def experiment_result(
     integrity: Mapping[str, Any] | None,
     interrupted_by: str | None,
     samples_by_completion: Sequence[Sample] | None = None,
+    notices: Sequence[Mapping[str, Any]] | None = None,
+    expect_alerts: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The run.json entry of one experiment (the contract in docs/runner.md, with its extras).
 
     ``samples`` judge the verdict (the runner attributes requests to their start); ``samples_by_completion``,
     when given, give ``by_completion``: detection and recovery as the client saw them, for comparison.
+    ``notices``: the alert receiver's records (None: the target has none); ``expect_alerts``: the plan's
+    ``[{name, within_s}]``, which makes alerting part of the verdict.
     """
     fault_start, fault_end = fault_window(records.get("faults", []))
 
@@ -128,6 +133,10 @@ def experiment_result(
         window_end = max(fault_end or fault_start, rec.recovered_at or ended, fault_start + resolution_s)
         during = bool(summarise(samples, slo, resolution_s=resolution_s, start=fault_start, end=window_end)["holds"])
     whole = summarise(samples, slo, resolution_s=resolution_s, start=started, end=ended)
+    alerts = None
+    if notices is not None and fault_start is not None:
+        alerts = experiment_alerts(notices, expect_alerts, fault_start=fault_start, end=ended)
+    detect_s = rec.detect_s if rec else None
     judgement = judge(
         journal,
         interrupted_by=interrupted_by,
@@ -136,6 +145,7 @@ def experiment_result(
         recovery_target_s=recovery_target_s,
         fault_applied=fault_start is not None,
         integrity=integrity,
+        alerting=_alerting(alerts, expect_alerts, detect_s, fault_applied=fault_start is not None),
     )
     entry: dict[str, Any] = {
         "name": name,
@@ -152,7 +162,7 @@ def experiment_result(
         },
         "fault_start": fault_start,
         "fault_end": fault_end,
-        "detect_s": rec.detect_s if rec else None,
+        "detect_s": detect_s,
         "recovery_s": rec.recovery_s if rec else None,
         "recovery_target_s": recovery_target_s,
         "recovery": {
@@ -173,6 +183,8 @@ def experiment_result(
         "phases": phases(
             records.get("markers", []), fault_start, rec.detected_at if rec else None, rec.recovered_at if rec else None
         ),
+        "alerts": alerts,
+        "silent_failure": silent_failure(alerts, detect_s) if alerts is not None else None,
     }
     if samples_by_completion is not None:
         entry["by_completion"] = {
@@ -180,3 +192,18 @@ def experiment_result(
             "recovery_s": rec_c.recovery_s if rec_c else None,
         }
     return entry
+
+
+def _alerting(
+    alerts: Sequence[Mapping[str, Any]] | None,
+    expected: Sequence[Mapping[str, Any]],
+    detect_s: float | None,
+    *,
+    fault_applied: bool,
+) -> list[str]:
+    """The alerting part of the verdict: judged only when the experiment expects alerts."""
+    if not expected or not fault_applied:
+        return []
+    if alerts is None:
+        return [f"expected alerts {', '.join(str(e['name']) for e in expected)}: the target has no alert receiver"]
+    return alert_problems(alerts, detect_s)

@@ -32,6 +32,7 @@ from resilience.load.events import EventTail, Kind, Raw
 from resilience.probes import slo as slo_probe
 from resilience.report import write_report
 from resilience.rundoc import host_platform, write_run
+from resilience.runner.alerting import collect_notices
 from resilience.runner.engine import Progress, run_experiment_file
 from resilience.runner.experiments import validate_experiment
 from resilience.runner.progress import Reporter
@@ -225,11 +226,12 @@ class _Run:
             experiment, plan.name, configuration=config, out_dir=out, progress=self.reporter, gate=self.gate
         )
         ended = time.time()
+        notices = collect_notices(self.target, plan, out, stop=lambda: self.gate.interrupted, errors=self.errors)
         with self.gate.deferred():
-            return self._analyse(plan, journal, (started, ended), out)
+            return self._analyse(plan, journal, (started, ended), out, notices)
 
     def _analyse(
-        self, plan: ExperimentPlan, journal: dict[str, Any], window: tuple[float, float], out: Path
+        self, plan: ExperimentPlan, journal: dict[str, Any], window: tuple[float, float], out: Path, notices: Any
     ) -> dict[str, Any]:
         sc = self.plan.loaded.scenario
         slo = sc.slo_for(plan)
@@ -266,6 +268,8 @@ class _Run:
             ended=ended,
             integrity=integrity,
             interrupted_by=self.gate.received,
+            notices=notices,
+            expect_alerts=[e.model_dump() for e in plan.expect_alerts],
         )
         self.reporter.verdict(plan.name, result["verdict"], result["reasons"])
         return result

@@ -102,8 +102,11 @@ def judge(
     recovery_target_s: float,
     fault_applied: bool,
     integrity: Mapping[str, Any] | None,
+    alerting: Sequence[str] = (),
 ) -> Judgement:
-    """The verdict of one experiment: interrupted > aborted > failed > passed, with every reason found."""
+    """The verdict of one experiment: interrupted > aborted > failed > passed, with every reason found.
+
+    ``alerting``: the alerting part's failures (missing or late expected alerts, a silent failure)."""
     if interrupted_by:
         return Judgement("interrupted", (f"interrupted by {interrupted_by}",))
     errors = problems(journal)[0]
@@ -128,6 +131,7 @@ def judge(
         fault_applied=fault_applied,
         integrity=integrity,
     )
+    reasons += alerting
     return Judgement("failed" if reasons else "passed", tuple(reasons))
 
 

@@ -95,6 +95,10 @@ class Endpoints:
     """libpq URL of the read-write entry point, usable as ``psql "$URL"``."""
     redis: str
     prometheus: str | None = None
+    alertmanager: str | None = None
+    """Base URL of Alertmanager, when the target runs one."""
+    alerts: str | None = None
+    """Base URL of the harness's alert receiver (``GET /alerts``: every notice Alertmanager sent)."""
     chat_replicas: tuple[str, ...] = ()
     """Base URL of each chat replica, when individually reachable."""
 
@@ -107,6 +111,9 @@ class Endpoints:
             "redis": self.redis,
             "prometheus": self.prometheus,
         }
+        for key in ("alertmanager", "alerts"):
+            if (url := getattr(self, key)) is not None:
+                out[key] = url
         if self.chat_replicas:
             out["chat_replicas"] = list(self.chat_replicas)
         return out

@@ -103,17 +103,6 @@ def test_supervisord_programs_mark_the_stack_and_run_patroni_as_postgres() -> No
     assert parser["unix_http_server"]["file"] == "/srv/state/supervisor.sock"
 
 
-def test_prometheus_scrapes_every_chat_replica() -> None:
-    """The chat-api job lists one target per replica."""
-    state = _state(replicas=2)
-    conf = yaml.safe_load(wiring.prometheus_yml(state))
-    job = next(j for j in conf["scrape_configs"] if j["job_name"] == "chat-api")
-    assert job["static_configs"][0]["targets"] == [
-        f"127.0.0.1:{state.ports['chat-1']}",
-        f"127.0.0.1:{state.ports['chat-2']}",
-    ]
-
-
 def test_extra_chat_settings_reach_every_replica_but_cannot_override_managed_ones() -> None:
     """--chat-env values land in each replica's env; managed names, non-CHAT_ names and quotes are refused."""
     state = _state()

@@ -1,6 +1,7 @@
 """Cold bring-up of the local stack, in parallel where the dependencies allow.
 
-supervisord (subreaper) -> etcd + Redis + HAProxy + Prometheus + fault proxy at once
+supervisord (subreaper) -> etcd + Redis + HAProxy + Prometheus + Alertmanager + alert receiver + fault
+proxy at once
 -> 3 x Patroni at once (one bootstraps, two clone from it in parallel) -> application role and
 database -> chat replicas -> wait: leader + sync replica, HAProxy-RW on the leader only, every
 chat replica ready behind HAProxy.
@@ -17,7 +18,7 @@ import psycopg
 
 from resilience.errors import TargetError
 from resilience.targets.base import Progress
-from resilience.targets.local import configs, wiring
+from resilience.targets.local import configs, monitoring, wiring
 from resilience.targets.local.configs import Binaries
 from resilience.targets.local.layout import (
     DB_NODES,
@@ -35,7 +36,7 @@ from resilience.targets.local.waiting import Waiter
 
 __all__ = ["bring_up", "create_app_database", "plan_state", "prepare_dirs", "write_configs"]
 
-_BASE = ("etcd", "redis", "haproxy", "prometheus")
+_BASE = ("etcd", "redis", "haproxy", *monitoring.COMPONENTS)
 
 
 def plan_state(
@@ -86,7 +87,7 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
             layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins), uid=uid, gid=gid
         )
     (layout.conf / "haproxy.cfg").write_text(wiring.haproxy_cfg(state, layout))
-    (layout.conf / "prometheus.yml").write_text(wiring.prometheus_yml(state))
+    monitoring.write_monitoring(layout, state)
     (layout.conf / "proxies.json").write_text(wiring.proxies_json(state))
     prepare_bin_dir(layout.bin, bins.pg_bin)
 

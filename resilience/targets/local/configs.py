@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from resilience.errors import ConfigError
+from resilience.targets.local import monitoring
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, write_secret_file
 
 __all__ = [
@@ -47,6 +48,7 @@ class Binaries:
     redis: str
     prometheus: str
     pg_bin: str
+    alertmanager: str = "/usr/bin/prometheus-alertmanager"
     patroni_python: str = ""
     """The interpreter Patroni runs with (``runtime.py``; empty: ``python``)."""
     patroni_path: str = ""
@@ -167,18 +169,12 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
     haproxy = Program(
         "haproxy", (bins.haproxy, "-db", "-f", str(layout.conf / "haproxy.cfg")), {"app": "haproxy"}, priority=100
     )
-    prometheus = Program(
-        "prometheus",
-        (
-            bins.prometheus,
-            f"--config.file={layout.conf / 'prometheus.yml'}",
-            f"--storage.tsdb.path={layout.data / 'prometheus'}",
-            f"--web.listen-address=127.0.0.1:{p['prometheus']}",
-            "--log.level=warn",
-        ),
-        {"app": "prometheus"},
-        priority=100,
-    )
+    watchers = [
+        Program(name, argv, {"app": name}, priority=100)
+        for name, argv in monitoring.argvs(
+            state, layout, prometheus=bins.prometheus, alertmanager=bins.alertmanager, python=bins.python
+        )
+    ]
     toxiproxy = Program(
         "toxiproxy",
         (
@@ -221,7 +217,7 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
         )
         for name in state.chat_names()
     ]
-    return [p for p in (etcd, redis, haproxy, prometheus, toxiproxy, *dbs, *chats) if p.name in state.components]
+    return [p for p in (etcd, redis, haproxy, *watchers, toxiproxy, *dbs, *chats) if p.name in state.components]
 
 
 def _program_section(prog: Program, layout: Layout, scope: str) -> str:

@@ -7,8 +7,10 @@ Everything a running stack needs to be found, inspected and stopped again lives 
     secrets.json      passwords and the JWT / issuer secrets (mode 0600)
     supervisord.conf  generated; holds the chat env, so mode 0600
     supervisor.sock   supervisord's XML-RPC socket
-    conf/             patroni-pg-N.yml (owned by postgres, 0600), haproxy.cfg, prometheus.yml, proxies.json
-    data/             etcd, pg-N (owned by postgres, 0700), prometheus -- wiped by every ``up``
+    conf/             patroni-pg-N.yml (owned by postgres, 0600), haproxy.cfg, prometheus.yml, rules/,
+                      alertmanager.yml, proxies.json
+    data/             etcd, pg-N (owned by postgres, 0700), prometheus, alertmanager, alerts.jsonl (the
+                      alert receiver's record) -- wiped by every ``up``
     run/              PostgreSQL unix sockets (owned by postgres)
     bin/              Patroni's PostgreSQL bin dir: the ``postgres`` wrapper of ``pgbin.py`` + symlinks
     logs/             one log per component, supervisord.log
@@ -180,6 +182,8 @@ def port_names(replicas: int) -> list[str]:
         "proxy-postgres",
         "proxy-redis",
         "prometheus",
+        "alertmanager",
+        "alert-receiver",
     ]
     for node in DB_NODES:
         names += [node, f"{node}-api"]

@@ -26,6 +26,7 @@ _PACKAGES = {
     "haproxy": "haproxy",
     "redis-server": "redis-server",
     "prometheus": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
 }
 
 
@@ -59,6 +60,7 @@ def find_binaries() -> Binaries:
         haproxy=_which("haproxy"),
         redis=_which("redis-server"),
         prometheus=_which("prometheus"),
+        alertmanager=_which("prometheus-alertmanager"),
         pg_bin=str(Path(pg[-1]).parent),
     )
 

@@ -23,6 +23,8 @@ _STATIC_LABELS = {
     "redis": {"app": "redis"},
     "haproxy": {"app": "haproxy"},
     "prometheus": {"app": "prometheus"},
+    "alertmanager": {"app": "alertmanager"},
+    "alert-receiver": {"app": "alert-receiver"},
     "toxiproxy": {"app": "toxiproxy"},
 }
 _DB_UP_STATES = ("running", "streaming")
@@ -76,6 +78,10 @@ class StackView:
             "prometheus": lambda: probes.http_ok(f"http://127.0.0.1:{p['prometheus']}/-/ready"),
             "toxiproxy": lambda: probes.http_ok(f"http://127.0.0.1:{p['toxiproxy']}/version"),
         }
+        if "alertmanager" in self.state.components:
+            checks["alertmanager"] = lambda: probes.http_ok(f"http://127.0.0.1:{p['alertmanager']}/-/ready")
+        if "alert-receiver" in self.state.components:
+            checks["alert-receiver"] = lambda: probes.http_ok(f"http://127.0.0.1:{p['alert-receiver']}/healthz")
         for name in self.state.chat_names():
             checks[name] = self._chat_check(p[name])
         return checks
@@ -136,5 +142,7 @@ class StackView:
             postgres=f"postgresql://chat:{self.secrets.chat_db}@127.0.0.1:{p['haproxy-rw']}/chat",
             redis=f"redis://:{self.secrets.redis}@127.0.0.1:{p['redis']}/0",
             prometheus=f"http://127.0.0.1:{p['prometheus']}",
+            alertmanager=f"http://127.0.0.1:{p['alertmanager']}" if "alertmanager" in p else None,
+            alerts=f"http://127.0.0.1:{p['alert-receiver']}" if "alert-receiver" in p else None,
             chat_replicas=tuple(f"http://127.0.0.1:{p[n]}" for n in self.state.chat_names()),
         )

@@ -1,17 +1,15 @@
 """How the local stack's parts reach each other (pure: text in, text out): HAProxy's frontends (chat
 replicas, the read-write PostgreSQL entry that follows Patroni's ``/primary``), the fault proxy's proxies
-in front of PostgreSQL and Redis, and Prometheus' scrape targets.
+in front of PostgreSQL and Redis (Prometheus' scrape targets: ``monitoring.py``).
 """
 
 from __future__ import annotations
 
 import json
 
-import yaml
-
 from resilience.targets.local.layout import DB_NODES, Layout, StackState
 
-__all__ = ["haproxy_cfg", "prometheus_yml", "proxies_json"]
+__all__ = ["haproxy_cfg", "proxies_json"]
 
 
 def haproxy_cfg(state: StackState, layout: Layout) -> str:
@@ -58,19 +56,6 @@ listen chat
     default-server inter 500ms fastinter 250ms downinter 250ms fall 2 rise 1
 {chat_servers}
 """
-
-
-def prometheus_yml(state: StackState) -> str:
-    """Prometheus scraping every chat replica (and itself) each second."""
-    targets = [f"127.0.0.1:{state.ports[n]}" for n in state.chat_names()]
-    conf = {
-        "global": {"scrape_interval": "1s", "evaluation_interval": "5s"},
-        "scrape_configs": [
-            {"job_name": "chat-api", "static_configs": [{"targets": targets}]},
-            {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{state.ports['prometheus']}"]}]},
-        ],
-    }
-    return yaml.safe_dump(conf, sort_keys=False)
 
 
 def proxies_json(state: StackState) -> str:

@@ -1,0 +1,1 @@
+"""The harness's alert receiver: Alertmanager's webhook, recording every notice on the run clock."""
