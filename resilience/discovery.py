@@ -24,7 +24,12 @@ FAULT_MODULES = (
     "resilience.faults.release",
 )
 """Modules whose public functions are Chaos Toolkit actions."""
-PROBE_MODULES = ("resilience.probes.slo", "resilience.probes.health", "resilience.probes.integrity")
+PROBE_MODULES = (
+    "resilience.probes.slo",
+    "resilience.probes.health",
+    "resilience.probes.integrity",
+    "resilience.probes.prometheus",
+)
 """Modules whose public functions are Chaos Toolkit probes."""
 CONTROL_MODULES = ("resilience.controls.load", "resilience.controls.safeguards", "resilience.controls.timeline")
 """Modules that are Chaos Toolkit controls (their public functions are the control hooks)."""

@@ -5,9 +5,7 @@ the alert verdict built from those notices passes the alert that fired and names
 
 from __future__ import annotations
 
-import contextlib
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -15,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 
 from resilience.analysis.alerts import alert_problems, experiment_alerts
 from resilience.runner.alerting import fetch_notices, wait_for_alerts
 from resilience.targets.local import monitoring
 from resilience.targets.local.layout import DB_NODES, Layout, StackState
+from tests.support.processes import http_ready, running
 from tests.support.servers import free_port
 from tests.support.wait import wait_until
 
@@ -30,28 +28,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 # group_interval 1 s (resolved notices wait for the next interval); 2 s on top absorbs a busy 2-core box.
 FIRE_BOUND_S = 2.0 + 2.0
 RESOLVE_BOUND_S = 3.0 + 2.0
-
-
-def _ready(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=1).status_code == 200
-    except requests.RequestException:
-        return False
-
-
-@contextlib.contextmanager
-def _process(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
 
 
 @pytest.fixture
@@ -76,16 +52,16 @@ def pipeline(tmp_path: Path) -> Iterator[dict[str, Any]]:
     am = monitoring.alertmanager_argv(shutil.which("prometheus-alertmanager") or "alertmanager", state, layout)
     rcv = monitoring.receiver_argv(sys.executable, state, layout)
     with (
-        _process(list(rcv), layout.log("alert-receiver")),
-        _process(list(am), layout.log("alertmanager")),
-        _process(list(prom), layout.log("prometheus")),
+        running(list(rcv), layout.log("alert-receiver")),
+        running(list(am), layout.log("alertmanager")),
+        running(list(prom), layout.log("prometheus")),
     ):
         for url in (
             f"http://127.0.0.1:{p['alert-receiver']}/healthz",
             f"http://127.0.0.1:{p['alertmanager']}/-/ready",
             f"http://127.0.0.1:{p['prometheus']}/-/ready",
         ):
-            wait_until(lambda u=url: _ready(u), bool, timeout=30)
+            wait_until(lambda u=url: http_ready(u), bool, timeout=30)
         yield {"receiver": f"http://127.0.0.1:{p['alert-receiver']}", "start": start, "layout": layout}
 
 
