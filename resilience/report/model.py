@@ -17,11 +17,13 @@ from pydantic import ValidationError
 
 from resilience.errors import ConfigError
 from resilience.rundoc import RUN_FILE, ExperimentDoc, HypothesisDoc, RecoveryDoc, RunDoc
+from resilience.rundoc import AlertDoc as Alert
 from resilience.rundoc import IntegrityDoc as Integrity
 from resilience.rundoc import PhaseDoc as Phase
 from resilience.slo import Slo
 
 __all__ = [
+    "Alert",
     "Experiment",
     "Integrity",
     "Phase",
@@ -60,6 +62,9 @@ class Experiment:
     integrity: Integrity | None = None
     slo: Slo = field(default_factory=Slo)
     phases: tuple[Phase, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+    """Expected alerts and every other alert active from the fault start (``fired_s`` from the fault start)."""
+    silent_failure: bool | None = None
     reasons: tuple[str, ...] = ()
     """Why the runner gave this verdict (its ``reasons`` list), in its words."""
     missing: tuple[str, ...] = ()
@@ -230,6 +235,8 @@ def _experiment(doc: ExperimentDoc, index: int) -> Experiment:
         integrity=doc.integrity,
         slo=doc.slo or _NO_SLO,
         phases=tuple(sorted(doc.phases, key=lambda p: p.at)),
+        alerts=tuple(doc.alerts or ()),
+        silent_failure=doc.silent_failure,
         reasons=tuple(doc.reasons),
         missing=_missing(doc),
     )

@@ -29,7 +29,7 @@ from resilience.report.charts.latency import phase_medians
 from resilience.report.charts.style import COLORS
 from resilience.report.events import read_request_latencies
 from resilience.report.junit import experiment_checks
-from resilience.report.model import Experiment, Phase, Run, load_run
+from resilience.report.model import Alert, Experiment, Phase, Run, load_run
 from resilience.report.series import Series, read_timeline
 from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, write_synthetic_run
 
@@ -248,3 +248,22 @@ def test_events_reader_ignores_torn_and_foreign_files(tmp_path: Path) -> None:
     (folder / "events-synth-1.bin").write_bytes(whole + b"\x00" * 7)
     (folder / "events-other-2.bin").write_bytes(b"garbage!" * 4)
     assert len(read_request_latencies(folder)) == 720
+
+
+def test_timeline_draws_alert_bars_names_a_missing_alert_and_shouts_a_silent_failure(run: Run) -> None:
+    """Each fired alert is a labelled bar from its firing to its resolution; one that did not fire is named."""
+    alerts = (
+        Alert(name="PostgresLeaderChanged", expected=True, within_s=30.0, fired_s=2.5, resolved_s=40.0),
+        Alert(name="ChatLatencyP95High", expected=False, fired_s=4.0, resolved_s=None),
+        Alert(name="PostgresNoLeader", expected=True, within_s=10.0, fired_s=None, resolved_s=None),
+    )
+    exp = replace(run.experiments[1], alerts=alerts, silent_failure=False)
+    fig = timeline_figure(exp, _series(run, "db-failover"))
+    bars = _labelled(fig, 0)
+    assert isinstance(bars["alert PostgresLeaderChanged (+2.5 s)"], Rectangle)
+    assert to_hex(bars["alert PostgresLeaderChanged (+2.5 s)"].get_facecolor()) == COLORS["ok"]
+    assert "alert ChatLatencyP95High (+4.0 s)" in bars
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "PostgresNoLeader: did not fire" in texts
+    silent = timeline_figure(replace(exp, alerts=(), silent_failure=True), _series(run, "db-failover"))
+    assert "SILENT FAILURE: the SLO broke and no alert fired" in [t.get_text() for t in silent.axes[0].texts]

@@ -91,6 +91,27 @@ def _mark(axes: list[Axes], marks: TimelineMarks) -> None:
             ax.axvline(marks.target, color=COLORS["target"], ls=":", lw=1.4, label=label)
 
 
+def _alert_bars(ax: Axes, exp: Experiment, marks: TimelineMarks) -> None:
+    """One thin bar per alert across the top of ``ax``, from its firing notice to its resolved one (or the
+    end): expected alerts in green, others in grey; an expected alert that never fired is named in red."""
+    if marks.fault is None:
+        return
+    end = marks.end if marks.end is not None else marks.fault[1]
+    for i, alert in enumerate(exp.alerts[:6]):
+        top = 0.98 - i * 0.07
+        if alert.fired_s is None:
+            ax.text(0.01, top - 0.05, f"{alert.name}: did not fire", transform=ax.transAxes, color=COLORS["bad"],
+                    fontsize=8, va="bottom")  # fmt: skip
+            continue
+        color = COLORS["ok"] if alert.expected else COLORS["unknown"]
+        stop = alert.resolved_s if alert.resolved_s is not None else end
+        ax.axvspan(alert.fired_s, max(stop, alert.fired_s), ymin=top - 0.05, ymax=top, color=color,
+                   alpha=0.8, lw=0, label=f"alert {alert.name} (+{alert.fired_s:.1f} s)")  # fmt: skip
+    if exp.silent_failure:
+        ax.text(0.5, 0.5, "SILENT FAILURE: the SLO broke and no alert fired", transform=ax.transAxes,
+                ha="center", va="center", color=COLORS["bad"], fontsize=12, fontweight="bold")  # fmt: skip
+
+
 def _slo_line(ax: Axes, value: float | None, label: str, color: str = COLORS["slo"]) -> None:
     if value is not None:
         ax.axhline(value, color=color, ls="--", lw=1.0, alpha=0.9, label=label)
@@ -152,6 +173,7 @@ def timeline_figure(exp: Experiment, series: Series, *, max_points: int = MAX_PO
     note = f"\n{_coarsened_note(series, factor)}" if factor > 1 else ""
     axes[3].set_xlabel(marks.origin_label + note)
     _mark(axes, marks)
+    _alert_bars(axes[0], exp, marks)
     for ax in axes:
         style_axes(ax)
         legend_right(ax)
