@@ -17,7 +17,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,8 @@ class _Where:
     """Where the load goes: chat URL, issuer secret, database URL (None: no integrity check)."""
 
     chat_url: str
-    secret: str
-    postgres_url: str | None
+    secret: str = field(repr=False)
+    postgres_url: str | None = field(repr=False)
     target: str
 
 

@@ -48,3 +48,11 @@ def test_no_running_local_target_is_a_target_error(tmp_path: Path, capsys: pytes
     """Without --chat-url and without a running local stack the command says how to start one (exit 2)."""
     assert main(["load", "--state-dir", str(tmp_path / "state"), "--duration", "1"]) == 2
     assert "the local target is not running: start it with `resilience up`" in capsys.readouterr().err
+
+
+def test_where_the_load_goes_keeps_secrets_out_of_its_repr() -> None:
+    """The issuer secret and the database URL (with its password) never show in the repr."""
+    from resilience.commands.load import _Where  # noqa: PLC0415 - private class, imported for this test only
+
+    text = repr(_Where("http://chat", "issuer-Secret-xyz", "postgresql://u:pw-Secret@h/db", "local"))
+    assert "issuer-Secret-xyz" not in text and "pw-Secret" not in text and "http://chat" in text
