@@ -103,9 +103,10 @@ class LocalTarget:
         )
 
     def _view(self) -> StackView:
+        state = self._state()  # first: a stopped stack raises here, before any file is read or made
         secrets = Secrets.load_or_create(self.layout.secrets_file)
         register_secrets(secrets.values())  # whatever prints or writes them later gets them masked
-        return StackView(self.layout, self._state(), secrets)
+        return StackView(self.layout, state, secrets)
 
     def _db(self) -> Database:
         return Database(self._view())
