@@ -44,8 +44,10 @@ CREATE TABLE IF NOT EXISTS messages (
     CONSTRAINT messages_room_client_id_key UNIQUE (room, client_id)
 );
 CREATE INDEX IF NOT EXISTS messages_room_id_idx ON messages (room, id);
+ALTER TABLE chat_rooms ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS seq bigint;
 """
-_COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8"
+_COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8, seq"
 # The upsert takes the room's row lock and keeps it until commit: every insert into one room runs
 # serialised, so ids (taken from the sequence under that lock) are in commit order within the room.
 # It is a statement of its own so that the statements after it (READ COMMITTED: a snapshot each) see
@@ -54,12 +56,18 @@ _LOCK_ROOM = (
     "INSERT INTO chat_rooms (room, sends) VALUES (%s, 1) ON CONFLICT (room) DO UPDATE SET sends = chat_rooms.sends + 1"
 )
 _FIND = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND client_id = %s"  # noqa: S608 - constant
+# seq: the room's contiguous sequence (1, 2, 3, ...), taken under the room lock and only when a row is
+# inserted (a resend of a stored client_id takes none), so a replica can tell a gap from a late message.
 _INSERT = (
-    "INSERT INTO messages (room, client_id, sender, body) VALUES (%s, %s, %s, %s) "
-    "ON CONFLICT (room, client_id) DO NOTHING RETURNING id"
+    "WITH ins AS (INSERT INTO messages (room, client_id, sender, body, seq)"
+    " SELECT %(room)s, %(cid)s, %(sender)s, %(body)s, seq + 1 FROM chat_rooms WHERE room = %(room)s"
+    " ON CONFLICT (room, client_id) DO NOTHING RETURNING id, seq),"
+    " bump AS (UPDATE chat_rooms SET seq = ins.seq FROM ins WHERE chat_rooms.room = %(room)s)"
+    " SELECT id FROM ins"
 )
 _AFTER = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND id > %s ORDER BY id LIMIT %s"  # noqa: S608
-_LAST = "SELECT coalesce(max(id), 0) FROM messages WHERE room = %s"
+_AFTER_SEQ = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
+_MARK = "SELECT coalesce(max(id), 0), coalesce(max(seq), 0) FROM messages WHERE room = %s"
 
 # Errors after which the same statement may succeed on a fresh connection (to the new primary).
 _RETRYABLE: tuple[type[BaseException], ...] = (
@@ -84,6 +92,8 @@ class Message:
     sender: str
     body: str
     ts: float
+    seq: int | None = None
+    """Position in the room's contiguous sequence (None: stored before rooms had one)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +103,7 @@ class Message:
             "body": self.body,
             "ts": self.ts,
             "client_id": self.client_id,
+            "seq": self.seq,
         }
 
     @cached_property
@@ -102,7 +113,7 @@ class Message:
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Message:
-        return cls(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]))
+        return cls(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), None if row[6] is None else int(row[6]))
 
 
 @dataclass(frozen=True)
@@ -217,14 +228,31 @@ class Database:
         """Messages of ``room`` with id > ``after``, ascending, at most ``limit``."""
         return await self._with_retry(lambda wait: self._history_once(room, after, limit, wait), "history")
 
-    async def last_id(self, room: str) -> int:
-        async def once(wait: float) -> int:
-            async with self._connection(wait) as conn:
-                cur = await conn.execute(_LAST, (room,))
-                row = await cur.fetchone()
-                return int(row[0]) if row else 0
+    async def history_after_seq(self, room: str, after_seq: int, limit: int) -> list[Message]:
+        """Messages of ``room`` with seq > ``after_seq``, in sequence, at most ``limit`` (gap fill)."""
 
-        return await self._with_retry(once, "last_id")
+        async def once(wait: float) -> list[Message]:
+            await self.ensure_schema(wait)
+            async with self._connection(wait) as conn:
+                cur = await conn.execute(_AFTER_SEQ, (room, after_seq, limit))
+                return [Message.from_row(r) for r in await cur.fetchall()]
+
+        return await self._with_retry(once, "history_after_seq")
+
+    async def mark(self, room: str) -> tuple[int, int]:
+        """(highest id, highest seq) of ``room`` in one snapshot ((0, 0) for an empty room)."""
+
+        async def once(wait: float) -> tuple[int, int]:
+            await self.ensure_schema(wait)
+            async with self._connection(wait) as conn:
+                cur = await conn.execute(_MARK, (room,))
+                row = await cur.fetchone()
+                return (int(row[0]), int(row[1])) if row else (0, 0)
+
+        return await self._with_retry(once, "mark")
+
+    async def last_id(self, room: str) -> int:
+        return (await self.mark(room))[0]
 
     @asynccontextmanager
     async def _connection(self, wait: float) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -244,7 +272,7 @@ class Database:
         async with self._connection(wait) as conn:
             async with conn.pipeline(), conn.transaction():
                 await conn.execute(_LOCK_ROOM, (room,))
-                inserted = await conn.execute(_INSERT, (room, client_id, sender, body))
+                inserted = await conn.execute(_INSERT, {"room": room, "cid": client_id, "sender": sender, "body": body})
                 stored = await conn.execute(_FIND, (room, client_id))
             # the pipeline has synced: the commit has returned
             created = await inserted.fetchone() is not None

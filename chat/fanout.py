@@ -183,8 +183,15 @@ class Fanout:
             if data.get("origin") == self.origin:
                 return
             m = data["message"]
+            seq = m.get("seq")
             message = Message(
-                int(m["id"]), str(m["room"]), str(m["client_id"]), str(m["sender"]), str(m["body"]), float(m["ts"])
+                int(m["id"]),
+                str(m["room"]),
+                str(m["client_id"]),
+                str(m["sender"]),
+                str(m["body"]),
+                float(m["ts"]),
+                None if seq is None else int(seq),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._on_reject()

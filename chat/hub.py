@@ -1,9 +1,10 @@
-"""Replica-local delivery: WebSocket subscribers per room, each with a bounded queue."""
+"""Replica-local delivery: WebSocket subscribers per room, each with a bounded queue, fed in room sequence."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 
 from chat.db import Message
 
@@ -38,11 +39,22 @@ class Subscriber:
 
 
 class Hub:
-    """Rooms to subscribers of this replica."""
+    """Rooms to subscribers of this replica, each room's messages released in sequence.
 
-    def __init__(self) -> None:
+        commit (this replica) ──┐
+        Redis (other replicas) ─┼─> deliver ─> seq == next? ──yes──> every socket's inbox (then held ones)
+        gap fill (database) ────┘                  └──no──> held; on_gap(room): read the gap from the db
+
+    A room's position (the last seq released) comes from the first socket's replay (``note``); until then
+    messages are held. A message with a seq at or below the position is a duplicate and dropped.
+    """
+
+    def __init__(self, on_gap: Callable[[str], None] | None = None) -> None:
         self._rooms: defaultdict[str, set[Subscriber]] = defaultdict(set)
         self._last: dict[str, int] = {}  # per room with subscribers: highest id delivered or replayed
+        self._seq: dict[str, int] = {}  # per room: last seq released (absent: not known yet)
+        self._held: dict[str, dict[int, Message]] = {}
+        self.on_gap = on_gap or (lambda room: None)
 
     def join(self, sub: Subscriber) -> None:
         self._rooms[sub.room].add(sub)
@@ -54,19 +66,57 @@ class Hub:
             if not subs:
                 del self._rooms[sub.room]
                 self._last.pop(sub.room, None)
+                self._seq.pop(sub.room, None)
+                self._held.pop(sub.room, None)
 
     def deliver(self, message: Message) -> None:
-        subs = self._rooms.get(message.room)
-        if not subs:
+        """Release ``message`` to the room's sockets in sequence (hold it while an earlier one is missing)."""
+        room = message.room
+        if not self._rooms.get(room):
             return
-        self.note(message.room, message.id)
-        for sub in tuple(subs):
+        if message.seq is None:  # stored before rooms had a sequence: as it comes
+            self._release(message)
+            return
+        position = self._seq.get(room)
+        if position is not None and message.seq <= position:
+            return
+        self._held.setdefault(room, {})[message.seq] = message
+        if position is not None:
+            self._drain(room)
+
+    def _drain(self, room: str) -> None:
+        held = self._held.get(room, {})
+        position = self._seq[room]
+        for seq in [s for s in held if s <= position]:
+            del held[seq]
+        while (message := held.pop(position + 1, None)) is not None:
+            position += 1
+            self._seq[room] = position
+            self._release(message)
+        if held:
+            self.on_gap(room)
+
+    def _release(self, message: Message) -> None:
+        self._last[message.room] = max(self._last.get(message.room, 0), message.id)
+        for sub in tuple(self._rooms.get(message.room, ())):
             sub.offer(message)
 
-    def note(self, room: str, last_id: int) -> None:
-        """Record that ``room``'s sockets have everything up to ``last_id`` (after a replay)."""
-        if room in self._rooms:
-            self._last[room] = max(self._last.get(room, 0), last_id)
+    def note(self, room: str, last_id: int, last_seq: int | None = None) -> None:
+        """Record that ``room``'s sockets have everything up to ``last_id`` / ``last_seq`` (after a replay)."""
+        if room not in self._rooms:
+            return
+        self._last[room] = max(self._last.get(room, 0), last_id)
+        if last_seq is not None and room not in self._seq:
+            self._seq[room] = last_seq
+            self._drain(room)
+
+    def position(self, room: str) -> int | None:
+        """The last seq released in ``room`` (None: not known yet or no subscriber)."""
+        return self._seq.get(room)
+
+    def gap(self, room: str) -> bool:
+        """Whether ``room`` holds messages behind a missing one."""
+        return bool(self._held.get(room)) and room in self._seq
 
     def marks(self) -> dict[str, int]:
         """Rooms with subscribers and the highest id delivered in each."""

@@ -43,6 +43,11 @@ class Metrics:
             "chat_fanout_rejected_total", "Fan-out payloads dropped: bad signature or malformed", registry=r
         )
         self.pushed = Counter("chat_messages_pushed_total", "Messages pushed to WebSockets", registry=r)
+        self.gap_filled = Counter(
+            "chat_gap_filled_total",
+            "Messages read from the database to close a gap in a room's live stream",
+            registry=r,
+        )
         self.release_info = Gauge(
             "chat_release_info", "Release and replica of this process (value 1)", ["release", "replica"], registry=r
         )

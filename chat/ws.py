@@ -129,9 +129,9 @@ async def _replay(conn: _Conn, after: int | None) -> None:
     """Send everything after ``after`` (if given), then ``ready`` with the last id the client has."""
     db = conn.service.db
     if after is None:
-        last = await db.last_id(conn.room)
+        last, seq = await db.mark(conn.room)
     else:
-        last, budget = after, conn.service.settings.replay_max
+        last, budget, seq = after, conn.service.settings.replay_max, 0
         while True:
             want = min(REPLAY_PAGE, budget)
             page = await db.history(conn.room, last, want)
@@ -141,13 +141,17 @@ async def _replay(conn: _Conn, after: int | None) -> None:
                 last = page[-1].id
             budget -= len(page)
             if len(page) < want:
-                break
+                # the room's position in the same snapshot as its highest id: replayed up to there?
+                top, seq = await db.mark(conn.room)
+                if top <= last:
+                    break
+                continue
             if budget <= 0:
                 if not await db.history(conn.room, last, 1):
                     break  # exactly at the end of the room
                 await _close(conn.ws, CLOSE_REPLAY_LIMIT, f"replay limit reached: reconnect with after={last}")
                 raise ReplayLimit
-    conn.service.gaps.joined(conn.room, last)
+    conn.service.gaps.joined(conn.room, last, seq)
     await conn.emit({"type": "ready", "last_id": last})
 
 

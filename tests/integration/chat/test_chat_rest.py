@@ -28,7 +28,8 @@ def test_send_is_idempotent_on_room_and_client_id(replica: ChatReplica, pg_dsn: 
     assert first.status_code == 201
     assert again.status_code == 200
     assert again.json() == first.json()
-    assert set(first.json()) == {"id", "room", "sender", "body", "ts", "client_id"}
+    assert set(first.json()) == {"id", "room", "sender", "body", "ts", "client_id", "seq"}
+    assert first.json()["seq"] == 1  # the room's first message: its sequence starts at 1
     assert first.json()["sender"] == "u1"
     with psycopg.connect(pg_dsn) as conn:
         rows = conn.execute("SELECT count(*) FROM messages WHERE room = 'r1' AND client_id = 'c-1'").fetchone()
