@@ -82,23 +82,27 @@ class IntegrityDoc(_Doc):
     """Sends whose outcome the client never learned (not counted as lost)."""
     delivery_ratio: float | None = None
     """Share of expected WebSocket deliveries that connected clients received."""
+    delivery_out_of_order: NonNegativeInt | None = None
+    """Pushes a client received after a higher id (a failure)."""
+    delivery_gaps: NonNegativeInt | None = None
+    """Messages a client never received below an id it did receive (a failure)."""
     violations: list[str] = Field(default_factory=list)
     """The checker's own words for each problem found (may be long; reports show the first few)."""
 
     @property
     def ok(self) -> bool | None:
-        """True when no acknowledged message was lost or duplicated (the runner's pass rule); None: not measured.
-
-        Messages delivered out of order are a warning (``clean`` is False), not a failure.
-        """
+        """True when no acknowledged message was lost, duplicated, given an id out of commit order, pushed
+        out of order or skipped below a received id (the runner's pass rule); None: not measured."""
         if self.lost is None or self.duplicated is None:
             return None
-        return self.lost == 0 and self.duplicated == 0
+        return not (
+            self.lost or self.duplicated or self.out_of_order or self.delivery_out_of_order or self.delivery_gaps
+        )
 
     @property
     def clean(self) -> bool:
-        """ok and nothing delivered out of order either."""
-        return bool(self.ok) and not self.out_of_order
+        """The same as ``ok`` (order and gaps are failures now, not warnings); kept for the reports."""
+        return bool(self.ok)
 
 
 class ByCompletionDoc(_Doc):

@@ -9,9 +9,10 @@ ledger files and the chat ``messages`` table and calls it. It reports:
   different id than the ack (the message was stored again);
 * **out_of_order** - per room, a message acknowledged before another was even sent but given a higher
   id (commit order broken: catch-up with ``after=<last id>`` could skip it);
-* **delivery_out_of_order** - pushes a client received with a lower id after a higher one (reported, not
-  a failure by itself: it becomes a loss only if the client reconnects in between, which delivery
-  completeness then shows);
+* **delivery_out_of_order** - pushes a client received with a lower id after a higher one (a failure: a
+  client that reconnects with ``after=<highest id seen>`` in between skips the lower id for good);
+* **delivery_gaps** - messages of a client's room, after its join point and below the highest id it
+  received, that it never received, by push or catch-up (a failure: the service skipped them);
 * **delivery completeness** - for every user, the room's messages after its join point that were
   committed at least ``grace_s`` before it left (or, without commit times, up to the highest id it saw),
   and whether it received each of them, through pushes or catch-up.
@@ -52,7 +53,8 @@ class DbRow:
 
 @dataclass(frozen=True)
 class IntegrityReport:
-    """What the checker found; ``ok`` when nothing acknowledged was lost, duplicated or reordered."""
+    """What the checker found; ``ok`` when nothing acknowledged was lost, duplicated or reordered, and every
+    client received its room's messages in order without gaps."""
 
     sent: int
     acked: int
@@ -69,13 +71,20 @@ class IntegrityReport:
     delivery_expected: int
     delivery_received: int
     redelivered: int
+    delivery_gaps: int = 0
     lost_messages: tuple[tuple[str, str, int], ...] = field(default=())
     """(room, client_id, acknowledged id) of every lost message."""
     violations: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
-        return self.lost == 0 and self.duplicated == 0 and self.out_of_order == 0
+        return (
+            self.lost == 0
+            and self.duplicated == 0
+            and self.out_of_order == 0
+            and self.delivery_out_of_order == 0
+            and self.delivery_gaps == 0
+        )
 
     @property
     def lost_ids(self) -> list[int]:
@@ -103,6 +112,7 @@ class IntegrityReport:
             "id_mismatch": self.id_mismatch,
             "commit_order_violations": self.commit_order_violations,
             "delivery_out_of_order": self.delivery_out_of_order,
+            "delivery_gaps": self.delivery_gaps,
             "delivery_ratio": self.delivery_ratio,
             "delivery_expected": self.delivery_expected,
             "delivery_received": self.delivery_received,
@@ -174,6 +184,7 @@ class _Delivery:
     received: int = 0
     out_of_order: int = 0
     redelivered: int = 0
+    gaps: int = 0
 
 
 def _deliveries(
@@ -204,6 +215,9 @@ def _deliveries(
         for row in rows[first:]:
             if since is not None and row.ts is not None and row.ts < since:
                 continue
+            if row.id < high and row.id not in seen:
+                out.gaps += 1
+                tally.violations.append(f"delivery gap: {s.user} in {s.room} never got id {row.id} below {high}")
             # committed grace_s before the user left (by commit time when known, else: it saw a later id)
             if row.ts <= end if row.ts is not None else row.id <= high:
                 out.expected += 1
@@ -242,6 +256,7 @@ def evaluate(
         delivery_expected=dlv.expected,
         delivery_received=dlv.received,
         redelivered=dlv.redelivered,
+        delivery_gaps=dlv.gaps,
         lost_messages=tuple(sorted(tally.lost)),
         violations=tuple(tally.violations),
     )

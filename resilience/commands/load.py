@@ -266,7 +266,11 @@ def _drive(
     integrity = _integrity(where, load.ledger_dir)
     reasons = [] if judged.holds else [f"SLO broken over the load: {r}" for r in judged.reasons]
     if integrity is not None and not integrity["ok"]:
-        reasons.append(f"integrity: {integrity['lost']} lost, {integrity['duplicated']} duplicated")
+        reasons.append(
+            f"integrity: {integrity['lost']} lost, {integrity['duplicated']} duplicated, "
+            f"{integrity['out_of_order']} out of commit order, {integrity['delivery_out_of_order']} pushed out of"
+            f" order, {integrity['delivery_gaps']} skipped"
+        )
     verdict = "failed" if reasons else "passed"
     s = timeline.summary
     return {
@@ -373,6 +377,7 @@ def _print(run: dict[str, Any], run_dir: Path) -> None:
     else:
         click.echo(
             f"  integrity: {i['acked']} acked, {i['lost']} lost, {i['duplicated']} duplicated, "
-            f"{i['out_of_order']} out of order, {i['indeterminate']} indeterminate, "
+            f"{i['out_of_order']} out of commit order, {i['delivery_out_of_order']} pushed out of order, "
+            f"{i['delivery_gaps']} skipped, {i['indeterminate']} indeterminate, "
             f"delivery {_fmt(i['delivery_ratio'], '.2%')}"
         )

@@ -84,7 +84,7 @@ def _integrity_class(exp: Experiment) -> str:
     i = exp.integrity
     if i is None or i.ok is None:
         return "none"
-    return "good" if i.clean else "warn" if i.ok else "bad"
+    return "good" if i.ok else "bad"
 
 
 def _item(data: ExperimentData, charts: list[Chart]) -> _Item:

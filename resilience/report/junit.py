@@ -60,12 +60,12 @@ def _integrity(exp: Experiment) -> Check:
     if i is None or i.ok is None:
         return _unmeasured(exp, name, "integrity")
     if i.ok:
-        reordered = f"; warning: {i.out_of_order} delivered out of order" if i.out_of_order else ""
-        return Check(name, "passed", f"{i.acked} acknowledged messages, none lost or duplicated{reordered}")
+        return Check(name, "passed", f"{i.acked} acknowledged messages, none lost, duplicated, reordered or skipped")
     return Check(
         name,
         "failed",
-        f"{i.lost} lost, {i.duplicated} duplicated, {i.out_of_order} out of order of {i.acked} acknowledged",
+        f"{i.lost} lost, {i.duplicated} duplicated, {i.out_of_order} out of order, {i.delivery_out_of_order or 0}"
+        f" pushed out of order, {i.delivery_gaps or 0} skipped of {i.acked} acknowledged",
     )
 
 

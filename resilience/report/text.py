@@ -105,6 +105,9 @@ def integrity_line(exp: Experiment) -> str:
         f"{fmt_count(i.acked)} acked · {fmt_count(i.lost)} lost · {fmt_count(i.duplicated)} duplicated · "
         f"{fmt_count(i.out_of_order)} out of order"
     )
+    for count, what in ((i.delivery_out_of_order, "pushed out of order"), (i.delivery_gaps, "skipped")):
+        if count:
+            line += f" · {count:,} {what}"
     if i.indeterminate:
         line += f" · {i.indeterminate:,} indeterminate"
     if i.delivery_ratio is not None:
@@ -133,13 +136,17 @@ def load_line(load: Mapping[str, Any]) -> str:
 
 
 def integrity_short(exp: Experiment) -> str:
-    """``clean (5,234 acked)``, ``2 lost, 1 duplicated``, ``ok, 3 out of order`` or ``not measured``."""
+    """``clean (5,234 acked)``, ``2 lost, 1 duplicated, 3 pushed out of order`` or ``not measured``."""
     i = exp.integrity
     if i is None or i.ok is None:
         return "not measured"
-    if i.clean:
-        return f"clean ({fmt_count(i.acked)} acked)"
     if i.ok:
-        return f"ok, {i.out_of_order:,} out of order"
-    parts = [(i.lost, "lost"), (i.duplicated, "duplicated"), (i.out_of_order, "out of order")]
+        return f"clean ({fmt_count(i.acked)} acked)"
+    parts = [
+        (i.lost, "lost"),
+        (i.duplicated, "duplicated"),
+        (i.out_of_order, "out of order"),
+        (i.delivery_out_of_order or 0, "pushed out of order"),
+        (i.delivery_gaps or 0, "skipped"),
+    ]
     return ", ".join(f"{n:,} {word}" for n, word in parts if n)

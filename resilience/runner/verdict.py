@@ -90,7 +90,18 @@ def _failures(
             reasons.append(f"{lost} acknowledged message(s) lost")
         if dup:
             reasons.append(f"{dup} message(s) duplicated")
+        for key, what in _ORDER_FAILURES:
+            if count := int(integrity.get(key, 0) or 0):
+                reasons.append(f"{count} {what}")
     return reasons
+
+
+_ORDER_FAILURES = (
+    ("out_of_order", "message(s) given an id below one acknowledged before they were sent"),
+    ("delivery_out_of_order", "push(es) delivered after a higher id (a reconnect in between skips them)"),
+    ("delivery_gaps", "message(s) a client never received below an id it did receive"),
+)
+"""Integrity counts that fail an experiment besides lost and duplicated: order and gaps (issue 17)."""
 
 
 def judge(

@@ -148,20 +148,22 @@ def test_integrity_cells_states(run: Run) -> None:
     assert integrity_cells(run.experiments[1])[1] == ("2", "bad")
     assert {state for _, state in integrity_cells(run.experiments[2])} == {"unknown"}
     fig = integrity_figure(run.experiments)
-    assert fig.axes[0].get_title() == "Message integrity: acknowledged messages lost or duplicated"
+    assert fig.axes[0].get_title() == "Message integrity: acknowledged messages lost, duplicated, reordered or skipped"
 
 
-def test_out_of_order_is_a_warning_not_a_failure(run: Run) -> None:
-    """Out-of-order delivery with nothing lost or duplicated is amber and keeps the integrity check passing."""
+def test_out_of_order_is_a_failure(run: Run) -> None:
+    """Messages out of order (by id or by push) with nothing lost or duplicated fail the integrity check, red."""
     exp = run.experiments[0]
     assert exp.integrity is not None
     reordered = replace(exp, integrity=exp.integrity.model_copy(update={"out_of_order": 3, "delivery_ratio": 0.875}))
-    assert reordered.integrity is not None and reordered.integrity.ok is True and not reordered.integrity.clean
+    assert reordered.integrity is not None and reordered.integrity.ok is False
     cells = integrity_cells(reordered, delivery=True)
-    assert cells[3] == ("3", "warn") and cells[4] == ("87.5 %", "plain")
+    assert cells[3] == ("3", "bad") and cells[4] == ("87.5 %", "plain")
     fig = integrity_figure([reordered])
-    assert fig.axes[0].get_title().endswith("some messages delivered out of order")
-    assert [c.outcome for c in experiment_checks(reordered)][3] == "passed"
+    assert fig.axes[0].get_title().endswith("lost, duplicated, reordered or skipped")
+    assert [c.outcome for c in experiment_checks(reordered)][3] == "failed"
+    pushed = replace(exp, integrity=exp.integrity.model_copy(update={"delivery_out_of_order": 2}))
+    assert pushed.integrity is not None and pushed.integrity.ok is False
 
 
 def test_empty_inputs_still_draw(tmp_path: Path) -> None:

@@ -88,10 +88,32 @@ def test_delivery_gaps_reorders_and_redeliveries(tmp_path: Path) -> None:
     rows[5] = DbRow(6, "r1", "c6", 11.5)
     report = evaluate(read_ledger(tmp_path), rows, grace_s=2.0)
     assert report.delivery_out_of_order == 1
-    assert report.out_of_order == 0  # push order alone is not a per-room order violation
+    assert report.out_of_order == 0  # push order alone is not a per-room (commit) order violation
     assert report.redelivered == 1
+    assert report.delivery_gaps == 1  # u2 got 4 but never 3
     # u1 expects 3,4,5,6 (all received); u2 expects 1..5 (got 1,2,4)
     assert (report.delivery_expected, report.delivery_received) == (9, 7)
+    assert not report.ok  # a push out of order and a gap below a received id are failures
+    assert "delivery gap: u2 in r1 never got id 3 below 4" in report.violations
+
+
+def test_seeded_reorder_is_reported_exactly(tmp_path: Path) -> None:
+    """Pushes swapped in pairs at seeded positions are counted exactly, one per swap, and fail the check;
+    with no swap the same ledger is clean."""
+    seeded = {7, 21, 40, 63}
+    order = list(range(1, 81))
+    for at in seeded:
+        order[at - 1], order[at] = order[at], order[at - 1]
+    w = LedgerWriter(tmp_path, name="ledger-1.msgpack")
+    w.joined("u1", "r1", 0, t=0.0)
+    w.received("u1", "r1", order)
+    w.left("u1", "r1", 80, t=500.0)
+    w.close()
+    rows = [DbRow(i, "r1", f"c{i}", 1.0 + i) for i in range(1, 81)]
+    report = evaluate(read_ledger(tmp_path), rows)
+    assert report.delivery_out_of_order == len(seeded)
+    assert (report.delivery_gaps, report.lost, report.redelivered) == (0, 0, 0)
+    assert not report.ok and report.to_json()["delivery_out_of_order"] == len(seeded)
 
 
 def test_indeterminate_and_failed_sends(tmp_path: Path) -> None:

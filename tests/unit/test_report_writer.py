@@ -174,7 +174,7 @@ def test_integrity_details_from_the_checker(tmp_path: Path) -> None:
     assert "Integrity problems the checker found (20 of 25 shown)" in html
     assert "<code>delivery order: u19 got id 9 after 11</code>" in html and "u20 got" not in html
     assert "1 indeterminate · 50.0 % delivered to WebSocket clients" in html
-    assert '<td class="warn">ok, 25 out of order</td>' in html
+    assert '<td class="bad">25 out of order</td>' in html
 
 
 def test_raw_events_give_request_latency_charts(tmp_path: Path) -> None:
