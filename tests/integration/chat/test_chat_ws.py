@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 
 import httpx
@@ -12,8 +14,9 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from chat.launcher import ChatReplica
-from tests.integration.chat.conftest import JWT_SECRET, StartReplicas, auth, token
+from tests.integration.chat.conftest import JWT_SECRET, StartReplicas, auth, chat_env, token
 from tests.integration.chat.wsclient import messages_until, open_ws, recv_json, recv_until, send
+from tests.support.servers import RedisServer
 
 pytestmark = pytest.mark.integration
 
@@ -161,3 +164,45 @@ def test_ws_bad_query_closes_4422(replica: ChatReplica, query: str) -> None:
     assert closed.value.rcvd.reason.split(":")[0] in ("room", "after")
     assert len(closed.value.rcvd.reason.encode()) <= 123
     assert httpx.get(f"{replica.url}/healthz", timeout=5).status_code == 200
+
+
+def test_a_socket_that_stops_reading_is_closed_1013_and_catches_up_with_after(
+    pg_dsn: str, redis_server: RedisServer, start_replicas: StartReplicas
+) -> None:
+    """A client that stops reading while its room is busy: its inbox (1,000 messages) overflows, the server
+    closes it with 1013 instead of buffering without bound, and a reconnect with after=<last id it read>
+    replays the rest, nothing missing."""
+    env = chat_env(pg_dsn, redis_server.url(), CHAT_RATE_LIMIT="100000", CHAT_MAX_BODY_BYTES="65536")
+    (a,) = start_replicas(1, env)
+    room = "slow"
+    slow = connect(f"{a.ws_url}?room={room}&token={token(a, 'slow')}", open_timeout=10, max_queue=1)
+    first = json.loads(slow.recv(timeout=10))
+    assert first["type"] == "ready"
+    body = "x" * 32_000
+    sent: list[int] = []
+
+    def writer(i: int) -> None:
+        with open_ws(a, token(a, f"w{i}"), room) as ws:
+            recv_until(ws, "ready")
+            for j in range(400):
+                send(ws, f"w{i}-{j}", body)
+                sent.append(recv_until(ws, "ack", timeout=30)[0]["id"])
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert len(sent) == 1600
+    received: list[int] = []
+    with pytest.raises(ConnectionClosed) as closed:
+        while True:
+            frame = json.loads(slow.recv(timeout=30))
+            if frame["type"] == "message":
+                received.append(frame["id"])
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013
+    assert 0 < len(received) < len(sent)
+    assert received == sorted(received)
+    with open_ws(a, token(a, "slow"), room, after=received[-1]) as again:
+        _, replayed = recv_until(again, "ready", timeout=60)
+    assert received + [m["id"] for m in replayed] == sorted(sent)
