@@ -6,8 +6,9 @@ notice that follows. An experiment's alerts are the episodes active at some time
 and the end of its observation; each alert name is reported once, with the earliest firing and, when every
 one of its episodes resolved, the latest resolution, both in seconds from the fault start.
 
-Judging (``alert_problems``): an expected alert that did not fire, or fired later than its ``within_s``, is
-a failure; a broken SLO with no alert at all is a *silent failure*.
+Judging (``alert_problems``): an expected alert that did not fire, fired later than its ``within_s``, or was
+only firing since before the fault (a leftover: no evidence this fault was noticed) is a failure; a broken
+SLO with no alert at all is a *silent failure*.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ def experiment_alerts(
     out = []
     for exp in expected:
         eps = by_name.pop(str(exp["name"]), [])
+        # an episode that began with this fault, if any; else one left over from before it (negative fired_s)
+        eps = [e for e in eps if e.fired >= fault_start] or eps
         out.append(
             {"name": str(exp["name"]), "expected": True, "within_s": float(exp["within_s"]), **_times(eps, fault_start)}
         )
@@ -93,6 +96,11 @@ def alert_problems(alerts: Sequence[Mapping[str, Any]], detect_s: float | None) 
             continue
         if a.get("fired_s") is None:
             reasons.append(f"expected alert {a['name']} did not fire (within {a['within_s']:g} s)")
+        elif a["fired_s"] < 0:
+            reasons.append(
+                f"expected alert {a['name']} was already firing {-a['fired_s']:.1f} s before the fault"
+                " and did not fire again: no evidence it noticed this fault"
+            )
         elif a["fired_s"] > a["within_s"]:
             reasons.append(f"expected alert {a['name']} fired after {a['fired_s']:.1f} s, within {a['within_s']:g} s")
     if silent_failure(alerts, detect_s):

@@ -31,6 +31,8 @@ class ExperimentData:
     notes: tuple[str, ...]
     key: str = ""
     """Unique, file-name-safe id within the run (``pod-kill``, ``pod-kill-2`` for a repeat)."""
+    server: Series | None = None
+    """The server's view from Prometheus (``server_timeline.csv``: server_p95_ms, server_error_rate)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,19 @@ def _missing_note(exp: Experiment) -> list[str]:
     return ["run.json does not record " + ", ".join(exp.missing)]
 
 
+def _server(run: Run, exp: Experiment) -> Series | None:
+    """The experiment's ``server_timeline.csv`` (None when absent or unreadable)."""
+    path = run.path / (exp.dir or slug(exp.name)) / "server_timeline.csv"
+    if not contained(run.path, path) or not path.is_file():
+        return None
+    try:
+        series = read_timeline(path)
+    except ConfigError as exc:
+        log.warning("run %s: %s", run.run_id, exc)
+        return None
+    return series if len(series) else None
+
+
 def _shared(run: Run) -> Series | None:
     path = run.path / "timeline.csv"
     if not path.is_file():
@@ -113,7 +128,7 @@ def collect(run_dir: Path | str) -> ReportData:
         base = slug(exp.name)
         seen[base] = seen.get(base, 0) + 1
         key = base if seen[base] == 1 else f"{base}-{seen[base]}"
-        experiments.append(ExperimentData(exp, series, tuple(_missing_note(exp) + notes), key))
+        experiments.append(ExperimentData(exp, series, tuple(_missing_note(exp) + notes), key, _server(run, exp)))
     notes = []
     if run.missing:
         notes.append("run.json does not record " + ", ".join(run.missing))

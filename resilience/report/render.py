@@ -95,7 +95,7 @@ def _experiment_charts(data: ReportData, item: ExperimentData, charts_dir: Path)
             Chart(
                 "timeline",
                 f"{exp.name}: timeline",
-                _save(timeline_figure(exp, series), charts_dir / f"timeline-{key}.png"),
+                _save(timeline_figure(exp, series, server=item.server), charts_dir / f"timeline-{key}.png"),
                 key,
             )
         )

@@ -61,7 +61,7 @@ def wait_for_alerts(
     deadline = fault_start + max(float(e["within_s"]) for e in expected) + NOTIFY_GRACE_S
     while clock() < deadline and not stop():
         alerts = experiment_alerts(notices, expected, fault_start=fault_start, end=clock())
-        if all(a["fired_s"] is not None for a in alerts if a["expected"]):
+        if all(a["fired_s"] is not None and a["fired_s"] >= 0 for a in alerts if a["expected"]):
             break
         time.sleep(min(0.5, max(0.0, deadline - clock())))
         notices = fetch_notices(base_url)

@@ -37,6 +37,7 @@ from resilience.runner.engine import Progress, run_experiment_file
 from resilience.runner.experiments import validate_experiment
 from resilience.runner.progress import Reporter
 from resilience.runner.results import experiment_result, read_records
+from resilience.runner.server_view import write_server_timeline
 from resilience.runner.signals import SignalGate
 from resilience.runner.verdict import exit_code, overall
 from resilience.scenario import ExperimentPlan, LoadedScenario, load_scenario
@@ -227,6 +228,7 @@ class _Run:
         )
         ended = time.time()
         notices = collect_notices(self.target, plan, out, stop=lambda: self.gate.interrupted, errors=self.errors)
+        write_server_timeline(self.target, out, started - 5, time.time())
         with self.gate.deferred():
             return self._analyse(plan, journal, (started, ended), out, notices)
 

@@ -72,6 +72,18 @@ def test_late_alert_and_silent_failure_are_reasons() -> None:
     """An alert after its deadline fails; a broken SLO with no alert at all is a silent failure."""
     late = [{"name": "A", "expected": True, "within_s": 5.0, "fired_s": 7.5, "resolved_s": None}]
     assert alert_problems(late, None) == ["expected alert A fired after 7.5 s, within 5 s"]
+    leftover = [{"name": "A", "expected": True, "within_s": 5.0, "fired_s": -42.0, "resolved_s": None}]
+    assert alert_problems(leftover, None) == [
+        "expected alert A was already firing 42.0 s before the fault and did not fire again: "
+        "no evidence it noticed this fault"
+    ]
+
+
+def test_an_expected_alert_prefers_the_episode_that_began_with_the_fault() -> None:
+    """A leftover episode from the last fault, resolved after this one began, does not hide a new firing."""
+    stream = [_n(50, "L", fp="a"), _n(103, "L", "resolved", fp="a"), _n(104, "L", fp="a")]
+    alerts = experiment_alerts(stream, [{"name": "L", "within_s": 10}], fault_start=100, end=120)
+    assert (alerts[0]["fired_s"], alerts[0]["resolved_s"]) == (4.0, None)
     silent = [{"name": "A", "expected": True, "within_s": 5.0, "fired_s": None, "resolved_s": None}]
     assert silent_failure(silent, 1.0) and not silent_failure(silent, None)
     assert alert_problems(silent, 1.0)[-1] == "silent failure: the SLO broke 1.0 s after the fault and no alert fired"

@@ -112,6 +112,15 @@ def _alert_bars(ax: Axes, exp: Experiment, marks: TimelineMarks) -> None:
                 ha="center", va="center", color=COLORS["bad"], fontsize=12, fontweight="bold")  # fmt: skip
 
 
+def _server_lines(axes: list[Axes], x: FloatArray, server: Series) -> None:
+    """The server's error rate (panel 2) and p95 (panel 3), dotted: the service's own view."""
+    if (errors := server.get("server_error_rate")) is not None:
+        axes[1].plot(x, errors * 100.0, color=COLORS["error_rate"], ls=":", lw=1.6, label="server error rate",
+                     drawstyle="steps-post")  # fmt: skip
+    if (p95 := server.get("server_p95_ms")) is not None:
+        axes[2].plot(x, p95, color=COLORS["p95"], ls=":", lw=1.6, label="server p95", drawstyle="steps-post")
+
+
 def _slo_line(ax: Axes, value: float | None, label: str, color: str = COLORS["slo"]) -> None:
     if value is not None:
         ax.axhline(value, color=color, ls="--", lw=1.0, alpha=0.9, label=label)
@@ -159,8 +168,11 @@ def _coarsened_note(series: Series, factor: int) -> str:
     )
 
 
-def timeline_figure(exp: Experiment, series: Series, *, max_points: int = MAX_POINTS) -> Figure:
-    """Four stacked panels sharing the time axis; see the module docstring.
+def timeline_figure(
+    exp: Experiment, series: Series, *, server: Series | None = None, max_points: int = MAX_POINTS
+) -> Figure:
+    """Four stacked panels sharing the time axis; see the module docstring. ``server``: the server's p95
+    and error rate (from Prometheus), drawn dotted beside the client's.
 
     Timelines longer than ``max_points`` intervals are drawn coarser (``series.coarsen``), and the chart says so.
     """
@@ -170,6 +182,8 @@ def timeline_figure(exp: Experiment, series: Series, *, max_points: int = MAX_PO
     drawn, factor = coarsen(series, max_points)
     x = drawn.t - marks.origin
     _panels(axes, x, drawn, exp)
+    if server is not None and len(server):
+        _server_lines(axes, server.t - marks.origin, server)
     note = f"\n{_coarsened_note(series, factor)}" if factor > 1 else ""
     axes[3].set_xlabel(marks.origin_label + note)
     _mark(axes, marks)
