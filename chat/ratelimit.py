@@ -1,4 +1,5 @@
-"""Per-user token buckets (per replica, in memory).
+"""Per-user token buckets: shared by the replicas through Redis (``SharedRateLimiter``), per replica in
+memory (``RateLimiter``) while Redis is down.
 
 Hand-written on purpose: the ``limits`` library offers fixed and moving windows, not a refill rate with
 a separate burst size, which is what CHAT_RATE_LIMIT / CHAT_RATE_BURST describe. Pure: time is passed in.
@@ -6,9 +7,20 @@ a separate burst size, which is what CHAT_RATE_LIMIT / CHAT_RATE_BURST describe.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["RateLimiter"]
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+__all__ = ["RateLimiter", "SharedRateLimiter", "shared_client"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,3 +54,73 @@ class RateLimiter:
         full = [k for k, (t, last) in self._buckets.items() if t + (now - last) * self.rate >= self.burst]
         for k in full:
             del self._buckets[k]
+
+
+# One token bucket per user in a Redis hash (tokens, last refill), refilled on Redis's own clock so every
+# replica spends from the same bucket; the key expires once the bucket would be full again.
+_BUCKET = """
+local now_parts = redis.call('TIME')
+local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1e6
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local b = redis.call('HMGET', KEYS[1], 't', 'l')
+local tokens = tonumber(b[1]) or burst
+local last = tonumber(b[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+local ok = 0
+if tokens >= 1 then
+  tokens = tokens - 1
+  ok = 1
+end
+redis.call('HSET', KEYS[1], 't', tostring(tokens), 'l', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+return {ok, tostring(tokens)}
+"""
+
+SHARED_TIMEOUT_S = 0.1
+"""Longest a send waits for the shared bucket before this replica's own bucket decides."""
+SHARED_RETRY_S = 1.0
+"""After the shared bucket failed, this replica decides alone for this long before asking Redis again."""
+
+
+def shared_client(url: str) -> Redis:
+    """A Redis client for the shared buckets: short timeouts, no retries (the replica decides alone then)."""
+    return Redis.from_url(
+        url, socket_connect_timeout=SHARED_TIMEOUT_S, socket_timeout=SHARED_TIMEOUT_S, retry=Retry(NoBackoff(), 0)
+    )
+
+
+class SharedRateLimiter:
+    """Per-user buckets shared by every replica through Redis; this replica's own ``RateLimiter`` decides
+    while Redis is unreachable (the limit is then per replica, as before).
+
+    ``client``: a redis-py asyncio client (or None: always per replica).
+    """
+
+    def __init__(
+        self, client: Any, rate: float, burst: float, *, prefix: str = "chat:rate:", clock: Any = None
+    ) -> None:
+        self.local = RateLimiter(rate, burst)
+        self.rate, self.burst, self.prefix = rate, burst, prefix
+        self._client = client
+        self._script = client.register_script(_BUCKET) if client is not None else None
+        self._clock = clock or time.monotonic
+        self._local_until = 0.0
+        self.shared = client is not None
+
+    async def check(self, key: str) -> tuple[bool, float]:
+        """(allowed, seconds until a token is back) for one send of ``key``."""
+        now = self._clock()
+        if self._script is not None and now >= self._local_until:
+            try:
+                ok, tokens = await asyncio.wait_for(
+                    self._script(keys=[self.prefix + key], args=[self.rate, self.burst]), SHARED_TIMEOUT_S
+                )
+            except (TimeoutError, OSError, RedisError) as exc:
+                log.info("shared rate limit unavailable, deciding per replica for %g s: %s", SHARED_RETRY_S, exc)
+                self._local_until = now + SHARED_RETRY_S
+                self.shared = False
+            else:
+                self.shared = True
+                return bool(int(ok)), max(0.0, (1.0 - float(tokens)) / self.rate)
+        allowed = self.local.allow(key, now)
+        return allowed, 0.0 if allowed else self.local.retry_after(key, now)

@@ -15,7 +15,7 @@ from chat.fanout import Fanout
 from chat.gapfill import GapFiller
 from chat.hub import Hub
 from chat.metrics import Metrics
-from chat.ratelimit import RateLimiter
+from chat.ratelimit import SharedRateLimiter, shared_client
 from chat.validation import check_body_size, check_room
 
 __all__ = ["ChatService", "SendRefused"]
@@ -41,7 +41,7 @@ class ChatService:
     hub: Hub
     fanout: Fanout
     metrics: Metrics
-    limiter: RateLimiter
+    limiter: SharedRateLimiter
     gaps: GapFiller
 
     @classmethod
@@ -64,7 +64,12 @@ class ChatService:
             on_drop=metrics.fanout_dropped.inc,
             on_reject=metrics.fanout_rejected.inc,
         )
-        limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+        limiter = SharedRateLimiter(
+            shared_client(settings.redis_url),
+            settings.rate_limit,
+            settings.rate_burst,
+            prefix=f"{settings.redis_channel}:rate:",
+        )
         return cls(settings, db, hub, fanout, metrics, limiter, gaps)
 
     def user_of(self, token: str) -> str:
@@ -78,7 +83,7 @@ class ChatService:
         try:
             check_room(room)
             check_body_size(body, self.settings.max_body_bytes)
-            self._check_rate(user)
+            await self._check_rate(user)
             await self._release_faults()
             started = time.perf_counter()
             result = await self.db.send(room, client_id, user, body)
@@ -93,10 +98,9 @@ class ChatService:
         self._distribute(result.message)
         return result
 
-    def _check_rate(self, user: str) -> None:
-        now = time.monotonic()
-        if not self.limiter.allow(user, now):
-            wait = self.limiter.retry_after(user, now)
+    async def _check_rate(self, user: str) -> None:
+        allowed, wait = await self.limiter.check(user)
+        if not allowed:
             raise SendRefused(
                 429, f"rate limit of {self.settings.rate_limit:g} sends/s exceeded for {user}", retry_after=wait
             )

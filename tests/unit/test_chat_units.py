@@ -1,6 +1,8 @@
-"""Pure parts of the chat service: settings, token bucket, tokens, validation, failover conninfo."""
+"""Pure parts of the chat service: settings, token buckets, hub order, tokens, validation, failover conninfo."""
 
 from __future__ import annotations
+
+import asyncio
 
 import jwt
 import pytest
@@ -10,7 +12,7 @@ from chat.config import Settings, SettingsError
 from chat.db import Message, failover_conninfo
 from chat.fanout import sign, verified
 from chat.hub import Hub, Subscriber
-from chat.ratelimit import RateLimiter
+from chat.ratelimit import RateLimiter, SharedRateLimiter
 from chat.validation import Invalid, SendRequest, TokenRequest, check_body_size, check_room, parse
 from chat.ws import close_reason
 
@@ -244,3 +246,17 @@ def test_hub_drops_what_the_replay_already_gave() -> None:
     assert _ids(sub) == [106]
     hub.deliver(Message(7, "r", "legacy", "u", "b", 0.0))  # stored before rooms had a sequence: as it comes
     assert _ids(sub) == [7]
+
+
+def test_rate_limiter_without_redis_decides_per_replica() -> None:
+    """Without a Redis client the shared limiter is this replica's token bucket: burst, then the wait."""
+    now = [100.0]
+    limiter = SharedRateLimiter(None, rate=2.0, burst=2.0, clock=lambda: now[0])
+
+    async def three() -> list[tuple[bool, float]]:
+        return [await limiter.check("u") for _ in range(3)]
+
+    got = asyncio.run(three())
+    assert [ok for ok, _ in got] == [True, True, False]
+    assert got[2][1] == pytest.approx(0.5)
+    assert not limiter.shared
