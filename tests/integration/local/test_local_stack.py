@@ -79,7 +79,19 @@ def test_up_brings_every_component_to_healthy(stack: LocalTarget, state_dir: Pat
     status = stack.status()
     assert status.healthy, [p for p in status.components if not p.ready]
     names = {p.name for p in status.components}
-    assert names == {"etcd", "redis", "haproxy", "prometheus", "toxiproxy", *DB_NODES, "chat-1", "chat-2", "chat-3"}
+    assert names == {
+        "etcd",
+        "redis",
+        "haproxy",
+        "prometheus",
+        "alertmanager",
+        "alert-receiver",
+        "toxiproxy",
+        *DB_NODES,
+        "chat-1",
+        "chat-2",
+        "chat-3",
+    }
     assert [p.labels["role"] for p in stack.pods("app=postgres")].count("primary") == 1
     assert _send(stack, "up-room", "hello") == 201
     assert stack.proxies() == {"postgres": "postgres", "redis": "redis"}
