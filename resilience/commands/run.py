@@ -34,7 +34,8 @@ def command(
     a recovery target was missed or integrity failed; 2 aborted or errored; 3 invalid input;
     130 interrupted.
     """
-    from resilience.runner.scenario_run import RunOptions, prepare, run_scenario  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.runner.plan import RunOptions, prepare  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.runner.scenario_run import run_scenario  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     opts = RunOptions(
         scenario=scenario,

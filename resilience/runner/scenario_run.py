@@ -8,13 +8,11 @@ gets journals, raw events, timelines, run.json and the reports.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import platform
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,26 +24,25 @@ from resilience.analysis.samples import samples_from_rows
 from resilience.analysis.timeline import timeline_from_events
 from resilience.context import RunContext, share_target
 from resilience.controls.load import start_target_load
-from resilience.errors import EXIT_INTERRUPTED, ConfigError, LoadError, ResilienceError
+from resilience.errors import EXIT_INTERRUPTED, LoadError, ResilienceError
 from resilience.faults.ledger import fault_ledger
 from resilience.load.events import EventTail, Kind, Raw
 from resilience.probes import slo as slo_probe
 from resilience.report import write_report
 from resilience.rundoc import host_platform, write_run
 from resilience.runner.alerting import collect_notices
-from resilience.runner.engine import Progress, run_experiment_file
-from resilience.runner.experiments import validate_experiment
+from resilience.runner.engine import run_experiment_file
+from resilience.runner.plan import Plan, RunOptions, dry_run_lines, kube_fault_plan
 from resilience.runner.progress import Reporter
 from resilience.runner.results import experiment_result, read_records
 from resilience.runner.server_view import write_server_timeline
 from resilience.runner.signals import SignalGate
 from resilience.runner.verdict import exit_code, overall
-from resilience.scenario import ExperimentPlan, LoadedScenario, load_scenario
+from resilience.scenario import ExperimentPlan
 from resilience.targets import get_target
 from resilience.targets.base import Target
-from resilience.targets.kube.dry_run import FaultPlanner, kill_plan_lines
 
-__all__ = ["Plan", "RunOptions", "prepare", "run_scenario"]
+__all__ = ["run_scenario", "window_records"]
 
 log = logging.getLogger(__name__)
 
@@ -54,69 +51,6 @@ _FLUSH_S = 1.0
 _TIMELINE_RESOLUTION_S = 0.1
 _STEADY_TIMEOUT_S = 60.0
 _STEADY_MIN_S = 5.0
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """What ``resilience run`` was asked to do."""
-
-    scenario: Path
-    target: str | None = None
-    only: tuple[str, ...] = ()
-    dry_run: bool = False
-    results_dir: Path = Path("results")
-    state_dir: Path | None = None
-    teardown: bool = False
-
-
-@dataclass(frozen=True)
-class Plan:
-    """A validated scenario, the experiments selected, and their Chaos Toolkit documents."""
-
-    loaded: LoadedScenario
-    experiments: tuple[tuple[ExperimentPlan, dict[str, Any]], ...]
-    target: str
-
-
-def prepare(opts: RunOptions) -> Plan:
-    """Validate the scenario and every selected experiment (ConfigError on the first problem)."""
-    loaded = load_scenario(opts.scenario)
-    plans = loaded.scenario.experiments
-    if opts.only:
-        names = {p.name for p in plans}
-        unknown = [n for n in opts.only if n not in names]
-        if unknown:
-            raise ConfigError(f"--only {', '.join(unknown)}: not in {opts.scenario} (has {', '.join(sorted(names))})")
-        plans = [p for p in plans if p.name in opts.only]
-    experiments = tuple((p, validate_experiment(loaded.experiment_path(p))) for p in plans)
-    return Plan(loaded, experiments, opts.target or loaded.scenario.target)
-
-
-def dry_run_lines(plan: Plan) -> list[str]:
-    """What a run would do, without touching the target."""
-    sc = plan.loaded.scenario
-    lines = [
-        f"scenario {sc.name} ({plan.loaded.path}) on target {plan.target}",
-        f"load: {sc.load.users} users, profile {sc.load.profile}, warm-up {sc.load.warmup_s:g} s",
-        f"SLO: {json.dumps(sc.slo.to_json())}, stabilisation {sc.stabilisation_s:g} s, safeguards {sc.safeguards}",
-    ]
-    for p, exp in plan.experiments:
-        steps = ", ".join(str(a.get("name")) for a in exp.get("method", []))
-        lines.append(
-            f"  {p.name}: {exp.get('title')} | recovery target {p.recovery_target_s:g} s | method: {steps}"
-            + (f" | pause {p.pause_after_s:g} s" if p.pause_after_s else "")
-        )
-    return lines
-
-
-def _kube_kill_plan(plan: Plan) -> list[str]:
-    """On kind/staging: the pods each kill action would hit now (read-only, through the safety guard)."""
-    options = dict(plan.loaded.scenario.targets.get(plan.target, {}))
-    target = get_target(plan.target, **options)
-    if not isinstance(target, FaultPlanner):
-        return [f"what each fault would touch: target {plan.target} cannot plan faults without touching them"]
-    named = [(p.name, exp) for p, exp in plan.experiments]
-    return ["what each fault would touch:", *kill_plan_lines(target, named, seed=options.get("seed"))]
 
 
 def _run_id(name: str) -> str:
@@ -378,7 +312,7 @@ def run_scenario(plan: Plan, opts: RunOptions, reporter: Reporter | None = None)
     if opts.dry_run:
         lines = dry_run_lines(plan)
         if plan.target in ("kind", "staging"):
-            lines += _kube_kill_plan(plan)
+            lines += kube_fault_plan(plan)
         for line in lines:
             reporter.console.print(line, markup=False, highlight=False, soft_wrap=True)
         return 0
@@ -407,6 +341,3 @@ def run_scenario(plan: Plan, opts: RunOptions, reporter: Reporter | None = None)
     reporter(f"results: {run.dir}")
     # a signal that came once the verdict stood (while the reports were drawn) still ends the run as asked: 130
     return EXIT_INTERRUPTED if run.gate.interrupted else exit_code(document["verdict"])
-
-
-__all__ += ["Progress", "dry_run_lines", "window_records"]

@@ -16,8 +16,9 @@ from resilience.analysis.timeline import timeline_from_events
 from resilience.load.events import Kind
 from resilience.probes.slo import broken_objectives
 from resilience.runner import scenario_run
+from resilience.runner.plan import RunOptions, prepare
 from resilience.runner.progress import Reporter
-from resilience.runner.scenario_run import RunOptions, _Run, prepare, window_records
+from resilience.runner.scenario_run import _Run, window_records
 from resilience.slo import Slo
 
 pytestmark = pytest.mark.unit
