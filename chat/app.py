@@ -53,6 +53,7 @@ def create_app(settings: Settings) -> Starlette:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await service.fanout.close()
+            await service.limiter.close()
             await service.db.close()
 
     routes = [

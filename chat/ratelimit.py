@@ -107,6 +107,11 @@ class SharedRateLimiter:
         self._local_until = 0.0
         self.shared = client is not None
 
+    async def close(self) -> None:
+        """Close the shared buckets' Redis connections (the replica is shutting down)."""
+        if self._client is not None:
+            await self._client.aclose()
+
     async def check(self, key: str) -> tuple[bool, float]:
         """(allowed, seconds until a token is back) for one send of ``key``."""
         now = self._clock()
