@@ -10,6 +10,7 @@ import uvicorn
 from chat.app import create_app
 from chat.config import Settings, SettingsError
 from chat.logs import configure_logging
+from chat.shutdown import DrainingServer
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     configure_logging(settings.log_level, settings.replica, settings.release)
     app = create_app(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
@@ -33,9 +34,10 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
         ws_per_message_deflate=False,
         ws_max_size=4 * settings.max_body_bytes + 4096,
-        timeout_graceful_shutdown=5,
+        timeout_graceful_shutdown=max(1, round(settings.drain_timeout_s)),
         lifespan="on",
     )
+    DrainingServer(config, app, delay_s=settings.shutdown_delay_s).run()
     return 0
 
 

@@ -67,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
     ]
     app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={Exception: _internal_error})
     app.state.service = service
+    app.state.draining = False  # set on SIGTERM (chat.shutdown): /readyz answers 503 from then on
     app.add_middleware(RequestContext, service=service)
     return app
 
@@ -186,7 +187,10 @@ async def _readyz(request: Request) -> Response:
         "release": service.settings.release,
         "replica": service.settings.replica,
     }
-    if service.settings.release == "bad-readiness":
+    if request.app.state.draining:
+        ready = False
+        body["reason"] = "shutting down: draining"
+    elif service.settings.release == "bad-readiness":
         ready = False
         body["reason"] = "release bad-readiness fails readiness on purpose"
     if not ready:

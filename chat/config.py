@@ -68,6 +68,12 @@ class Settings:
     """CHAT_BAD_ERROR_SHARE: share of sends failed with 500 by the bad-errors release."""
     bad_latency_ms: float = 300.0
     """CHAT_BAD_LATENCY_MS: latency added to each send by the bad-latency release."""
+    shutdown_delay_s: float = 1.5
+    """CHAT_SHUTDOWN_DELAY_S: after SIGTERM, /readyz answers 503 for this long while the replica still serves,
+    so that the load balancer's health checks take it out before it stops accepting connections."""
+    drain_timeout_s: float = 10.0
+    """CHAT_DRAIN_TIMEOUT_S: bound on the drain after that: in-flight requests finish, WebSockets are closed
+    with 1012 (service restart); what is still running then is cancelled and the process exits."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +102,8 @@ class Settings:
             readyz_requires_redis=_flag(e, "CHAT_READYZ_REQUIRES_REDIS", default=False),
             bad_error_share=_float(e, "CHAT_BAD_ERROR_SHARE", 0.3, minimum=0.0),
             bad_latency_ms=_float(e, "CHAT_BAD_LATENCY_MS", 300.0, minimum=0.0),
+            shutdown_delay_s=_float(e, "CHAT_SHUTDOWN_DELAY_S", 1.5, minimum=0.0),
+            drain_timeout_s=_float(e, "CHAT_DRAIN_TIMEOUT_S", 10.0, minimum=0.1),
         )
         if settings.release not in RELEASES:
             raise SettingsError(f"CHAT_RELEASE={settings.release!r}: expected one of {', '.join(RELEASES)}")

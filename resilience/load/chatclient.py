@@ -118,6 +118,8 @@ class ChatSession:
         self._received: list[int] = []
         self._ws: websocket.WebSocket | None = None
         self._running = True
+        self._restarting = False
+        """The server closed with 1012 (service restart, a replica draining): reconnect without backoff."""
         self._ready_event = gevent.event.Event()
         self._greenlet = gevent.spawn(self._run)
 
@@ -136,7 +138,8 @@ class ChatSession:
                 if not self._running:
                     return
             attempt += 1
-            delay = backoff(attempt)
+            delay = 0.0 if self._restarting and attempt == 1 else backoff(attempt)
+            self._restarting = False
             self._reporter.event(Kind.RECONNECT, value=delay * 1000)
             gevent.sleep(delay)
 
@@ -231,6 +234,7 @@ class ChatSession:
             code = struct.unpack("!H", frame.data[:2])[0] if len(frame.data) >= 2 else 1005
             if code == 1008:
                 raise websocket.WebSocketException(f"closed with 1008 {frame.data[2:]!r}")
+            self._restarting = code == _SERVICE_RESTART
             return None
         if opcode in (websocket.ABNF.OPCODE_PONG, websocket.ABNF.OPCODE_PING):
             return {}
@@ -374,6 +378,10 @@ class ChatSession:
         self.flush_received()
         if self.joined:
             self._ledger.left(self.user, self.room, self.last_id or 0)
+
+
+_SERVICE_RESTART = 1012
+"""WebSocket close code of a replica that shuts down gracefully (chat.shutdown)."""
 
 
 def _close_code(exc: BaseException) -> int:

@@ -212,7 +212,7 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
             (bins.python, "-m", "chat", "--host", "127.0.0.1", "--port", str(p[name])),
             {"app": "chat-api"},
             env=chat_env(state, sec, name),
-            stopwaitsecs=5,
+            stopwaitsecs=15,  # CHAT_SHUTDOWN_DELAY_S + CHAT_DRAIN_TIMEOUT_S (1.5 + 10) and a margin
             priority=300,
         )
         for name in state.chat_names()

@@ -26,6 +26,7 @@ def chat_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
         "CHAT_JWT_SECRET": JWT_SECRET,
         "CHAT_ISSUER_SECRET": ISSUER_SECRET,
         "CHAT_LOG_LEVEL": "INFO",
+        "CHAT_SHUTDOWN_DELAY_S": "0",  # stop at once in teardown; test_chat_shutdown.py sets its own
         **extra,
     }
 
