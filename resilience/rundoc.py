@@ -8,7 +8,7 @@ welcome (the contract grows); the ones declared here keep their meaning.
     RunDoc ── experiments: [ExperimentDoc ── hypothesis: HypothesisDoc, recovery: RecoveryDoc,
            │                                 integrity: IntegrityDoc, slo: Slo, phases: [PhaseDoc],
            │                                 alerts: [AlertDoc]]
-           ├─ load: LoadDoc
+           ├─ load: LoadDoc ── generator: GeneratorDoc
            ├─ integrity: IntegrityDoc      (a load-only run)
            └─ slo: Slo
 """
@@ -30,6 +30,7 @@ __all__ = [
     "AlertDoc",
     "ByCompletionDoc",
     "ExperimentDoc",
+    "GeneratorDoc",
     "HypothesisDoc",
     "IntegrityDoc",
     "LoadDoc",
@@ -45,8 +46,9 @@ __all__ = [
 RUN_FILE = "run.json"
 """The run document's file name in a run folder."""
 
-Verdict = Literal["passed", "failed", "aborted", "interrupted", "unknown"]
-"""A run's or an experiment's verdict (``unknown``: not recorded)."""
+Verdict = Literal["passed", "failed", "aborted", "interrupted", "inconclusive", "unknown"]
+"""A run's or an experiment's verdict (``inconclusive``: the load generator was saturated, so the figures do
+not judge the service; ``unknown``: not recorded)."""
 
 
 class _Doc(BaseModel):
@@ -177,10 +179,43 @@ class ExperimentDoc(_Doc):
     """The bounded wait for a steady state before the hypothesis (held, waited_s, stable_s, timeout_s)."""
 
 
+class GeneratorDoc(_Doc):
+    """The load generator's health over the run (``resilience.analysis.generator``)."""
+
+    processes: NonNegativeInt | None = None
+    """Locust processes that sampled themselves (master and workers, or the one standalone process)."""
+    cpu_max: float | None = None
+    """The highest one-second CPU of any of them, percent of one core."""
+    fds_max: NonNegativeInt | None = None
+    """The most open file descriptors any of them held (each has a hard limit of 20,000 here)."""
+    lag_max_ms: float | None = None
+    """The longest event-loop delay any of them saw."""
+    saturated: bool | None = None
+    """One process busy (CPU >= 90 %, or its event loop >= 100 ms late) in more than 5 % of the window: the
+    run is inconclusive."""
+    busy_share: float | None = None
+    reason: str | None = None
+
+
 class LoadDoc(_Doc):
     """The load that ran under the experiments (or alone)."""
 
     users: NonNegativeInt | None = None
+    """Users asked for."""
+    users_peak: NonNegativeInt | None = None
+    """WebSocket sessions open at once, at most (the load delivered)."""
+    ws_connect_success: float | None = None
+    """Share of WebSocket handshakes that succeeded."""
+    p95_ms: float | None = None
+    """p95 latency over every request (what the SLO judges)."""
+    ack_p95_ms: float | None = None
+    """p95 of WebSocket send -> ack."""
+    messages_per_s: float | None = None
+    """Acknowledged messages per second over the load window."""
+    workers: NonNegativeInt | None = None
+    """Locust worker processes (0: one standalone process)."""
+    spawn_rate: float | None = None
+    generator: GeneratorDoc | None = None
     requests: NonNegativeInt | None = None
     messages_acked: NonNegativeInt | None = None
     events_dir: str | None = None

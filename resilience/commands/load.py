@@ -133,7 +133,9 @@ def _run_id() -> str:
 @click.option("--profile", type=click.Choice(PROFILES), help="Load shape (default steady).")
 @click.option("--users", type=int, help="Peak concurrent users (default 10).")
 @click.option("--duration", "duration_s", type=float, help="Seconds of load (default 60).")
-@click.option("--spawn-rate", type=float, help="Users started per second.")
+@click.option(
+    "--spawn-rate", type=float, help="Users started per second (default: all started within 25 % of the duration)."
+)
 @click.option("--rooms", type=int, help="Number of rooms (default users / room size).")
 @click.option("--room-size", type=int, help="Users per room.")
 @click.option("--think-time", "think_time_s", type=float, help="Mean seconds between a user's actions.")
@@ -148,9 +150,8 @@ def _run_id() -> str:
 @click.option(
     "--workers",
     type=click.IntRange(0, 64),
-    default=0,
-    show_default=True,
-    help="Locust worker processes (0: one standalone process).",
+    default=None,
+    help="Locust worker processes (0: one standalone process; default: one per 2,000 users, none up to 2,000).",
 )
 @click.option("--chat-url", help="Chat service base URL (default: the running local target's).")
 @click.option(
@@ -188,7 +189,7 @@ def _run_id() -> str:
 def command(
     *,
     params_file: Path | None,
-    workers: int,
+    workers: int | None,
     chat_url: str | None,
     issuer_secret_file: Path | None,
     postgres_url: str | None,
@@ -207,6 +208,10 @@ def command(
     if params.duration_s is None:
         raise ConfigError("load: duration_s must be set for `resilience load` (it stops by itself)")
     where = _resolve(chat_url, issuer_secret_file, postgres_url, state_dir)
+    if workers is None:
+        from resilience.load.launcher import default_workers  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+
+        workers = default_workers(params.users)
     run_id = _run_id()
     run_dir = results_dir / run_id
     register_secrets([where.secret])
@@ -221,7 +226,7 @@ def command(
     finally:
         scrub_folder(run_dir)  # Locust's .out logs, run.json, the report: no secret leaves in results/
     _print(run, run_dir)
-    return 0 if run["verdict"] == "passed" else EXIT_FAILED
+    return 0 if run["verdict"] == "passed" else EXIT_FAILED  # failed or inconclusive: not a pass
 
 
 def _drive(
@@ -234,6 +239,7 @@ def _drive(
     web_port: int | None,
     resolution: float,
 ) -> dict[str, Any]:
+    from resilience.analysis.generator import delivered_load, judge_generator, read_generator  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
     from resilience.analysis.recovery import judge_window  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
     from resilience.analysis.samples import read_samples  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
     from resilience.analysis.timeline import build_timeline  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
@@ -264,15 +270,22 @@ def _drive(
         resolution_s=span,
     )
     integrity = _integrity(where, load.ledger_dir)
+    s = timeline.summary
+    delivered = delivered_load(s, params.users)
     reasons = [] if judged.holds else [f"SLO broken over the load: {r}" for r in judged.reasons]
+    if delivered.shortfall:
+        reasons.insert(0, delivered.shortfall)
     if integrity is not None and not integrity["ok"]:
         reasons.append(
             f"integrity: {integrity['lost']} lost, {integrity['duplicated']} duplicated, "
             f"{integrity['out_of_order']} out of commit order, {integrity['delivery_out_of_order']} pushed out of"
             f" order, {integrity['delivery_gaps']} skipped"
         )
+    generator = judge_generator(read_generator(load.generator_dir), started, ended) if load.generator_dir else None
     verdict = "failed" if reasons else "passed"
-    s = timeline.summary
+    if generator is not None and generator.saturated:
+        verdict = "inconclusive"  # the figures describe the generator as much as the service
+        reasons.insert(0, generator.reason)
     return {
         "kind": "load",
         "target": where.target,
@@ -284,9 +297,16 @@ def _drive(
         "experiments": [],
         "load": {
             "users": params.users,
+            "users_peak": s["ws_open_peak"],
+            "ws_connect_success": s["connect_success"],
+            "p95_ms": s["p95_ms"],
+            "ack_p95_ms": s["ack_p95_ms"],
+            "messages_per_s": delivered.messages_per_s,
             "requests": s["requests"],
             "messages_acked": s["messages_acked"],
             "workers": workers,
+            "spawn_rate": params.spawn_rate,
+            "generator": generator.to_json() if generator else None,
             "params": params.model_dump(),
             "summary": s,
         },
@@ -371,6 +391,19 @@ def _print(run: dict[str, Any], run_dir: Path) -> None:
         f"  websockets: peak {s['ws_open_peak']} open, connect success {_fmt(s['connect_success'], '.2%')}, "
         f"{s['reconnects']} reconnects; deliveries {s['delivery_count']} (p95 {_fmt(s['delivery_p95_ms'])} ms)"
     )
+    load = run["load"]
+    click.echo(
+        f"  load delivered: {load['users_peak']} of {load['users']} users open at once "
+        f"({load['workers']} workers, spawn {load['spawn_rate']:g}/s), {_fmt(load['messages_per_s'])} acked messages/s,"
+        f" send->ack p95 {_fmt(load['ack_p95_ms'])} ms"
+    )
+    g = load.get("generator")
+    if g:
+        click.echo(
+            f"  generator: {g['processes']} processes, CPU max {_fmt(g['cpu_max'], '.0f')} % (busy >= 90 % in "
+            f"{_fmt((g['busy_share'] or 0) * 100, '.0f')} % of the run at most), open files max {g['fds_max']}, "
+            f"event-loop lag max {_fmt(g['lag_max_ms'], '.0f')} ms{' - SATURATED' if g['saturated'] else ''}"
+        )
     i = run["integrity"]
     if i is None:
         click.echo("  integrity: not checked (no database URL)")

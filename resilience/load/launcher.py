@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import re
 import signal
@@ -26,12 +27,24 @@ from urllib.parse import urlparse
 from resilience.errors import ConfigError, LoadError
 from resilience.load.params import LoadParams, LoadSpec
 
-__all__ = ["LOCUSTFILE", "LoadProcess", "preflight", "start_load"]
+__all__ = ["LOCUSTFILE", "USERS_PER_WORKER", "LoadProcess", "default_workers", "preflight", "start_load"]
 
 log = logging.getLogger(__name__)
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 """The locustfile every load process runs."""
+
+USERS_PER_WORKER = 2000
+"""Users one Locust process runs when the worker count is chosen for you. Each user holds one WebSocket
+and, while it fetches a token, one HTTP connection: 2,000 users stay far below the 20,000 open files every
+process may have, and the spawn burst (a token request and a handshake per user) of 2,000 users keeps one
+gevent loop responsive."""
+
+
+def default_workers(users: int) -> int:
+    """Worker processes for ``users``: 0 (one standalone process) up to ``USERS_PER_WORKER``, else enough
+    workers of at most ``USERS_PER_WORKER`` users each."""
+    return 0 if users <= USERS_PER_WORKER else math.ceil(users / USERS_PER_WORKER)
 
 
 @dataclass
@@ -41,6 +54,8 @@ class LoadProcess:
     out_dir: Path
     events_dir: Path
     ledger_dir: Path
+    generator_dir: Path | None = None
+    """Each Locust process's health samples (``resilience.analysis.generator.read_generator``)."""
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     """Master (or single process) first, then workers."""
     started: float = field(default_factory=time.time)
@@ -230,7 +245,7 @@ def start_load(
     params: LoadParams,
     out_dir: Path,
     *,
-    workers: int = 0,
+    workers: int | None = None,
     spread_urls: Sequence[str] = (),
     web_port: int | None = None,
     check: bool = True,
@@ -240,10 +255,13 @@ def start_load(
     """Launch Locust against ``chat_url`` with ``params``; return once the first user runs.
 
     ``out_dir`` receives ``load-spec.json``, ``events/``, ``ledger/`` and the Locust logs. ``workers=N``
-    runs a master and N worker processes; ``spread_urls`` (other replicas of the same service) share the
+    runs a master and N worker processes (None: ``default_workers(params.users)``); ``spread_urls`` (other
+    replicas of the same service) share the
     users round-robin with ``chat_url``. ``check`` runs ``preflight`` against every URL first. Raises LoadError when the
     target fails the pre-flight check or Locust does not start a user within ``startup_timeout``.
     """
+    if workers is None:
+        workers = default_workers(params.users)
     if workers < 0:
         raise ConfigError(f"workers must be >= 0 (got {workers})")
     url = _check_url(chat_url)
@@ -252,8 +270,8 @@ def start_load(
         for each in (url, *spread):
             preflight(each, issuer_secret, room=params.room_name(0) + "-preflight")
     out_dir = out_dir.resolve()
-    events_dir, ledger_dir = out_dir / "events", out_dir / "ledger"
-    for folder in (events_dir, ledger_dir):
+    events_dir, ledger_dir, generator_dir = out_dir / "events", out_dir / "ledger", out_dir / "generator"
+    for folder in (events_dir, ledger_dir, generator_dir):
         folder.mkdir(parents=True, exist_ok=True)
     spec = LoadSpec(
         params=params,
@@ -262,6 +280,7 @@ def start_load(
         events_dir=str(events_dir),
         ledger_dir=str(ledger_dir),
         workers=max(1, workers),
+        generator_dir=str(generator_dir),
     )
     spec_path = out_dir / "load-spec.json"
     spec_path.write_text(spec.model_dump_json(indent=2))
@@ -274,7 +293,7 @@ def start_load(
     master_argv, worker_argvs = _argv(
         spec, out_dir, workers=workers, web_port=web_port, startup_timeout=startup_timeout, log_level=log_level
     )
-    load = LoadProcess(out_dir, events_dir, ledger_dir)
+    load = LoadProcess(out_dir, events_dir, ledger_dir, generator_dir)
     try:
         load.procs.append(_launch(master_argv, env, out_dir / "locust-master.out"))
         for i, argv in enumerate(worker_argvs):

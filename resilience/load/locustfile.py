@@ -26,6 +26,7 @@ from locust import FastHttpUser, events, task
 from resilience.load import shapes as _shapes
 from resilience.load.chatclient import ChatSession, make_body
 from resilience.load.events import EventWriter, Kind
+from resilience.load.health import start_sampler
 from resilience.load.message_ledger import LedgerWriter
 from resilience.load.params import LoadSpec
 
@@ -102,6 +103,23 @@ def _on_quit(**_kw: Any) -> None:
 
 
 events.quit.add_listener(_on_quit)  # type: ignore[no-untyped-call]
+
+
+def _on_init(environment: Any, **_kw: Any) -> None:
+    """Every process (master, workers, a standalone one) samples its own CPU, descriptors and loop lag."""
+    if SPEC.generator_dir is None:
+        return
+    kind = type(environment.runner).__name__
+    if kind.startswith("Master"):
+        role = "master"
+    elif kind.startswith("Worker"):
+        role = "worker"  # its index comes from the master later; the pid tells workers apart
+    else:
+        role = "local"
+    start_sampler(Path(SPEC.generator_dir), role)
+
+
+events.init.add_listener(_on_init)  # type: ignore[no-untyped-call]
 
 
 class _Reporter:

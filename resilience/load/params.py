@@ -18,7 +18,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from resilience.errors import ConfigError
 from resilience.load.profiles import build_profile
 
-__all__ = ["PROFILES", "LoadParams", "LoadSpec", "load_params", "read_params_file"]
+__all__ = [
+    "PROFILES",
+    "RAMP_SHARE",
+    "LoadParams",
+    "LoadSpec",
+    "default_spawn_rate",
+    "load_params",
+    "read_params_file",
+]
 
 PROFILES = ("steady", "ramp", "step", "spike", "soak")
 """Load profile names (Locust shapes in ``resilience.load.shapes``)."""
@@ -40,7 +48,8 @@ class LoadParams(BaseModel):
     users: int = Field(default=10, ge=1, le=100_000)
     """Peak number of concurrent chat users (each one WebSocket connection)."""
     spawn_rate: float = Field(default=10.0, gt=0)
-    """Users started (or stopped) per second."""
+    """Users started (or stopped) per second; when not given, ``default_spawn_rate``: the users are all
+    started within ``RAMP_SHARE`` of the duration."""
     rooms: int | None = Field(default=None, ge=1)
     """Number of rooms; default ``ceil(users / room_size)``."""
     room_size: int = Field(default=10, ge=1)
@@ -66,6 +75,16 @@ class LoadParams(BaseModel):
     report_deliveries: bool = True
     """Also report each delivery to Locust's statistics (costs client CPU at very high fan-out)."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_spawn_rate(cls, data: Any) -> Any:
+        """No ``spawn_rate`` given: start every user within ``RAMP_SHARE`` of the duration."""
+        if isinstance(data, Mapping) and data.get("spawn_rate") is None:
+            users, duration = data.get("users", 10), data.get("duration_s", 60.0)
+            if isinstance(users, int) and (duration is None or isinstance(duration, int | float)):
+                return {**data, "spawn_rate": default_spawn_rate(users, duration)}
+        return data
+
     def __init__(self, **data: Any) -> None:
         """Validate keyword arguments; a bad value is one ConfigError line naming the field."""
         try:
@@ -86,6 +105,19 @@ class LoadParams(BaseModel):
     def room_name(self, index: int) -> str:
         """Name of room ``index`` (0-based)."""
         return f"{self.prefix}-r{index}"
+
+
+RAMP_SHARE = 0.25
+"""Without an explicit spawn rate, every user is started within this share of the load's duration."""
+
+MIN_SPAWN_RATE = 10.0
+
+
+def default_spawn_rate(users: int, duration_s: float | None) -> float:
+    """Users per second that start ``users`` within ``RAMP_SHARE`` of ``duration_s`` (a run without end:
+    of a minute); at least ``MIN_SPAWN_RATE``."""
+    horizon = RAMP_SHARE * (duration_s if duration_s and duration_s > 0 else 240.0)
+    return round(max(MIN_SPAWN_RATE, users / horizon), 1)
 
 
 def _where(loc: tuple[int | str, ...]) -> str:
@@ -141,6 +173,8 @@ class LoadSpec(BaseModel):
     ledger_dir: str
     workers: int = 1
     """Processes that run users (1 when not distributed): spreads user indexes over rooms."""
+    generator_dir: str | None = None
+    """Where each locust process writes its health samples (``resilience.load.health``); None: not sampled."""
 
     @property
     def urls(self) -> list[str]:

@@ -17,7 +17,7 @@ from resilience.report.text import (
 
 __all__ = ["render_summary"]
 
-_ICONS = {"passed": "✅", "failed": "❌", "aborted": "🛑", "interrupted": "⏸️"}
+_ICONS = {"passed": "✅", "failed": "❌", "aborted": "🛑", "interrupted": "⏸️", "inconclusive": "❔"}
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")

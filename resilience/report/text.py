@@ -16,6 +16,7 @@ __all__ = [
     "fmt_ms",
     "fmt_pct",
     "fmt_s",
+    "generator_line",
     "hypothesis_word",
     "integrity_line",
     "integrity_short",
@@ -129,10 +130,27 @@ def slo_line(exp: Experiment) -> str:
 
 
 def load_line(load: Mapping[str, Any]) -> str:
-    """``100 users · 41,234 requests · 5,234 messages acknowledged`` from run.json's ``load``."""
+    """``100 users (peak 100 open) · 41,234 requests · 5,234 messages acknowledged (12.3/s) · generator: 3
+    processes, CPU max 45 %, 2,100 open files max`` from run.json's ``load``."""
     labels = (("users", "users"), ("requests", "requests"), ("messages_acked", "messages acknowledged"))
     parts = [f"{load[k]:,} {label}" if isinstance(load.get(k), int) else "" for k, label in labels]
+    if isinstance(load.get("users_peak"), int) and parts[0]:
+        parts[0] += f" (peak {load['users_peak']:,} open)"
+    if isinstance(load.get("messages_per_s"), int | float) and parts[2]:
+        parts[2] += f" ({load['messages_per_s']:g}/s)"
+    parts.append(generator_line(load.get("generator")))
     return " · ".join(p for p in parts if p) or "—"
+
+
+def generator_line(gen: Any) -> str:
+    """``generator: 3 processes, CPU max 45 %, 2,100 open files max, loop lag max 12 ms`` (+ ``SATURATED``)."""
+    if not isinstance(gen, Mapping) or not gen.get("processes"):
+        return ""
+    text = (
+        f"generator: {gen['processes']} processes, CPU max {gen.get('cpu_max') or 0:.0f} %, "
+        f"{gen.get('fds_max') or 0:,} open files max, loop lag max {gen.get('lag_max_ms') or 0:.0f} ms"
+    )
+    return text + (" — SATURATED (inconclusive)" if gen.get("saturated") else "")
 
 
 def integrity_short(exp: Experiment) -> str:

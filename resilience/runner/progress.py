@@ -12,7 +12,7 @@ from rich.table import Table
 
 __all__ = ["Reporter"]
 
-_STYLE = {"passed": "green", "failed": "red", "aborted": "magenta", "interrupted": "yellow"}
+_STYLE = {"passed": "green", "failed": "red", "aborted": "magenta", "interrupted": "yellow", "inconclusive": "cyan"}
 
 
 class Reporter:

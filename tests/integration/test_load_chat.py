@@ -308,6 +308,30 @@ def test_cli_load_fails_a_run_that_breaks_the_slo(chat: Chat, tmp_path: Path) ->
     assert run["integrity"]["lost"] == 0
 
 
+def test_cli_load_with_a_starved_generator_is_inconclusive(chat: Chat, tmp_path: Path) -> None:
+    """One Locust process asked for far more than it can drive (300 users sending every 5 ms, ~60,000
+    sends/s) is saturated: the run is INCONCLUSIVE (exit 1, not a pass), the reason names the generator,
+    and run.json's load.generator says saturated with its CPU, open files and loop lag."""
+    secret = tmp_path / "issuer"
+    secret.write_text(ISSUER)
+    argv = [sys.executable, "-m", "resilience", "load", "--chat-url", chat.url, "--issuer-secret-file", str(secret)]
+    argv += ["--users", "300", "--spawn-rate", "300", "--duration", "8", "--think-time", "0.005", "--workers", "0"]
+    argv += ["--rest-share", "0", "--no-report", "--results", str(tmp_path / "results")]
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=180, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert "INCONCLUSIVE" in proc.stdout and "load generator saturated" in proc.stdout
+    (run_dir,) = (tmp_path / "results").iterdir()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["verdict"] == "inconclusive"
+    gen = run["load"]["generator"]
+    assert gen["saturated"] is True and gen["processes"] == 1
+    assert gen["cpu_max"] >= 90 or gen["lag_max_ms"] >= 100
+    assert gen["fds_max"] >= 300  # a WebSocket per user
+    assert run["reasons"][0].startswith("load generator saturated")
+
+
 def test_harness_never_imports_locust() -> None:
     """The harness side of the load (launcher, analysis, CLI command) imports neither locust nor gevent."""
     code = (

@@ -50,6 +50,7 @@ VERDICT_COLORS = {
     "failed": COLORS["bad"],
     "aborted": "#8e44ad",
     "interrupted": COLORS["unknown"],
+    "inconclusive": "#17becf",
 }
 
 
