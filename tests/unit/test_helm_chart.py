@@ -10,7 +10,6 @@ validation).
 from __future__ import annotations
 
 import copy
-import gzip
 import json
 import re
 from functools import cache
@@ -18,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
 
 from resilience.targets.kube.options import ReleaseNames, parse_options
+from tests.support.chart import crd_validator
 
 pytestmark = pytest.mark.unit
 
@@ -31,7 +30,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "chart"
 VALUES = {"kind": ROOT / "deploy" / "values" / "kind.yaml", "staging": ROOT / "deploy" / "values" / "staging.yaml"}
 KIND_CONFIG = ROOT / "deploy" / "kind" / "cluster.yaml"
-CNPG_SCHEMA = ROOT / "tests" / "data" / "cnpg-1.30.0-cluster-v1.schema.json.gz"
 KUBE_VERSION = "1.31"
 RELEASE = "resilience"
 
@@ -56,31 +54,6 @@ def _objects(env: str, kind: str) -> dict[str, dict[str, Any]]:
     return {d["metadata"]["name"]: d for d in _rendered(env) if d["kind"] == kind}
 
 
-def _strict(schema: Any) -> Any:
-    """Reject unknown fields wherever the CRD schema lists properties and does not preserve unknowns."""
-    if isinstance(schema, dict):
-        out = {k: _strict(v) for k, v in schema.items()}
-        if (
-            "properties" in out
-            and "additionalProperties" not in out
-            and not out.get("x-kubernetes-preserve-unknown-fields")
-        ):
-            out["additionalProperties"] = False
-        return out
-    if isinstance(schema, list):
-        return [_strict(v) for v in schema]
-    return schema
-
-
-@cache
-def _cnpg_validator() -> jsonschema.Draft7Validator:
-    with gzip.open(CNPG_SCHEMA, "rt") as f:
-        schema = _strict(json.load(f))
-    # apiVersion/kind/metadata are checked by the API server itself, not by the CRD schema.
-    schema["properties"]["metadata"] = {"type": "object"}
-    return jsonschema.Draft7Validator(schema)
-
-
 @pytest.mark.parametrize("env", ["kind", "staging"])
 def test_chart_lints_clean_with_the_helm_sdk(env: str) -> None:
     """helm lint --strict (Helm v4 SDK) reports no warning and no error for the kind and staging values."""
@@ -103,7 +76,7 @@ def test_cnpg_cluster_passes_the_crd_schema_strictly(env: str) -> None:
     """The CloudNativePG Cluster validates against the CNPG 1.30 v1 CRD schema with unknown fields rejected."""
     clusters = _objects(env, "Cluster")
     assert list(clusters) == [f"{RELEASE}-pg"]
-    errors = [e.message for e in _cnpg_validator().iter_errors(clusters[f"{RELEASE}-pg"])]
+    errors = [e.message for e in crd_validator("Cluster").iter_errors(clusters[f"{RELEASE}-pg"])]
     assert errors == []
 
 
@@ -111,7 +84,7 @@ def test_cnpg_schema_check_rejects_an_unknown_field() -> None:
     """The strict CRD check is not vacuous: a misspelt spec field is reported."""
     cluster = copy.deepcopy(_objects("kind", "Cluster")[f"{RELEASE}-pg"])
     cluster["spec"]["instance"] = 3
-    assert any("instance" in e.message for e in _cnpg_validator().iter_errors(cluster))
+    assert any("instance" in e.message for e in crd_validator("Cluster").iter_errors(cluster))
 
 
 def test_kubernetes_validate_strict_rejects_an_unknown_field() -> None:
