@@ -41,13 +41,13 @@ def _last(results: Path, name: str) -> dict[str, Any]:
 
 
 def _table(run: dict[str, Any]) -> None:
-    print("| experiment | verdict | detect s | recovery s | target s | peak p95 ms | error budget | lost |")
+    print("| experiment | verdict | detect s | recovery s | target s | peak p95 ms | error budget used | lost |")
     print("|---|---|---|---|---|---|---|---|")
     for e in run["experiments"]:
         integrity = e.get("integrity") or {}
         print(
             f"| {e['name']} | {e['verdict']} | {e['detect_s']} | {e['recovery_s']} | {e['recovery_target_s']} | "
-            f"{e['peak_p95_ms']} | {e['error_budget_burnt']} | {integrity.get('lost')} |"
+            f"{e['peak_p95_ms']} | {(e.get('error_budget') or {}).get('share')} | {integrity.get('lost')} |"
         )
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "RUN_FILE",
     "AlertDoc",
     "ByCompletionDoc",
+    "ErrorBudgetDoc",
     "ExperimentDoc",
     "GeneratorDoc",
     "HypothesisDoc",
@@ -136,6 +137,24 @@ class AlertDoc(_Doc):
     """When its resolved notice arrived (null: still firing when the experiment was judged, or never fired)."""
 
 
+class ErrorBudgetDoc(_Doc):
+    """What one experiment used of the error budget of the scenario's availability objective and period."""
+
+    availability: float
+    """The availability objective (0.999: 99.9 % of requests succeed over the period)."""
+    period_days: float
+    limit: float | None = None
+    """Largest share of the period's budget one experiment may use (null: not judged)."""
+    requests: NonNegativeInt
+    failed: NonNegativeInt
+    rate_rps: float
+    """The load's typical rate (median requests/s of the experiment) the period's requests are counted at."""
+    outage_s: float
+    """The failed requests as seconds of full outage at ``rate_rps``."""
+    share: float
+    """Share of the period's budget used: outage_s / ((1 - availability) x period)."""
+
+
 class ExperimentDoc(_Doc):
     """One experiment's figures and verdict."""
 
@@ -163,8 +182,8 @@ class ExperimentDoc(_Doc):
     peak_p95_ms: float | None = None
     error_rate: float | None = None
     requests: NonNegativeInt | None = None
-    error_budget_burnt: float | None = None
-    """Failed requests over the failures the SLO allows for the requests made during the experiment."""
+    error_budget: ErrorBudgetDoc | None = None
+    """The share of the period's error budget the experiment used (older runs: absent)."""
     slo: Slo | None = None
     integrity: IntegrityDoc | None = None
     safeguard: dict[str, Any] | None = None

@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 
 from resilience.errors import ConfigError
 from resilience.load import LoadParams
-from resilience.slo import Slo
+from resilience.slo import ErrorBudget, Slo
 
 __all__ = [
     "ExperimentPlan",
@@ -199,6 +199,9 @@ class Scenario(_Model):
     """Default stabilisation window: the SLO must hold this long, continuously, to count as recovered."""
     safeguards: dict[str, float] = Field(default_factory=lambda: {"error_rate": 0.9, "for_s": 20.0})
     """Hard limits: abort the run when the error rate stays above ``error_rate`` for ``for_s`` seconds."""
+    error_budget: ErrorBudget = ErrorBudget()
+    """The availability objective and its period; the report says what share of the period's budget each
+    experiment used, and ``limit`` fails an experiment that used more."""
     experiments: list[ExperimentPlan] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Slo"]
+__all__ = ["ErrorBudget", "Slo"]
 
 
 class Slo(BaseModel):
@@ -42,3 +42,32 @@ class Slo(BaseModel):
     def to_json(self) -> dict[str, Any]:
         """The ``slo`` object of run.json and capacity.json (every objective, no window)."""
         return self.model_dump(exclude={"window_s"})
+
+
+class ErrorBudget(BaseModel):
+    """The error budget: the failures an availability objective allows over its period.
+
+    The budget of a period is ``(1 - availability) x the requests of the period``; the harness counts the
+    period's requests at the load's own typical rate, so a share of the budget is the same as a share of
+    the period's allowed full-outage time (99.9 % over 30 days: 43 min 12 s). ``resilience.analysis.budget``
+    computes what one experiment used.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    availability: float = Field(default=0.999, gt=0, lt=1)
+    """The availability objective: share of requests that succeed over the period."""
+    period_days: float = Field(default=30.0, gt=0, le=366)
+    """The period the objective is stated over."""
+    limit: float | None = Field(default=None, gt=0, le=1)
+    """Largest share of the period's budget one experiment may use; above it the experiment fails (None:
+    not judged, only reported)."""
+
+    @property
+    def period_s(self) -> float:
+        """The period in seconds."""
+        return self.period_days * 86400.0
+
+    def to_json(self) -> dict[str, Any]:
+        """The objective as run.json states it."""
+        return self.model_dump()

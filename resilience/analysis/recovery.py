@@ -1,4 +1,4 @@
-"""Recovery analysis on a load timeline: SLO checks, time to detect, recovery time, error budget burnt.
+"""Recovery analysis on a load timeline: SLO checks, time to detect, recovery time, peaks.
 
 Pure computation on ``Sample`` rows (one per timeline bucket of ``resolution_s`` seconds, ``t`` = bucket
 start, epoch seconds), so it is unit-tested on synthetic data.
@@ -12,8 +12,9 @@ Definitions (DESIGN.md, Measurement):
   once the fault was both detected and removed (fault end; the fault start for instant faults such as a
   kill): later blips do not undo a recovery that was reached. Without any violation, the fault start.
   Recovery time = recovered at - fault start; ``None`` when the data never shows such a run (not
-  recovered within the observation);
-* error budget burnt = failed requests / (allowed error rate x requests) over the window.
+  recovered within the observation).
+
+The error budget an experiment used is ``resilience.analysis.budget`` (from the availability objective).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ __all__ = [
     "SloVerdict",
     "analyse_recovery",
     "broken_objectives",
-    "error_budget_burnt",
     "holds",
     "judge_window",
     "peak",
@@ -144,24 +144,6 @@ def analyse_recovery(
     after = max(detected_at, fault_end if fault_end is not None else fault_start)
     recovered_at = _first_stable_run(rows, slo, after=after, stabilisation_s=stabilisation_s, resolution_s=resolution_s)
     return Recovery(fault_start, detected_at, recovered_at, stabilisation_s)
-
-
-def error_budget_burnt(
-    samples: Sequence[Sample],
-    allowed_error_rate: float,
-    *,
-    resolution_s: float,
-    start: float | None = None,
-    end: float | None = None,
-) -> float:
-    """Failed requests over the requests the SLO allows to fail in the window (1.0 = budget used up)."""
-    rows = _window(samples, start, end, resolution_s)
-    requests = sum(s.throughput * resolution_s for s in rows)
-    failed = sum(s.throughput * resolution_s * s.error_rate for s in rows)
-    budget = allowed_error_rate * requests
-    if budget <= 0:
-        return 0.0 if failed <= 0 else round(failed, 4)
-    return round(failed / budget, 4)
 
 
 def peak(

@@ -1,4 +1,5 @@
-"""``resilience trend RESULTS_DIR``: the nightly view over many runs, as a chart (trend.png) and a table."""
+"""``resilience trend RESULTS_DIR``: the nightly view over many runs, as a chart (trend.png) and a table;
+prints each experiment's recovery spread (min/median/max) and how many runs it passed."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path 
     """Chart recovery, peak p95, error rate and integrity over every run in RESULTS_DIR (one folder per run)."""
     from resilience.errors import ConfigError  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
     from resilience.report.charts import save_figure  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
-    from resilience.report.trend import load_runs, trend_figure, trend_markdown  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.report.trend import load_runs, spread_markdown, trend_figure, trend_markdown  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     runs, skipped = load_runs(results_dir, last=last, kinds=None if all_kinds else ("gameday",))
     capacity_runs, _ = load_runs(results_dir, last=last, kinds=("capacity",))  # their knees trend apart
@@ -43,5 +44,7 @@ def command(results_dir: Path, last: int | None, all_kinds: bool, out_dir: Path 
         click.echo(str(save_figure(capacity, out / "capacity-trend.png")))
     for note in skipped:
         click.echo(f"warning: skipped {note}", err=True)
+    if spread := spread_markdown(runs):
+        click.echo(spread)
     click.echo(str(png))
     click.echo(str(md))

@@ -17,6 +17,10 @@ from resilience.report.model import Experiment
 from resilience.report.render import Chart
 from resilience.report.sections import Section
 from resilience.report.text import (
+    budget_class,
+    budget_line,
+    budget_total_line,
+    budget_word,
     flatten,
     fmt_epoch,
     fmt_ms,
@@ -72,6 +76,9 @@ def _environment() -> jinja2.Environment:
         seconds=fmt_s,
         ms=fmt_ms,
         pct=fmt_pct,
+        budget=budget_word,
+        budget_class=budget_class,
+        budget_line=budget_line,
         hypothesis=hypothesis_word,
         recovery=recovery_word,
         goodness=_goodness,
@@ -118,6 +125,7 @@ def render_html(data: ReportData, charts: list[Chart], sections: list[Section]) 
             run_dir=str(run.path),
             notes=data.notes,
             load_line=load_line(run.load),
+            budget_total=budget_total_line([d.experiment for d in data.experiments]),
             experiments=[_item(d, charts) for d in data.experiments],
             whole=_item(data.whole, charts) if data.whole is not None else None,
             overview=[c for c in charts if c.experiment is None],

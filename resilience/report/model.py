@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from resilience.errors import ConfigError
 from resilience.rundoc import RUN_FILE, ExperimentDoc, HypothesisDoc, RecoveryDoc, RunDoc
 from resilience.rundoc import AlertDoc as Alert
+from resilience.rundoc import ErrorBudgetDoc as ErrorBudgetUse
 from resilience.rundoc import IntegrityDoc as Integrity
 from resilience.rundoc import PhaseDoc as Phase
 from resilience.slo import Slo
@@ -55,7 +56,8 @@ class Experiment:
     recovery_target_s: float | None = None
     peak_p95_ms: float | None = None
     error_rate: float | None = None
-    error_budget_burnt: float | None = None
+    error_budget: ErrorBudgetUse | None = None
+    """The share of the period's error budget the experiment used (None: an older run)."""
     detected_at: float | None = None
     recovered_at: float | None = None
     stabilisation_s: float | None = None
@@ -228,7 +230,7 @@ def _experiment(doc: ExperimentDoc, index: int) -> Experiment:
         recovery_target_s=doc.recovery_target_s,
         peak_p95_ms=doc.peak_p95_ms,
         error_rate=doc.error_rate,
-        error_budget_burnt=doc.error_budget_burnt,
+        error_budget=doc.error_budget,
         detected_at=recovery.detected_at,
         recovered_at=recovery.recovered_at,
         stabilisation_s=recovery.stabilisation_s,

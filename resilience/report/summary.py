@@ -6,6 +6,8 @@ import re
 
 from resilience.report.build import ReportData
 from resilience.report.text import (
+    budget_total_line,
+    budget_word,
     fmt_ms,
     fmt_pct,
     fmt_s,
@@ -54,8 +56,8 @@ def render_summary(data: ReportData) -> str:
     if data.experiments:
         lines += [
             "| Experiment | Verdict | Hypothesis before / after | Detected | Recovery vs target | Peak p95 "
-            "| Error rate | Integrity |",
-            "|---|---|---|---:|---:|---:|---:|---|",
+            "| Error rate | Error budget used | Integrity |",
+            "|---|---|---|---:|---:|---:|---:|---:|---|",
         ]
         for item in data.experiments:
             e = item.experiment
@@ -67,10 +69,13 @@ def render_summary(data: ReportData) -> str:
                 recovery_word(e),
                 fmt_ms(e.peak_p95_ms),
                 fmt_pct(e.error_rate),
+                budget_word(e),
                 integrity_short(e),
             ]
             lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
         lines.append("")
+        if total := budget_total_line([i.experiment for i in data.experiments]):
+            lines += [_md(total), ""]
     why = [
         f"- **{_md(i.experiment.name)}** ({_md(i.experiment.verdict)}): {_md('; '.join(i.experiment.reasons))}"
         for i in data.experiments

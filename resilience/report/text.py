@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from resilience.analysis.budget import format_share
 from resilience.report.model import Experiment
 
 __all__ = [
+    "budget_class",
+    "budget_line",
+    "budget_total_line",
+    "budget_word",
     "flatten",
     "fmt_count",
     "fmt_epoch",
@@ -168,3 +173,47 @@ def integrity_short(exp: Experiment) -> str:
         (i.delivery_gaps or 0, "skipped"),
     ]
     return ", ".join(f"{n:,} {word}" for n, word in parts if n)
+
+
+def budget_word(exp: Experiment) -> str:
+    """The share of the period's error budget the experiment used (``0.0042 %``), or an em dash."""
+    return "—" if exp.error_budget is None else format_share(exp.error_budget.share)
+
+
+def budget_class(exp: Experiment) -> str:
+    """``bad`` only when the share is above the scenario's limit (which fails the verdict), else nothing."""
+    b = exp.error_budget
+    return "bad" if b is not None and b.limit is not None and b.share > b.limit else ""
+
+
+def _objective(availability: float, period_days: float) -> str:
+    allowed_s = (1 - availability) * period_days * 86400
+    return f"{availability * 100:g} % over {period_days:g} days = {allowed_s / 60:.1f} min of full outage"
+
+
+def budget_line(exp: Experiment) -> str:
+    """What the experiment used of the budget, with the objective it is a share of."""
+    b = exp.error_budget
+    if b is None:
+        return "—"
+    limit = f", limit {format_share(b.limit)}" if b.limit is not None else ", no limit set"
+    return (
+        f"{format_share(b.share)} of the budget ({_objective(b.availability, b.period_days)}): "
+        f"{b.failed} failed of {b.requests} requests, {b.outage_s:.1f} s of full outage at {b.rate_rps:g} req/s"
+        f"{limit}"
+    )
+
+
+def budget_total_line(experiments: Sequence[Experiment]) -> str | None:
+    """The whole run's use of the budget (the sum over its experiments), None when no experiment has one."""
+    uses = [e.error_budget for e in experiments if e.error_budget is not None]
+    if not uses:
+        return None
+    over = [e.name for e in experiments if budget_class(e) == "bad"]
+    total = sum(u.share for u in uses)
+    outage = sum(u.outage_s for u in uses)
+    tail = f"; over the limit: {', '.join(over)}" if over else ""
+    return (
+        f"Error budget ({_objective(uses[0].availability, uses[0].period_days)}): the experiments used "
+        f"{format_share(total)} of it ({outage:.1f} s of full outage){tail}."
+    )

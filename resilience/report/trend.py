@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import statistics
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -24,9 +26,17 @@ from resilience.errors import ConfigError
 from resilience.report.charts.style import COLORS, PALETTE, VERDICT_COLORS, log_y, new_figure, style_axes, wide_range
 from resilience.report.compare import knee_bounds, knee_words, read_capacity_of
 from resilience.report.model import Experiment, Run, load_run
-from resilience.report.text import fmt_epoch, recovery_word
+from resilience.report.text import fmt_epoch, fmt_s, recovery_word
 
-__all__ = ["capacity_trend_figure", "capacity_trend_markdown", "load_runs", "trend_figure", "trend_markdown"]
+__all__ = [
+    "capacity_trend_figure",
+    "capacity_trend_markdown",
+    "load_runs",
+    "recovery_spread",
+    "spread_markdown",
+    "trend_figure",
+    "trend_markdown",
+]
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +178,47 @@ def trend_figure(runs: Sequence[Run]) -> Figure:
     return fig
 
 
+def recovery_spread(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """Per experiment over ``runs``: how many ran and passed, and recovery min/median/max (s; None when none
+    recovered), with the latest target. A verdict that differs between runs shows as passed < runs."""
+    out = []
+    for name in _names(runs):
+        exps = [e for r in runs for e in r.experiments if e.name == name]
+        times = sorted(e.recovery_s for e in exps if e.recovery_s is not None)
+        out.append(
+            {
+                "name": name,
+                "runs": len(exps),
+                "passed": sum(e.verdict == "passed" for e in exps),
+                "min_s": times[0] if times else None,
+                "median_s": statistics.median(times) if times else None,
+                "max_s": times[-1] if times else None,
+                "target_s": exps[-1].recovery_target_s,
+            }
+        )
+    return out
+
+
+def spread_markdown(runs: Sequence[Run]) -> str:
+    """The recovery spread as a table: passed of runs, min / median / max recovery against the target."""
+    rows = recovery_spread(runs)
+    if not rows:
+        return ""
+    lines = [
+        f"## Recovery spread ({len(runs)} runs)",
+        "",
+        "| Experiment | Passed | Recovery min | median | max | Target |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        flip = " (verdict flipped)" if 0 < r["passed"] < r["runs"] else ""
+        lines.append(
+            f"| {r['name']} | {r['passed']} of {r['runs']}{flip} | {fmt_s(r['min_s'])} | {fmt_s(r['median_s'])} | "
+            f"{fmt_s(r['max_s'])} | {fmt_s(r['target_s'])} |"
+        )
+    return "\n".join([*lines, ""]) + "\n"
+
+
 def trend_markdown(runs: Sequence[Run], skipped: Sequence[str] = ()) -> str:
     """A table of runs, newest first: start, verdict and each experiment's recovery against its target."""
     names = _names(runs)
@@ -179,6 +230,7 @@ def trend_markdown(runs: Sequence[Run], skipped: Sequence[str] = ()) -> str:
             cells = [recovery_word(by_name[n]) if n in by_name else "—" for n in names]
             lines.append(f"| {run.run_id} | {fmt_epoch(run.started)} | {run.verdict} | " + " | ".join(cells) + " |")
         lines.append("")
+        lines.append(spread_markdown(runs))
     if skipped:
         lines += ["Skipped (unreadable run.json):", "", *[f"- {s}" for s in skipped], ""]
     return "\n".join(lines) + "\n"

@@ -12,16 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from resilience.analysis.alerts import alert_problems, experiment_alerts, silent_failure
-from resilience.analysis.recovery import (
-    Recovery,
-    Sample,
-    analyse_recovery,
-    error_budget_burnt,
-    peak,
-    summarise,
-)
+from resilience.analysis.budget import budget_problem, budget_use
+from resilience.analysis.recovery import Recovery, Sample, analyse_recovery, peak, summarise
 from resilience.runner.verdict import hypothesis, judge
-from resilience.slo import Slo
+from resilience.slo import ErrorBudget, Slo
 
 __all__ = ["experiment_result", "fault_window", "phases", "read_jsonl", "read_records"]
 
@@ -102,13 +96,15 @@ def experiment_result(
     samples_by_completion: Sequence[Sample] | None = None,
     notices: Sequence[Mapping[str, Any]] | None = None,
     expect_alerts: Sequence[Mapping[str, Any]] = (),
+    error_budget: ErrorBudget | None = None,
 ) -> dict[str, Any]:
     """The run.json entry of one experiment (the contract in docs/runner.md, with its extras).
 
     ``samples`` judge the verdict (the runner attributes requests to their start); ``samples_by_completion``,
     when given, give ``by_completion``: detection and recovery as the client saw them, for comparison.
     ``notices``: the alert receiver's records (None: the target has none); ``expect_alerts``: the plan's
-    ``[{name, within_s}]``, which makes alerting part of the verdict.
+    ``[{name, within_s}]``, which makes alerting part of the verdict; ``error_budget``: the scenario's
+    availability objective (default 99.9 % over 30 days), whose limit, when set, is part of the verdict.
     """
     fault_start, fault_end = fault_window(records.get("faults", []))
 
@@ -137,6 +133,8 @@ def experiment_result(
     if notices is not None and fault_start is not None:
         alerts = experiment_alerts(notices, expect_alerts, fault_start=fault_start, end=ended)
     detect_s = rec.detect_s if rec else None
+    budget = budget_use(samples, error_budget or ErrorBudget(), resolution_s=resolution_s, start=started, end=ended)
+    over_budget = budget_problem(budget)
     judgement = judge(
         journal,
         interrupted_by=interrupted_by,
@@ -146,6 +144,7 @@ def experiment_result(
         fault_applied=fault_start is not None,
         integrity=integrity,
         alerting=_alerting(alerts, expect_alerts, detect_s, fault_applied=fault_start is not None),
+        budget=[over_budget] if over_budget else [],
     )
     entry: dict[str, Any] = {
         "name": name,
@@ -173,9 +172,7 @@ def experiment_result(
         "peak_p95_ms": peak(samples, "p95_ms", resolution_s=resolution_s, start=started, end=ended),
         "error_rate": whole["error_rate"],
         "requests": whole["requests"],
-        "error_budget_burnt": error_budget_burnt(
-            samples, slo.error_rate or 0.0, resolution_s=resolution_s, start=started, end=ended
-        ),
+        "error_budget": budget.to_json(),
         "slo": dict(slo_json),
         "integrity": dict(integrity) if integrity is not None else None,
         "safeguard": records.get("safeguard"),

@@ -206,6 +206,7 @@ class _Run:
             interrupted_by=self.gate.received,
             notices=notices,
             expect_alerts=[e.model_dump() for e in plan.expect_alerts],
+            error_budget=sc.error_budget,
         )
         self.reporter.verdict(plan.name, result["verdict"], result["reasons"])
         return result

@@ -114,10 +114,12 @@ def judge(
     fault_applied: bool,
     integrity: Mapping[str, Any] | None,
     alerting: Sequence[str] = (),
+    budget: Sequence[str] = (),
 ) -> Judgement:
     """The verdict of one experiment: interrupted > aborted > failed > passed, with every reason found.
 
-    ``alerting``: the alerting part's failures (missing or late expected alerts, a silent failure)."""
+    ``alerting``: the alerting part's failures (missing or late expected alerts, a silent failure);
+    ``budget``: the error budget's (more of the period's budget used than the scenario's limit)."""
     if interrupted_by:
         return Judgement("interrupted", (f"interrupted by {interrupted_by}",))
     errors = problems(journal)[0]
@@ -143,6 +145,7 @@ def judge(
         integrity=integrity,
     )
     reasons += alerting
+    reasons += budget
     return Judgement("failed" if reasons else "passed", tuple(reasons))
 
 

@@ -185,7 +185,16 @@ def _experiment_json(exp: SyntheticExperiment) -> dict[str, Any]:
             "recovered_at": None if exp.recovery_s is None else exp.fault_start + exp.recovery_s,
             "stabilisation_s": 5.0,
         },
-        "error_budget_burnt": 0.35,
+        "error_budget": {
+            "availability": 0.999,
+            "period_days": 30.0,
+            "limit": None,
+            "requests": 6000,
+            "failed": 12,
+            "rate_rps": 40.0,
+            "outage_s": 0.3,
+            "share": 0.3 / 2592,
+        },
         "reasons": list(exp.reasons),
     }
     out["hypothesis"]["during"] = exp.verdict == "passed"

@@ -7,7 +7,6 @@ import pytest
 from resilience.analysis.recovery import (
     Sample,
     analyse_recovery,
-    error_budget_burnt,
     holds,
     peak,
     summarise,
@@ -111,18 +110,6 @@ def test_sub_second_resolution() -> None:
     rec = analyse_recovery(rows, SLO, fault_start=T0 + 1.0, stabilisation_s=2, resolution_s=0.1)
     assert rec.detect_s == pytest.approx(0.3)
     assert rec.recovery_s == pytest.approx(0.7)
-
-
-def test_error_budget_burnt() -> None:
-    """Failed requests over allowed failures: 2 bad seconds of 50 req/s at 50% = 50 failed of 1,000 x 1% = 10."""
-    burnt = error_budget_burnt(_timeline({3, 4}, n=20), 0.01, resolution_s=1)
-    assert burnt == pytest.approx(5.0)
-    assert error_budget_burnt(_timeline(set(), n=20), 0.01, resolution_s=1) == 0.0
-
-
-def test_error_budget_with_zero_allowed_errors() -> None:
-    """With no error allowed the burnt figure is the failed count (finite, JSON-safe)."""
-    assert error_budget_burnt(_timeline({3}, n=5), 0.0, resolution_s=1) == 25.0
 
 
 def test_peak_and_summary() -> None:

@@ -239,5 +239,5 @@ def test_summary_md_escapes_run_json_text_and_reads_nothing_outside_the_run_fold
     heading = summary.splitlines()[0]
     assert heading.count("`") == 2  # one code span, not broken open by the run id's backticks
     row = next(line for line in summary.splitlines() if line.startswith("| x"))
-    assert len(re.findall(r"(?<!\\)\|", row)) == 9  # 8 cells: the '|' in the name is escaped
+    assert len(re.findall(r"(?<!\\)\|", row)) == 10  # 9 cells: the '|' in the name is escaped
     assert collect(run).experiments[0].series is None and collect(run).experiments[1].series is None

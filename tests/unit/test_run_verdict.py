@@ -156,7 +156,7 @@ def test_experiment_result_has_the_run_json_contract() -> None:
     )
     for key in (
         "name", "file", "verdict", "hypothesis", "fault_start", "fault_end", "detect_s", "recovery_s",
-        "recovery_target_s", "peak_p95_ms", "error_rate", "integrity", "dir", "slo", "recovery", "error_budget_burnt",
+        "recovery_target_s", "peak_p95_ms", "error_rate", "integrity", "dir", "slo", "recovery", "error_budget",
     ):  # fmt: skip
         assert key in entry
     assert entry["verdict"] == "passed"

@@ -10,7 +10,7 @@ import pytest
 from matplotlib.lines import Line2D
 
 from resilience.errors import ConfigError
-from resilience.report.trend import load_runs, trend_figure, trend_markdown
+from resilience.report.trend import load_runs, recovery_spread, spread_markdown, trend_figure, trend_markdown
 from tests.support.synthetic_run import DEFAULT_EXPERIMENTS, STARTED, write_synthetic_run
 
 pytestmark = pytest.mark.unit
@@ -72,3 +72,20 @@ def test_trend_markdown_newest_first(results: Path) -> None:
     rows = [line for line in md.splitlines() if line.startswith("| night-")]
     assert rows[0].startswith("| night-4 |") and "9.0 s of 30 s" in rows[0]
     assert "Skipped (unreadable run.json):" in md
+
+
+def test_recovery_spread_and_flips(results: Path) -> None:
+    """Each experiment's recovery min/median/max over the runs and how many it passed; a flip is named."""
+    runs, _ = load_runs(results)
+    spread = {r["name"]: r for r in recovery_spread(runs)}
+    pod = spread["pod-kill"]
+    assert (pod["runs"], pod["min_s"], pod["median_s"], pod["max_s"]) == (5, 5.0, 7.0, 9.0)
+    md = spread_markdown(runs)
+    assert "## Recovery spread (5 runs)" in md
+    assert f"| pod-kill | {pod['passed']} of 5 | 5.0 s | 7.0 s | 9.0 s | 30.0 s |" in md
+    flipped = [replace(POD_KILL, verdict=v, recovery_s=4.0) for v in ("passed", "failed", "passed")]
+    for i, exp in enumerate(flipped):
+        write_synthetic_run(results, f"flip-{i}", (exp,), started=STARTED + (10 + i) * DAY, seed=i)
+    last3, _ = load_runs(results, last=3)
+    assert "| pod-kill | 2 of 3 (verdict flipped) | 4.0 s | 4.0 s | 4.0 s |" in spread_markdown(last3)
+    assert spread_markdown([]) == ""
