@@ -38,6 +38,13 @@ def _ports(specs: tuple[str, ...]) -> dict[str, int]:
     "--replicas", type=click.IntRange(1, 32), default=3, show_default=True, help="Chat replicas (local target)."
 )
 @click.option(
+    "--users",
+    type=click.IntRange(1, 1_000_000),
+    default=10_000,
+    show_default=True,
+    help="Concurrent users to size the stack for (local: HAProxy processes and the fewest chat replicas).",
+)
+@click.option(
     "--port",
     "ports",
     multiple=True,
@@ -52,14 +59,24 @@ def _ports(specs: tuple[str, ...]) -> dict[str, int]:
     help="Extra setting for every chat replica, e.g. CHAT_RATE_LIMIT=200 (repeatable; local target).",
 )
 def command(
-    target_name: str, state_dir: Path | None, replicas: int, ports: tuple[str, ...], chat_env: tuple[str, ...]
+    *,
+    target_name: str,
+    state_dir: Path | None,
+    replicas: int,
+    users: int,
+    ports: tuple[str, ...],
+    chat_env: tuple[str, ...],
 ) -> None:
-    """Start the stack (local: etcd, Patroni x3, HAProxy, Redis, fault proxy, Prometheus, chat) until healthy.
+    """Start the stack (local: etcd, Patroni x3, an HAProxy tier, Redis, fault proxy, Prometheus, chat) until
+    healthy, sized for ``--users`` concurrent users (every process may hold 20,000 open files: one HAProxy
+    process per 8,000 users plus one, sharing the chat port; at least one chat replica per 8,000 plus one).
 
     A second ``up`` says the stack is already running and prints its endpoints.
     """
     local = (
-        {"replicas": replicas, "ports": _ports(ports), "chat_env": _pairs(chat_env)} if target_name == "local" else {}
+        {"replicas": replicas, "ports": _ports(ports), "chat_env": _pairs(chat_env), "users": users}
+        if target_name == "local"
+        else {}
     )
     target = open_target(target_name, state_dir, **local)
     if target.is_up():

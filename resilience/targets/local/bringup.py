@@ -1,10 +1,10 @@
 """Cold bring-up of the local stack, in parallel where the dependencies allow.
 
-supervisord (subreaper) -> etcd + Redis + HAProxy + Prometheus + Alertmanager + alert receiver + fault
+supervisord (subreaper) -> etcd + Redis + the HAProxy tier + Prometheus + Alertmanager + alert receiver + fault
 proxy at once
 -> 3 x Patroni at once (one bootstraps, two clone from it in parallel) -> application role and
 database -> chat replicas -> wait: leader + sync replica, HAProxy-RW on the leader only, every
-chat replica ready behind HAProxy.
+chat replica ready behind every HAProxy process.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from resilience.targets.local.layout import (
     Secrets,
     StackState,
     allocate_ports,
+    lb_processes_for,
     port_names,
+    replicas_for,
     scope_for,
 )
 from resilience.targets.local.pgbin import prepare_bin_dir
@@ -36,7 +38,10 @@ from resilience.targets.local.waiting import Waiter
 
 __all__ = ["bring_up", "create_app_database", "plan_state", "prepare_dirs", "write_configs"]
 
-_BASE = ("etcd", "redis", "haproxy", *monitoring.COMPONENTS)
+_BASE = ("etcd", "redis", *monitoring.COMPONENTS)
+
+DEFAULT_USERS = 10_000
+"""The concurrent WebSocket users a plain ``up`` sizes the stack for (the chat service's target)."""
 
 
 def plan_state(
@@ -44,14 +49,24 @@ def plan_state(
     replicas: int,
     fixed_ports: Mapping[str, int] | None = None,
     chat_env: Mapping[str, str] | None = None,
+    users: int = DEFAULT_USERS,
 ) -> StackState:
-    """Fresh state for a stack of ``replicas`` chat replicas: ports (free ones, or ``fixed_ports`` by
-    name), components, releases, extra chat settings."""
-    ports = allocate_ports(port_names(replicas), fixed_ports)
+    """Fresh state for a stack sized for ``users`` concurrent users: at least ``replicas`` chat replicas
+    (more when ``users`` need them, ``replicas_for``), an HAProxy tier of ``lb_processes_for(users)``
+    processes, ports (free ones, or ``fixed_ports`` by name), components, releases, extra chat settings."""
+    replicas = max(replicas, replicas_for(users))
+    lbs = lb_processes_for(users)
+    ports = allocate_ports(port_names(replicas, lbs), fixed_ports)
     state = StackState(
-        replicas=replicas, ports=ports, scope=scope_for(layout.root), chat_env=configs.validate_chat_env(chat_env or {})
+        replicas=replicas,
+        ports=ports,
+        scope=scope_for(layout.root),
+        chat_env=configs.validate_chat_env(chat_env or {}),
+        users=users,
+        lb_processes=lbs,
     )
-    state.components = [*_BASE, "toxiproxy", *DB_NODES, *state.chat_names()]
+    state.components = ["etcd", "redis", *state.lb_names(), *monitoring.COMPONENTS, "toxiproxy", *DB_NODES]
+    state.components += state.chat_names()
     state.replica_releases = dict.fromkeys(state.chat_names(), "good")
     return state
 
@@ -86,7 +101,8 @@ def write_configs(layout: Layout, state: StackState, sec: Secrets, bins: Binarie
         configs.write_private(
             layout.patroni_conf(node), configs.patroni_yaml(node, state, sec, layout, bins), uid=uid, gid=gid
         )
-    (layout.conf / "haproxy.cfg").write_text(wiring.haproxy_cfg(state, layout))
+    for name in state.lb_names():
+        layout.lb_conf(name).write_text(wiring.haproxy_cfg(state, layout, name))
     monitoring.write_monitoring(layout, state)
     (layout.conf / "proxies.json").write_text(wiring.proxies_json(state))
     prepare_bin_dir(layout.bin, bins.pg_bin)
@@ -132,7 +148,7 @@ def bring_up(layout: Layout, state: StackState, sec: Secrets, progress: Progress
     waiter = Waiter(layout, state, progress, t0)
     checks = view.health_checks()
 
-    base = [c for c in state.components if c in (*_BASE, "toxiproxy")]
+    base = [c for c in state.components if c in (*_BASE, "toxiproxy", *state.lb_names())]
     # Patroni takes longer to import than etcd to elect itself, and a chat replica retries its database
     # until it exists (readiness follows): start everything together, then wait in dependency order.
     for name in [*base, *DB_NODES, *state.chat_names()]:
@@ -159,5 +175,9 @@ def _all_db_running(view: StackView) -> bool:
 
 
 def _chat_behind_lb(view: StackView) -> bool:
-    servers = view.haproxy() or {}
-    return all(servers.get(("chat", n), "").startswith("UP") for n in view.state.chat_names())
+    """Every chat replica UP in every HAProxy process of the tier."""
+    tier = view.lb_servers()
+    return all(
+        servers is not None and all(servers.get(("chat", n), "").startswith("UP") for n in view.state.chat_names())
+        for servers in tier.values()
+    )

@@ -7,6 +7,7 @@ the supervisord programs and the chat replicas' environment (HAProxy, the fault 
 
 from __future__ import annotations
 
+import resource
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -166,9 +167,10 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
         {"app": "redis"},
         priority=100,
     )
-    haproxy = Program(
-        "haproxy", (bins.haproxy, "-db", "-f", str(layout.conf / "haproxy.cfg")), {"app": "haproxy"}, priority=100
-    )
+    lbs = [
+        Program(name, (bins.haproxy, "-db", "-f", str(layout.lb_conf(name))), {"app": "haproxy"}, priority=100)
+        for name in state.lb_names()
+    ]
     watchers = [
         Program(name, argv, {"app": name}, priority=100)
         for name, argv in monitoring.argvs(
@@ -217,7 +219,7 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
         )
         for name in state.chat_names()
     ]
-    return [p for p in (etcd, redis, haproxy, *watchers, toxiproxy, *dbs, *chats) if p.name in state.components]
+    return [p for p in (etcd, redis, *lbs, *watchers, toxiproxy, *dbs, *chats) if p.name in state.components]
 
 
 def _program_section(prog: Program, layout: Layout, scope: str) -> str:
@@ -250,8 +252,17 @@ def _program_section(prog: Program, layout: Layout, scope: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def supervisord_conf(progs: list[Program], layout: Layout, scope: str) -> str:
-    """supervisord.conf: XML-RPC on a unix socket in the state dir, every program with autostart off."""
+def _fd_ceiling() -> int:
+    """The hard open-files limit (every program may raise its soft limit to it; 20,000 here)."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return 1_048_576 if hard == resource.RLIM_INFINITY else int(min(hard, 1_048_576))
+
+
+def supervisord_conf(progs: list[Program], layout: Layout, scope: str, minfds: int | None = None) -> str:
+    """supervisord.conf: XML-RPC on a unix socket in the state dir, every program with autostart off.
+    ``minfds`` (default: the hard limit) is the soft open-files limit supervisord sets and its programs
+    inherit: HAProxy and the chat replicas hold thousands of sockets each."""
+    minfds = minfds or _fd_ceiling()
     head = f"""[unix_http_server]
 file={layout.supervisor_sock}
 chmod=0700
@@ -264,7 +275,7 @@ pidfile={layout.supervisord_pid}
 childlogdir={layout.logs}
 identifier={scope}
 loglevel=info
-minfds=4096
+minfds={minfds}
 
 [rpcinterface:supervisor]
 supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface

@@ -7,7 +7,8 @@ Everything a running stack needs to be found, inspected and stopped again lives 
     secrets.json      passwords and the JWT / issuer secrets (mode 0600)
     supervisord.conf  generated; holds the chat env, so mode 0600
     supervisor.sock   supervisord's XML-RPC socket
-    conf/             patroni-pg-N.yml (owned by postgres, 0600), haproxy.cfg, prometheus.yml, rules/,
+    conf/             patroni-pg-N.yml (owned by postgres, 0600), haproxy.cfg (haproxy-K.cfg for each further
+                      process of the load-balancer tier), prometheus.yml, rules/,
                       alertmanager.yml, proxies.json
     data/             etcd, pg-N (owned by postgres, 0700), prometheus, alertmanager, alerts.jsonl (the
                       alert receiver's record) -- wiped by every ``up``
@@ -22,6 +23,7 @@ import contextlib
 import grp
 import hashlib
 import json
+import math
 import os
 import pwd
 import secrets
@@ -38,14 +40,20 @@ from resilience.errors import ConfigError, TargetError
 
 __all__ = [
     "DB_NODES",
+    "LB_USERS_PER_PROCESS",
     "STATE_ROOT",
+    "USERS_PER_REPLICA",
     "Layout",
     "Secrets",
     "StackState",
     "allocate_ports",
     "blocked_ancestor",
     "default_state_dir",
+    "lb_names",
+    "lb_processes_for",
+    "lb_stats_port_name",
     "port_names",
+    "replicas_for",
     "scope_for",
     "write_secret_file",
 ]
@@ -54,6 +62,39 @@ DB_NODES = ("pg-1", "pg-2", "pg-3")
 """PostgreSQL node names (Patroni member names and pod names)."""
 
 _STATE_VERSION = 1
+
+LB_USERS_PER_PROCESS = 8000
+"""WebSocket users one HAProxy process of the load-balancer tier is sized for. A proxied connection costs
+two descriptors (client and server side) and every process has a hard limit of 20,000 open files, so one
+process cannot hold 10,000 users; each gets ``maxconn`` ``LB_MAXCONN`` (its descriptors' ceiling)."""
+
+LB_MAXCONN = 9000
+"""HAProxy's ``maxconn`` per process: 2 x 9,000 descriptors + listeners, checks and logs < 20,000."""
+
+USERS_PER_REPLICA = 15_000
+"""WebSocket users one chat replica may hold: one descriptor each, under the 20,000 limit with room for its
+database pool, Redis and logs (CPU, not descriptors, is what limits a replica on a small box)."""
+
+
+def lb_processes_for(users: int) -> int:
+    """HAProxy processes for ``users``: enough at ``LB_USERS_PER_PROCESS`` each, plus one, so the tier still
+    holds them when a process dies (the kernel spreads new connections over the live ones); at least 2."""
+    return max(2, math.ceil(users / LB_USERS_PER_PROCESS) + 1)
+
+
+def replicas_for(users: int) -> int:
+    """The fewest chat replicas whose descriptors hold ``users`` (``USERS_PER_REPLICA`` each)."""
+    return math.ceil(users / USERS_PER_REPLICA)
+
+
+def lb_names(processes: int) -> list[str]:
+    """The load-balancer tier's process names: ``haproxy``, ``haproxy-2``, ... ``haproxy-N``."""
+    return ["haproxy", *(f"haproxy-{k}" for k in range(2, processes + 1))]
+
+
+def lb_stats_port_name(name: str) -> str:
+    """The stats port of LB process ``name``: ``haproxy-stats`` for ``haproxy``, ``haproxy-stats-K`` else."""
+    return "haproxy-stats" if name == "haproxy" else f"haproxy-stats-{name.rsplit('-', 1)[1]}"
 
 
 STATE_ROOT = Path("/var/lib/resilience/state")
@@ -127,7 +168,15 @@ class Layout:
 
     @property
     def haproxy_sock(self) -> Path:
+        """The first LB process's admin socket (``lb_sock`` for any of them)."""
         return self.run / "haproxy.sock"
+
+    def lb_sock(self, name: str) -> Path:
+        """The admin (runtime API) socket of LB process ``name`` (``haproxy``, ``haproxy-2``, ...)."""
+        return self.run / f"{name}.sock"
+
+    def lb_conf(self, name: str) -> Path:
+        return self.conf / f"{name}.cfg"
 
     @property
     def lock_file(self) -> Path:
@@ -169,8 +218,10 @@ def scope_for(root: Path) -> str:
     return "rs-" + hashlib.sha1(str(root.resolve()).encode(), usedforsecurity=False).hexdigest()[:10]
 
 
-def port_names(replicas: int) -> list[str]:
-    """Every port a stack of ``replicas`` chat replicas needs, by name."""
+def port_names(replicas: int, lb_processes: int = 1) -> list[str]:
+    """Every port a stack of ``replicas`` chat replicas and ``lb_processes`` HAProxy processes needs, by
+    name (the processes share ``haproxy-rw`` and ``haproxy-chat`` with SO_REUSEPORT; each has its own
+    stats port)."""
     names = [
         "etcd",
         "etcd-peer",
@@ -185,6 +236,7 @@ def port_names(replicas: int) -> list[str]:
         "alertmanager",
         "alert-receiver",
     ]
+    names += [lb_stats_port_name(n) for n in lb_names(lb_processes)[1:]]
     for node in DB_NODES:
         names += [node, f"{node}-api"]
     names += [f"chat-{i}" for i in range(1, replicas + 1)]
@@ -281,10 +333,18 @@ class StackState:
     components: list[str] = field(default_factory=list)
     chat_env: dict[str, str] = field(default_factory=dict)
     """Extra CHAT_* settings for every replica (``up --chat-env``), e.g. CHAT_RATE_LIMIT."""
+    users: int = 0
+    """The concurrent users the stack was sized for (``up --users``; 0: a state file from before)."""
+    lb_processes: int = 1
+    """HAProxy processes of the load-balancer tier."""
     version: int = _STATE_VERSION
 
     def chat_names(self) -> list[str]:
         return [f"chat-{i}" for i in range(1, self.replicas + 1)]
+
+    def lb_names(self) -> list[str]:
+        """The load-balancer tier's processes (components with ``app=haproxy``)."""
+        return lb_names(self.lb_processes)
 
     def save(self, path: Path) -> None:
         tmp = path.with_suffix(".tmp")

@@ -40,13 +40,15 @@ def _replica_ready(view: StackView, name: str, release: str) -> bool:
 
 
 def _set_lb_state(view: StackView, name: str, lb_state: str) -> None:
-    """``drain`` (no new requests, open ones finish) or ``ready`` for replica ``name`` in HAProxy."""
-    try:
-        answer = probes.haproxy_command(str(view.layout.haproxy_sock), f"set server chat/{name} state {lb_state}")
-    except OSError as exc:
-        raise TargetError(f"HAProxy admin socket {view.layout.haproxy_sock}: {exc}") from exc
-    if answer:
-        raise TargetError(f"HAProxy refused 'set server chat/{name} state {lb_state}': {answer}")
+    """``drain`` (no new requests, open ones finish) or ``ready`` for replica ``name`` in every HAProxy
+    process of the tier (each has its own admin socket)."""
+    for lb, sock in view.lb_sockets().items():
+        try:
+            answer = probes.haproxy_command(sock, f"set server chat/{name} state {lb_state}")
+        except OSError as exc:
+            raise TargetError(f"HAProxy admin socket of {lb} ({sock}): {exc}") from exc
+        if answer:
+            raise TargetError(f"HAProxy {lb} refused 'set server chat/{name} state {lb_state}': {answer}")
 
 
 def _roll_one(view: StackView, bins: Binaries, name: str, release: str, deadline: float) -> None:

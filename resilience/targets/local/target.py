@@ -67,12 +67,17 @@ class LocalTarget:
         replicas: int = 3,
         ports: Mapping[str, int] | None = None,
         chat_env: Mapping[str, str] | None = None,
+        users: int = bringup.DEFAULT_USERS,
         **_: Any,
     ) -> None:
         """``ports`` pins ports by name (``redis``, ``haproxy-chat``, ``pg-1``, ...); the rest are picked free.
-        ``chat_env`` adds CHAT_* settings to every chat replica (``CHAT_RATE_LIMIT``, ``CHAT_DB_POOL_MAX``...)."""
+        ``chat_env`` adds CHAT_* settings to every chat replica (``CHAT_RATE_LIMIT``, ``CHAT_DB_POOL_MAX``...).
+        ``users`` sizes the HAProxy tier and the fewest chat replicas for that many concurrent users."""
         if replicas < 1:
             raise ConfigError(f"replicas must be at least 1, got {replicas}")
+        if users < 1:
+            raise ConfigError(f"users must be at least 1, got {users}")
+        self.users = users
         self.name = name
         self.replicas = replicas
         self.fixed_ports = dict(ports or {})
@@ -153,7 +158,11 @@ class LocalTarget:
             if self._has_leftovers():
                 say("cleaning up after a previous run that did not shut down")
                 tear_down(self.layout, None)
-            state = bringup.plan_state(self.layout, self.replicas, self.fixed_ports, self.chat_env)
+            state = bringup.plan_state(self.layout, self.replicas, self.fixed_ports, self.chat_env, self.users)
+            say(
+                f"sized for {state.users:,} users: {state.lb_processes} HAProxy processes, "
+                f"{state.replicas} chat replicas"
+            )
             bringup.prepare_dirs(self.layout, uid, gid)
             sec = Secrets.load_or_create(self.layout.secrets_file)
             bringup.write_configs(self.layout, state, sec, bins, uid=uid, gid=gid)
@@ -189,6 +198,8 @@ class LocalTarget:
             "state_dir": str(self.layout.root),
             "supervisord_pid": view.state.supervisord_pid,
             "release": view.state.release,
+            "sized_for_users": view.state.users or None,
+            "lb_processes": view.state.lb_names(),
             "db": [
                 {"name": n.name, "role": n.role, "state": n.state, "sync": n.sync, "lag_bytes": n.lag_bytes}
                 for n in snap.nodes or []

@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from resilience.targets.base import DbNode, Endpoints, Pod
 from resilience.targets.local import probes
-from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState
+from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, lb_stats_port_name
 from resilience.targets.local.supervisor import ProcInfo, Supervisor
 
-__all__ = ["Snapshot", "StackView", "db_routing_ok"]
+__all__ = ["Snapshot", "StackView", "db_routing_ok", "merge_lb_servers"]
 
 _STATIC_LABELS = {
     "etcd": {"app": "etcd"},
@@ -28,6 +28,20 @@ _STATIC_LABELS = {
     "toxiproxy": {"app": "toxiproxy"},
 }
 _DB_UP_STATES = ("running", "streaming")
+
+
+def merge_lb_servers(tier: dict[str, dict[tuple[str, str], str] | None]) -> dict[tuple[str, str], str] | None:
+    """One view of the HAProxy tier from each process's server statuses: a server is ``UP`` only when every
+    answering process has it UP (else the first other status seen); None when no process answers."""
+    answering = [servers for servers in tier.values() if servers is not None]
+    if not answering:
+        return None
+    merged: dict[tuple[str, str], str] = {}
+    for servers in answering:
+        for key, status in servers.items():
+            if key not in merged or (merged[key].startswith("UP") and not status.startswith("UP")):
+                merged[key] = status
+    return merged
 
 
 def db_routing_ok(nodes: list[DbNode] | None, servers: dict[tuple[str, str], str] | None) -> bool:
@@ -66,7 +80,24 @@ class StackView:
         return probes.patroni_cluster(self.state.ports[f"{n}-api"] for n in DB_NODES)
 
     def haproxy(self) -> dict[tuple[str, str], str] | None:
-        return probes.haproxy_servers(self.state.ports["haproxy-stats"])
+        """Server statuses of the whole HAProxy tier (``merge_lb_servers``): UP only when UP in every
+        answering process."""
+        return merge_lb_servers(self.lb_servers())
+
+    def lb_servers(self) -> dict[str, dict[tuple[str, str], str] | None]:
+        """Each HAProxy process's server statuses (None: its stats page does not answer)."""
+        names = self.state.lb_names()
+        if len(names) == 1:
+            return {names[0]: self._lb_stats(names[0])}
+        with ThreadPoolExecutor(max_workers=len(names)) as pool:
+            return dict(zip(names, pool.map(self._lb_stats, names), strict=True))
+
+    def _lb_stats(self, name: str) -> dict[tuple[str, str], str] | None:
+        return probes.haproxy_servers(self.state.ports[lb_stats_port_name(name)])
+
+    def lb_sockets(self) -> dict[str, str]:
+        """Each HAProxy process's admin socket (runtime API): a drain or ``set server`` goes to every one."""
+        return {name: str(self.layout.lb_sock(name)) for name in self.state.lb_names()}
 
     def health_checks(self) -> dict[str, Callable[[], bool]]:
         """Component name -> its own health probe (PostgreSQL nodes are judged from Patroni's view)."""
@@ -74,10 +105,11 @@ class StackView:
         checks: dict[str, Callable[[], bool]] = {
             "etcd": lambda: probes.etcd_healthy(p["etcd"]),
             "redis": lambda: probes.redis_ping(p["redis"], self.secrets.redis),
-            "haproxy": lambda: self.haproxy() is not None,
             "prometheus": lambda: probes.http_ok(f"http://127.0.0.1:{p['prometheus']}/-/ready"),
             "toxiproxy": lambda: probes.http_ok(f"http://127.0.0.1:{p['toxiproxy']}/version"),
         }
+        for name in self.state.lb_names():
+            checks[name] = self._lb_check(name)
         if "alertmanager" in self.state.components:
             checks["alertmanager"] = lambda: probes.http_ok(f"http://127.0.0.1:{p['alertmanager']}/-/ready")
         if "alert-receiver" in self.state.components:
@@ -85,6 +117,9 @@ class StackView:
         for name in self.state.chat_names():
             checks[name] = self._chat_check(p[name])
         return checks
+
+    def _lb_check(self, name: str) -> Callable[[], bool]:
+        return lambda: self._lb_stats(name) is not None
 
     @staticmethod
     def _chat_check(port: int) -> Callable[[], bool]:
@@ -129,7 +164,7 @@ class StackView:
                 behind_lb = servers.get(("chat", name), "").startswith("UP")
                 ready = bool(pid and snap.health.get(name) and behind_lb)
             else:
-                labels = dict(_STATIC_LABELS[name])
+                labels = dict(_STATIC_LABELS.get(name) or _STATIC_LABELS["haproxy"])  # haproxy-K: the LB tier
                 ready = bool(pid and snap.health.get(name))
             pods.append(Pod(name, labels, ready, pid, snap.restarts.get(name, 0)))
         return pods

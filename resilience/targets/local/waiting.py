@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from resilience.errors import TargetError
 from resilience.targets.base import Progress
-from resilience.targets.local.layout import Layout, StackState
+from resilience.targets.local.layout import Layout, StackState, lb_stats_port_name
 from resilience.targets.local.supervisor import Supervisor
 
 __all__ = ["Waiter", "port_names_of", "startup_failure"]
@@ -20,8 +20,9 @@ _MAX_CRASHES = 4
 
 def port_names_of(component: str, ports: dict[str, int]) -> list[str]:
     """The names of the ports ``component`` listens on."""
-    if component == "haproxy":
-        return [n for n in ports if n.startswith("haproxy-")]
+    if component == "haproxy" or (component.startswith("haproxy-") and component[8:].isdigit()):
+        own = lb_stats_port_name(component)
+        return [n for n in ports if n in ("haproxy-rw", "haproxy-chat", own)]
     if component == "toxiproxy":
         return [n for n in ports if n == "toxiproxy" or n.startswith("proxy-")]
     return [n for n in ports if n in (component, f"{component}-api", f"{component}-peer")]

@@ -1,26 +1,36 @@
 """How the local stack's parts reach each other (pure: text in, text out): HAProxy's frontends (chat
 replicas, the read-write PostgreSQL entry that follows Patroni's ``/primary``), the fault proxy's proxies
 in front of PostgreSQL and Redis (Prometheus' scrape targets: ``monitoring.py``).
+
+The load balancer is a tier of N HAProxy processes, the way production runs several LB instances::
+
+    clients ──► 127.0.0.1:haproxy-chat ──kernel (SO_REUSEPORT)──► haproxy | haproxy-2 | ... ──► chat-1..M
+    fault proxy ──► 127.0.0.1:haproxy-rw ──────── same ─────────► each follows Patroni's /primary
+
+Every process binds the same two ports (HAProxy sets SO_REUSEPORT on its listeners; the kernel spreads
+new connections over the live processes) and runs its own health checks; each has its own stats port
+and admin socket (``Layout.lb_sock``), so a drain or a stats read is done once per process.
 """
 
 from __future__ import annotations
 
 import json
 
-from resilience.targets.local.layout import DB_NODES, Layout, StackState
+from resilience.targets.local.layout import DB_NODES, LB_MAXCONN, Layout, StackState, lb_stats_port_name
 
 __all__ = ["haproxy_cfg", "proxies_json"]
 
 
-def haproxy_cfg(state: StackState, layout: Layout) -> str:
-    """HAProxy: read-write frontend following the Patroni leader; chat frontend with readiness checks; an
-    admin socket through which a rollout drains a replica before stopping it."""
+def haproxy_cfg(state: StackState, layout: Layout, name: str = "haproxy") -> str:
+    """LB process ``name``: read-write frontend following the Patroni leader; chat frontend with readiness
+    checks (both ports shared by the tier); its own stats port and admin socket, through which a rollout
+    drains a replica before stopping it."""
     p = state.ports
     pg_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check port {p[n + '-api']}" for n in DB_NODES)
     chat_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check" for n in state.chat_names())
     return f"""global
-    maxconn 4096
-    stats socket {layout.haproxy_sock} mode 600 level admin
+    maxconn {LB_MAXCONN}
+    stats socket {layout.lb_sock(name)} mode 600 level admin
 
 defaults
     timeout connect 250ms
@@ -31,7 +41,7 @@ defaults
 
 listen stats
     mode http
-    bind 127.0.0.1:{p["haproxy-stats"]}
+    bind 127.0.0.1:{p[lb_stats_port_name(name)]}
     stats enable
     stats uri /stats
     stats refresh 5s
@@ -47,6 +57,7 @@ listen postgres-rw
 listen chat
     mode http
     bind 127.0.0.1:{p["haproxy-chat"]}
+    maxconn {LB_MAXCONN}
     balance roundrobin
     option redispatch
     retries 2

@@ -73,7 +73,8 @@ def _send(target: Target, room: str, body: str) -> int:
 
 
 def test_up_brings_every_component_to_healthy(stack: LocalTarget, state_dir: Path) -> None:
-    """After up: every component healthy, one primary, a chat send through HAProxy and the fault proxy works."""
+    """After up: every component healthy (the HAProxy tier of a stack sized for 10,000 users is three
+    processes), one primary, a chat send through HAProxy and the fault proxy works."""
     assert isinstance(stack, Target)
     assert isinstance(get_target("local", state_dir=stack.layout.root), LocalTarget)
     status = stack.status()
@@ -83,6 +84,8 @@ def test_up_brings_every_component_to_healthy(stack: LocalTarget, state_dir: Pat
         "etcd",
         "redis",
         "haproxy",
+        "haproxy-2",
+        "haproxy-3",
         "prometheus",
         "alertmanager",
         "alert-receiver",
@@ -149,6 +152,29 @@ def test_killed_chat_replica_is_restarted_and_back_behind_haproxy(stack: LocalTa
         time.sleep(0.2)
     assert pod.restarts == victim.restarts + 1
     assert stack.wait_ready("app=chat-api", timeout=30) < 30
+
+
+def test_a_killed_lb_process_leaves_the_tier_serving_and_comes_back(stack: LocalTarget) -> None:
+    """SIGKILL of one HAProxy process of the tier: the others keep the shared chat port serving (new
+    connections go to the live listeners; a send may retry once while the chat replicas' database
+    connections through it reconnect), and supervisord restarts it with every replica UP behind it."""
+    [victim] = stack.kill("app=haproxy", count=1)
+    codes = [_send(stack, "lb-room", f"after-kill-{i}") for i in range(20)]
+    assert codes.count(201) >= 18, codes
+    deadline = time.monotonic() + 30
+    while True:
+        pod = next(p for p in stack.pods("app=haproxy") if p.name == victim.name)
+        if pod.ready and pod.pid != victim.pid:
+            break
+        assert time.monotonic() < deadline, f"{victim.name} not back: {pod}"
+        time.sleep(0.2)
+    servers = stack._view().lb_servers()[victim.name] or {}
+    deadline = time.monotonic() + 15
+    while not all(servers.get(("chat", n), "").startswith("UP") for n in stack._view().state.chat_names()):
+        assert time.monotonic() < deadline, servers
+        time.sleep(0.2)
+        servers = stack._view().lb_servers()[victim.name] or {}
+    assert stack.status().healthy
 
 
 def test_primary_postmaster_crash_fails_over_and_writes_resume(stack: LocalTarget) -> None:
