@@ -288,7 +288,7 @@ serverurl=unix://{layout.supervisor_sock}
 
 
 def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bins: Binaries) -> str:
-    """Patroni's configuration for ``node``: etcd3 DCS, synchronous mode, fast failover."""
+    """Patroni's configuration for ``node``: etcd3 DCS, quorum commit, fast failover."""
     p = state.ports
     conf: dict[str, Any] = {
         "scope": state.scope,
@@ -307,7 +307,12 @@ def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bin
                 "loop_wait": 1,
                 "retry_timeout": 5,
                 "primary_start_timeout": 0,
-                "synchronous_mode": True,
+                # Quorum commit (Patroni >= 4.0): synchronous_standby_names = ANY 1 (both replicas), so
+                # every replica that streams is a synchronous one and a commit waits for either. After a
+                # failover the old primary rejoins as a synchronous replica (with plain synchronous mode
+                # and node count 1 the new leader keeps the surviving replica and the old primary comes
+                # back asynchronous), and losing one replica never stalls a commit.
+                "synchronous_mode": "quorum",
                 "synchronous_node_count": 1,
                 "postgresql": {
                     "use_pg_rewind": True,
