@@ -45,6 +45,7 @@ __all__ = [
     "StepVerdict",
     "clearly_breaks",
     "find_knee",
+    "fit_knee",
     "headroom",
     "knee_interval",
     "should_stop",
@@ -82,6 +83,12 @@ class StepResult:
     started: float | None = None
     """Epoch seconds of the measurement window."""
     ended: float | None = None
+    conclusive: bool = True
+    """False when the step cannot speak for the service (e.g. the load generator was saturated)."""
+    inconclusive_reason: str | None = None
+    recovery_s: float | None = None
+    """Seconds from a disruption inside the window (a failover) until the SLO held again; None: not
+    recovered within the window, or no disruption."""
 
 
 class StepVerdict(enum.StrEnum):
@@ -92,6 +99,8 @@ class StepVerdict(enum.StrEnum):
     """Over the limit, but not clearly (may be noise)."""
     BROKEN = "broken"
     """Clearly over the limit: the condition stops here."""
+    INCONCLUSIVE = "inconclusive"
+    """The step cannot speak for the service (the load generator was saturated): left out of the knee."""
 
 
 def _rate_ratio(value: float, limit: float) -> float:
@@ -118,7 +127,7 @@ def slo_ratio(step: StepResult, slo: Slo) -> float:
 
 def _wilson_low(rate: float, n: int) -> float:
     """Lower end of the Wilson interval of a proportion measured as ``rate`` over ``n`` trials."""
-    if n <= 0:
+    if n <= 0 or rate <= 0:
         return 0.0
     k = round(rate * n)
     return float(stats.binomtest(k, n).proportion_ci(_WILSON_CONFIDENCE, method="wilson").low)
@@ -179,13 +188,18 @@ class Knee:
 
 def find_knee(steps: Sequence[StepResult], slo: Slo) -> Knee:
     """The knee of one stepped run (steps in any order; duplicate users are fitted as they come)."""
-    if not steps:
+    return fit_knee([(s.users, slo_ratio(s, slo)) for s in steps])
+
+
+def fit_knee(points: Sequence[tuple[int, float]]) -> Knee:
+    """The knee from (users, SLO ratio) points, any order: the monotone fit described in the module doc."""
+    if not points:
         raise ValueError("find_knee needs at least one step")
-    ordered = sorted(steps, key=lambda s: s.users)
-    ratios = np.clip([slo_ratio(s, slo) for s in ordered], _RATIO_FLOOR, _RATIO_CEIL)
+    ordered = sorted(points, key=lambda p: p[0])
+    ratios = np.clip([r for _, r in ordered], _RATIO_FLOOR, _RATIO_CEIL)
     fitted = np.exp(isotonic_regression(np.log(ratios), increasing=True).x)
-    holding = [s.users for s, r in zip(ordered, fitted, strict=True) if r <= 1.0 + 1e-9]
-    failing = [s.users for s, r in zip(ordered, fitted, strict=True) if r > 1.0 + 1e-9]
+    holding = [u for (u, _), r in zip(ordered, fitted, strict=True) if r <= 1.0 + 1e-9]
+    failing = [u for (u, _), r in zip(ordered, fitted, strict=True) if r > 1.0 + 1e-9]
     return Knee(
         users=max(holding, default=0),
         break_users=min(failing, default=None),

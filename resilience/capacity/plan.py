@@ -6,7 +6,9 @@ Example::
     target: local
     target_users: 10000
     load: {spawn_rate: 100, think_time_s: 5, warmup_s: 5}   # resilience.scenario.LoadSpec, users per step
-    steps: {from: 50, to: 1000, by: 50}                   # or a list: [50, 100, 200, 400]
+    search: {start: 10, factor: 2, max: 20000, resolution: 0.05}   # grow x2 until the SLO clearly breaks,
+                                                          # then bisect until break <= knee * 1.05
+    # or a fixed ladder instead of search: steps: {from: 50, to: 1000, by: 50} or [50, 100, 200, 400]
     hold_s: 20                                            # measured window of each step, after warm-up
     latency: ack                                          # p95 of send->ack (or: all request kinds)
     repeats: 3
@@ -16,10 +18,12 @@ Example::
       - {name: healthy, fault: none}
       - {name: chat-replica-down, fault: chat-replica-down}
       - {name: db-latency-50ms, fault: db-latency, latency_ms: 50}
-      - {name: db-failover, fault: db-failover, mode: primary-crash}
+      - {name: db-failover, fault: db-failover, mode: primary-crash, hold_s: 30, recovery_limit_s: 15}
       - {name: redis-down, fault: redis-down}
 
-A condition may override SLO keys (``slo: {error_rate: 0.01}``). ``load_capacity_plan`` validates the
+A condition may override SLO keys (``slo: {error_rate: 0.01}``) and the hold (``hold_s``). A ``db-failover``
+condition breaks the SLO at any load by design (the failover is inside every window): it is judged on its
+time to recover (SLO holding again for 3 s) against ``recovery_limit_s`` instead. ``load_capacity_plan`` validates the
 whole file and raises ``ConfigError("file:line: field: message")`` on the first problem.
 """
 
@@ -36,7 +40,7 @@ from resilience.scenario import LoadSpec, Located, load_mapping, validation_erro
 from resilience.slo import Slo
 from resilience.targets.base import FailoverMode
 
-__all__ = ["CapacityPlan", "ConditionPlan", "FaultKind", "LoadedPlan", "load_capacity_plan"]
+__all__ = ["CapacityPlan", "ConditionPlan", "FaultKind", "LoadedPlan", "SearchSpec", "load_capacity_plan"]
 
 MAX_STEPS = 200
 
@@ -72,6 +76,15 @@ class ConditionPlan(_Model):
     mode: FailoverMode = FailoverMode.PRIMARY_CRASH
     failover_at_s: float = Field(default=1.0, ge=0, le=600)
     replicas: int = Field(default=1, ge=1, le=64)
+    hold_s: float | None = Field(default=None, gt=0, le=3600)
+    """This condition's measured window, when it differs from the plan's."""
+    recovery_limit_s: float = Field(default=15.0, gt=0, le=3600)
+    """A disruption condition holds at a load when it recovers within this (see ``disruption``)."""
+
+    @property
+    def disruption(self) -> bool:
+        """The condition breaks the SLO inside every window by design: judged on time to recover."""
+        return self.fault is FaultKind.DB_FAILOVER
 
     @field_validator("slo")
     @classmethod
@@ -86,7 +99,11 @@ class ConditionPlan(_Model):
             FaultKind.NONE: {},
             FaultKind.CHAT_REPLICA_DOWN: {"replicas": self.replicas},
             FaultKind.DB_LATENCY: {"latency_ms": self.latency_ms, "jitter_ms": self.jitter_ms},
-            FaultKind.DB_FAILOVER: {"mode": self.mode.value, "failover_at_s": self.failover_at_s},
+            FaultKind.DB_FAILOVER: {
+                "mode": self.mode.value,
+                "failover_at_s": self.failover_at_s,
+                "recovery_limit_s": self.recovery_limit_s,
+            },
             FaultKind.REDIS_DOWN: {},
         }
         return {"kind": self.fault.value, **options[self.fault]}
@@ -103,6 +120,25 @@ class Ladder(_Model):
         return list(range(self.from_, self.to + 1, self.by))
 
 
+class SearchSpec(_Model):
+    """``{start: 10, factor: 2, max: 20000, resolution: 0.05}``: how the knee is searched for."""
+
+    start: int = Field(default=10, ge=1)
+    factor: float = Field(default=2.0, gt=1, le=10)
+    """Growth per step until the SLO clearly breaks (and shrink per step below a failing start)."""
+    max: int = Field(default=20_000, ge=1)
+    """Never more users than this; holding here gives a lower bound."""
+    min: int = Field(default=1, ge=1)
+    resolution: float = Field(default=0.05, gt=0, lt=1)
+    """Bisect until the first failing users are within this share above the knee."""
+
+    @model_validator(mode="after")
+    def _range(self) -> SearchSpec:
+        if not self.min <= self.start <= self.max:
+            raise ValueError(f"need min <= start <= max, got {self.min}, {self.start}, {self.max}")
+        return self
+
+
 class CapacityPlan(_Model):
     """A capacity run: which conditions, which ladder, which SLO, how long at most."""
 
@@ -113,7 +149,9 @@ class CapacityPlan(_Model):
     """The users the service must serve; headroom is measured against it."""
     load: LoadSpec = Field(default_factory=LoadSpec)
     """Load per step (``users`` is replaced by the step's users; ``warmup_s`` is each step's warm-up)."""
-    steps: list[int] | Ladder
+    steps: list[int] | Ladder | None = None
+    """A fixed ladder instead of the search (either ``steps`` or ``search``; neither: the default search)."""
+    search: SearchSpec | None = None
     hold_s: float = Field(default=20.0, gt=0, le=3600)
     """Measured window of each step, after spawning and warm-up."""
     repeats: int = Field(default=3, ge=1, le=50)
@@ -131,7 +169,9 @@ class CapacityPlan(_Model):
 
     @field_validator("steps")
     @classmethod
-    def _ladder(cls, value: list[int] | Ladder) -> list[int] | Ladder:
+    def _ladder(cls, value: list[int] | Ladder | None) -> list[int] | Ladder | None:
+        if value is None:
+            return value
         users = value.users() if isinstance(value, Ladder) else value
         if not users:
             raise ValueError("the ladder has no step")
@@ -143,15 +183,35 @@ class CapacityPlan(_Model):
 
     @model_validator(mode="after")
     def _unique_conditions(self) -> CapacityPlan:
+        if self.steps is not None and self.search is not None:
+            raise ValueError("give either steps (a fixed ladder) or search, not both")
         names = [c.name for c in self.conditions]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"condition name {dupes[0]!r} is used twice")
         return self
 
-    def ladder(self) -> list[int]:
-        """The users of every step, ascending."""
+    def ladder(self) -> list[int] | None:
+        """The users of every step of the fixed ladder, ascending (None: the plan searches)."""
+        if self.steps is None:
+            return None
         return self.steps.users() if isinstance(self.steps, Ladder) else list(self.steps)
+
+    def searching(self) -> SearchSpec:
+        """The search settings (the defaults when the plan has a fixed ladder instead)."""
+        return self.search or SearchSpec()
+
+    def users_range(self) -> tuple[int, int]:
+        """The fewest and most users a step may have."""
+        ladder = self.ladder()
+        if ladder is not None:
+            return ladder[0], ladder[-1]
+        spec = self.searching()
+        return spec.min, spec.max
+
+    def hold_for(self, condition: ConditionPlan) -> float:
+        """The measured window of each step under ``condition``."""
+        return condition.hold_s if condition.hold_s is not None else self.hold_s
 
     def slo_for(self, condition: ConditionPlan) -> Slo:
         """The plan's SLO with the condition's overrides."""
@@ -161,6 +221,7 @@ class CapacityPlan(_Model):
         """The ``plan`` object of capacity.json."""
         return {
             "steps": self.ladder(),
+            "search": None if self.ladder() is not None else self.searching().model_dump(),
             "warmup_s": self.load.warmup_s,
             "hold_s": self.hold_s,
             "repeats": self.repeats,

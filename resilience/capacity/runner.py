@@ -1,9 +1,11 @@
 """The capacity orchestrator: every condition, every repeat, step by step, within a time budget.
 
 Order is repeat-major (repeat 1 of every condition, then repeat 2, ...) so that a budget cut still leaves
-a knee for every condition. Within a ladder a step starts only if its estimated cost fits in what is
-left of the budget; the ladder stops early once a step clearly breaks the SLO (``should_stop``).
-``capacity.json`` is rewritten after every ladder, so an interrupted run keeps what it measured.
+a knee for every condition. Each search (``resilience.capacity.search``: geometric growth, then bisection;
+or the plan's fixed ladder) gets a fair share of what is left of the budget — the rest divided by the
+searches still to run — and a step starts only if its estimated cost fits in that share. Later repeats
+start one growth factor below the knees earlier repeats found. ``capacity.json`` is rewritten after every
+search, so an interrupted run keeps what it measured.
 
 How a step is measured and how a condition is applied are passed in (``Measure``, ``Engage``): the real
 ones start load against a target (``resilience.capacity.measure``, ``resilience.capacity.conditions``).
@@ -18,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from resilience.analysis.capacity import StepResult, clearly_breaks, should_stop
+from resilience.analysis.capacity import StepResult
 from resilience.capacity.conditions import StepHooks
 from resilience.capacity.plan import CapacityPlan, ConditionPlan
 from resilience.capacity.result import (
@@ -30,9 +32,10 @@ from resilience.capacity.result import (
     summarize_condition,
     write_capacity,
 )
+from resilience.capacity.search import GeometricSearch, Judge, LadderSearch, Search, start_hint
 from resilience.targets.base import Progress
 
-__all__ = ["Engage", "Measure", "RunInfo", "run_capacity", "step_cost_s"]
+__all__ = ["Engage", "Measure", "RunInfo", "judge_for", "new_search", "run_capacity", "step_cost_s"]
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +84,38 @@ class _Budget:
         self.overheads.append(max(actual_s - nominal_s, 0.0))
 
 
-def step_cost_s(plan: CapacityPlan, users: int) -> float:
+def step_cost_s(plan: CapacityPlan, users: int, condition: ConditionPlan | None = None) -> float:
     """Nominal seconds of one step: spawning the users, warm-up and the measured hold."""
-    return users / plan.load.spawn_rate + plan.load.warmup_s + plan.hold_s
+    hold = plan.hold_s if condition is None else plan.hold_for(condition)
+    return users / plan.load.spawn_rate + plan.load.warmup_s + hold
+
+
+def judge_for(plan: CapacityPlan, condition: ConditionPlan) -> Judge:
+    """How steps under ``condition`` are judged: the SLO, or time to recover for a disruption."""
+    return Judge(
+        plan.slo_for(condition),
+        clear_factor=plan.clear_factor,
+        recovery_limit_s=condition.recovery_limit_s if condition.disruption else None,
+    )
+
+
+def new_search(plan: CapacityPlan, condition: ConditionPlan, earlier_knees: Sequence[int]) -> Search:
+    """The plan's fixed ladder, or a geometric search starting near the knees earlier repeats found."""
+    judge = judge_for(plan, condition)
+    ladder = plan.ladder()
+    if ladder is not None:
+        return LadderSearch(judge, ladder, patience=plan.patience)
+    spec = plan.searching()
+    start = start_hint(earlier_knees, start=spec.start, factor=spec.factor, min_users=spec.min)
+    return GeometricSearch(
+        judge,
+        start=min(start, spec.max),
+        factor=spec.factor,
+        resolution=spec.resolution,
+        min_users=spec.min,
+        max_users=spec.max,
+        patience=plan.patience,
+    )
 
 
 @dataclass
@@ -95,7 +127,17 @@ class _Ladder:
 def _fmt_step(step: StepResult) -> str:
     p95 = f"{step.p95_ms:.1f} ms" if step.p95_ms is not None else "n/a"
     conn = f", connects {step.connect_success:.1%}" if step.connect_success is not None else ""
-    return f"p95 {p95}, errors {step.error_rate:.2%}{conn}, {step.throughput:.0f} req/s"
+    rec = "" if step.recovery_s is None else f", recovered in {step.recovery_s:.1f} s"
+    tag = "" if step.conclusive else f" INCONCLUSIVE ({step.inconclusive_reason or 'generator'})"
+    return f"p95 {p95}, errors {step.error_rate:.2%}{conn}, {step.throughput:.0f} req/s{rec}{tag}"
+
+
+def _fmt_repeat(rep: RepeatResult) -> str:
+    if rep.found:
+        return f"knee {rep.knee_users} users (first failing {rep.break_users}, resolution {rep.resolution or 0:.1%})"
+    if rep.censored:
+        return f"knee >= {rep.knee_users} users (a lower bound: no conclusive step failed)"
+    return f"knee < {rep.break_users} users (the fewest measured failed)"
 
 
 @dataclass
@@ -110,6 +152,7 @@ class _Run:
     progress: Progress | None
     started: float = field(default_factory=time.time)
     repeats: dict[str, list[RepeatResult]] = field(default_factory=dict)
+    ladders_left: int = 0
 
     def say(self, prefix: str, line: str) -> None:
         log.info("%s %s %s", self.info.run_id, prefix, line)
@@ -117,30 +160,31 @@ class _Run:
             self.progress(f"{prefix} {line}")
 
     def ladder(self, cond: ConditionPlan, hooks: StepHooks, out: Path, prefix: str) -> _Ladder:
-        """Step up under ``cond`` until the ladder ends, the SLO clearly breaks or the budget runs out."""
+        """Step under ``cond`` where the search says until it is done or this ladder's share of the budget is."""
         ladder = _Ladder()
-        slo = self.plan.slo_for(cond)
-        for users in self.plan.ladder():
-            cost = step_cost_s(self.plan, users) + self.budget.overhead_s
-            if not self.budget.fits(cost):
+        search = new_search(self.plan, cond, [r.knee_users for r in self.repeats.get(cond.name, []) if r.found])
+        share_end = self.budget.clock() + self.budget.left() / max(self.ladders_left, 1)
+        while (users := search.next_users(ladder.steps)) is not None:
+            cost = step_cost_s(self.plan, users, cond) + self.budget.overhead_s
+            share_left = share_end - self.budget.clock()
+            if not self.budget.fits(cost) or (ladder.steps and cost > share_left):
+                self.budget.exhausted = True
                 ladder.reason = "budget"
-                self.say(prefix, f"{users} users: not started ({self.budget.left():.0f} s left < ~{cost:.0f} s)")
-                break
+                self.say(prefix, f"{users} users: not started (~{cost:.0f} s > this search's share left)")
+                return ladder
             t0 = self.budget.clock()
             step = self.measure(cond, users, hooks, out / f"step-{users:06d}")
-            self.budget.observe(step_cost_s(self.plan, users), self.budget.clock() - t0)
+            self.budget.observe(step_cost_s(self.plan, users, cond), self.budget.clock() - t0)
             ladder.steps.append(step)
             self.say(prefix, f"{users} users: {_fmt_step(step)} (budget left {self.budget.left() / 60:.1f} min)")
-            if should_stop(ladder.steps, slo, clear_factor=self.plan.clear_factor, patience=self.plan.patience):
-                broke = clearly_breaks(step, slo, clear_factor=self.plan.clear_factor)
-                ladder.reason = "clear-break" if broke else "patience"
-                break
+        ladder.reason = search.reason
         return ladder
 
     def one_ladder(self, cond: ConditionPlan, repeat: int) -> RepeatResult | None:
-        """Engage ``cond``, run its ladder, revert; the analysed repeat (None when no step ran)."""
+        """Engage ``cond``, run its search, revert; the analysed repeat (None when no step ran)."""
         prefix = f"[repeat {repeat}/{self.plan.repeats} {cond.name}]"
-        if not self.budget.fits(step_cost_s(self.plan, self.plan.ladder()[0]) + self.budget.overhead_s):
+        first = new_search(self.plan, cond, []).next_users([]) or 1
+        if not self.budget.fits(step_cost_s(self.plan, first, cond) + self.budget.overhead_s):
             self.say(prefix, "skipped: not enough budget left for one step")
             return None
         out = self.info.run_dir / "capacity" / cond.name / f"repeat-{repeat}"
@@ -148,10 +192,8 @@ class _Run:
             ladder = self.ladder(cond, hooks, out, prefix)
         if not ladder.steps:
             return None
-        slo = self.plan.slo_for(cond)
-        rep = repeat_result(repeat, ladder.steps, slo, stop_reason=ladder.reason, clear_factor=self.plan.clear_factor)
-        tail = "a lower bound: no step failed" if rep.censored else f"first failing step {rep.break_users}"
-        self.say(prefix, f"knee {rep.knee_users} users ({tail}; stopped: {ladder.reason or 'ladder done'})")
+        rep = repeat_result(repeat, ladder.steps, judge_for(self.plan, cond), stop_reason=ladder.reason)
+        self.say(prefix, f"{_fmt_repeat(rep)}; stopped: {ladder.reason or 'ladder done'}")
         return rep
 
     def result(self, status: Status) -> CapacityResult:
@@ -166,6 +208,7 @@ class _Run:
                 fault=c.fault_json(),
                 description=c.description,
                 confidence=plan.confidence,
+                recovery_limit_s=c.recovery_limit_s if c.disruption else None,
             )
             for c in plan.conditions
         ]
@@ -184,10 +227,12 @@ class _Run:
 
     def run(self) -> CapacityResult:
         self.repeats = {c.name: [] for c in self.plan.conditions}
+        self.ladders_left = self.plan.repeats * len(self.plan.conditions)
         try:
             for r in range(1, self.plan.repeats + 1):
                 for cond in self.plan.conditions:
                     rep = self.one_ladder(cond, r)
+                    self.ladders_left -= 1
                     if rep is not None:
                         self.repeats[cond.name].append(rep)
                     write_capacity(self.result("completed"), self.info.run_dir)

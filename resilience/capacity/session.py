@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import platform
 import time
@@ -25,7 +26,7 @@ from resilience import __version__
 from resilience.capacity.conditions import StepHooks, engage, wait_healthy
 from resilience.capacity.measure import StepMeasurer
 from resilience.capacity.plan import CapacityPlan, ConditionPlan, LoadedPlan, load_capacity_plan
-from resilience.capacity.result import CapacityResult, read_capacity
+from resilience.capacity.result import CapacityResult, condition_line, read_capacity
 from resilience.capacity.runner import RunInfo, run_capacity, step_cost_s
 from resilience.errors import EXIT_ABORTED, EXIT_INTERRUPTED, EXIT_OK, ConfigError, ResilienceError
 from resilience.report import write_report
@@ -75,25 +76,52 @@ def _prepare(opts: CapacityOptions) -> LoadedPlan:
     return LoadedPlan(loaded.path, plan.model_copy(update=update))
 
 
+def search_steps(plan: CapacityPlan) -> list[int]:
+    """The users a search measures at most when the knee is at the top: growth, then bisection."""
+    ladder = plan.ladder()
+    if ladder is not None:
+        return ladder
+    spec = plan.searching()
+    users = [spec.start]
+    while users[-1] < spec.max:
+        users.append(min(spec.max, max(users[-1] + 1, math.ceil(users[-1] * spec.factor))))
+    bisections = math.ceil(math.log2(max(math.log(spec.factor) / math.log1p(spec.resolution), 1.0)))
+    return users + [spec.max] * bisections
+
+
 def estimate_s(plan: CapacityPlan) -> float:
-    """Nominal seconds if every ladder ran to its top (an upper bound; early stops make it shorter)."""
-    ladder = sum(step_cost_s(plan, u) for u in plan.ladder())
-    return ladder * len(plan.conditions) * plan.repeats
+    """Nominal seconds if every search ran to its top (an upper bound; a knee below it is found sooner)."""
+    steps = search_steps(plan)
+    return sum(sum(step_cost_s(plan, u, c) for u in steps) for c in plan.conditions) * plan.repeats
+
+
+def _how(plan: CapacityPlan) -> str:
+    ladder = plan.ladder()
+    if ladder is not None:
+        return f"ladder: {len(ladder)} steps {ladder[0]}..{ladder[-1]} users"
+    spec = plan.searching()
+    return (
+        f"search: from {spec.start} users x{spec.factor:g} until the SLO clearly breaks (at most {spec.max:,}), "
+        f"then bisect to {spec.resolution:.0%}"
+    )
 
 
 def plan_lines(loaded: LoadedPlan) -> list[str]:
     """What a run would do, without touching the target."""
     plan = loaded.plan
-    users = plan.ladder()
     lines = [
         f"capacity plan {plan.name} ({loaded.path}) on target {plan.target}, against {plan.target_users:,} users",
-        f"ladder: {len(users)} steps {users[0]}..{users[-1]} users; spawn {plan.load.spawn_rate:g}/s, "
+        f"{_how(plan)}; spawn {plan.load.spawn_rate:g}/s, "
         f"warm-up {plan.load.warmup_s:g} s, hold {plan.hold_s:g} s; {plan.repeats} repeat(s)",
         f"SLO: {json.dumps(plan.slo.to_json())} on p95 of {plan.latency}",
-        f"budget {plan.budget_s:g} s; every ladder to the top would take {estimate_s(plan):.0f} s",
+        f"budget {plan.budget_s:g} s; every search to the top would take {estimate_s(plan):.0f} s",
     ]
     for c in plan.conditions:
         slo = f" | SLO overrides {c.slo}" if c.slo else ""
+        if c.hold_s is not None:
+            slo += f" | hold {c.hold_s:g} s"
+        if c.disruption:
+            slo += f" | breaks the SLO by design: judged on recovery within {c.recovery_limit_s:g} s"
         lines.append(f"  {c.name}: {json.dumps(c.fault_json())}{slo}")
     return lines
 
@@ -127,7 +155,11 @@ def run_json(result: CapacityResult, loaded: LoadedPlan) -> dict[str, Any]:
         "ended": result.ended,
         "verdict": verdict,
         "experiments": [],
-        "load": {"users": max(plan.ladder()), "profile": "step-ladder", "events_dir": "capacity"},
+        "load": {
+            "users": max((s.users for c in result.conditions for r in c.repeats for s in r.steps), default=0),
+            "profile": "step-ladder" if plan.ladder() is not None else "knee-search",
+            "events_dir": "capacity",
+        },
         "slo": plan.slo.to_json(),
         "capacity": {
             "status": result.status,
@@ -142,6 +174,8 @@ def run_json(result: CapacityResult, loaded: LoadedPlan) -> dict[str, Any]:
                     "censored": c.knee.censored,
                     "below_range": c.knee.below_range,
                     "n": c.knee.n,
+                    "repeats": c.knee.repeats,
+                    "judged_on": c.judged_on,
                 }
                 for c in result.conditions
             },
@@ -169,16 +203,7 @@ def _finish(run_dir: Path, result: CapacityResult | None, loaded: LoadedPlan, sa
     except Exception as exc:  # noqa: BLE001 - a broken chart must not hide the knees
         say(f"reports failed: {exc}")
     for cond in result.conditions:
-        knee = cond.knee
-        if knee is None:
-            say(f"[bold]{cond.name}[/bold]: not measured")
-            continue
-        ci = (
-            f" [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}]" if knee.ci_low is not None and knee.ci_high is not None else ""
-        )
-        bound = ">= " if knee.censored else ("< " if knee.below_range else "")
-        users = cond.repeats[0].steps[0].users if knee.below_range else knee.users
-        say(f"[bold]{cond.name}[/bold]: knee {bound}{users:,.0f} users{ci} (n={knee.n})")
+        say(f"[bold]{cond.name}[/bold]: {escape(condition_line(cond))}")
 
 
 def run_capacity_scenario(opts: CapacityOptions, reporter: Reporter | None = None) -> int:

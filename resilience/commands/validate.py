@@ -25,7 +25,8 @@ def validate_file(path: Path) -> str:
         for plan in loaded.scenario.experiments:
             validate_experiment(loaded.experiment_path(plan))
         return f"{path}: scenario {loaded.scenario.name!r}, {len(loaded.scenario.experiments)} experiments, valid"
-    if isinstance(data, dict) and "steps" in data and "method" not in data:
+    capacity_keys = ("steps", "search", "conditions")
+    if isinstance(data, dict) and any(k in data for k in capacity_keys) and "method" not in data:
         from resilience.capacity.plan import load_capacity_plan  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
         capacity = load_capacity_plan(path).plan

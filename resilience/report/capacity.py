@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from resilience.capacity.result import CapacityResult, ConditionResult, read_capacity
+from resilience.capacity.result import CapacityResult, HeadroomSummary, condition_line, read_capacity
 from resilience.errors import ConfigError
 from resilience.report.charts.capacity import save_capacity_charts
 from resilience.report.sections import Section
@@ -23,32 +23,40 @@ __all__ = ["capacity_facts", "capacity_section"]
 
 _ABOUT = (
     "The knee is the most users at which the SLO still holds, from a monotone fit of each step's SLO ratio "
-    "(so one noisy step does not end capacity); a ladder stops once a step clearly breaks the SLO. "
-    "Intervals are two-sided Student-t intervals over the repeats; '>=' marks a lower bound (no step failed)."
+    "(so one noisy step does not end capacity). The search grows the load geometrically until a step clearly "
+    "breaks the SLO, then bisects to the plan's resolution. Intervals are two-sided Student-t intervals over "
+    "the repeats that found a knee; a repeat that never failed is a lower bound ('>='), never averaged in. "
+    "A condition with a failover inside every window breaks the SLO at any load by design: it is judged on "
+    "its time to recover. Inconclusive steps (the load generator was saturated) are left out of the knee."
 )
 
 
-def _knee_text(cond: ConditionResult) -> str:
-    knee = cond.knee
-    if knee is None:
-        return "not measured"
-    if knee.below_range:
-        return f"below the lowest step ({cond.repeats[0].steps[0].users:,} users)"
-    text = f"{'>= ' if knee.censored else ''}{knee.users:,.0f} users"
-    if knee.ci_low is not None and knee.ci_high is not None:
-        text += f" [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}, {knee.confidence:.0%} {knee.method}, n={knee.n}]"
-    else:
-        text += f" (n={knee.n}, no interval)"
-    return text
-
-
 def _ladder_text(plan: Mapping[str, Any]) -> str:
-    steps = [int(u) for u in plan.get("steps", [])]
-    parts = [f"{steps[0]:,}-{steps[-1]:,} users in {len(steps)} steps" if steps else "no steps"]
+    search = plan.get("search")
+    steps = [int(u) for u in plan.get("steps") or []]
+    if search:
+        first = (
+            f"search from {search['start']:,} users x{search['factor']:g} (at most {search['max']:,}), "
+            f"bisected to {search['resolution']:.0%}"
+        )
+    else:
+        first = f"{steps[0]:,}-{steps[-1]:,} users in {len(steps)} steps" if steps else "no steps"
+    parts = [first]
     for key, fmt in (("hold_s", "hold {:g} s"), ("repeats", "{} repeat(s)"), ("budget_s", "budget {:g} s")):
         if plan.get(key) is not None:
             parts.append(fmt.format(plan[key]))
     return ", ".join(parts)
+
+
+def _headroom_text(room: HeadroomSummary) -> str:
+    if room.meets is None:
+        return (
+            f"unknown: the search stopped at {room.target_users + room.users:,.0f} users ({room.ratio:.1%} of "
+            "target) before the SLO broke: a lower bound, not a ceiling"
+        )
+    bound = ">= " if room.bound == "lower" else ""
+    verdict = "meets" if room.meets else "short of"
+    return f"{bound}{room.users:+,.0f} users ({bound}{room.ratio:.1%} of target; {verdict} it)"
 
 
 def capacity_facts(result: CapacityResult) -> tuple[tuple[str, str], ...]:
@@ -61,13 +69,9 @@ def capacity_facts(result: CapacityResult) -> tuple[tuple[str, str], ...]:
         ("ladder", _ladder_text(result.plan)),
     ]
     for cond in result.conditions:
-        facts.append((f"{cond.name}: knee", _knee_text(cond)))
+        facts.append((f"{cond.name}: knee", condition_line(cond)))
         if cond.headroom is not None:
-            room = cond.headroom
-            verdict = "meets" if room.meets else "short of"
-            facts.append(
-                (f"{cond.name}: headroom", f"{room.users:+,.0f} users ({room.ratio:.1%} of target; {verdict} it)")
-            )
+            facts.append((f"{cond.name}: headroom", _headroom_text(cond.headroom)))
         stops = ", ".join(f"r{r.repeat}: {r.stop_reason or 'ladder done'}" for r in cond.repeats)
         facts.append((f"{cond.name}: stopped", stops or "-"))
     return tuple(facts)

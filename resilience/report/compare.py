@@ -8,6 +8,7 @@ normal); integrity counts and pass/fail facts have no tolerance: any step the wr
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
@@ -265,6 +266,8 @@ def knee_bounds(knee: KneeSummary) -> tuple[float, float]:
 def knee_status(before: KneeSummary, after: KneeSummary, relative: float) -> Status:
     """regressed / improved / unchanged for two knees (see the module docstring)."""
     (lo_a, hi_a), (lo_b, hi_b) = knee_bounds(before), knee_bounds(after)
+    # a lower bound (no repeat found the knee) reaches up without limit: it overlaps anything above it
+    hi_a, hi_b = (math.inf if k.censored and not k.values else hi for k, hi in ((before, hi_a), (after, hi_b)))
     overlap = lo_b <= hi_a and lo_a <= hi_b
     if after.users < before.users * (1 - relative) and not overlap:
         return "regressed"

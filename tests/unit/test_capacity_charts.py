@@ -40,10 +40,10 @@ def test_p95_chart_has_one_panel_per_condition_with_slo_line_and_knee() -> None:
 
 
 def test_below_range_condition_says_so_instead_of_a_knee_line() -> None:
-    """A condition failing at its lowest step shows a 'below lowest step' note and no knee line."""
+    """A condition failing at its lowest step shows a '< lowest step' note and no knee line."""
     fig = p95_vs_users(synthetic_result())
     panel = fig.axes[list(TRUE_KNEES).index("db-failover")]
-    assert any("below lowest step" in t.get_text() for t in panel.texts)
+    assert any("< 250 users" in t.get_text() for t in panel.texts)
     assert not any("knee" in str(ln.get_label()) for ln in panel.get_lines())
 
 
@@ -65,7 +65,7 @@ def test_capacity_chart_labels_each_knee_with_its_interval() -> None:
     ]
     assert spread, "the synthetic run should have at least one condition whose repeats differ"
     for knee in spread:
-        assert f"{knee.users:,.0f} [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}]" in texts
+        assert f"{knee.users:,.0f} users [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}] (3 of 3 repeats found it)" in texts
 
 
 def test_headroom_chart_marks_target_and_shortfall() -> None:
@@ -78,7 +78,7 @@ def test_headroom_chart_marks_target_and_shortfall() -> None:
     healthy = result.condition("healthy").knee
     assert healthy is not None
     assert f"{healthy.users / 10_000:.1%} of target ({healthy.users - 10_000:+,.0f} users)" in texts
-    assert "below lowest step (-10,000 users)" in texts
+    assert "< 250 users (the fewest measured failed) (-10,000 users)" in texts
 
 
 def test_save_writes_every_chart_as_png(tmp_path: Path) -> None:

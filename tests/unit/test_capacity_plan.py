@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from resilience.capacity.measure import step_result
 from resilience.capacity.plan import FaultKind, load_capacity_plan
@@ -19,12 +20,30 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize("name", ["capacity.yaml", "capacity-ci.yaml"])
 def test_shipped_capacity_scenarios_load(name: str) -> None:
-    """Every scenarios/capacity*.yaml validates; the CI one is tiny (estimate well under 2 minutes)."""
+    """Every scenarios/capacity*.yaml validates; the CI one is tiny (even a search to the top fits 100 s)."""
     plan = load_capacity_plan(ROOT / "scenarios" / name).plan
-    assert plan.ladder() == sorted(plan.ladder())
+    low, high = plan.users_range()
+    assert plan.ladder() is None and 1 <= low <= high
     if name == "capacity-ci.yaml":
-        assert estimate_s(plan) < 60
+        assert estimate_s(plan) < 100
         assert [c.fault for c in plan.conditions] == [FaultKind.NONE, FaultKind.DB_LATENCY]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"steps": [10, 20], "search": {"start": 10}}, "give either steps (a fixed ladder) or search, not both"),
+        ({"search": {"start": 5, "min": 10}}, "need min <= start <= max"),
+        ({"search": {"resolution": 0}}, "search.resolution"),
+    ],
+)
+def test_bad_search_settings_are_one_line_errors(tmp_path: Path, extra: dict[str, object], message: str) -> None:
+    """Both a ladder and a search, or a search whose range is empty, is a ConfigError naming the problem."""
+    data = {"name": "t", "conditions": [{"name": "healthy", "fault": "none"}], **extra}
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_capacity_plan(path)
 
 
 def test_full_plan_covers_the_five_conditions_of_the_issue() -> None:
@@ -68,11 +87,13 @@ def test_bad_plan_is_one_config_error_line(tmp_path: Path, text: str, message: s
 
 
 def test_plan_lines_state_ladder_budget_and_conditions() -> None:
-    """The dry run names the ladder, the budget with its estimate, and every condition's fault."""
+    """The dry run names the search, the budget with its estimate, every condition's fault, and says which
+    condition is judged on recovery."""
     loaded = load_capacity_plan(ROOT / "scenarios" / "capacity.yaml")
     text = "\n".join(plan_lines(loaded))
-    assert "10 steps 10..500 users" in text
-    assert "budget 2100 s" in text
+    assert "search: from 10 users x2 until the SLO clearly breaks (at most 20,000), then bisect to 5%" in text
+    assert "budget 2400 s" in text
+    assert "breaks the SLO by design: judged on recovery within 15 s" in text
     assert '"kind": "db-failover", "mode": "primary-crash"' in text
 
 

@@ -30,15 +30,16 @@ def test_report_includes_capacity_charts_and_knees(tmp_path: Path) -> None:
 
 
 def test_capacity_facts_state_interval_headroom_and_bounds() -> None:
-    """Facts give 'knee [low-high, 95% student-t, n=3]', headroom against 10,000, and below-range knees."""
+    """Facts give 'knee N users [low-high] (3 of 3 repeats found it)', headroom against 10,000, and below-range
+    knees."""
     result = synthetic_result()
     facts = dict(capacity_facts(result))
     knee = result.condition("chat-replica-down").knee
     assert knee is not None and knee.ci_low is not None and knee.ci_high is not None
     assert facts["chat-replica-down: knee"] == (
-        f"{knee.users:,.0f} users [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}, 95% student-t, n=3]"
+        f"knee {knee.users:,.0f} users [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}] (3 of 3 repeats found it)"
     )
-    assert facts["db-failover: knee"] == "below the lowest step (250 users)"
+    assert facts["db-failover: knee"] == "knee < 250 users (the fewest measured failed)"
     assert facts["db-failover: headroom"] == "-10,000 users (0.0% of target; short of it)"
     assert facts["ladder"].startswith("250-4,000 users in 16 steps")
 
@@ -50,4 +51,4 @@ def test_summary_md_lists_the_knees(tmp_path: Path) -> None:
     write_report(synth.path)
     summary = (synth.path / "summary.md").read_text()
     assert "### Capacity" in summary
-    assert "| db-failover: knee | below the lowest step (250 users) |" in summary
+    assert "| db-failover: knee | knee < 250 users (the fewest measured failed) |" in summary

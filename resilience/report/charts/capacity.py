@@ -34,7 +34,9 @@ __all__ = [
     "throughput_vs_users",
 ]
 
-_VERDICT_COLOURS = {"ok": "#2ca02c", "failed": "#ff7f0e", "broken": "#d62728"}
+_VERDICT_COLOURS = {"ok": "#2ca02c", "failed": "#ff7f0e", "broken": "#d62728", "inconclusive": "#7f7f7f"}
+_UNKNOWN_COLOUR = "#7f7f7f"
+"""A lower bound below the target: the plan stopped, the service did not — neither green nor red."""
 _SLO_COLOUR = "#d62728"
 _DPI = 110
 
@@ -68,13 +70,7 @@ def _median_curve(cond: ConditionResult, value: Callable[[StepRecord], float | N
 def _knee_label(knee: KneeSummary | None) -> str:
     if knee is None:
         return "no data"
-    if knee.below_range:
-        return "below lowest step"
-    prefix = ">= " if knee.censored else ""
-    text = f"{prefix}{knee.users:,.0f}"
-    if knee.ci_low is not None and knee.ci_high is not None and knee.ci_high > knee.ci_low:
-        text += f" [{knee.ci_low:,.0f}-{knee.ci_high:,.0f}]"
-    return text
+    return knee.label()
 
 
 def _mark_knee(ax: Axes, knee: KneeSummary | None, colour: str) -> None:
@@ -174,6 +170,7 @@ def capacity_per_condition(result: CapacityResult) -> Figure:
                 i, knee.users, yerr=[[knee.users - knee.ci_low], [knee.ci_high - knee.users]], color="black", capsize=6
             )
         ax.scatter([i] * len(knee.values), knee.values, color="black", s=14, zorder=4)
+        ax.scatter([i] * len(knee.lower_bounds), knee.lower_bounds, color="black", marker="^", s=22, zorder=4)
         top = max(knee.ci_high or knee.users, knee.users)
         ax.annotate(
             _knee_label(knee), (i, top), xytext=(0, 4), textcoords="offset points", ha="center", va="bottom", fontsize=8
@@ -198,6 +195,18 @@ def _ratio_err(knee: KneeSummary | None, target: int) -> list[list[float]] | Non
     return [[(knee.users - knee.ci_low) / target], [(knee.ci_high - knee.users) / target]]
 
 
+def _headroom_label(cond: ConditionResult, ratio: float, target: int) -> str:
+    knee, room = cond.knee, cond.headroom
+    if knee is None or room is None:
+        return "no data"
+    if room.meets is None:
+        return f">= {knee.users:,.0f} users held: the search stopped before the SLO broke (not a ceiling)"
+    if knee.n == 0 and not knee.censored:
+        return f"{knee.label()} ({room.users:+,.0f} users)"
+    prefix = ">= " if knee.censored else ""
+    return f"{prefix}{ratio:.1%} of target ({prefix}{room.users:+,.0f} users)"
+
+
 def headroom_vs_target(result: CapacityResult) -> Figure:
     """Each condition's knee as a share of the target users, with the 100% line."""
     conds = result.conditions
@@ -206,15 +215,13 @@ def headroom_vs_target(result: CapacityResult) -> Figure:
     ax = fig.subplots()
     ratios = [c.knee.users / target if c.knee is not None else 0.0 for c in conds]
     for i, (cond, ratio) in enumerate(zip(conds, ratios, strict=True)):
-        meets = cond.headroom is not None and cond.headroom.meets
+        room = cond.headroom
         err = _ratio_err(cond.knee, target)
-        ax.barh(i, ratio, color="#2ca02c" if meets else "#d62728", alpha=0.75, xerr=err, capsize=4)
-        short = cond.knee.users - target if cond.knee is not None else -target
-        prefix = ">= " if cond.knee is not None and cond.knee.censored else ""
+        colour = _UNKNOWN_COLOUR if room is None or room.meets is None else ("#2ca02c" if room.meets else "#d62728")
+        hatch = "//" if room is not None and room.bound == "lower" else None
+        ax.barh(i, ratio, color=colour, alpha=0.75, xerr=err, capsize=4, hatch=hatch, edgecolor=colour)
         ax.annotate(
-            f"{prefix}{ratio:.1%} of target ({short:+,.0f} users)"
-            if cond.knee is not None and not cond.knee.below_range
-            else f"{_knee_label(cond.knee)} ({short:+,.0f} users)",
+            _headroom_label(cond, ratio, target),
             (ratio + (err[1][0] if err else 0.0), i),
             xytext=(4, 0),
             textcoords="offset points",
@@ -227,7 +234,11 @@ def headroom_vs_target(result: CapacityResult) -> Figure:
     ax.set_xlim(0, max([1.45, *(r * 1.45 for r in ratios)]))
     ax.xaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_xlabel("knee as share of target users")
-    ax.set_title(f"Headroom against the {target:,}-user target (green: interval low end reaches it)", fontsize=10)
+    ax.set_title(
+        f"Headroom against the {target:,}-user target (green: interval low end reaches it; "
+        "grey hatched: a lower bound, unknown)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="lower right")
     ax.grid(True, axis="x", alpha=0.3)
     return fig
