@@ -28,6 +28,7 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -86,6 +87,8 @@ class StepResult:
     conclusive: bool = True
     """False when the step cannot speak for the service (e.g. the load generator was saturated)."""
     inconclusive_reason: str | None = None
+    generator: dict[str, Any] | None = None
+    """The load generator's health over the window (``GeneratorHealth.to_json()``); None: not measured."""
     recovery_s: float | None = None
     """Seconds from a disruption inside the window (a failover) until the SLO held again; None: not
     recovered within the window, or no disruption."""

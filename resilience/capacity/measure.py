@@ -11,8 +11,9 @@ A step with an in-window disruption (a failover) also gets its time to recover: 
 the SLO held again for ``_STABLE_S`` in 1 s buckets of the requests issued then
 (``resilience.analysis.recovery.analyse_recovery``); None when it did not within the window.
 
-Generator health (interim, until the load layer reports it): the CPU of every Locust process over the hold
-window (psutil); a process at >= 90 % of a core makes the step inconclusive — it measured the generator.
+Generator health: every Locust process samples its CPU, open files and event-loop lag each second
+(``resilience.load.health``); ``resilience.analysis.generator.judge_generator`` over the hold window makes
+the step inconclusive when the generator was saturated — it measured the generator, not the service.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from resilience.analysis.capacity import StepResult
+from resilience.analysis.generator import judge_generator, read_generator
 from resilience.analysis.recovery import analyse_recovery
 from resilience.analysis.samples import samples_from_rows
 from resilience.analysis.timeline import build_timeline
@@ -38,7 +38,7 @@ from resilience.errors import LoadError
 from resilience.slo import Slo
 from resilience.targets.base import Target
 
-__all__ = ["GeneratorCpu", "StepMeasurer", "generator_judgement", "recovery_s", "step_result"]
+__all__ = ["StepMeasurer", "recovery_s", "step_result"]
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +50,6 @@ _WINDOW_RES_S = 0.1
 """Bucket size when summarising the hold window: events at most this long before it are counted."""
 _STABLE_S = 3.0
 """A disrupted step has recovered once the SLO holds this long (1 s buckets)."""
-GENERATOR_CPU_LIMIT = 0.9
-"""A Locust process busier than this share of a core over the hold window makes the step inconclusive."""
 
 
 def _num(value: Any) -> float | None:
@@ -99,38 +97,6 @@ def recovery_s(events: Path, slo: Slo, *, fault_start: float, end: float) -> flo
     return rec.recovery_s
 
 
-class GeneratorCpu:
-    """CPU share of each load-generator process between ``__init__`` and ``busiest()``."""
-
-    def __init__(self, pids: list[int]) -> None:
-        self._procs: list[tuple[psutil.Process, float]] = []
-        for pid in pids:
-            try:
-                proc = psutil.Process(pid)
-                self._procs.append((proc, sum(proc.cpu_times()[:2])))
-            except psutil.Error:
-                continue
-        self._t0 = time.monotonic()
-
-    def busiest(self) -> float | None:
-        """The highest CPU share (1.0 = one core) of any of the processes; None when none could be read."""
-        span = max(time.monotonic() - self._t0, 1e-6)
-        shares = []
-        for proc, before in self._procs:
-            try:
-                shares.append((sum(proc.cpu_times()[:2]) - before) / span)
-            except psutil.Error:
-                continue
-        return max(shares, default=None)
-
-
-def generator_judgement(busiest_cpu: float | None) -> tuple[bool, str | None]:
-    """(conclusive, reason): a load generator at >= ``GENERATOR_CPU_LIMIT`` of a core measured itself."""
-    if busiest_cpu is not None and busiest_cpu >= GENERATOR_CPU_LIMIT:
-        return False, f"load generator at {busiest_cpu:.0%} CPU over the hold window (>= {GENERATOR_CPU_LIMIT:.0%})"
-    return True, None
-
-
 def _wait(seconds: float, alive: Callable[[], bool]) -> None:
     deadline = time.monotonic() + seconds
     while (left := deadline - time.monotonic()) > 0:
@@ -157,14 +123,12 @@ class StepMeasurer:
         try:
             _wait(ramp_s, load.alive)
             t0 = time.time()
-            cpu = GeneratorCpu(load.pids)
             if hooks.in_window is not None:
                 _wait(hooks.in_window_at_s, load.alive)
                 fault_at = time.time()
                 hooks.in_window()
             _wait(t0 + hold_s - time.time(), load.alive)
             t1 = time.time()
-            busiest = cpu.busiest()
         finally:
             load.stop()
         if hooks.after_step is not None:
@@ -174,8 +138,14 @@ class StepMeasurer:
         whole = build_timeline(events, resolution_s=_TIMELINE_S, start=step_start, end=t1)
         whole.write_csv(out / "timeline.csv")
         step = step_result(users, window, whole.summary, started=t0, ended=t1, latency=self.plan.latency)
-        conclusive, why = generator_judgement(busiest)
+        health = judge_generator(read_generator(load.generator_dir), t0, t1) if load.generator_dir else None
         recovered = None
         if fault_at is not None:
             recovered = recovery_s(events, self.plan.slo_for(cond), fault_start=fault_at, end=t1)
-        return dataclasses.replace(step, conclusive=conclusive, inconclusive_reason=why, recovery_s=recovered)
+        return dataclasses.replace(
+            step,
+            conclusive=health is None or not health.saturated,
+            inconclusive_reason=health.reason if health is not None and health.saturated else None,
+            generator=health.to_json() if health is not None else None,
+            recovery_s=recovered,
+        )

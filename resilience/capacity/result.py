@@ -99,6 +99,8 @@ class StepRecord(_Model):
     conclusive: bool = True
     """False: the step cannot speak for the service (reason in ``inconclusive_reason``)."""
     inconclusive_reason: str | None = None
+    generator: dict[str, Any] | None = None
+    """The load generator's health over the hold window: processes, cpu_max, fds_max, lag_max_ms, saturated."""
     recovery_s: float | None = None
     """Seconds from the disruption inside the window until the SLO held again (disruption conditions)."""
     ratio: float | None

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from resilience.capacity.result import summarize_condition
 from tests.support.cli import run_cli
+from tests.unit.test_capacity_analysis import SLO
 from tests.unit.test_capacity_result import synthetic_result
 from tests.unit.test_capacity_trend import scaled_knee, write_capacity_run
 
@@ -70,3 +72,51 @@ def test_cli_trend_writes_capacity_chart_and_table(tmp_path: Path) -> None:
     md = (tmp_path / "trend.md").read_text()
     assert "## Capacity trend (3 runs, knee in users)" in md
     assert "| run2 | completed |" in md
+
+
+def test_cli_dry_run_states_the_search_and_the_failover_judgement() -> None:
+    """The full plan's dry run names the search (x2, bisect to 5 %) and says db-failover is judged on recovery."""
+    r = run_cli("capacity", str(ROOT / "scenarios" / "capacity.yaml"), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "search: from 10 users x2 until the SLO clearly breaks (at most 20,000), then bisect to 5%" in r.stdout
+    assert "db-failover" in r.stdout and "judged on recovery within 15 s" in r.stdout
+
+
+def test_cli_plan_with_both_a_ladder_and_a_search_exits_3(tmp_path: Path) -> None:
+    """A plan giving both steps and search is refused with one line naming the file, nothing run."""
+    plan = tmp_path / "both.yaml"
+    plan.write_text("name: both\nsteps: [10, 20]\nsearch: {start: 10}\nconditions:\n  - {name: healthy, fault: none}\n")
+    r = run_cli("capacity", str(plan), "--dry-run", "--results-dir", str(tmp_path / "r"))
+    assert r.returncode == 3
+    assert "both.yaml" in r.stderr and "give either steps (a fixed ladder) or search, not both" in r.stderr
+    assert "Traceback" not in r.stderr and not (tmp_path / "r").exists()
+
+
+def test_cli_report_of_lower_bounds_says_so_and_compare_does_not_call_it_a_regression(tmp_path: Path) -> None:
+    """A run whose searches all held to the top: the report says '>= N ... lower bound' and 'unknown' headroom,
+    and ``compare`` against a run with found knees above the bound calls nothing regressed."""
+    base = synthetic_result()
+    held = base.model_copy(
+        update={
+            "conditions": [
+                summarize_condition(
+                    c.name,
+                    [r.model_copy(update={"censored": True, "break_users": None}) for r in c.repeats[:1]],
+                    SLO,
+                    target_users=10_000,
+                    fault=c.fault,
+                )
+                for c in base.conditions
+                if c.knee is not None and not c.knee.below_range
+            ]
+        }
+    )
+    a = write_capacity_run(tmp_path, "a", base, 1.0)
+    b = write_capacity_run(tmp_path, "b", held, 2.0)
+    r = run_cli("report", str(b), timeout=180)
+    assert r.returncode == 0, r.stderr
+    summary = (b / "summary.md").read_text()
+    assert "a lower bound: no repeat found the knee" in summary
+    assert "unknown: the search stopped at" in summary
+    r = run_cli("compare", str(a), str(b), timeout=180)
+    assert "regressed" not in r.stdout, r.stdout
