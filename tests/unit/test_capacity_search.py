@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from resilience.analysis.capacity import StepResult, StepVerdict
 from resilience.capacity.conditions import StepHooks
+from resilience.capacity.measure import recovery_s
 from resilience.capacity.plan import CapacityPlan, ConditionPlan
 from resilience.capacity.result import (
     CapacityResult,
@@ -29,6 +30,7 @@ from resilience.capacity.result import (
 )
 from resilience.capacity.runner import RunInfo, run_capacity, step_cost_s
 from resilience.capacity.search import GeometricSearch, Judge
+from resilience.load.events import EventWriter, Kind
 from resilience.report.capacity import capacity_facts
 from resilience.report.charts.capacity import headroom_vs_target
 from resilience.report.compare import knee_status
@@ -313,3 +315,20 @@ def test_no_recovery_within_the_window_clearly_breaks() -> None:
     judge = Judge(SLO, recovery_limit_s=15)
     assert judge.clearly_breaks(StepResult(10, 2_500.0, 0.03, 2.0, 40, recovery_s=None))
     assert judge.verdict(StepResult(10, 2_500.0, 0.03, 2.0, 40, recovery_s=20.0)) is StepVerdict.FAILED
+
+
+def test_recovery_is_measured_from_the_failover_until_the_slo_holds_for_3_s(tmp_path: Path) -> None:
+    """Acks at 20 ms; those sent in the 4 s after a failover at T0 + 2 take 2.5 s and fail, then 20 ms again:
+    recovered 4 s after the failover (+- one 1 s bucket); acks that stay slow to the end never recover."""
+    t0 = 1_800_000_000.0
+    good, bad = EventWriter(tmp_path / "good", name="events-1.bin"), EventWriter(tmp_path / "bad", name="events-1.bin")
+    for i in range(200):  # 20 s at 10 acks/s
+        t = t0 + i * 0.1
+        slow = t0 + 2 <= t < t0 + 6  # sent then: recorded when answered, 2.5 s later
+        good.record(Kind.ACK, value=2_500.0 if slow else 20.0, ok=not slow, t=t + (2.5 if slow else 0.02))
+        bad.record(Kind.ACK, value=2_500.0 if t >= t0 + 2 else 20.0, t=t)
+    good.close()
+    bad.close()
+    took = recovery_s(tmp_path / "good", SLO, fault_start=t0 + 2, end=t0 + 20)
+    assert took is not None and 3.0 <= took <= 5.0
+    assert recovery_s(tmp_path / "bad", SLO, fault_start=t0 + 2, end=t0 + 20) is None
