@@ -7,7 +7,7 @@ welcome (the contract grows); the ones declared here keep their meaning.
 
     RunDoc ── experiments: [ExperimentDoc ── hypothesis: HypothesisDoc, recovery: RecoveryDoc,
            │                                 integrity: IntegrityDoc, slo: Slo, phases: [PhaseDoc],
-           │                                 alerts: [AlertDoc]]
+           │                                 anatomy: AnatomyDoc, alerts: [AlertDoc]]
            ├─ load: LoadDoc ── generator: GeneratorDoc
            ├─ integrity: IntegrityDoc      (a load-only run)
            └─ slo: Slo
@@ -28,6 +28,7 @@ from resilience.slo import Slo
 __all__ = [
     "RUN_FILE",
     "AlertDoc",
+    "AnatomyDoc",
     "ByCompletionDoc",
     "ErrorBudgetDoc",
     "ExperimentDoc",
@@ -117,10 +118,41 @@ class ByCompletionDoc(_Doc):
 
 
 class PhaseDoc(_Doc):
-    """One step of a failover (``fault``, ``detected``, ``recovered``, ...) and when it happened (epoch s)."""
+    """One phase of a failover and when it happened: measured from the component that knows it (``leader
+    lost``, ``routed``, ``first write acked``, ... see resilience/analysis/anatomy.py), or the runner's own
+    steps (``source: runner``) for a fault without an anatomy."""
 
     name: str
     at: float
+    """Epoch seconds (the run clock)."""
+    at_s: float | None = None
+    """Seconds from the fault start: the sum of the segments up to this phase."""
+    source: str | None = None
+    """Who knew it: ``dcs`` (etcd's leader key / CNPG's currentPrimary), ``lb`` (every HAProxy process / the
+    -rw EndpointSlice), ``supervisor``, ``replica`` (its /readyz), ``load`` (the clients' events),
+    ``fault``, ``runner``."""
+
+
+class AnatomyDoc(_Doc):
+    """How the measured phases add up against the measured recovery (docs/failover.md)."""
+
+    kind: Literal["db", "replica"] | None = None
+    marks_recovery: str | None = None
+    """The phase that marks recovery: the last measured phase at or before the recovery."""
+    sum_s: float | None = None
+    """The segments summed from the fault start to that phase (its ``at_s``; null: no phase before it)."""
+    recovery_s: float | None = None
+    """The experiment's recovery_s (the SLO's 1 s buckets)."""
+    recovery_request_s: float | None = None
+    """The same recovery at request resolution: the issue time of the last bad request (failed, or slower
+    than the p95 objective) in the bucket before it."""
+    gap_s: float | None = None
+    """recovery_s - sum_s."""
+    gap_request_s: float | None = None
+    """recovery_request_s - sum_s (the goal: within 0.5 s): what no measured phase explains."""
+    service_back: str | None = None
+    """The phase at which the service is back (``first write acked``; ``in rotation`` for a replica)."""
+    service_back_s: float | None = None
 
 
 class AlertDoc(_Doc):
@@ -190,6 +222,8 @@ class ExperimentDoc(_Doc):
     """The safeguard's breach record when it aborted the experiment."""
     journal_status: str | None = None
     phases: list[PhaseDoc] = Field(default_factory=list)
+    anatomy: AnatomyDoc | None = None
+    """The measured phases against the recovery (null: the fault has no anatomy, or nothing observed)."""
     alerts: list[AlertDoc] | None = None
     """Expected alerts and every other alert active from the fault start (null: no alert receiver)."""
     silent_failure: bool | None = None

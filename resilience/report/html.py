@@ -10,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 from resilience import __version__
+from resilience.report.alerts import alert_rows
 from resilience.report.build import ExperimentData, ReportData
 from resilience.report.charts import failover_segments
 from resilience.report.charts.failover import Segment
@@ -127,6 +128,7 @@ def render_html(data: ReportData, charts: list[Chart], sections: list[Section]) 
             load_line=load_line(run.load),
             budget_total=budget_total_line([d.experiment for d in data.experiments]),
             experiments=[_item(d, charts) for d in data.experiments],
+            alerts=alert_rows([d.experiment for d in data.experiments]),
             whole=_item(data.whole, charts) if data.whole is not None else None,
             overview=[c for c in charts if c.experiment is None],
             sections=sections,

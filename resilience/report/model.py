@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from resilience.errors import ConfigError
 from resilience.rundoc import RUN_FILE, ExperimentDoc, HypothesisDoc, RecoveryDoc, RunDoc
 from resilience.rundoc import AlertDoc as Alert
+from resilience.rundoc import AnatomyDoc as Anatomy
 from resilience.rundoc import ErrorBudgetDoc as ErrorBudgetUse
 from resilience.rundoc import IntegrityDoc as Integrity
 from resilience.rundoc import PhaseDoc as Phase
@@ -25,6 +26,7 @@ from resilience.slo import Slo
 
 __all__ = [
     "Alert",
+    "Anatomy",
     "Experiment",
     "Integrity",
     "Phase",
@@ -64,6 +66,8 @@ class Experiment:
     integrity: Integrity | None = None
     slo: Slo = field(default_factory=Slo)
     phases: tuple[Phase, ...] = ()
+    anatomy: Anatomy | None = None
+    """The measured phases against the recovery (``phases`` are then measured, not the runner's steps)."""
     alerts: tuple[Alert, ...] = ()
     """Expected alerts and every other alert active from the fault start (``fired_s`` from the fault start)."""
     silent_failure: bool | None = None
@@ -237,6 +241,7 @@ def _experiment(doc: ExperimentDoc, index: int) -> Experiment:
         integrity=doc.integrity,
         slo=doc.slo or _NO_SLO,
         phases=tuple(sorted(doc.phases, key=lambda p: p.at)),
+        anatomy=doc.anatomy,
         alerts=tuple(doc.alerts or ()),
         silent_failure=doc.silent_failure,
         reasons=tuple(doc.reasons),

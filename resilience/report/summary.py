@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from resilience.report.alerts import alert_rows
 from resilience.report.build import ReportData
 from resilience.report.text import (
     budget_total_line,
@@ -42,6 +43,25 @@ def _cell(text: str) -> str:
     return _md(text)
 
 
+def _alerts_table(data: ReportData) -> list[str]:
+    """The alerts table: name, expected, within, fired, resolved, verdict (seconds from the fault start)."""
+    rows = alert_rows([i.experiment for i in data.experiments])
+    if not rows:
+        return []
+    lines = [
+        "**Alerts** (seconds from the fault start)",
+        "",
+        "| Experiment | Alert | Expected | Within | Fired | Resolved | Verdict |",
+        "|---|---|---|---:|---:|---:|---|",
+    ]
+    for a in rows:
+        mark = "" if not a.expected else "✅ " if a.css == "good" else "❌ "
+        cells = [a.experiment, a.name, "yes" if a.expected else "no", fmt_s(a.within_s), fmt_s(a.fired_s)]
+        cells.append(fmt_s(a.resolved_s))
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + f" | {mark}{_md(a.verdict)} |")
+    return [*lines, ""]
+
+
 def render_summary(data: ReportData) -> str:
     """Markdown: heading with the verdict, run facts, a verdict table, missing-data notes."""
     run = data.run
@@ -76,6 +96,7 @@ def render_summary(data: ReportData) -> str:
         lines.append("")
         if total := budget_total_line([i.experiment for i in data.experiments]):
             lines += [_md(total), ""]
+    lines += _alerts_table(data)
     why = [
         f"- **{_md(i.experiment.name)}** ({_md(i.experiment.verdict)}): {_md('; '.join(i.experiment.reasons))}"
         for i in data.experiments

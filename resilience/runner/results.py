@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from resilience.analysis.alerts import alert_problems, experiment_alerts, silent_failure
+from resilience.analysis.anatomy import anatomy, anatomy_summary, request_recovery
 from resilience.analysis.budget import budget_problem, budget_use
 from resilience.analysis.recovery import Recovery, Sample, analyse_recovery, peak, summarise
+from resilience.load.events import Raw
 from resilience.runner.verdict import hypothesis, judge
 from resilience.slo import ErrorBudget, Slo
 
@@ -58,7 +60,8 @@ def phases(
     detected_at: float | None,
     recovered_at: float | None,
 ) -> list[dict[str, Any]]:
-    """The failover breakdown on the run clock: fault, detected, each method step done, recovered."""
+    """The runner's own steps on the run clock (fault, detected, each method step done, recovered): the
+    phases of an experiment without a measured anatomy (resilience/analysis/anatomy.py)."""
     out: list[dict[str, Any]] = []
     if fault_start is not None:
         out.append({"name": "fault", "at": fault_start})
@@ -74,7 +77,11 @@ def phases(
             out.append({"name": f"{m.get('name')} done", "at": m["t"]})
     if recovered_at is not None:
         out.append({"name": "recovered", "at": recovered_at})
-    return sorted(out, key=lambda p: float(p["at"]))
+    origin = fault_start if fault_start is not None else 0.0
+    return [
+        {**p, "at_s": round(float(p["at"]) - origin, 3) if fault_start is not None else None, "source": "runner"}
+        for p in sorted(out, key=lambda p: float(p["at"]))
+    ]
 
 
 def experiment_result(
@@ -97,6 +104,8 @@ def experiment_result(
     notices: Sequence[Mapping[str, Any]] | None = None,
     expect_alerts: Sequence[Mapping[str, Any]] = (),
     error_budget: ErrorBudget | None = None,
+    observations: Sequence[Mapping[str, Any]] = (),
+    events: Sequence[Raw] = (),
 ) -> dict[str, Any]:
     """The run.json entry of one experiment (the contract in docs/runner.md, with its extras).
 
@@ -105,6 +114,8 @@ def experiment_result(
     ``notices``: the alert receiver's records (None: the target has none); ``expect_alerts``: the plan's
     ``[{name, within_s}]``, which makes alerting part of the verdict; ``error_budget``: the scenario's
     availability objective (default 99.9 % over 30 days), whose limit, when set, is part of the verdict.
+    ``observations`` (what the watcher read from the target's components) and ``events`` (the load's
+    records) give the measured ``phases``.
     """
     fault_start, fault_end = fault_window(records.get("faults", []))
 
@@ -177,9 +188,7 @@ def experiment_result(
         "integrity": dict(integrity) if integrity is not None else None,
         "safeguard": records.get("safeguard"),
         "journal_status": journal.get("status"),
-        "phases": phases(
-            records.get("markers", []), fault_start, rec.detected_at if rec else None, rec.recovered_at if rec else None
-        ),
+        **_phases(records, rec, observations, events, resolution_s=resolution_s, p95_ms=slo.p95_ms),
         "alerts": alerts,
         "silent_failure": silent_failure(alerts, detect_s) if alerts is not None else None,
     }
@@ -189,6 +198,34 @@ def experiment_result(
             "recovery_s": rec_c.recovery_s if rec_c else None,
         }
     return entry
+
+
+def _phases(
+    records: Mapping[str, Any],
+    rec: Recovery | None,
+    observations: Sequence[Mapping[str, Any]],
+    events: Sequence[Raw],
+    *,
+    resolution_s: float,
+    p95_ms: float | None,
+) -> dict[str, Any]:
+    """``phases`` (measured when the fault has an anatomy, else the runner's steps) and ``anatomy``."""
+    starts = [f for f in records.get("faults", []) if f.get("event") == "start"]
+    key = str(starts[0].get("key")) if starts else None
+    kind, measured = anatomy(key, observations, events, rec.fault_start) if rec is not None else (None, [])
+    if kind is None or rec is None:
+        markers = records.get("markers", [])
+        if rec is None:
+            return {"phases": phases(markers, None, None, None), "anatomy": None}
+        return {"phases": phases(markers, rec.fault_start, rec.detected_at, rec.recovered_at), "anatomy": None}
+    fine = None
+    if rec.recovered_at is not None:
+        at = request_recovery(events, rec.recovered_at, window_s=resolution_s, p95_ms=p95_ms)
+        fine = round(max(at, rec.fault_start) - rec.fault_start, 3)
+    return {
+        "phases": measured,
+        "anatomy": anatomy_summary(kind, measured, recovery_s=rec.recovery_s, recovery_request_s=fine),
+    }
 
 
 def _alerting(

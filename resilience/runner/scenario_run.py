@@ -7,6 +7,7 @@ gets journals, raw events, timelines, run.json and the reports.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -34,10 +35,11 @@ from resilience.runner.alerting import collect_notices
 from resilience.runner.engine import run_experiment_file
 from resilience.runner.plan import Plan, RunOptions, dry_run_lines, kube_fault_plan
 from resilience.runner.progress import Reporter
-from resilience.runner.results import experiment_result, read_records
+from resilience.runner.results import experiment_result, read_jsonl, read_records
 from resilience.runner.server_view import write_server_timeline
 from resilience.runner.signals import SignalGate
 from resilience.runner.verdict import exit_code, overall
+from resilience.runner.watch import OBSERVATIONS_FILE, watch
 from resilience.scenario import ExperimentPlan
 from resilience.targets import get_target
 from resilience.targets.base import Target
@@ -157,9 +159,11 @@ class _Run:
         ).to_configuration()
         self.reporter(f"[bold]{plan.name}[/bold]: {experiment.get('title')}")
         started = time.time()
-        journal = run_experiment_file(
-            experiment, plan.name, configuration=config, out_dir=out, progress=self.reporter, gate=self.gate
-        )
+        # the components' state, read all along, for the failover anatomy (runner/watch.py)
+        with watch(self.target, out) or contextlib.nullcontext():
+            journal = run_experiment_file(
+                experiment, plan.name, configuration=config, out_dir=out, progress=self.reporter, gate=self.gate
+            )
         ended = time.time()
         notices = collect_notices(self.target, plan, out, stop=lambda: self.gate.interrupted, errors=self.errors)
         write_server_timeline(self.target, out, started - 5, time.time())
@@ -207,6 +211,8 @@ class _Run:
             notices=notices,
             expect_alerts=[e.model_dump() for e in plan.expect_alerts],
             error_budget=sc.error_budget,
+            observations=read_jsonl(out / OBSERVATIONS_FILE),
+            events=records,
         )
         self.reporter.verdict(plan.name, result["verdict"], result["reasons"])
         return result

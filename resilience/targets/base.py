@@ -23,6 +23,7 @@ __all__ = [
     "DbNode",
     "Endpoints",
     "FailoverMode",
+    "Observable",
     "Pod",
     "Progress",
     "Status",
@@ -31,6 +32,16 @@ __all__ = [
 
 Progress = Callable[[str], None]
 """A callback that receives one human-readable progress line (``"etcd healthy (0.4 s)"``)."""
+
+
+@runtime_checkable
+class Observable(Protocol):
+    """A target whose components can be read for the failover anatomy (resilience/analysis/anatomy.py)."""
+
+    def observers(self) -> Mapping[str, Callable[[], dict[str, Any]]]:
+        """Component name -> a reader returning ``{key: value}`` (the keys of the anatomy's module doc);
+        a reader never raises: what does not answer is left out."""
+        ...
 
 
 class FailoverMode(enum.StrEnum):

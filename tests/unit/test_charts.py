@@ -253,19 +253,22 @@ def test_events_reader_ignores_torn_and_foreign_files(tmp_path: Path) -> None:
 
 
 def test_timeline_draws_alert_bars_names_a_missing_alert_and_shouts_a_silent_failure(run: Run) -> None:
-    """Each fired alert is a labelled bar from its firing to its resolution; one that did not fire is named."""
+    """Each fired alert is a labelled bar from its firing to its resolution, coloured by its verdict in the
+    alerts table (on time green, late red, not expected grey); one that did not fire is named."""
     alerts = (
         Alert(name="PostgresLeaderChanged", expected=True, within_s=30.0, fired_s=2.5, resolved_s=40.0),
         Alert(name="ChatLatencyP95High", expected=False, fired_s=4.0, resolved_s=None),
         Alert(name="PostgresNoLeader", expected=True, within_s=10.0, fired_s=None, resolved_s=None),
+        Alert(name="ChatReplicaDown", expected=True, within_s=1.0, fired_s=3.0, resolved_s=None),
     )
     exp = replace(run.experiments[1], alerts=alerts, silent_failure=False)
     fig = timeline_figure(exp, _series(run, "db-failover"))
     bars = _labelled(fig, 0)
-    assert isinstance(bars["alert PostgresLeaderChanged (+2.5 s)"], Rectangle)
-    assert to_hex(bars["alert PostgresLeaderChanged (+2.5 s)"].get_facecolor()) == COLORS["ok"]
-    assert "alert ChatLatencyP95High (+4.0 s)" in bars
+    assert isinstance(bars["alert PostgresLeaderChanged (+2.5 s, on time)"], Rectangle)
+    assert to_hex(bars["alert PostgresLeaderChanged (+2.5 s, on time)"].get_facecolor()) == COLORS["ok"]
+    assert to_hex(bars["alert ChatReplicaDown (+3.0 s, late)"].get_facecolor()) == COLORS["bad"]
+    assert to_hex(bars["alert ChatLatencyP95High (+4.0 s, not expected)"].get_facecolor()) == COLORS["unknown"]
     texts = [t.get_text() for t in fig.axes[0].texts]
-    assert "PostgresNoLeader: did not fire" in texts
+    assert "PostgresNoLeader: missing (did not fire)" in texts
     silent = timeline_figure(replace(exp, alerts=(), silent_failure=True), _series(run, "db-failover"))
     assert "SILENT FAILURE: the SLO broke and no alert fired" in [t.get_text() for t in silent.axes[0].texts]

@@ -241,3 +241,28 @@ def test_summary_md_escapes_run_json_text_and_reads_nothing_outside_the_run_fold
     row = next(line for line in summary.splitlines() if line.startswith("| x"))
     assert len(re.findall(r"(?<!\\)\|", row)) == 10  # 9 cells: the '|' in the name is escaped
     assert collect(run).experiments[0].series is None and collect(run).experiments[1].series is None
+
+
+def test_alerts_table_in_report_and_summary(tmp_path: Path) -> None:
+    """Every alert of every experiment in one table (report.html and summary.md) with its verdict: on time,
+    late, leftover, missing, not expected (the runner's alerting words; the timeline bars use the same)."""
+    synth = write_synthetic_run(tmp_path, experiments=DEFAULT_EXPERIMENTS[:1])
+    run = json.loads((synth.path / "run.json").read_text())
+    run["experiments"][0]["alerts"] = [
+        {"name": "ChatReplicaDown", "expected": True, "within_s": 30.0, "fired_s": 1.2, "resolved_s": 3.4},
+        {"name": "ChatLatencyP95High", "expected": True, "within_s": 5.0, "fired_s": 9.0, "resolved_s": None},
+        {"name": "PostgresLeaderChanged", "expected": True, "within_s": 30.0, "fired_s": -40.0, "resolved_s": None},
+        {"name": "NoSuchAlert", "expected": True, "within_s": 30.0, "fired_s": None, "resolved_s": None},
+        {"name": "ChatWebSocketsDropped", "expected": False, "within_s": None, "fired_s": 2.0, "resolved_s": 4.0},
+    ]
+    (synth.path / "run.json").write_text(json.dumps(run))
+    write_report(synth.path)
+    summary = (synth.path / "summary.md").read_text()
+    assert "| pod-kill | ChatReplicaDown | yes | 30.0 s | 1.2 s | 3.4 s | ✅ on time |" in summary
+    assert "| pod-kill | ChatLatencyP95High | yes | 5.0 s | 9.0 s | — | ❌ late |" in summary
+    assert "| pod-kill | PostgresLeaderChanged | yes | 30.0 s | -40.0 s | — | ❌ leftover |" in summary
+    assert "| pod-kill | NoSuchAlert | yes | 30.0 s | — | — | ❌ missing |" in summary
+    assert "| pod-kill | ChatWebSocketsDropped | no | — | 2.0 s | 4.0 s | not expected |" in summary
+    html = (synth.path / "report.html").read_text()
+    assert '<h2 id="alerts">Alerts</h2>' in html
+    assert html.count('<td class="bad">') >= 3 and '<td class="good">on time</td>' in html

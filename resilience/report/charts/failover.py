@@ -1,7 +1,11 @@
 """Failover breakdown: how long each step took, from fault start to the last step recorded.
 
-One row per experiment that recorded ``phases`` (detect → new leader → routed → clients reconnected →
-backlog delivered); each segment spans from the previous step (or the fault start) to this step.
+One row per experiment that recorded ``phases``: measured from the components (leader lost → leader elected
+→ routed → first write acked → clients reconnected → backlog delivered; process gone → marked down →
+restarted → ready → in rotation: resilience/analysis/anatomy.py), or the runner's own steps for a fault
+without an anatomy. Each segment spans from the previous phase (or the fault start) to this one; a black
+tick marks the measured recovery (``recovery_s``), so a gap between the phase that marks recovery and the
+tick is visible.
 """
 
 from __future__ import annotations
@@ -56,7 +60,7 @@ def failover_figure(experiments: Sequence[Experiment]) -> Figure:
         names.extend(s.name for s in segments if s.name not in names)
     cmap = colormaps["tab10"]
     colors = {name: cmap(i % 10) for i, name in enumerate(names)}
-    widest = max((s[-1].end_s for _, s in rows if s), default=1.0) or 1.0
+    widest = max([*(s[-1].end_s for _, s in rows if s), *(e.recovery_s or 0.0 for e, _ in rows)], default=1.0) or 1.0
     fig = new_figure(11.0, 1.6 + 0.7 * max(len(rows), 1) + 0.25 * (len(names) // 4))
     ax = fig.subplots()
     for y, (_, segments) in enumerate(rows):
@@ -75,11 +79,16 @@ def failover_figure(experiments: Sequence[Experiment]) -> Figure:
                 )
         total = segments[-1].end_s if segments else 0.0
         ax.text(total, y, f"  total {total:.1f} s", va="center", fontsize=9)
+        exp = rows[y][0]
+        if exp.recovery_s is not None:
+            ax.plot([exp.recovery_s] * 2, [y - 0.42, y + 0.42], color="black", lw=2)
+            ax.text(exp.recovery_s, y - 0.45, f"recovery {exp.recovery_s:.2f} s", ha="center", va="bottom", fontsize=7)
     ax.set_yticks(range(len(rows)), [e.name for e, _ in rows])
     ax.invert_yaxis()
     ax.set_xlim(0, widest * 1.2)
     ax.set_xlabel("seconds from fault start")
-    ax.set_title("Failover breakdown (each segment ends when its step completed)", fontsize=12, fontweight="bold")
+    title = "Failover anatomy (each segment ends when its phase happened; black: measured recovery)"
+    ax.set_title(title, fontsize=12, fontweight="bold")
     style_axes(ax)
     ax.grid(axis="y", visible=False)
     handles = [Patch(color=colors[n], label=n) for n in names]

@@ -14,6 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from resilience.report.alerts import GOOD, alert_verdict
 from resilience.report.charts.style import (
     COLORS,
     VERDICT_COLORS,
@@ -91,22 +92,31 @@ def _mark(axes: list[Axes], marks: TimelineMarks) -> None:
             ax.axvline(marks.target, color=COLORS["target"], ls=":", lw=1.4, label=label)
 
 
+_MAX_BARS = 6
+
+
 def _alert_bars(ax: Axes, exp: Experiment, marks: TimelineMarks) -> None:
     """One thin bar per alert across the top of ``ax``, from its firing notice to its resolved one (or the
-    end): expected alerts in green, others in grey; an expected alert that never fired is named in red."""
+    end), coloured by its verdict in the alerts table (resilience/report/alerts.py): on time green, late or
+    leftover red, not expected grey; a missing expected alert is named in red. Six at most (the rest are
+    counted; the table lists them all)."""
     if marks.fault is None:
         return
     end = marks.end if marks.end is not None else marks.fault[1]
-    for i, alert in enumerate(exp.alerts[:6]):
+    for i, alert in enumerate(exp.alerts[:_MAX_BARS]):
         top = 0.98 - i * 0.07
+        verdict = alert_verdict(alert)
         if alert.fired_s is None:
-            ax.text(0.01, top - 0.05, f"{alert.name}: did not fire", transform=ax.transAxes, color=COLORS["bad"],
-                    fontsize=8, va="bottom")  # fmt: skip
+            ax.text(0.01, top - 0.05, f"{alert.name}: {verdict} (did not fire)", transform=ax.transAxes,
+                    color=COLORS["bad"], fontsize=8, va="bottom")  # fmt: skip
             continue
-        color = COLORS["ok"] if alert.expected else COLORS["unknown"]
+        color = COLORS["unknown"] if not alert.expected else COLORS["ok"] if verdict in GOOD else COLORS["bad"]
         stop = alert.resolved_s if alert.resolved_s is not None else end
-        ax.axvspan(alert.fired_s, max(stop, alert.fired_s), ymin=top - 0.05, ymax=top, color=color,
-                   alpha=0.8, lw=0, label=f"alert {alert.name} (+{alert.fired_s:.1f} s)")  # fmt: skip
+        ax.axvspan(alert.fired_s, max(stop, alert.fired_s), ymin=top - 0.05, ymax=top, color=color, alpha=0.8,
+                   lw=0, label=f"alert {alert.name} (+{alert.fired_s:.1f} s, {verdict})")  # fmt: skip
+    if len(exp.alerts) > _MAX_BARS:
+        ax.text(0.99, 0.98 - _MAX_BARS * 0.07, f"+{len(exp.alerts) - _MAX_BARS} more alerts (alerts table)",
+                transform=ax.transAxes, ha="right", fontsize=8, color=COLORS["unknown"])  # fmt: skip
     if exp.silent_failure:
         ax.text(0.5, 0.5, "SILENT FAILURE: the SLO broke and no alert fired", transform=ax.transAxes,
                 ha="center", va="center", color=COLORS["bad"], fontsize=12, fontweight="bold")  # fmt: skip

@@ -23,6 +23,7 @@ __all__ = [
     "parse_cluster",
     "parse_haproxy_csv",
     "patroni_cluster",
+    "post_json",
     "redis_ping",
 ]
 
@@ -45,6 +46,15 @@ def get_json(url: str) -> Any:
     """GET ``url`` and decode JSON; None on any failure or non-2xx status."""
     try:
         r = _client().get(url)
+        return r.json() if r.is_success else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def post_json(url: str, body: Any) -> Any:
+    """POST ``body`` as JSON to ``url`` and decode the answer; None on any failure or non-2xx status."""
+    try:
+        r = _client().post(url, json=body)
         return r.json() if r.is_success else None
     except (httpx.HTTPError, ValueError):
         return None

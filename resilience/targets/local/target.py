@@ -16,7 +16,7 @@ from typing import Any
 from resilience.errors import ConfigError, TargetError
 from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
-from resilience.targets.local import bringup, configs, preflight, releases, statedir
+from resilience.targets.local import bringup, configs, observe, preflight, releases, statedir
 from resilience.targets.local.database import Database, held_by
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, default_state_dir
 from resilience.targets.local.supervisor import supervisord_alive
@@ -210,6 +210,11 @@ class LocalTarget:
 
     def endpoints(self) -> Endpoints:
         return self._view().endpoints()
+
+    def observers(self) -> dict[str, observe.Reader]:
+        """Readers of etcd's leader key, every HAProxy process, the supervisor and the replicas' readiness,
+        for the failover anatomy (resilience/targets/local/observe.py)."""
+        return observe.readers(self._view())
 
     def issuer_secret(self) -> str:
         """The secret that guards the chat service's ``POST /auth/token``."""
