@@ -99,14 +99,16 @@ def judge_for(plan: CapacityPlan, condition: ConditionPlan) -> Judge:
     )
 
 
-def new_search(plan: CapacityPlan, condition: ConditionPlan, earlier_knees: Sequence[int]) -> Search:
-    """The plan's fixed ladder, or a geometric search starting near the knees earlier repeats found."""
+def new_search(plan: CapacityPlan, condition: ConditionPlan, earlier: Sequence[RepeatResult] = ()) -> Search:
+    """The plan's fixed ladder, or a geometric search starting near what earlier repeats found (``start_hint``)."""
     judge = judge_for(plan, condition)
     ladder = plan.ladder()
     if ladder is not None:
         return LadderSearch(judge, ladder, patience=plan.patience)
     spec = plan.searching()
-    start = start_hint(earlier_knees, start=spec.start, factor=spec.factor, min_users=spec.min)
+    knees = [r.knee_users for r in earlier if r.found]
+    bounds = [r.knee_users for r in earlier if r.censored]
+    start = start_hint(knees, bounds, start=spec.start, factor=spec.factor, min_users=spec.min)
     return GeometricSearch(
         judge,
         start=min(start, spec.max),
@@ -162,7 +164,7 @@ class _Run:
     def ladder(self, cond: ConditionPlan, hooks: StepHooks, out: Path, prefix: str) -> _Ladder:
         """Step under ``cond`` where the search says until it is done or this ladder's share of the budget is."""
         ladder = _Ladder()
-        search = new_search(self.plan, cond, [r.knee_users for r in self.repeats.get(cond.name, []) if r.found])
+        search = new_search(self.plan, cond, self.repeats.get(cond.name, []))
         share_end = self.budget.clock() + self.budget.left() / max(self.ladders_left, 1)
         while (users := search.next_users(ladder.steps)) is not None:
             cost = step_cost_s(self.plan, users, cond) + self.budget.overhead_s
@@ -183,7 +185,7 @@ class _Run:
     def one_ladder(self, cond: ConditionPlan, repeat: int) -> RepeatResult | None:
         """Engage ``cond``, run its search, revert; the analysed repeat (None when no step ran)."""
         prefix = f"[repeat {repeat}/{self.plan.repeats} {cond.name}]"
-        first = new_search(self.plan, cond, []).next_users([]) or 1
+        first = new_search(self.plan, cond, self.repeats.get(cond.name, [])).next_users([]) or 1
         if not self.budget.fits(step_cost_s(self.plan, first, cond) + self.budget.overhead_s):
             self.say(prefix, "skipped: not enough budget left for one step")
             return None

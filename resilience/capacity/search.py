@@ -156,9 +156,11 @@ class LadderSearch:
         return self.users[len(steps)] if len(steps) < len(self.users) else None
 
 
-def start_hint(knees: Sequence[int], *, start: int, factor: float, min_users: int) -> int:
-    """Where a later repeat starts: one factor below the median knee the earlier repeats found."""
+def start_hint(knees: Sequence[int], bounds: Sequence[int], *, start: int, factor: float, min_users: int) -> int:
+    """Where a later repeat starts: one factor below the median knee earlier repeats found; when none found
+    one, at the best lower bound they held (a search cut by its budget share goes on from there)."""
     found = [k for k in knees if k > 0]
-    if not found:
-        return start
-    return max(min_users, math.floor(statistics.median(found) / factor))
+    if found:
+        return max(min_users, math.floor(statistics.median(found) / factor))
+    held = [b for b in bounds if b > 0]
+    return max(start, *held) if held else start

@@ -332,3 +332,18 @@ def test_recovery_is_measured_from_the_failover_until_the_slo_holds_for_3_s(tmp_
     took = recovery_s(tmp_path / "good", SLO, fault_start=t0 + 2, end=t0 + 20)
     assert took is not None and 3.0 <= took <= 5.0
     assert recovery_s(tmp_path / "bad", SLO, fault_start=t0 + 2, end=t0 + 20) is None
+
+
+def test_a_repeat_cut_by_its_budget_share_is_continued_by_the_next(tmp_path: Path) -> None:
+    """Repeat 1 runs out of its share while growing (a lower bound); repeat 2 starts at that bound, goes on
+    and finds the knee: the interval is over that one knee, the bound is listed beside it."""
+    plan = _plan(repeats=2, budget_s=330)
+    rig = Rig(plan, {"healthy": 1_500})
+    result = _run(tmp_path, plan, rig)
+    first, second = result.condition("healthy").repeats
+    assert first.stop_reason == "budget" and first.censored
+    assert second.steps[0].users == first.knee_users
+    assert second.found and second.knee_users <= 1_500 < second.break_users  # type: ignore[operator]
+    knee = result.condition("healthy").knee
+    assert knee is not None and (knee.n, knee.lower_bounds) == (1, [first.knee_users])
+    assert rig.now <= 330
