@@ -9,7 +9,14 @@ on another replica goes through Redis).
 
     .venv/bin/python benchmarks/chat_ws.py --clients 200 1000 --replicas 1 3 --duration 20 --rate 1
 
-Every process it starts is stopped by pid at the end, also on Ctrl-C.
+``--compare REV`` measures the service of commit REV too ("before", run from a temporary git worktree of
+REV: the replicas start there, so ``python -m chat`` imports that commit's ``chat`` package) and this
+tree's ("after"), one configuration after the other on the same PostgreSQL and Redis, each on a database
+of its own. ``--flame PREFIX`` records replica 1 of each configuration with py-spy (installed separately:
+a tool, not a dependency) during the measured window into ``PREFIX-<code>-<replicas>x<clients>.svg``;
+py-spy's own CPU then loads the box, so take figures from a run without it.
+
+Every process it starts is stopped by pid at the end, also on Ctrl-C; the worktree is removed.
 """
 
 from __future__ import annotations
@@ -17,13 +24,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +50,50 @@ from chat.launcher import ChatReplica
 from tests.support.servers import PostgresServer, RedisServer, free_port
 
 ISSUER = "bench-issuer-secret"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def loadavg() -> str:
+    """The first three fields of /proc/loadavg."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+@contextlib.contextmanager
+def worktree(rev: str) -> Iterator[Path]:
+    """A detached git worktree of ``rev`` in a temporary folder, removed afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="chat-bench-rev-")) / "tree"
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), rev], check=True, capture_output=True
+    )
+    try:
+        yield path
+    finally:
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)], check=False, capture_output=True
+        )
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def flame(pid: int, duration: float, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy recording ``pid`` for ``duration`` s into ``out`` (None when py-spy is not installed)."""
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        print(f"# py-spy not found: no flame graph {out}", file=sys.stderr)
+        return None
+    cmd = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(int(duration)),
+        "--rate",
+        "200",
+        "--nonblocking",
+        "--output",
+        str(out),
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @dataclass
@@ -177,6 +232,7 @@ async def run_config(
     duration: float,
     room_size: int,
     body_bytes: int,
+    flame_out: Path | None = None,
 ) -> Stats:
     """Connect ``n`` clients, then measure ``duration`` seconds of sends."""
     stats, phase = Stats(), Phase()
@@ -205,15 +261,20 @@ async def run_config(
     pids = [r.proc.pid for r in replicas if r.proc is not None]
     server0, store0, client0 = cpu_seconds(pids), cpu_seconds(store_pids), time.process_time()
     phase.stop = loop.time() + duration
+    spy = flame(pids[0], duration, flame_out) if flame_out is not None else None
     phase.go.set()
     await asyncio.gather(*tasks)
+    if spy is not None:
+        await asyncio.to_thread(spy.wait, 60)
     stats.server_cpu_s = cpu_seconds(pids) - server0
     stats.store_cpu_s = cpu_seconds(store_pids) - store0
     stats.client_cpu_s = time.process_time() - client0
     return stats
 
 
-def start_stack(n_replicas: int, pg: PostgresServer, redis: RedisServer, logs: Path) -> list[ChatReplica]:
+def start_stack(
+    n_replicas: int, pg: PostgresServer, redis: RedisServer, logs: Path, *, code: str, tree: Path | None
+) -> list[ChatReplica]:
     dsn = pg.create_database(f"bench_{uuid.uuid4().hex[:8]}")
     env = {
         "CHAT_DATABASE_URL": dsn,
@@ -226,30 +287,32 @@ def start_stack(n_replicas: int, pg: PostgresServer, redis: RedisServer, logs: P
     }
     replicas = []
     for i in range(n_replicas):
-        r = ChatReplica({**env, "CHAT_REPLICA": f"bench-{i + 1}"}, free_port(), logs / f"chat-{i + 1}.log")
+        r = ChatReplica(
+            {**env, "CHAT_REPLICA": f"bench-{i + 1}"}, free_port(), logs / f"chat-{code}-{i + 1}.log", cwd=tree
+        )
         replicas.append(r)
         r.start()
     return replicas
 
 
 HEADER = (
-    "| replicas | clients | rate/client | connect all s | held | failed/dropped | acks/s | deliveries/s "
+    "| code | replicas | clients | rate/client | connect all s | held | failed/dropped | acks/s | deliveries/s "
     "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU ms/ack "
-    "| PG+Redis CPU ms/ack | client CPU s |"
+    "| PG+Redis CPU ms/ack | client CPU s | loadavg before | loadavg after |"
 )
 
 
-def report(n_replicas: int, n: int, stats: Stats, duration: float, rate: float) -> str:
+def report(code: str, n_replicas: int, n: int, stats: Stats, *, duration: float, rate: float, load: str) -> str:
     ms = 1000.0
     acks = max(1, len(stats.ack))
     return (
-        f"| {n_replicas} | {n} | {'closed loop' if not rate else f'{rate:g}/s'} | {stats.connect_all_s:.1f} "
+        f"| {code} | {n_replicas} | {n} | {'closed loop' if not rate else f'{rate:g}/s'} | {stats.connect_all_s:.1f} "
         f"| {stats.held} | {stats.connect_failed + stats.closed_early} | {len(stats.ack) / duration:.0f} "
         f"| {len(stats.delivery) / duration:.0f} "
         f"| {percentile(stats.ack, 0.5) * ms:.1f} | {percentile(stats.ack, 0.95) * ms:.1f} "
         f"| {percentile(stats.delivery, 0.5) * ms:.1f} | {percentile(stats.delivery, 0.95) * ms:.1f} "
         f"| {stats.errors} | {stats.server_cpu_s * ms / acks:.2f} | {stats.store_cpu_s * ms / acks:.2f} "
-        f"| {stats.client_cpu_s:.1f} |"
+        f"| {stats.client_cpu_s:.1f} | {load} | {loadavg()} |"
     )
 
 
@@ -261,39 +324,57 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=1.0, help="messages/s per client; 0 = closed loop")
     p.add_argument("--room-size", type=int, default=10)
     p.add_argument("--body-bytes", type=int, default=100)
+    p.add_argument("--compare", metavar="REV", help="also measure the service of commit REV (before) beside this tree")
+    p.add_argument("--flame", metavar="PREFIX", type=Path, help="py-spy flame graph of replica 1 per configuration")
     args = p.parse_args()
+    with contextlib.ExitStack() as stack:
+        codes: list[tuple[str, Path | None]] = [("this", None)]
+        if args.compare:
+            try:
+                before = stack.enter_context(worktree(args.compare))
+            except subprocess.CalledProcessError as exc:
+                sys.exit(f"chat_ws: --compare {args.compare}: {exc.stderr.decode().strip().splitlines()[-1]}")
+            codes = [(f"before ({args.compare})", before), ("after", None)]
+        measure(args, codes)
+
+
+def measure(args: argparse.Namespace, codes: list[tuple[str, Path | None]]) -> None:
     with contextlib.suppress(ImportError):
         uvloop.install()
     logs = Path(tempfile.mkdtemp(prefix="chat-bench-"))
     pg, redis = PostgresServer().start(), RedisServer().start()
     store_pids = [p.pid for p in (pg.proc, redis.proc) if p is not None]
     print(
-        f"# chat_ws: load average {os.getloadavg()[0]:.1f} at start, {os.cpu_count()} CPUs, "
+        f"# chat_ws: load average {loadavg()} at start, {os.cpu_count()} CPUs, rate {args.rate:g}/client, "
         f"duration {args.duration:g} s, room size {args.room_size}, "
         f"body {args.body_bytes} B, logs in {logs}"
     )
     print(HEADER)
     print("|" + "---|" * (HEADER.count("|") - 1))
     try:
-        for n_replicas in args.replicas:
-            for n in args.clients:
-                replicas = start_stack(n_replicas, pg, redis, logs)
-                try:
-                    stats = asyncio.run(
-                        run_config(
-                            replicas,
-                            store_pids,
-                            n,
-                            rate=args.rate,
-                            duration=args.duration,
-                            room_size=args.room_size,
-                            body_bytes=args.body_bytes,
-                        )
+        for n_replicas, n, (code, tree) in itertools.product(args.replicas, args.clients, codes):
+            load = loadavg()
+            replicas = start_stack(n_replicas, pg, redis, logs, code=code.split()[0], tree=tree)
+            flame_out = None
+            if args.flame is not None:
+                flame_out = args.flame.with_name(f"{args.flame.name}-{code.split()[0]}-{n_replicas}x{n}.svg")
+            try:
+                stats = asyncio.run(
+                    run_config(
+                        replicas,
+                        store_pids,
+                        n,
+                        rate=args.rate,
+                        duration=args.duration,
+                        room_size=args.room_size,
+                        body_bytes=args.body_bytes,
+                        flame_out=flame_out,
                     )
-                finally:
-                    for r in replicas:
-                        r.stop()
-                print(report(n_replicas, n, stats, args.duration, args.rate), flush=True)
+                )
+            finally:
+                for r in replicas:
+                    r.stop()
+            print(report(code, n_replicas, n, stats, duration=args.duration, rate=args.rate, load=load), flush=True)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
     finally:

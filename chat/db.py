@@ -9,14 +9,16 @@ the background, and the client's retry with the same ``client_id`` finds the sto
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
+import orjson
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
@@ -48,23 +50,44 @@ ALTER TABLE chat_rooms ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS seq bigint;
 """
 _COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8, seq"
-# The upsert takes the room's row lock and keeps it until commit: every insert into one room runs
-# serialised, so ids (taken from the sequence under that lock) are in commit order within the room.
-# It is a statement of its own so that the statements after it (READ COMMITTED: a snapshot each) see
-# every row committed before the lock was granted.
-_LOCK_ROOM = (
-    "INSERT INTO chat_rooms (room, sends) VALUES (%s, 1) ON CONFLICT (room) DO UPDATE SET sends = chat_rooms.sends + 1"
-)
-_FIND = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND client_id = %s"  # noqa: S608 - constant
-# seq: the room's contiguous sequence (1, 2, 3, ...), taken under the room lock and only when a row is
-# inserted (a resend of a stored client_id takes none), so a replica can tell a gap from a late message.
-_INSERT = (
-    "WITH ins AS (INSERT INTO messages (room, client_id, sender, body, seq)"
-    " SELECT %(room)s, %(cid)s, %(sender)s, %(body)s, seq + 1 FROM chat_rooms WHERE room = %(room)s"
-    " ON CONFLICT (room, client_id) DO NOTHING RETURNING id, seq),"
-    " bump AS (UPDATE chat_rooms SET seq = ins.seq FROM ins WHERE chat_rooms.room = %(room)s)"
-    " SELECT id FROM ins"
-)
+# One send, one statement, one round trip: ``SELECT * FROM chat_send_v1(room, client_id, sender, body)``
+# on an autocommit connection (its own transaction, committed before the answer's ReadyForQuery).
+# Inside the function (PL/pgSQL, VOLATILE: every statement takes a fresh READ COMMITTED snapshot):
+#   1. the upsert of the room's row takes its row lock, held to commit, so every insert into one room runs
+#      serialised and ids (from the sequence, taken under the lock) are in commit order within the room;
+#      it returns the room's latest seq;
+#   2. the insert, in a snapshot taken after the lock was granted, stores the row unless (room, client_id)
+#      is stored already, with seq = the room's seq + 1 (contiguous: 1, 2, 3, ... per room);
+#   3. only when a row was inserted the room's seq is bumped; a resend reads the stored row instead.
+# Versioned name: CREATE OR REPLACE cannot change a function's result columns.
+SEND_FUNCTION = """
+CREATE OR REPLACE FUNCTION chat_send_v1(p_room text, p_client_id text, p_sender text, p_body text,
+    OUT o_id bigint, OUT o_room text, OUT o_client_id text, OUT o_sender text, OUT o_body text,
+    OUT o_ts float8, OUT o_seq bigint, OUT o_created boolean)
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+    next_seq bigint;
+BEGIN
+    INSERT INTO chat_rooms AS r (room, sends) VALUES (p_room, 1)
+        ON CONFLICT (room) DO UPDATE SET sends = r.sends + 1
+        RETURNING r.seq + 1 INTO next_seq;
+    INSERT INTO messages AS m (room, client_id, sender, body, seq)
+        VALUES (p_room, p_client_id, p_sender, p_body, next_seq)
+        ON CONFLICT (room, client_id) DO NOTHING
+        RETURNING m.id, m.room, m.client_id, m.sender, m.body, extract(epoch from m.ts)::float8, m.seq
+        INTO o_id, o_room, o_client_id, o_sender, o_body, o_ts, o_seq;
+    o_created := FOUND;
+    IF o_created THEN
+        UPDATE chat_rooms SET seq = next_seq WHERE chat_rooms.room = p_room;
+    ELSE
+        SELECT m.id, m.room, m.client_id, m.sender, m.body, extract(epoch from m.ts)::float8, m.seq
+            INTO o_id, o_room, o_client_id, o_sender, o_body, o_ts, o_seq
+            FROM messages m WHERE m.room = p_room AND m.client_id = p_client_id;
+    END IF;
+END
+$fn$;
+"""
+_SEND = "SELECT * FROM chat_send_v1(%s, %s, %s, %s)"
 _AFTER = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND id > %s ORDER BY id LIMIT %s"  # noqa: S608
 _AFTER_SEQ = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
 _MARK = "SELECT coalesce(max(id), 0), coalesce(max(seq), 0) FROM messages WHERE room = %s"
@@ -108,8 +131,8 @@ class Message:
 
     @cached_property
     def frame(self) -> str:
-        """The WebSocket push frame, encoded once however many subscribers receive it."""
-        return json.dumps({"type": "message", **self.to_json()})
+        """The WebSocket push frame, encoded once (orjson) however many subscribers receive it."""
+        return orjson.dumps({"type": "message", **self.to_json()}).decode()
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Message:
@@ -138,6 +161,8 @@ def failover_conninfo(url: str) -> str:
     return make_conninfo(url, **{k: v for k, v in extra.items() if k not in given})
 
 
+CHECK_IDLE_S = 1.0
+"""A pooled connection idle this long is checked (an empty query) before it is lent; busier ones are not."""
 RECONNECT_MAX_S = 0.5
 """Longest pause between two attempts of the pool to replace a lost connection."""
 
@@ -178,7 +203,8 @@ class Database:
             max_size=pool_max,
             open=False,
             timeout=5.0,
-            check=AsyncConnectionPool.check_connection,
+            kwargs={"autocommit": True},
+            check=self._check,
             reconnect_timeout=24 * 3600.0,
             name="chat",
         )
@@ -187,6 +213,11 @@ class Database:
         self._health: psycopg.AsyncConnection[Any] | None = None
         self._health_lock = asyncio.Lock()
         self._orphans: set[asyncio.Task[Any]] = set()
+        self._last_ok: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+        self.sends = 0
+        """Sends answered by the database (one ``chat_send_v1`` statement each)."""
+        self.checks = 0
+        """Connections checked with an empty query before being lent (idle for ``CHECK_IDLE_S`` or more)."""
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -206,6 +237,7 @@ class Database:
             async with self.pool.connection(timeout=max(0.01, wait)) as conn, conn.transaction():
                 await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chat-schema'))")
                 await conn.execute(SCHEMA)
+                await conn.execute(SEND_FUNCTION)
             self._schema_ready = True
             log.info("database schema ready")
 
@@ -254,6 +286,15 @@ class Database:
     async def last_id(self, room: str) -> int:
         return (await self.mark(room))[0]
 
+    async def _check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """The pool's check before lending ``conn``: an empty query, unless ``conn`` answered less than
+        ``CHECK_IDLE_S`` ago (a busy replica then pays no extra round trip per send; a connection that died
+        meanwhile fails its statement with OperationalError, which is retried on another connection)."""
+        if time.monotonic() - self._last_ok.get(conn, -CHECK_IDLE_S) < CHECK_IDLE_S:
+            return
+        self.checks += 1
+        await AsyncConnectionPool.check_connection(conn)
+
     @asynccontextmanager
     async def _connection(self, wait: float) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """A pooled connection, waiting at most ``wait`` s for one (nothing is sent before: safe to give up).
@@ -265,20 +306,17 @@ class Database:
             except pgerrors.ReadOnlySqlTransaction:
                 await conn.close()
                 raise
+            self._last_ok[conn] = time.monotonic()
 
     async def _send_once(self, room: str, client_id: str, sender: str, body: str, wait: float) -> SendResult:
-        """One round trip (pipeline): lock the room, insert unless stored, read the row back, commit."""
+        """One round trip: ``chat_send_v1`` (lock the room, insert unless stored, bump seq) and its commit."""
         await self.ensure_schema(wait)
         async with self._connection(wait) as conn:
-            async with conn.pipeline(), conn.transaction():
-                await conn.execute(_LOCK_ROOM, (room,))
-                inserted = await conn.execute(_INSERT, {"room": room, "cid": client_id, "sender": sender, "body": body})
-                stored = await conn.execute(_FIND, (room, client_id))
-            # the pipeline has synced: the commit has returned
-            created = await inserted.fetchone() is not None
-            row = await stored.fetchone()
-        assert row is not None, "the row was inserted or found in the same transaction"
-        return SendResult(Message.from_row(row), created=created)
+            cur = await conn.execute(_SEND, (room, client_id, sender, body), prepare=True)
+            row = await cur.fetchone()  # autocommit: the statement has committed when execute returns
+        assert row is not None, "chat_send_v1 returns one row"
+        self.sends += 1
+        return SendResult(Message.from_row(row), created=bool(row[7]))
 
     async def _history_once(self, room: str, after: int, limit: int, wait: float) -> list[Message]:
         await self.ensure_schema(wait)

@@ -27,6 +27,9 @@ class ChatReplica:
     port: int
     log_path: Path
     host: str = "127.0.0.1"
+    cwd: Path | None = None
+    """Working directory: ``python -m chat`` imports the ``chat`` package found there first (a benchmark runs
+    another commit's service from a git worktree this way); None: this process's directory."""
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -44,6 +47,7 @@ class ChatReplica:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "chat", "--host", self.host, "--port", str(self.port)],
                 env=env,
+                cwd=self.cwd,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,

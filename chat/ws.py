@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from typing import Any
 
+import orjson
 from starlette import websockets as _starlette_ws
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -58,7 +58,7 @@ class _Conn:
 
     async def emit(self, payload: dict[str, Any]) -> None:
         async with self._lock:
-            await self.ws.send_text(json.dumps(payload))
+            await self.ws.send_text(orjson.dumps(payload).decode())
 
     async def push(self, message: Message) -> None:
         if not self.sub.seen(message.id):
@@ -198,7 +198,7 @@ async def _receiver(conn: _Conn) -> None:
 async def _handle_frame(conn: _Conn, text: str) -> None:
     client_id: str | None = None
     try:
-        data = json.loads(text)
+        data = orjson.loads(text)
         if isinstance(data, dict) and isinstance(data.get("client_id"), str):
             client_id = data["client_id"]
         if not isinstance(data, dict) or data.get("type") != "send":
@@ -221,4 +221,4 @@ async def _handle_frame(conn: _Conn, text: str) -> None:
         await conn.emit({"type": "error", "client_id": client_id, "status": 500, "error": "internal error"})
         return
     m = result.message
-    await conn.emit({"type": "ack", "client_id": m.client_id, "id": m.id, "ts": m.ts})
+    await conn.emit({"type": "ack", "client_id": m.client_id, "id": m.id, "ts": m.ts, "seq": m.seq})

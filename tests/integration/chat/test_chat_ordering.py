@@ -81,6 +81,8 @@ def test_ids_follow_commit_order_under_concurrent_sends(
     assert errors == []
     with psycopg.connect(dsn) as conn:
         by_id = [r[0] for r in conn.execute("SELECT id FROM messages WHERE room = 'hot' ORDER BY id")]
+        seqs = [r[0] for r in conn.execute("SELECT seq FROM messages WHERE room = 'hot' ORDER BY id")]
+        room_seq = conn.execute("SELECT seq FROM chat_rooms WHERE room = 'hot'").fetchone()
         by_commit = [
             r[0]
             for r in conn.execute(
@@ -89,6 +91,8 @@ def test_ids_follow_commit_order_under_concurrent_sends(
         ]
     assert len(by_id) == WRITERS * SENDS
     assert by_commit == by_id
+    assert seqs == list(range(1, WRITERS * SENDS + 1))  # contiguous, in id (= commit) order
+    assert room_seq == (WRITERS * SENDS,)
     assert seen == by_id
 
 
