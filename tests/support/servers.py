@@ -22,6 +22,8 @@ from pathlib import Path
 
 import psycopg
 
+from resilience.targets.local.configs import redis_args
+
 __all__ = ["PostgresServer", "RedisServer", "free_port", "wait_port"]
 
 
@@ -185,21 +187,7 @@ class RedisServer:
         if not Path(binary).exists():
             raise RuntimeError("redis-server not found: run `make setup` (Debian package redis-server)")
         self.proc = subprocess.Popen(
-            [
-                binary,
-                "--bind",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--daemonize",
-                "no",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--protected-mode",
-                "no",
-            ],
+            [binary, *redis_args(self.port, protected=False)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             start_new_session=True,

@@ -45,11 +45,12 @@ def _supervisord() -> configparser.RawConfigParser:
     return parser
 
 
-def test_patroni_runs_synchronous_mode_with_fast_failover_settings() -> None:
-    """Patroni's bootstrap DCS config carries sync mode, TTL 20, loop 1 s and fail-over-on-crash."""
+def test_patroni_runs_quorum_commit_with_fast_failover_settings() -> None:
+    """Patroni's bootstrap DCS config carries quorum commit (ANY 1), TTL 20, loop 1 s, fail-over-on-crash."""
     conf = yaml.safe_load(configs.patroni_yaml("pg-2", _state(), SECRETS, LAYOUT, BINS))
     dcs = conf["bootstrap"]["dcs"]
-    assert (dcs["synchronous_mode"], dcs["ttl"], dcs["loop_wait"], dcs["primary_start_timeout"]) == (True, 20, 1, 0)
+    assert (dcs["synchronous_mode"], dcs["synchronous_node_count"]) == ("quorum", 1)
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["primary_start_timeout"]) == (20, 1, 0)
     assert dcs["postgresql"]["use_pg_rewind"] is True
     assert conf["name"] == "pg-2"
     assert conf["postgresql"]["data_dir"] == "/srv/state/data/pg-2"

@@ -151,18 +151,7 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
         (
             bins.redis,
             str(layout.conf / "redis.conf"),  # requirepass, 0600: not on the command line
-            "--bind",
-            "127.0.0.1",
-            "--port",
-            str(p["redis"]),
-            "--daemonize",
-            "no",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--protected-mode",
-            "yes",
+            *redis_args(p["redis"], protected=True),
         ),
         {"app": "redis"},
         priority=100,
@@ -285,6 +274,24 @@ serverurl=unix://{layout.supervisor_sock}
 
 """
     return head + "\n".join(_program_section(p, layout, scope) for p in progs)
+
+
+def redis_args(port: int, *, protected: bool) -> tuple[str, ...]:
+    """redis-server's flags for a throw-away server on 127.0.0.1:``port``: foreground, no persistence."""
+    return (
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--daemonize",
+        "no",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "yes" if protected else "no",
+    )
 
 
 def patroni_yaml(node: str, state: StackState, sec: Secrets, layout: Layout, bins: Binaries) -> str:
