@@ -70,6 +70,14 @@ def test_haproxy_rw_checks_patroni_primary_endpoint_on_each_node() -> None:
         assert f"server {name} 127.0.0.1:{state.ports[name]} check" in cfg
 
 
+def test_chat_backend_balances_by_least_connections() -> None:
+    """WebSockets are long-lived: the chat backend picks the replica with the fewest connections (round
+    robin left the last replica of a rolling restart with none of 40 sockets, issue 17)."""
+    chat = wiring.haproxy_cfg(_state(), LAYOUT).split("listen chat", 1)[1]
+    assert "balance leastconn" in chat
+    assert "balance roundrobin" not in chat
+
+
 def test_chat_reaches_data_stores_through_the_fault_proxy() -> None:
     """CHAT_DATABASE_URL and CHAT_REDIS_URL point at the fault proxy's listen ports, which lead on."""
     state = _state()

@@ -58,7 +58,10 @@ listen chat
     mode http
     bind 127.0.0.1:{p["haproxy-chat"]}
     maxconn {LB_MAXCONN}
-    balance roundrobin
+    # leastconn, not roundrobin: a WebSocket holds its replica for hours, so round robin piles them up
+    # unevenly - after a rolling restart the first replica held 25-27 of 40 sockets and the last none
+    # (issue 17); leastconn sends each new socket, and each short request, to the least busy replica.
+    balance leastconn
     option redispatch
     retries 2
     timeout tunnel 1h
