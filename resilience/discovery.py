@@ -22,6 +22,7 @@ FAULT_MODULES = (
     "resilience.faults.network",
     "resilience.faults.database",
     "resilience.faults.release",
+    "resilience.faults.nodes",
 )
 """Modules whose public functions are Chaos Toolkit actions."""
 PROBE_MODULES = (
@@ -29,6 +30,7 @@ PROBE_MODULES = (
     "resilience.probes.health",
     "resilience.probes.integrity",
     "resilience.probes.prometheus",
+    "resilience.probes.kube",
 )
 """Modules whose public functions are Chaos Toolkit probes."""
 CONTROL_MODULES = ("resilience.controls.load", "resilience.controls.safeguards", "resilience.controls.timeline")

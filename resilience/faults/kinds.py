@@ -73,10 +73,25 @@ def _verify_release(target: Target, params: Mapping[str, Any]) -> bool:
     return bool(target.release() == params["previous"])
 
 
+# chaostoolkit-kubernetes (and the kubernetes client) load only when a node fault is reverted: every
+# ledger imports this table, most runs never touch a node.
+def _revert_drain(target: Target, params: Mapping[str, Any]) -> None:
+    from resilience.faults import chaosk8s_calls  # noqa: PLC0415
+
+    chaosk8s_calls.uncordon(target, params["node"])
+
+
+def _verify_uncordoned(target: Target, params: Mapping[str, Any]) -> bool:
+    from resilience.faults import chaosk8s_calls  # noqa: PLC0415
+
+    return not chaosk8s_calls.is_cordoned(target, params["node"])
+
+
 KINDS: Mapping[str, FaultKind] = {
     "instant": FaultKind(lambda _t, _p: None),
     "toxic": FaultKind(_revert_toxic, verify=_verify_toxic, renew=_renew_toxic),
     "proxy-down": FaultKind(_revert_down, verify=_verify_up, renew=_renew_down),
     "release": FaultKind(_revert_release, verify=_verify_release),
+    "node-drain": FaultKind(_revert_drain, verify=_verify_uncordoned),
 }
 """Fault kind -> how to undo it. ``instant`` faults (a pod kill, a failover) have nothing to undo."""

@@ -30,7 +30,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import requests
 
 from resilience.errors import ConfigError, ResilienceError, TargetError
-from resilience.safety.kube_guard import KubePolicy, check_kube_scope
+from resilience.safety.kube_guard import KubePolicy, KubeScope, check_kube_scope
 from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.kube import cnpg as kube_cnpg
@@ -102,6 +102,10 @@ class KubernetesTarget:
         names = ReleaseNames.of(opts)
         self.chat_deployment, self.pg_cluster = names.chat_deployment, names.pg_cluster
         self.chat_secret, self.db_secret = names.chat_secret, names.db_secret
+
+    def node_access(self) -> tuple[KubeScope, KubeApi]:
+        """The guarded scope and API, for node faults (resilience.faults.nodes)."""
+        return self.scope, self._api
 
     # -- lifecycle -------------------------------------------------------------------------------
     def up(self, *, progress: Progress | None = None) -> Endpoints:

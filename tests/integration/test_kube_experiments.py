@@ -38,7 +38,7 @@ EXPERIMENTS = sorted(
     if "local-only" not in (yaml.safe_load(p.read_text())["tags"] or [])
 )
 """Every experiment but those tagged local-only (db-postmaster-kill, patroni-crash: not applicable on CNPG)."""
-TARGET_FACING = ("resilience.faults", "resilience.probes.health")
+TARGET_FACING = ("resilience.faults", "resilience.probes.health", "resilience.probes.kube")
 CONFIG = {"target": "kind", "state_dir": ""}
 EXPECTED_FAULTS = {
     "pod-kill": ["instant kill:app=chat-api"],
@@ -48,6 +48,7 @@ EXPECTED_FAULTS = {
     "network-partition": ["proxy-down down:postgres"],
     "redis-outage": ["proxy-down down:redis"],
     "bad-release-rollback": ["release release"],
+    "node-drain": ["node-drain node-drain:resilience-worker2"],
 }
 """Per experiment: the faults (kind, key) the ledger records as started — proof the faults really ran."""
 EXPECTED_WRITES = {
@@ -55,6 +56,12 @@ EXPECTED_WRITES = {
     "db-failover": [("DELETE", "pods/resilience-pg-1")],
     "db-switchover": [("PATCH", "clusters/resilience-pg/status")],
     "bad-release-rollback": [("PATCH", "deployments/resilience-chat"), ("PATCH", "deployments/resilience-chat")],
+    "node-drain": [  # the primary is on worker; worker2 and worker3 host one chat pod each: worker2 by name
+        ("PATCH", "nodes/resilience-worker2"),
+        ("POST", "pods/resilience-chat-"),
+        ("POST", "pods/resilience-pg-2/eviction"),
+        ("PATCH", "nodes/resilience-worker2"),
+    ],
 }
 """Per experiment: the writes the fake API server must have received (network faults go to Toxiproxy)."""
 
@@ -87,8 +94,10 @@ def toxiproxy_api(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 def fake() -> Iterator[FakeKubeApi]:
-    """The fake API server holding what deploy/chart installs."""
-    yield from FakeKubeApi.serving_chart()
+    """The fake API server holding what deploy/chart installs, on a control plane and three workers."""
+    for api in FakeKubeApi.serving_chart():
+        api.add_nodes(3)
+        yield api
 
 
 def _activities(experiment: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,9 +117,11 @@ def _call(activity: dict[str, Any], config: dict[str, Any]) -> Any:
 
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_experiment_runs_unchanged_on_the_kind_target(
-    path: Path, fake: FakeKubeApi, toxiproxy_api: str, tmp_path: Path
+    path: Path, fake: FakeKubeApi, toxiproxy_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The experiment's target-facing activities succeed on kind, and its rollbacks leave no fault behind."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # chaosk8s (node-drain) must not find a developer's kubeconfig
     port = int(toxiproxy_api.rsplit(":", 1)[1])
     target = KubernetesTarget(
         name="kind",

@@ -17,10 +17,16 @@ from typing import Any
 import helm_python as helm
 import pytest
 import yaml
+from chaosk8s.deployment.probes import deployment_available_and_healthy
 
+from resilience.context import OUT_DIR, RunContext, share_target
+from resilience.faults import revert_all_faults
+from resilience.faults.nodes import drain_node
 from resilience.targets.kube.api import KubeApi, connect
+from resilience.targets.kube.nodes import chaosk8s_secrets
 from resilience.targets.kube.options import ReleaseNames, parse_options
 from resilience.targets.kube.rollout import scale_patch
+from resilience.targets.kubernetes import KubernetesTarget
 from tests.support.fake_kube_api import FakeKubeApi, Recorded
 
 pytestmark = pytest.mark.integration
@@ -43,6 +49,7 @@ CALLS: dict[str, Callable[[KubeApi], Any]] = {
         "resilience-chat", scale_patch(api.read_deployment("resilience-chat"), 3)
     ),
     "list_replicasets": lambda api: api.list_replicasets("app=chat-api"),
+    "list_nodes": lambda api: api.list_nodes(),
     "read_secret": lambda api: [api.read_secret(NAMES.db_secret), api.read_secret(NAMES.chat_secret)],
     "read_cluster": lambda api: api.read_cluster("resilience-pg"),
     "patch_cluster_status": lambda api: api.patch_cluster_status("resilience-pg", {"status": {}}),
@@ -53,6 +60,8 @@ NOT_NAMESPACED = {
     ("", "", "get", "/version"): "non-resource URL, allowed to every authenticated user (system:discovery)",
     ("", "namespaces", "get", "resilience"): "cluster-scoped; a Role cannot grant it and the target reads 403 "
     "as 'the namespace exists'",
+    ("", "nodes", "list", ""): "cluster-scoped: the ClusterRole of harness.rbac.nodes grants it "
+    "(test_node_drain_calls_are_allowed_by_the_cluster_role)",
 }
 
 
@@ -69,17 +78,28 @@ def _rbac(r: Recorded) -> tuple[str, str, str, str]:
     group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
     if rest[0] == "namespaces" and len(rest) == 2:
         return group, "namespaces", "get", rest[1]
-    resource, name, sub = rest[2], (rest[3] if len(rest) > 3 else ""), (rest[4] if len(rest) > 4 else "")
-    verb = {"GET": "get" if name else "list", "DELETE": "delete", "PATCH": "patch"}[r.method]
+    if rest[0] == "namespaces":
+        rest = rest[2:]
+    resource, name, sub = rest[0], (rest[1] if len(rest) > 1 else ""), (rest[2] if len(rest) > 2 else "")
+    verb = {"GET": "get" if name else "list", "DELETE": "delete", "PATCH": "patch", "POST": "create"}[r.method]
     return group, f"{resource}/{sub}" if sub else resource, verb, name
 
 
-def _role_rules() -> list[dict[str, Any]]:
+def _namespaced(r: Recorded) -> bool:
+    return "/namespaces/resilience/" in r.path
+
+
+def _role_rules(kind: str = "Role") -> list[dict[str, Any]]:
     values = yaml.safe_load(STAGING_VALUES.read_text())
+    values["harness"]["rbac"]["nodes"] = True
     with helm.Chart.load(ROOT / "deploy" / "chart") as chart:
         files = chart.render(values=values, name=RELEASE, namespace="resilience")
     docs = [d for name, text in files.items() if name.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
-    [role] = [d for d in docs if d["kind"] == "Role" and d["metadata"]["name"] == f"{RELEASE}-harness"]
+    [role] = [
+        d
+        for d in docs
+        if d["kind"] == kind and d["metadata"]["name"].endswith("-harness" if kind == "Role" else "-harness-nodes")
+    ]
     rules: list[dict[str, Any]] = role["rules"]
     return rules
 
@@ -106,8 +126,12 @@ def test_every_call_is_allowed_by_the_role_and_every_grant_is_used(fake: FakeKub
     fake.add_secret(NAMES.chat_secret, {"issuer-secret": "issuer"})
     _scope, api_client = connect(str(fake.write_kubeconfig(tmp_path / "kubeconfig")), None, "resilience")
     api = KubeApi(api_client, "resilience", timeout_s=5)
+    fake.add_nodes(3)
     for call in CALLS.values():
         call(api)
+    # the chaostoolkit-kubernetes probe of experiments/node-drain.yaml (namespaced: the Role)
+    secrets = chaosk8s_secrets(_scope, api_client.configuration)
+    assert deployment_available_and_healthy("resilience-chat", "resilience", secrets=secrets) is True
     rules = _role_rules()
     used = {_rbac(r) for r in fake.requests}
     denied = [u for u in used if u not in NOT_NAMESPACED and not _allowed(rules, *u)]
@@ -123,3 +147,38 @@ def test_the_check_catches_a_missing_grant() -> None:
     rules = [r for r in _role_rules() if r["resources"] != ["clusters/status"]]
     assert not _allowed(rules, "postgresql.cnpg.io", "clusters/status", "patch", "resilience-pg")
     assert not _allowed(_role_rules(), "", "secrets", "get", "someone-elses-secret")
+
+
+def test_node_drain_calls_are_allowed_by_the_cluster_role(
+    fake: FakeKubeApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node drain and its revert (chaosk8s drain_nodes, uncordon_node): every request is allowed by the
+    Role (in the release's namespace) or the ClusterRole of harness.rbac.nodes, which grants nothing else."""
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    fake.add_nodes(3)
+    target = KubernetesTarget(name="kind", kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
+    target.state_dir = tmp_path / "state"  # type: ignore[attr-defined]
+    config = {"target": "kind", "state_dir": ""}
+    share_target(RunContext.of(config), target)
+    start = len(fake.requests)
+    drain_node(configuration={**config, OUT_DIR: str(tmp_path / "out")})
+    assert revert_all_faults()
+    requests = fake.requests[start:]
+    assert any(r.path.endswith("/eviction") for r in requests)
+    role, cluster_role = _role_rules(), _role_rules("ClusterRole")
+    denied = [
+        _rbac(r)
+        for r in requests
+        if not (_namespaced(r) and _allowed(role, *_rbac(r))) and not _allowed(cluster_role, *_rbac(r))
+    ]
+    assert denied == []
+    granted = {
+        (g, res, v)
+        for rule in cluster_role
+        for g in rule["apiGroups"]
+        for res in rule["resources"]
+        for v in rule["verbs"]
+    }
+    used = {(g, res, v) for g, res, v, _name in map(_rbac, requests)}
+    assert granted <= used

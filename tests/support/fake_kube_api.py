@@ -31,6 +31,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from resilience.targets.selector import parse_selector
+from tests.support import fake_kube_nodes
 
 __all__ = ["FakeKubeApi", "Recorded", "conflict", "expired", "forbidden", "not_found", "patch_test_failed"]
 
@@ -201,6 +202,10 @@ class FakeKubeApi:
     replicasets: dict[str, Json] = field(default_factory=dict)
     secrets: dict[str, Json] = field(default_factory=dict)
     clusters: dict[str, Json] = field(default_factory=dict)
+    nodes: dict[str, Json] = field(default_factory=dict)
+    """Empty unless ``add_nodes`` (tests/support/fake_kube_nodes.py) gave the cluster nodes."""
+    evictions_refused: set[str] = field(default_factory=set)
+    """Pods whose eviction a PodDisruptionBudget refuses (429), besides CloudNativePG's primary."""
     stalled_releases: set[str] = field(default_factory=set)
     stale_rw_routing: str | None = None
     """When set, the CNPG -rw Service's EndpointSlice keeps routing to this pod (routing not switched yet)."""
@@ -290,6 +295,11 @@ class FakeKubeApi:
     def _rv(self) -> str:
         self._counter += 1
         return str(self._counter)
+
+    def add_nodes(self, workers: int = 3) -> list[str]:
+        """A control-plane node and ``workers`` workers, every pod scheduled (tests/support/fake_kube_nodes.py)."""
+        with self._lock:
+            return fake_kube_nodes.add_nodes(self, workers)
 
     def add_secret(self, name: str, data: dict[str, str]) -> None:
         """A Secret with ``data`` (base64-encoded as the API returns it)."""
@@ -464,6 +474,11 @@ class FakeKubeApi:
             return {"major": "1", "minor": "31", "gitVersion": "v1.31.0"}
         if r.path == "/readyz":  # stands in for chat's /readyz when a test points the NodePorts here
             return {"status": "ok"}
+        if self.nodes:
+            fake_kube_nodes.schedule(self)
+            answered = fake_kube_nodes.node_route(self, r, parts)
+            if answered is not None:
+                return answered
         if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 4:
             if parts[3] not in self.namespaces:
                 raise _Error(not_found("namespaces", parts[3]))

@@ -244,3 +244,42 @@ def test_staging_switches_the_token_issuer_off_and_limits_who_reaches_the_data_s
     assert len(proxy_rules) == 2 and {p["port"] for p in proxy_rules[0]["ports"]} == {5432, 6379}
     assert [p["podSelector"]["matchLabels"]["app"] for p in proxy_rules[1]["from"]] == ["resilience-harness"]
     assert _objects("kind", "NetworkPolicy") == {}
+
+
+@pytest.mark.parametrize("env", ["kind", "staging"])
+def test_chat_and_postgres_spread_over_worker_nodes(env: str) -> None:
+    """Chat pods spread one per node (ScheduleAnyway: a drained node's pods still start elsewhere); the
+    CNPG instances carry hostname anti-affinity; kind has three workers for them."""
+    pod = _objects(env, "Deployment")[f"{RELEASE}-chat"]["spec"]["template"]["spec"]
+    (spread,) = pod["topologySpreadConstraints"]
+    assert spread["topologyKey"] == "kubernetes.io/hostname" and spread["whenUnsatisfiable"] == "ScheduleAnyway"
+    assert spread["labelSelector"]["matchLabels"]["app"] == "chat-api" and spread["maxSkew"] == 1
+    affinity = _objects(env, "Cluster")[f"{RELEASE}-pg"]["spec"]["affinity"]
+    assert affinity["enablePodAntiAffinity"] is True and affinity["topologyKey"] == "kubernetes.io/hostname"
+    workers = [n for n in yaml.safe_load(KIND_CONFIG.read_text())["nodes"] if n["role"] == "worker"]
+    assert len(workers) == 3
+
+
+def test_node_drain_cluster_role_is_opt_in_and_bound_to_the_job() -> None:
+    """harness.rbac.nodes renders a ClusterRole (nodes list/patch, pods get/list, pods/eviction create) bound
+    to the subjects and the harness Job's ServiceAccount; the staging values leave it off."""
+    assert _objects("staging", "ClusterRole") == {}
+    values = _values("staging")
+    values["harness"]["rbac"]["nodes"] = True
+    with helm.Chart.load(CHART) as chart:
+        files = chart.render(values=values, name=RELEASE, namespace="resilience")
+    docs = [d for name, text in files.items() if name.endswith(".yaml") for d in yaml.safe_load_all(text) if d]
+    (role,) = [d for d in docs if d["kind"] == "ClusterRole"]
+    (binding,) = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
+    granted = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert granted == {
+        ("nodes", "list"),
+        ("nodes", "patch"),
+        ("pods", "get"),
+        ("pods", "list"),
+        ("pods/eviction", "create"),
+    }
+    assert {"kind": "ServiceAccount", "name": f"{RELEASE}-harness", "namespace": "resilience"} in binding["subjects"]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    for doc in (role, binding):
+        kubernetes_validate.validate(copy.deepcopy(doc), KUBE_VERSION, strict=True)

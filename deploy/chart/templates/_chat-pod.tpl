@@ -25,6 +25,18 @@ spec:
     {{- toYaml . | nindent 4 }}
   {{- end }}
   terminationGracePeriodSeconds: {{ include "chat-stack.chatGracePeriod" . }}
+  {{- with $chat.topologySpread }}
+  # One chat replica per node as far as the nodes allow (a node drain then takes one replica, which the
+  # PodDisruptionBudget permits); ScheduleAnyway, so evicted pods still start while a node is cordoned.
+  topologySpreadConstraints:
+    - maxSkew: {{ .maxSkew }}
+      topologyKey: kubernetes.io/hostname
+      whenUnsatisfiable: {{ .whenUnsatisfiable }}
+      labelSelector:
+        matchLabels:
+          app: chat-api
+          app.kubernetes.io/instance: {{ $.Release.Name }}
+  {{- end }}
   securityContext:
     runAsNonRoot: true
     runAsUser: 10001

@@ -146,6 +146,13 @@ class KubeApi:
         items: list[Json] = result.get("items") or []
         return items
 
+    def list_nodes(self) -> list[Json]:
+        """GET /api/v1/nodes (cluster-scoped: the harness ClusterRole of harness.rbac.nodes)."""
+        core = client.CoreV1Api(self.api_client)
+        result = self._call("list nodes", core.list_node)
+        items: list[Json] = result.get("items") or []
+        return items
+
     def delete_pod(self, name: str, grace_period_s: int | None) -> bool:
         """DELETE the pod (``gracePeriodSeconds`` when given); False when it was already gone."""
         core = client.CoreV1Api(self.api_client)
