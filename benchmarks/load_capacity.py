@@ -1,5 +1,10 @@
 """How many concurrent WebSocket chat users the harness holds on this machine, and at what message rate.
 
+    flock /work/coord/heavy.lock .venv/bin/python benchmarks/load_capacity.py goal [--users 10000] ...
+
+``goal``: the 10,000-user goal through ``resilience load`` on the running local stack, with CPU per
+component group (``benchmarks/load_goal.py``). Otherwise a climb:
+
     .venv/bin/python benchmarks/load_capacity.py [--local [--state-dir D]] [--max-users 10000] [--step 1000]
     .venv/bin/python benchmarks/load_capacity.py --chat-url URL --issuer-secret-file F [--postgres-url URL]
 
@@ -373,6 +378,11 @@ def _raise_fd_limit(want: int = 200_000) -> None:
 
 
 def main() -> int:
+    if sys.argv[1:2] == ["goal"]:
+        from benchmarks.load_goal import main as goal  # noqa: PLC0415 - the other mode, loaded when asked
+
+        del sys.argv[1]
+        return goal()
     _raise_fd_limit()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--local", action="store_true", help="use the running local target")

@@ -107,7 +107,7 @@ class LoadParams(BaseModel):
         return f"{self.prefix}-r{index}"
 
 
-RAMP_SHARE = 0.25
+RAMP_SHARE = 0.5
 """Without an explicit spawn rate, every user is started within this share of the load's duration."""
 
 MIN_SPAWN_RATE = 10.0
