@@ -187,6 +187,24 @@ class ErrorBudgetDoc(_Doc):
     """Share of the period's budget used: outage_s / ((1 - availability) x period)."""
 
 
+class GeneratorDoc(_Doc):
+    """The load generator's health over the run (``resilience.analysis.generator``)."""
+
+    processes: NonNegativeInt | None = None
+    """Locust processes that sampled themselves (master and workers, or the one standalone process)."""
+    cpu_max: float | None = None
+    """The highest one-second CPU of any of them, percent of one core."""
+    fds_max: NonNegativeInt | None = None
+    """The most open file descriptors any of them held (each has a hard limit of 20,000 here)."""
+    lag_max_ms: float | None = None
+    """The longest event-loop delay any of them saw."""
+    saturated: bool | None = None
+    """One process busy (CPU >= 90 %, or its event loop >= 100 ms late) in more than 5 % of the window: the
+    run is inconclusive."""
+    busy_share: float | None = None
+    reason: str | None = None
+
+
 class ExperimentDoc(_Doc):
     """One experiment's figures and verdict."""
 
@@ -228,26 +246,10 @@ class ExperimentDoc(_Doc):
     """Expected alerts and every other alert active from the fault start (null: no alert receiver)."""
     silent_failure: bool | None = None
     """The SLO broke and no alert fired (a failure when the experiment expects alerts)."""
+    generator: GeneratorDoc | None = None
+    """The load generator's health over the experiment (saturated: the verdict is ``inconclusive``)."""
     steady_wait: dict[str, Any] | None = None
     """The bounded wait for a steady state before the hypothesis (held, waited_s, stable_s, timeout_s)."""
-
-
-class GeneratorDoc(_Doc):
-    """The load generator's health over the run (``resilience.analysis.generator``)."""
-
-    processes: NonNegativeInt | None = None
-    """Locust processes that sampled themselves (master and workers, or the one standalone process)."""
-    cpu_max: float | None = None
-    """The highest one-second CPU of any of them, percent of one core."""
-    fds_max: NonNegativeInt | None = None
-    """The most open file descriptors any of them held (each has a hard limit of 20,000 here)."""
-    lag_max_ms: float | None = None
-    """The longest event-loop delay any of them saw."""
-    saturated: bool | None = None
-    """One process busy (CPU >= 90 %, or its event loop >= 100 ms late) in more than 5 % of the window: the
-    run is inconclusive."""
-    busy_share: float | None = None
-    reason: str | None = None
 
 
 class LoadDoc(_Doc):

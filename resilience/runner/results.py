@@ -14,6 +14,7 @@ from typing import Any
 from resilience.analysis.alerts import alert_problems, experiment_alerts, silent_failure
 from resilience.analysis.anatomy import anatomy, anatomy_summary, request_recovery
 from resilience.analysis.budget import budget_problem, budget_use
+from resilience.analysis.generator import GeneratorHealth
 from resilience.analysis.recovery import Recovery, Sample, analyse_recovery, peak, summarise
 from resilience.load.events import Raw
 from resilience.runner.verdict import hypothesis, judge
@@ -106,6 +107,7 @@ def experiment_result(
     error_budget: ErrorBudget | None = None,
     observations: Sequence[Mapping[str, Any]] = (),
     events: Sequence[Raw] = (),
+    generator: GeneratorHealth | None = None,
 ) -> dict[str, Any]:
     """The run.json entry of one experiment (the contract in docs/runner.md, with its extras).
 
@@ -116,6 +118,8 @@ def experiment_result(
     availability objective (default 99.9 % over 30 days), whose limit, when set, is part of the verdict.
     ``observations`` (what the watcher read from the target's components) and ``events`` (the load's
     records) give the measured ``phases``.
+    ``generator``: the load generator's health over the experiment; saturated, a passed or failed verdict
+    becomes ``inconclusive`` (the figures describe the generator as much as the service), the reason first.
     """
     fault_start, fault_end = fault_window(records.get("faults", []))
 
@@ -157,12 +161,16 @@ def experiment_result(
         alerting=_alerting(alerts, expect_alerts, detect_s, fault_applied=fault_start is not None),
         budget=[over_budget] if over_budget else [],
     )
+    verdict, reasons = judgement.verdict, list(judgement.reasons)
+    if generator is not None and generator.saturated and verdict in ("passed", "failed"):
+        verdict, reasons = "inconclusive", [generator.reason, *reasons]
     entry: dict[str, Any] = {
         "name": name,
         "file": file,
         "dir": name,
-        "verdict": judgement.verdict,
-        "reasons": list(judgement.reasons),
+        "verdict": verdict,
+        "reasons": reasons,
+        "generator": generator.to_json() if generator is not None else None,
         "started": started,
         "ended": ended,
         "hypothesis": {

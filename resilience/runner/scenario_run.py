@@ -20,6 +20,7 @@ from typing import Any
 import chaoslib
 
 from resilience import __version__
+from resilience.analysis.generator import GeneratorHealth, judge_generator, read_generator
 from resilience.analysis.integrity import check_integrity
 from resilience.analysis.samples import samples_from_rows
 from resilience.analysis.timeline import timeline_from_events
@@ -213,9 +214,15 @@ class _Run:
             error_budget=sc.error_budget,
             observations=read_jsonl(out / OBSERVATIONS_FILE),
             events=records,
+            generator=self._generator(started, ended),
         )
         self.reporter.verdict(plan.name, result["verdict"], result["reasons"])
         return result
+
+    def _generator(self, started: float, ended: float) -> GeneratorHealth | None:
+        """The load generator's health over one experiment (None: the load keeps no health samples)."""
+        folder = getattr(self.load, "generator_dir", None)
+        return judge_generator(read_generator(Path(folder)), started, ended) if folder else None
 
     def _integrity(self, plan: ExperimentPlan, since: float | None) -> dict[str, Any] | None:
         if not plan.integrity or self.target is None:

@@ -10,7 +10,8 @@ from resilience.errors import EXIT_ABORTED, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_
 
 __all__ = ["Judgement", "exit_code", "hypothesis", "judge", "overall", "problems"]
 
-_RANK = {"passed": 0, "failed": 1, "aborted": 2, "interrupted": 3}
+_RANK = {"passed": 0, "inconclusive": 0.5, "failed": 1, "aborted": 2, "interrupted": 3}
+"""Worst wins; ``inconclusive`` (the load generator saturated) is worse than passed, not a failure."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,5 @@ def overall(verdicts: Sequence[str], *, interrupted: bool = False, errored: bool
 
 def exit_code(verdict: str) -> int:
     """DESIGN.md's exit code of ``resilience run`` for a run verdict."""
-    return {"passed": EXIT_OK, "failed": EXIT_FAILED, "aborted": EXIT_ABORTED, "interrupted": EXIT_INTERRUPTED}.get(
-        verdict, EXIT_ABORTED
-    )
+    codes = {"passed": EXIT_OK, "failed": EXIT_FAILED, "inconclusive": EXIT_FAILED}  # inconclusive: not a pass
+    return {**codes, "aborted": EXIT_ABORTED, "interrupted": EXIT_INTERRUPTED}.get(verdict, EXIT_ABORTED)

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from resilience.analysis.generator import GeneratorSample, judge_generator
 from resilience.analysis.recovery import Sample
 from resilience.runner.results import experiment_result, fault_window, phases
 from resilience.runner.verdict import exit_code, judge, overall
@@ -164,3 +165,34 @@ def test_experiment_result_has_the_run_json_contract() -> None:
     assert entry["detect_s"] == 2.0
     assert entry["hypothesis"] == {"before": True, "during": False, "after": True}
     assert entry["recovery"]["recovered_at"] == t0 + 9
+
+
+def test_an_experiment_under_a_saturated_generator_is_inconclusive() -> None:
+    """The same passing experiment with the generator saturated during it is ``inconclusive``, the
+    generator's reason first and its health in the entry; the run is then inconclusive, exit 1 (not a pass)."""
+    t0 = 1_000.0
+    samples = [Sample(t=t0 + i, throughput=20, error_rate=0.0, p95_ms=30.0) for i in range(30)]
+    busy = [GeneratorSample(t0 + i, 9, "local", 99.0 if i < 5 else 20.0, 40, 1.0) for i in range(30)]
+    entry = experiment_result(
+        name="pod-kill",
+        file="experiments/pod-kill.yaml",
+        journal=_journal(),
+        records={"faults": [{"event": "start", "t": t0 + 5}, {"event": "end", "t": t0 + 5}], "markers": []},
+        samples=samples,
+        resolution_s=1.0,
+        slo=Slo(p95_ms=100, error_rate=0.001),
+        slo_json={"p95_ms": 100},
+        stabilisation_s=5,
+        recovery_target_s=10,
+        started=t0,
+        ended=t0 + 30,
+        integrity={"acked": 5, "lost": 0, "duplicated": 0, "out_of_order": 0},
+        interrupted_by=None,
+        generator=judge_generator(busy, t0, t0 + 30),
+    )
+    assert entry["verdict"] == "inconclusive"
+    assert entry["reasons"][0].startswith("load generator saturated")
+    assert entry["generator"]["saturated"] is True
+    assert overall(["passed", "inconclusive"]) == "inconclusive"
+    assert overall(["inconclusive", "failed"]) == "failed"
+    assert exit_code("inconclusive") == 1
