@@ -53,7 +53,9 @@ def _sample(groups: dict[str, list[int]], load_pid: int, stop: threading.Event, 
             return
         meter = CpuMeter({**groups, "generator": gen})
         time.sleep(2.0)
-        out.append(meter.take())
+        reading = meter.take()
+        if min(reading.values()) >= 0:  # negative: a process of a group ended between the two readings
+            out.append(reading)
 
 
 def main() -> int:
