@@ -2,6 +2,7 @@
 
     flock /work/coord/heavy.lock .venv/bin/python benchmarks/capacity_search.py \
         [--plan scenarios/capacity.yaml] [--only healthy --only db-failover] [--repeats 1] [--budget 600]
+        [--p95-ms 30]
 
 Brings a local target up in its own temp state dir, runs ``resilience capacity`` on the plan (the search:
 x2 from 10 users until the SLO clearly breaks, then bisection to 5 %), tears the target down, and prints
@@ -16,11 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,10 +48,17 @@ def main() -> int:
     ap.add_argument("--only", action="append", default=None, help="condition (repeatable; default: two)")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--budget", type=float, default=600.0, help="seconds of measuring")
+    ap.add_argument("--p95-ms", type=float, default=None, help="override the plan's p95 SLO (a copy of the plan)")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     only = args.only or ["healthy", "db-failover"]
     out = args.out or Path(tempfile.mkdtemp(prefix="capacity-search-"))
+    out.mkdir(parents=True, exist_ok=True)
+    if args.p95_ms is not None:  # e.g. a tighter SLO, so the knee lies where this box's generator is healthy
+        data = yaml.safe_load(args.plan.read_text())
+        data["slo"] = {**data.get("slo", {}), "p95_ms": args.p95_ms}
+        args.plan = out / f"plan-p95-{args.p95_ms:g}ms.yaml"
+        args.plan.write_text(yaml.safe_dump(data, sort_keys=False))
     state = Path(tempfile.mkdtemp(prefix="capacity-search-state-"))
     state.chmod(0o755)  # the database runs as user postgres: it must reach its data dir
     print(f"load average before: {_loadavg()}  (2 cores)", flush=True)
@@ -59,6 +70,7 @@ def main() -> int:
     t0 = time.monotonic()
     proc = subprocess.run(argv, check=False, cwd=ROOT)
     took = time.monotonic() - t0
+    shutil.rmtree(state, ignore_errors=True)  # torn down (--teardown): nothing of the stack runs from it
     print(f"load average after: {_loadavg()}")
     runs = sorted(p for p in out.iterdir() if (p / "capacity.json").is_file())
     if not runs:
