@@ -199,8 +199,8 @@ class GeneratorDoc(_Doc):
     lag_max_ms: float | None = None
     """The longest event-loop delay any of them saw."""
     saturated: bool | None = None
-    """One process busy (CPU >= 90 %, or its event loop >= 100 ms late) in more than 5 % of the window: the
-    run is inconclusive."""
+    """One process busy (CPU >= 90 %, or its event loop >= 100 ms late) in more than 5 % of the window (and
+    at least 3 samples): the run is inconclusive."""
     busy_share: float | None = None
     reason: str | None = None
 

@@ -61,6 +61,15 @@ def test_a_starved_process_with_little_cpu_is_busy_by_its_loop_lag() -> None:
     assert health.saturated and health.lag_max_ms == 250.0
 
 
+def test_one_late_wake_up_in_a_short_run_is_not_saturation() -> None:
+    """5 samples with one 150 ms late wake-up (20 %) is noise on a busy box, not a saturated generator; three
+    of ten (30 %) is."""
+    short = [GeneratorSample(float(i), 5, "local", 10.0, 20, 150.0 if i == 2 else 1.0) for i in range(5)]
+    assert not judge_generator(short).saturated
+    longer = [GeneratorSample(float(i), 5, "local", 10.0, 20, 150.0 if i < 3 else 1.0) for i in range(10)]
+    assert judge_generator(longer).saturated
+
+
 def test_no_samples_is_not_measured() -> None:
     """No samples: nothing is known, nothing is saturated."""
     health = judge_generator([])
