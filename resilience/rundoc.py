@@ -39,6 +39,8 @@ __all__ = [
     "PhaseDoc",
     "RecoveryDoc",
     "RunDoc",
+    "ServerSloCheckDoc",
+    "ServerSloDoc",
     "Verdict",
     "host_platform",
     "run_schema",
@@ -205,6 +207,26 @@ class GeneratorDoc(_Doc):
     reason: str | None = None
 
 
+class ServerSloCheckDoc(_Doc):
+    """One server-side objective judged at one moment."""
+
+    value: float | None = None
+    held: bool | None = None
+    error: str | None = None
+    """Why it could not be judged (Prometheus unreachable, no series...): it then did not hold."""
+
+
+class ServerSloDoc(_Doc):
+    """A server-side objective (the scenario's ``slo.promql``) just before the fault and at the end."""
+
+    name: str
+    query: str | None = None
+    op: str | None = None
+    value: float | None = None
+    before: ServerSloCheckDoc | None = None
+    after: ServerSloCheckDoc | None = None
+
+
 class ExperimentDoc(_Doc):
     """One experiment's figures and verdict."""
 
@@ -240,6 +262,8 @@ class ExperimentDoc(_Doc):
     """The safeguard's breach record when it aborted the experiment."""
     journal_status: str | None = None
     phases: list[PhaseDoc] = Field(default_factory=list)
+    server_slo: list[ServerSloDoc] | None = None
+    """The scenario's server-side objectives (PromQL) before the fault and at the end (null: none)."""
     anatomy: AnatomyDoc | None = None
     """The measured phases against the recovery (null: the fault has no anatomy, or nothing observed)."""
     alerts: list[AlertDoc] | None = None

@@ -7,12 +7,41 @@ written by an older harness may lack one).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["ErrorBudget", "Slo"]
+__all__ = ["ErrorBudget", "ServerObjective", "Slo"]
+
+
+class ServerObjective(BaseModel):
+    """A server-side objective: a PromQL query whose value must compare with a bound, judged by the runner
+    through resilience.probes.prometheus just before each fault and at the end of each experiment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    query: str = Field(min_length=1)
+    """An instant PromQL query giving one series or a scalar (aggregate it: ``max(...)``)."""
+    op: Literal["<", "<=", ">", ">=", "==", "!="] = "<="
+    value: float
+    empty: float | None = None
+    """The value when the query has no series (None: no series fails the objective)."""
+
+    def holds(self, value: float) -> bool:
+        """Whether ``value`` meets the objective (NaN never does)."""
+        if math.isnan(value):
+            return False
+        return {
+            "<": value < self.value,
+            "<=": value <= self.value,
+            ">": value > self.value,
+            ">=": value >= self.value,
+            "==": value == self.value,
+            "!=": value != self.value,
+        }[self.op]
 
 
 class Slo(BaseModel):
@@ -32,6 +61,8 @@ class Slo(BaseModel):
     """Requests per second that must at least complete (0 or None: not judged)."""
     window_s: float = Field(default=1.0, gt=0, le=60)
     """Granularity of the verdict: the SLO is judged on windows this long."""
+    promql: tuple[ServerObjective, ...] = ()
+    """Server-side objectives (PromQL), judged before the fault and at the end of each experiment."""
 
     def merged(self, override: Mapping[str, Any] | None) -> Slo:
         """This SLO with the keys of ``override`` replaced."""

@@ -66,13 +66,16 @@ def query_value(
     url: str | None = None,
     empty: float | None = None,
     timeout_s: float = 5.0,
+    *,
+    at: float | None = None,
     configuration: Mapping[str, Any] | None = None,
 ) -> float:
-    """The value of the instant PromQL ``query`` (one series or a scalar); ``empty`` when it has no series
-    (None: that is an error)."""
+    """The value of the instant PromQL ``query`` (one series or a scalar) now, or at epoch second ``at``;
+    ``empty`` when it has no series (None: that is an error)."""
     base = _base_url(url, configuration)
+    params: dict[str, str | float] = {"query": query} if at is None else {"query": query, "time": at}
     try:
-        resp = requests.get(f"{base}/api/v1/query", params={"query": query}, timeout=timeout_s)
+        resp = requests.get(f"{base}/api/v1/query", params=params, timeout=timeout_s)
     except requests.RequestException as exc:
         raise ProbeError(f"Prometheus at {base} is unreachable: {exc.__class__.__name__}: {exc}") from exc
     try:

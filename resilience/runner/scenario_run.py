@@ -37,6 +37,7 @@ from resilience.runner.engine import run_experiment_file
 from resilience.runner.plan import Plan, RunOptions, dry_run_lines, kube_fault_plan
 from resilience.runner.progress import Reporter
 from resilience.runner.results import experiment_result, read_jsonl, read_records
+from resilience.runner.server_slo import check_server_slo, judge_server_slo
 from resilience.runner.server_view import write_server_timeline
 from resilience.runner.signals import SignalGate
 from resilience.runner.verdict import exit_code, overall
@@ -216,6 +217,7 @@ class _Run:
             events=records,
             generator=self._generator(started, ended),
         )
+        self._server_slo(result, slo)
         self.reporter.verdict(plan.name, result["verdict"], result["reasons"])
         return result
 
@@ -223,6 +225,19 @@ class _Run:
         """The load generator's health over one experiment (None: the load keeps no health samples)."""
         folder = getattr(self.load, "generator_dir", None)
         return judge_generator(read_generator(Path(folder)), started, ended) if folder else None
+
+    def _server_slo(self, result: dict[str, Any], slo: Any) -> None:
+        """The scenario's PromQL objectives just before the fault and at the end (runner/server_slo.py)."""
+        if not slo.promql or self.target is None:
+            return
+        before = result["fault_start"] - 0.001 if result.get("fault_start") is not None else None
+        entries, reasons = judge_server_slo(
+            slo, self.target.endpoints().prometheus, before=before, after=result["ended"]
+        )
+        result["server_slo"] = entries
+        if reasons and result["verdict"] == "passed":
+            result["verdict"] = "failed"
+        result["reasons"] = [*result["reasons"], *reasons]
 
     def _integrity(self, plan: ExperimentPlan, since: float | None) -> dict[str, Any] | None:
         if not plan.integrity or self.target is None:
@@ -339,6 +354,8 @@ def run_scenario(plan: Plan, opts: RunOptions, reporter: Reporter | None = None)
         )
         run.dir.mkdir(parents=True, exist_ok=True)
         run.target = run.bring_up()
+        slos = [plan.loaded.scenario.slo_for(p) for p, _ in plan.experiments]
+        check_server_slo(slos, run.target.endpoints().prometheus, where=str(plan.loaded.path))
         run.start_load(run.target)
         run.experiments()
     except KeyboardInterrupt:
