@@ -19,10 +19,10 @@ Keys read here (the watcher's and the targets' contract):
 
     dcs.leader                 the leader key's holder (etcd, or CNPG's status.currentPrimary), None: none
     db.<node>                  "<role>/<state>" from the node's own Patroni REST API (None: no answer)
-    lb.<i>.postgres-rw/<node>  HAProxy process i's status for a database server (UP, DOWN, ...); on
+    lb.<lb>.postgres-rw/<node> HAProxy process <lb>'s status for a database server (UP, DOWN...); on
                                Kubernetes lb.0.postgres-rw/<pod> is "UP" while the -rw EndpointSlice
                                lists the pod ready
-    lb.<i>.chat/<replica>      HAProxy process i's status for a chat replica
+    lb.<lb>.chat/<replica>     HAProxy process <lb>'s status for a chat replica
     proc.<name>                "<state>:<pid>" from the supervisor (or the pod's uid on Kubernetes)
     ready.<replica>            the replica answers /readyz (pod Ready on Kubernetes)
 

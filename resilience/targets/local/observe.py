@@ -2,7 +2,7 @@
 
     etcd        dcs.leader                 the Patroni leader key's holder (/resilience/<scope>/leader)
     patroni     db.<node>                  "<role>/<state>" from each node's own REST API (GET /patroni)
-    haproxy     lb.<i>.<backend>/<server>  every HAProxy process's admin socket (run/haproxy*.sock), ``show stat``
+    haproxy     lb.<lb>.<backend>/<server> every HAProxy process's admin socket (``show stat``), <lb> its name
     supervisor  proc.<name>                "<state>:<pid>" of the chat replicas and the database nodes
     replicas    ready.<replica>            GET /readyz answers 2xx
 
@@ -22,14 +22,9 @@ from resilience.targets.local import probes
 from resilience.targets.local.layout import DB_NODES
 from resilience.targets.local.view import StackView
 
-__all__ = ["Reader", "haproxy_sockets", "readers"]
+__all__ = ["Reader", "readers"]
 
 Reader = Callable[[], dict[str, Any]]
-
-
-def haproxy_sockets(run_dir: Path) -> list[Path]:
-    """The admin sockets of every HAProxy process of the stack (one per process)."""
-    return sorted(run_dir.glob("haproxy*.sock"))
 
 
 def _etcd_leader(port: int, key: str) -> Reader:
@@ -57,10 +52,10 @@ def _patroni(ports: dict[str, int]) -> Reader:
     return read
 
 
-def _haproxy(run_dir: Path) -> Reader:
+def _haproxy(sockets: dict[str, Path]) -> Reader:
     def read() -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for i, sock in enumerate(haproxy_sockets(run_dir)):
+        for i, sock in sockets.items():
             try:
                 text = probes.haproxy_command(str(sock), "show stat")
             except OSError:
@@ -100,7 +95,7 @@ def readers(view: StackView) -> dict[str, Reader]:
     return {
         "etcd": _etcd_leader(view.state.ports["etcd"], f"/resilience/{view.state.scope}/leader"),
         "patroni": _patroni({n: view.state.ports[f"{n}-api"] for n in DB_NODES}),
-        "haproxy": _haproxy(view.layout.run),
+        "haproxy": _haproxy({n: view.layout.lb_sock(n) for n in view.state.lb_names()}),
         "supervisor": _supervisor(view),
         "replicas": _ready(view),
     }
