@@ -71,8 +71,9 @@ class Slo(BaseModel):
         return Slo.model_validate({**self.model_dump(), **override})
 
     def to_json(self) -> dict[str, Any]:
-        """The ``slo`` object of run.json and capacity.json (every objective, no window)."""
-        return self.model_dump(exclude={"window_s"})
+        """The ``slo`` object of run.json and capacity.json (every objective, no window; ``promql`` only
+        when the scenario names server-side objectives)."""
+        return self.model_dump(exclude={"window_s", "promql"} if not self.promql else {"window_s"})
 
 
 class ErrorBudget(BaseModel):
