@@ -34,6 +34,7 @@ from resilience.safety.kube_guard import KubePolicy, KubeScope, check_kube_scope
 from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.kube import cnpg as kube_cnpg
+from resilience.targets.kube import observe as kube_observe
 from resilience.targets.kube import rollout as kube_rollout
 from resilience.targets.kube.api import KubeApi, connect, retry_conflicts
 from resilience.targets.kube.options import ReleaseNames, parse_options
@@ -284,6 +285,10 @@ class KubernetesTarget:
     def db_nodes(self) -> list[DbNode]:
         """The CloudNativePG instances with their roles."""
         return kube_cnpg.db_nodes(*self._db_objects())
+
+    def observers(self) -> dict[str, kube_observe.Reader]:
+        """CNPG status, the -rw EndpointSlices and the chat pods, for the failover anatomy."""
+        return kube_observe.readers(self._api, self.pg_cluster)
 
     def db_primary(self) -> str:
         """The current primary instance (pod name)."""
