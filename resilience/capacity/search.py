@@ -11,8 +11,9 @@
 A search is asked ``next_users(steps)`` after every step (the steps measured so far, in order) and
 answers the users of the next step, or None with ``reason`` set. A step that is not *conclusive* (the
 load generator was saturated) speaks neither for nor against the service: it is left out of the fit and
-ends the search (more load would only saturate the generator more); what the conclusive steps showed is
-the result, a lower bound when none of them failed.
+caps the search — no load that high again; without a conclusive break below it the search bisects
+between the highest load that held and the cap, and ends (``generator``) with a lower bound within the
+resolution of where the generator gave out.
 
 ``Judge`` says how a step stands: against the SLO, or — for a condition that breaks the SLO at any load
 by design, a failover inside every window — by its time to recover against the condition's limit.
@@ -102,22 +103,29 @@ class GeometricSearch:
         if not steps:
             return min(max(self.start, self.min_users), self.max_users)
         knee = self.judge.knee(steps)
-        if not steps[-1].conclusive or knee is None:
+        if knee is None:  # nothing conclusive, not even the first step: nothing to go on
             self.reason = "generator"
             return None
         tested = {s.users for s in steps}
+        # the generator saturated at ``cap`` users: never measure that many again, search below it
+        cap = min((s.users for s in steps if not s.conclusive), default=self.max_users + 1)
         grown_out = any(self.judge.clearly_breaks(s) for s in steps if s.conclusive) or _top_failing(
             steps, self.judge, self.patience
         )
-        top = max(tested)
-        if (not grown_out or knee.break_users is None) and top < self.max_users:
-            return min(self.max_users, max(top + 1, math.ceil(top * self.factor)))  # (or pooled away: grow on)
-        if knee.break_users is None:
+        top = max(u for u in tested if u < cap) if any(u < cap for u in tested) else 0
+        if knee.below_range and grown_out:
+            return self._shrink(min(tested))
+        if knee.break_users is not None and knee.break_users < cap and (grown_out or top >= self.max_users):
+            return self._bisect(knee.users, knee.break_users, tested, "resolved")
+        if cap <= self.max_users:  # no conclusive break below the saturated load: bisect up to it
+            return self._bisect(knee.users, cap, tested, "generator")
+        return self._grow(top)  # (also when a clear break was pooled away by later holds)
+
+    def _grow(self, top: int) -> int | None:
+        if top >= self.max_users:
             self.reason = "max-users"
             return None
-        if knee.below_range:
-            return self._shrink(min(tested))
-        return self._bisect(knee.users, knee.break_users, tested)
+        return min(self.max_users, max(top + 1, math.ceil(top * self.factor)))
 
     def _shrink(self, low: int) -> int | None:
         if low <= self.min_users:
@@ -125,10 +133,10 @@ class GeometricSearch:
             return None
         return max(self.min_users, min(low - 1, math.floor(low / self.factor)))
 
-    def _bisect(self, lo: int, hi: int, tested: set[int]) -> int | None:
-        mid = round(math.sqrt(lo * hi))
+    def _bisect(self, lo: int, hi: int, tested: set[int], done: SearchStop) -> int | None:
+        mid = round(math.sqrt(max(lo, 1) * hi))
         if hi <= lo * (1 + self.resolution) or not lo < mid < hi or mid in tested:
-            self.reason = "resolved"
+            self.reason = done
             return None
         return mid
 

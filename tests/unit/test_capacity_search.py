@@ -123,16 +123,28 @@ def test_failing_at_the_minimum_is_below_range() -> None:
     assert rep.below_range and rep.break_users == 5
 
 
-def test_a_saturated_generator_stops_the_search_and_is_not_the_knee() -> None:
-    """An inconclusive step ends the search; it is tagged, left out of the fit, and the knee is a lower bound."""
+def test_a_saturated_generator_caps_the_search_and_is_not_the_knee() -> None:
+    """Inconclusive steps (the generator saturated above 300 users) are tagged and left out of the fit; the
+    search never measures that load again, bisects up to it and ends with a lower bound within 5 % of it."""
     search = GeometricSearch(Judge(SLO), start=10)
     steps = search_until_done(search, service(5_000, generator_limit=300))
     rep = repeat_result(1, steps, SLO, stop_reason=search.reason)
     assert search.reason == "generator"
-    assert [s.users for s in steps] == [10, 20, 40, 80, 160, 320]
-    assert rep.steps[-1].verdict is StepVerdict.INCONCLUSIVE
-    assert rep.steps[-1].inconclusive_reason == "load generator at 97% CPU"
-    assert (rep.censored, rep.knee_users) == (True, 160)
+    assert [s.users for s in steps[:6]] == [10, 20, 40, 80, 160, 320]
+    assert all(s.users < 320 for s in steps[6:])
+    bad = [r for r in rep.steps if r.verdict is StepVerdict.INCONCLUSIVE]
+    assert bad and all(r.users > 300 and r.inconclusive_reason == "load generator at 97% CPU" for r in bad)
+    assert rep.censored and rep.break_users is None
+    assert 300 / 1.05 <= rep.knee_users <= 300
+    assert len(steps) <= 12
+
+
+def test_a_real_break_below_the_saturated_load_is_still_found() -> None:
+    """Generator saturated above 900 users, the service's knee at 650: the knee is found, not a bound."""
+    search = GeometricSearch(Judge(SLO), start=10)
+    steps = search_until_done(search, service(650, generator_limit=900))
+    rep = repeat_result(1, steps, SLO, stop_reason=search.reason)
+    assert rep.found and rep.knee_users <= 650 < rep.break_users <= rep.knee_users * 1.05  # type: ignore[operator]
 
 
 def _repeat(n: int, knee: int, *, censored: bool = False) -> RepeatResult:
