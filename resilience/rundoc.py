@@ -227,6 +227,61 @@ class ServerSloDoc(_Doc):
     after: ServerSloCheckDoc | None = None
 
 
+class DeployStepDoc(_Doc):
+    """One step of a deploy: a replica started, ready, serving, retired; the switch; the analysis."""
+
+    t: float
+    event: str
+
+
+class MeasurementDoc(_Doc):
+    """One analysis measurement (Argo Rollouts' names): the metric, when, its value, its phase."""
+
+    metric: str
+    at: float
+    value: float | None = None
+    phase: Literal["Successful", "Failed", "Error"]
+
+
+class DeployDoc(_Doc):
+    """A deploy made during the experiment: what the target's machinery did and what it cost users."""
+
+    strategy: str
+    """``rolling`` or ``blue-green``."""
+    release: str
+    previous: str | None = None
+    """The release before the deploy (the one a rollback returns to)."""
+    started: float
+    finished: float
+    outcome: Literal["completed", "halted", "rolled_back"]
+    expected: Literal["completed", "halted", "rolled_back"] | None = None
+    """The outcome the experiment needs (a different one fails it)."""
+    rolled_back_by: Literal["system", "harness"] | None = None
+    reason: str | None = None
+    failed_requests: NonNegativeInt
+    """Failed requests from the deploy's start to its end, from the load's timeline."""
+    first_failure: float | None = None
+    switched_at: float | None = None
+    """When the new release took all traffic (completed deploys)."""
+    rollback_started: float | None = None
+    rollback_finished: float | None = None
+    """When all traffic was on the previous release again."""
+    time_to_rollback_s: float | None = None
+    """From the first failed response (or the start) to all traffic on the previous release."""
+    duration_s: float | None = None
+    steps: list[DeployStepDoc] = Field(default_factory=list)
+    measurements: list[MeasurementDoc] = Field(default_factory=list)
+
+
+class DeployTrainDoc(_Doc):
+    """Several deploys in one experiment: how many did not complete, and what each cost."""
+
+    deploys: NonNegativeInt
+    change_failure_rate: float | None = None
+    failed_requests_per_deploy: list[NonNegativeInt] = Field(default_factory=list)
+    failed_requests_mean: float | None = None
+
+
 class ExperimentDoc(_Doc):
     """One experiment's figures and verdict."""
 
@@ -274,6 +329,11 @@ class ExperimentDoc(_Doc):
     """The load generator's health over the experiment (saturated: the verdict is ``inconclusive``)."""
     steady_wait: dict[str, Any] | None = None
     """The bounded wait for a steady state before the hypothesis (held, waited_s, stable_s, timeout_s)."""
+    deploy: DeployDoc | None = None
+    """The experiment's deploy (its last one when it made several)."""
+    deploys: list[DeployDoc] | None = None
+    """Every deploy, when the experiment made more than one (a deploy train)."""
+    deploy_train: DeployTrainDoc | None = None
 
 
 class LoadDoc(_Doc):

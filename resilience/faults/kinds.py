@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from resilience.safety.lease import fault_lease_s
-from resilience.targets.base import Target
+from resilience.targets.base import Deployer, Target
 from resilience.targets.toxiproxy import Toxiproxy
 
 __all__ = ["KINDS", "FaultKind", "toxiproxy_of"]
@@ -87,11 +87,22 @@ def _verify_uncordoned(target: Target, params: Mapping[str, Any]) -> bool:
     return not chaosk8s_calls.is_cordoned(target, params["node"])
 
 
+def _revert_deploy(target: Target, params: Mapping[str, Any]) -> None:
+    """An unfinished deploy (interrupted, or its harness died) is rolled back; a finished one is left alone."""
+    if isinstance(target, Deployer) and target.deploy_in_progress():
+        target.rollback()
+
+
+def _verify_deploy(target: Target, params: Mapping[str, Any]) -> bool:
+    return not (isinstance(target, Deployer) and target.deploy_in_progress())
+
+
 KINDS: Mapping[str, FaultKind] = {
     "instant": FaultKind(lambda _t, _p: None),
     "toxic": FaultKind(_revert_toxic, verify=_verify_toxic, renew=_renew_toxic),
     "proxy-down": FaultKind(_revert_down, verify=_verify_up, renew=_renew_down),
     "release": FaultKind(_revert_release, verify=_verify_release),
     "node-drain": FaultKind(_revert_drain, verify=_verify_uncordoned),
+    "deploy": FaultKind(_revert_deploy, verify=_verify_deploy),
 }
 """Fault kind -> how to undo it. ``instant`` faults (a pod kill, a failover) have nothing to undo."""

@@ -14,6 +14,7 @@ from typing import Any
 from resilience.analysis.alerts import alert_problems, experiment_alerts, silent_failure
 from resilience.analysis.anatomy import anatomy, anatomy_summary, request_recovery
 from resilience.analysis.budget import budget_problem, budget_use
+from resilience.analysis.deploys import deploy_reasons, summarise_deploy, train_figures
 from resilience.analysis.generator import GeneratorHealth
 from resilience.analysis.recovery import Recovery, Sample, analyse_recovery, peak, summarise
 from resilience.load.events import Raw
@@ -42,6 +43,7 @@ def read_records(out_dir: Path) -> dict[str, Any]:
     return {
         "faults": read_jsonl(out_dir / "faults.jsonl"),
         "markers": read_jsonl(out_dir / "markers.jsonl"),
+        "deploys": read_jsonl(out_dir / "deploys.jsonl"),
         "safeguard": json.loads(safeguard.read_text(encoding="utf-8")) if safeguard.is_file() else None,
     }
 
@@ -150,6 +152,7 @@ def experiment_result(
     detect_s = rec.detect_s if rec else None
     budget = budget_use(samples, error_budget or ErrorBudget(), resolution_s=resolution_s, start=started, end=ended)
     over_budget = budget_problem(budget)
+    deploys = [summarise_deploy(d, samples, resolution_s=resolution_s) for d in records.get("deploys", [])]
     judgement = judge(
         journal,
         interrupted_by=interrupted_by,
@@ -158,7 +161,10 @@ def experiment_result(
         recovery_target_s=recovery_target_s,
         fault_applied=fault_start is not None,
         integrity=integrity,
-        alerting=_alerting(alerts, expect_alerts, detect_s, fault_applied=fault_start is not None),
+        alerting=[
+            *_alerting(alerts, expect_alerts, detect_s, fault_applied=fault_start is not None),
+            *deploy_reasons(deploys, recovery_target_s),
+        ],
         budget=[over_budget] if over_budget else [],
     )
     verdict, reasons = judgement.verdict, list(judgement.reasons)
@@ -200,6 +206,11 @@ def experiment_result(
         "alerts": alerts,
         "silent_failure": silent_failure(alerts, detect_s) if alerts is not None else None,
     }
+    if deploys:
+        entry["deploy"] = deploys[-1]
+    if len(deploys) > 1:
+        entry["deploys"] = deploys
+        entry["deploy_train"] = train_figures(deploys)
     if samples_by_completion is not None:
         entry["by_completion"] = {
             "detect_s": rec_c.detect_s if rec_c else None,

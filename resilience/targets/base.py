@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
 
 __all__ = [
     "DbNode",
+    "DeployOutcome",
+    "DeployResult",
+    "Deployer",
     "Endpoints",
     "FailoverMode",
     "Observable",
@@ -149,6 +152,63 @@ class Status:
             "endpoints": self.endpoints.to_json() if self.endpoints else None,
             **self.extra,
         }
+
+
+DeployOutcome = Literal["completed", "halted", "rolled_back"]
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    """How a deploy ended (``Deployer.deploy``); times are epoch seconds."""
+
+    strategy: str
+    release: str
+    previous: str
+    started: float
+    finished: float
+    outcome: DeployOutcome
+    """``completed``: every replica on ``release``; ``halted``: it never became ready, the old release kept
+    serving; ``rolled_back``: the analysis failed and the system went back to ``previous`` by itself."""
+    rolled_back_by: Literal["system", "harness"] | None = None
+    reason: str = ""
+    switched_at: float | None = None
+    """When the new release took all traffic (the last rolling step; the blue-green switch)."""
+    rollback_started: float | None = None
+    rollback_finished: float | None = None
+    """When all traffic was on ``previous`` again."""
+    steps: tuple[tuple[float, str], ...] = ()
+    """(time, what happened): replica started, ready, serving, retired; the switch; the analysis."""
+    measurements: tuple[dict[str, Any], ...] = ()
+    """The analysis' measurements: metric, at, value, phase (Argo Rollouts' names)."""
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["steps"] = [{"t": t, "event": e} for t, e in self.steps]
+        out["measurements"] = list(self.measurements)
+        return out
+
+
+@runtime_checkable
+class Deployer(Protocol):
+    """A target whose own deployment machinery deploys releases (strategies, analysis, rollback)."""
+
+    def deploy(
+        self,
+        release: str,
+        strategy: str = "rolling",
+        *,
+        analysis: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float = 120.0,
+    ) -> DeployResult:
+        """Deploy ``release`` with ``strategy`` (``rolling``, ``blue-green``) and return when it completed,
+        halted or rolled back by itself; ``analysis`` is an Argo Rollouts AnalysisTemplate spec (None: the
+        target's default). Raises TargetError only when the deploy machinery itself broke."""
+        ...
+
+    def deploy_in_progress(self) -> bool:
+        """Whether a deploy started and did not end (an interrupted one): ``rollback`` restores the release."""
+        ...
 
 
 @runtime_checkable

@@ -40,6 +40,7 @@ SHARED_STACK_MODULES = frozenset(
         "tests/e2e/test_interrupt_matrix.py",
         "tests/integration/test_cleanup_local.py",
         "tests/integration/test_load_local.py",
+        "tests/integration/test_deploys_local.py",
     }
 )
 """The modules that use the session's ``local_stack`` fixture (tests/conftest.py): under xdist they form one

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import json
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,11 @@ def test_prometheus_scrapes_chat_and_patroni_every_second_and_notifies_alertmana
     """One target per chat replica and per Patroni REST port, 1 s scrapes and rules, the copied rules, AM."""
     state = _full_state()
     conf = yaml.safe_load(monitoring.prometheus_yml(state, LAYOUT))
-    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in conf["scrape_configs"]}
-    assert jobs["chat-api"] == [f"127.0.0.1:{state.ports['chat-1']}", f"127.0.0.1:{state.ports['chat-2']}"]
+    jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in conf["scrape_configs"] if "static_configs" in j}
+    (chat,) = (j for j in conf["scrape_configs"] if j["job_name"] == "chat-api")
+    assert chat["file_sd_configs"][0]["files"] == ["/srv/state/conf/chat-targets.json"]
+    targets = json.loads(monitoring.chat_targets_json(state, state.chat_names()))[0]["targets"]
+    assert targets == [f"127.0.0.1:{state.ports['chat-1']}", f"127.0.0.1:{state.ports['chat-2']}"]
     assert jobs["patroni"] == [f"127.0.0.1:{state.ports[n + '-api']}" for n in DB_NODES]
     assert (conf["global"]["scrape_interval"], conf["global"]["evaluation_interval"]) == ("1s", "1s")
     assert conf["rule_files"] == ["/srv/state/conf/rules/*.yml"]

@@ -31,10 +31,10 @@ def test_shipped_scenarios_load(name: str) -> None:
     assert all(loaded.experiment_path(p).is_file() for p in loaded.scenario.experiments)
 
 
-def test_smoke_has_three_experiments_and_nightly_all_eight() -> None:
-    """The smoke scenario is three fast experiments; nightly runs all eight."""
+def test_smoke_has_three_experiments_and_nightly_all_thirteen() -> None:
+    """The smoke scenario is three fast experiments; nightly runs all thirteen (eight faults, five deploys)."""
     assert len(load_scenario(ROOT / "scenarios" / "smoke.yaml").scenario.experiments) == 3
-    assert len(load_scenario(ROOT / "scenarios" / "nightly.yaml").scenario.experiments) == 8
+    assert len(load_scenario(ROOT / "scenarios" / "nightly.yaml").scenario.experiments) == 13
 
 
 def test_bad_value_names_file_line_and_field(tmp_path: Path) -> None:

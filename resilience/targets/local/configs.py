@@ -206,7 +206,7 @@ def programs(state: StackState, sec: Secrets, layout: Layout, bins: Binaries) ->
             stopwaitsecs=15,  # CHAT_SHUTDOWN_DELAY_S + CHAT_DRAIN_TIMEOUT_S (1.5 + 10) and a margin
             priority=300,
         )
-        for name in state.chat_names()
+        for name in state.chat_slots()
     ]
     return [p for p in (etcd, redis, *lbs, *watchers, toxiproxy, *dbs, *chats) if p.name in state.components]
 

@@ -239,7 +239,7 @@ def port_names(replicas: int, lb_processes: int = 1) -> list[str]:
     names += [lb_stats_port_name(n) for n in lb_names(lb_processes)[1:]]
     for node in DB_NODES:
         names += [node, f"{node}-api"]
-    names += [f"chat-{i}" for i in range(1, replicas + 1)]
+    names += [f"chat-{i}" for i in range(1, 2 * replicas + 1)]  # serving slots + a deploy's (StackState.chat_slots)
     return names
 
 
@@ -337,10 +337,22 @@ class StackState:
     """The concurrent users the stack was sized for (``up --users``; 0: a state file from before)."""
     lb_processes: int = 1
     """HAProxy processes of the load-balancer tier."""
+    active: list[str] = field(default_factory=list)
+    """The chat slots serving now (a deploy moves replicas between slots); empty: chat-1..replicas."""
+    revision: int = 0
+    """Counts deploys: every deploy is a new revision, even of the release already running."""
+    deploying: bool = False
+    """A deploy started and has not ended (true after an interrupted one: ``rollback`` restores)."""
     version: int = _STATE_VERSION
 
     def chat_names(self) -> list[str]:
-        return [f"chat-{i}" for i in range(1, self.replicas + 1)]
+        """The chat replicas serving now (``replicas`` of them)."""
+        return list(self.active) or [f"chat-{i}" for i in range(1, self.replicas + 1)]
+
+    def chat_slots(self) -> list[str]:
+        """Every chat slot the stack has a port for: twice ``replicas``, so that a blue-green deploy can run
+        a whole second set (and a rolling one a surge replica) next to the serving one."""
+        return [n for i in range(1, 2 * self.replicas + 1) if (n := f"chat-{i}") in self.ports]
 
     def lb_names(self) -> list[str]:
         """The load-balancer tier's processes (components with ``app=haproxy``)."""

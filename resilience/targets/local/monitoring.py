@@ -10,6 +10,7 @@ resends resolved notices; the receiver records each notice on the run clock for 
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -24,9 +25,11 @@ __all__ = [
     "alertmanager_argv",
     "alertmanager_yml",
     "argvs",
+    "chat_targets_json",
     "prometheus_argv",
     "prometheus_yml",
     "receiver_argv",
+    "write_chat_targets",
     "write_monitoring",
 ]
 
@@ -38,14 +41,20 @@ RULES_DIR = Path(__file__).resolve().parents[3] / "deploy" / "prometheus"
 
 
 def prometheus_yml(state: StackState, layout: Layout) -> str:
-    """Prometheus: every chat replica, every Patroni REST port and itself each second; the rules; Alertmanager."""
+    """Prometheus: every chat replica, every Patroni REST port and itself each second; the rules; Alertmanager.
+
+    The chat replicas are discovered from a file (``chat_targets_json``) that a deploy rewrites as it moves
+    replicas between slots, the local stand-in for Kubernetes service discovery: a slot that is not running
+    is not a target, so it does not read as a replica down."""
     p = state.ports
-    chats = [f"127.0.0.1:{p[n]}" for n in state.chat_names()]
     conf: dict[str, object] = {
         "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(layout.conf / "rules" / "*.yml")],
         "scrape_configs": [
-            {"job_name": "chat-api", "static_configs": [{"targets": chats}]},
+            {
+                "job_name": "chat-api",
+                "file_sd_configs": [{"files": [str(layout.conf / "chat-targets.json")], "refresh_interval": "5s"}],
+            },
             {"job_name": "patroni", "static_configs": [{"targets": [f"127.0.0.1:{p[n + '-api']}" for n in DB_NODES]}]},
             {"job_name": "prometheus", "static_configs": [{"targets": [f"127.0.0.1:{p['prometheus']}"]}]},
         ],
@@ -53,6 +62,19 @@ def prometheus_yml(state: StackState, layout: Layout) -> str:
     if "alertmanager" in p:
         conf["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{p['alertmanager']}"]}]}]}
     return yaml.safe_dump(conf, sort_keys=False)
+
+
+def chat_targets_json(state: StackState, names: list[str]) -> str:
+    """Prometheus' file service discovery of the chat replicas ``names``."""
+    return json.dumps([{"targets": [f"127.0.0.1:{state.ports[n]}" for n in names], "labels": {}}], indent=2)
+
+
+def write_chat_targets(layout: Layout, state: StackState, names: list[str]) -> None:
+    """Replace the chat targets file atomically (Prometheus watches it)."""
+    path = layout.conf / "chat-targets.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(chat_targets_json(state, names))
+    tmp.replace(path)
 
 
 def alertmanager_yml(state: StackState) -> str:
@@ -135,5 +157,6 @@ def write_monitoring(layout: Layout, state: StackState, rules_dir: Path = RULES_
     for path in rules:
         shutil.copyfile(path, target / path.name)
     (layout.conf / "prometheus.yml").write_text(prometheus_yml(state, layout))
+    write_chat_targets(layout, state, state.chat_names())
     if "alertmanager" in state.ports:
         (layout.conf / "alertmanager.yml").write_text(alertmanager_yml(state))

@@ -136,8 +136,8 @@ class Supervisor:
     def replace_program(self, name: str) -> None:
         """Re-read the config and recreate program ``name`` from it (new env), leaving it stopped."""
         self._call("reloadConfig")
-        self.stop(name)
-        self._call("removeProcessGroup", name)
+        self._call("stopProcess", name, True, ok=("NOT_RUNNING", "BAD_NAME"))  # BAD_NAME: a slot never run
+        self._call("removeProcessGroup", name, ok=("BAD_NAME",))
         self._call("addProcessGroup", name)
 
     def shutdown(self) -> None:

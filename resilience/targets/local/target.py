@@ -15,10 +15,11 @@ from typing import Any
 
 from resilience.errors import ConfigError, TargetError
 from resilience.safety.redact import register_secrets
-from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
-from resilience.targets.local import bringup, configs, observe, preflight, releases, statedir
+from resilience.targets.base import DbNode, DeployResult, Endpoints, FailoverMode, Pod, Progress, Status
+from resilience.targets.local import bringup, configs, deploys, observe, preflight, releases, statedir
 from resilience.targets.local.database import Database, held_by
 from resilience.targets.local.layout import DB_NODES, Layout, Secrets, StackState, default_state_dir
+from resilience.targets.local.slots import Slots
 from resilience.targets.local.supervisor import supervisord_alive
 from resilience.targets.local.teardown import postmaster_pid, stack_processes, tear_down
 from resilience.targets.local.view import StackView, db_routing_ok
@@ -287,5 +288,27 @@ class LocalTarget:
         releases.rollout(view, preflight.find_binaries(), release, timeout=timeout)
 
     def rollback(self, *, timeout: float = 120.0) -> str:
+        """Back to the previous release; after an interrupted deploy, first stop its extra replicas."""
         view = self._view()
-        return releases.rollback(view, preflight.find_binaries(), timeout=timeout)
+        bins = preflight.find_binaries()
+        if view.state.deploying or Slots(view, bins, _quiet).strays():
+            deploys.restore(view, bins)
+        return releases.rollback(view, bins, timeout=timeout)
+
+    # -- deploys -----------------------------------------------------------------------------------
+    def deploy(
+        self,
+        release: str,
+        strategy: str = "rolling",
+        *,
+        analysis: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float = 120.0,
+    ) -> DeployResult:
+        """Deploy ``release`` (rolling or blue-green) with automated rollback on a failed analysis."""
+        del timeout  # bounded by the deploy's progressDeadlineSeconds per step
+        view = self._view()
+        return deploys.deploy(view, preflight.find_binaries(), release, strategy, analysis=analysis, options=options)
+
+    def deploy_in_progress(self) -> bool:
+        return self._state().deploying

@@ -27,7 +27,11 @@ def haproxy_cfg(state: StackState, layout: Layout, name: str = "haproxy") -> str
     drains a replica before stopping it."""
     p = state.ports
     pg_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check port {p[n + '-api']}" for n in DB_NODES)
-    chat_servers = "\n".join(f"    server {n} 127.0.0.1:{p[n]} check" for n in state.chat_names())
+    serving = set(state.chat_names())
+    # a slot not serving is in maintenance (``disabled``): a deploy enables it through the runtime API (lb.py)
+    chat_servers = "\n".join(
+        f"    server {n} 127.0.0.1:{p[n]} check" + ("" if n in serving else " disabled") for n in state.chat_slots()
+    )
     return f"""global
     maxconn {LB_MAXCONN}
     stats socket {layout.lb_sock(name)} mode 600 level admin
