@@ -14,6 +14,7 @@ from resilience.report.alerts import alert_rows
 from resilience.report.build import ExperimentData, ReportData
 from resilience.report.charts import failover_segments
 from resilience.report.charts.failover import Segment
+from resilience.report.deploys import deploy_rows
 from resilience.report.model import Experiment
 from resilience.report.render import Chart
 from resilience.report.sections import Section
@@ -129,6 +130,7 @@ def render_html(data: ReportData, charts: list[Chart], sections: list[Section]) 
             budget_total=budget_total_line([d.experiment for d in data.experiments]),
             experiments=[_item(d, charts) for d in data.experiments],
             alerts=alert_rows([d.experiment for d in data.experiments]),
+            deploys=deploy_rows([d.experiment for d in data.experiments]),
             whole=_item(data.whole, charts) if data.whole is not None else None,
             overview=[c for c in charts if c.experiment is None],
             sections=sections,

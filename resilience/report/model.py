@@ -19,6 +19,7 @@ from resilience.errors import ConfigError
 from resilience.rundoc import RUN_FILE, ExperimentDoc, HypothesisDoc, RecoveryDoc, RunDoc
 from resilience.rundoc import AlertDoc as Alert
 from resilience.rundoc import AnatomyDoc as Anatomy
+from resilience.rundoc import DeployDoc as Deploy
 from resilience.rundoc import ErrorBudgetDoc as ErrorBudgetUse
 from resilience.rundoc import IntegrityDoc as Integrity
 from resilience.rundoc import PhaseDoc as Phase
@@ -27,6 +28,7 @@ from resilience.slo import Slo
 __all__ = [
     "Alert",
     "Anatomy",
+    "Deploy",
     "Experiment",
     "Integrity",
     "Phase",
@@ -70,6 +72,8 @@ class Experiment:
     """The measured phases against the recovery (``phases`` are then measured, not the runner's steps)."""
     alerts: tuple[Alert, ...] = ()
     """Expected alerts and every other alert active from the fault start (``fired_s`` from the fault start)."""
+    deploys: tuple[Deploy, ...] = ()
+    """The deploys the experiment made (rolling, blue-green), in order."""
     silent_failure: bool | None = None
     reasons: tuple[str, ...] = ()
     """Why the runner gave this verdict (its ``reasons`` list), in its words."""
@@ -243,6 +247,7 @@ def _experiment(doc: ExperimentDoc, index: int) -> Experiment:
         phases=tuple(sorted(doc.phases, key=lambda p: p.at)),
         anatomy=doc.anatomy,
         alerts=tuple(doc.alerts or ()),
+        deploys=tuple(doc.deploys or ([doc.deploy] if doc.deploy else [])),
         silent_failure=doc.silent_failure,
         reasons=tuple(doc.reasons),
         missing=_missing(doc),

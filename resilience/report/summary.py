@@ -6,6 +6,7 @@ import re
 
 from resilience.report.alerts import alert_rows
 from resilience.report.build import ReportData
+from resilience.report.deploys import deploy_rows
 from resilience.report.text import (
     budget_total_line,
     budget_word,
@@ -97,6 +98,7 @@ def render_summary(data: ReportData) -> str:
         if total := budget_total_line([i.experiment for i in data.experiments]):
             lines += [_md(total), ""]
     lines += _alerts_table(data)
+    lines += _deploys_table(data)
     why = [
         f"- **{_md(i.experiment.name)}** ({_md(i.experiment.verdict)}): {_md('; '.join(i.experiment.reasons))}"
         for i in data.experiments
@@ -114,3 +116,27 @@ def render_summary(data: ReportData) -> str:
         lines += ["**Missing data**", "", *[f"- {_cell(n)}" for n in notes], ""]
     lines.append("Full report with charts: `report.html` in the run folder.")
     return "\n".join(lines) + "\n"
+
+
+def _deploys_table(data: ReportData) -> list[str]:
+    """The deploys of every experiment: strategy, outcome, failed requests, time to switch and to roll back."""
+    deploys = deploy_rows([i.experiment for i in data.experiments])
+    if not deploys:
+        return []
+    lines = [
+        "| Deploy | Strategy | Release | Outcome | Rolled back by | Failed requests | Switched | Time to roll back |",
+        "|---|---|---|---|---|---:|---:|---:|",
+    ]
+    for d in deploys:
+        cells = [
+            d.experiment,
+            d.strategy,
+            f"{d.previous or '?'} → {d.release}",
+            f"{'✅' if d.ok else '❌'} {d.outcome}",
+            d.rolled_back_by or "—",
+            str(d.failed_requests),
+            fmt_s(d.switch_s),
+            fmt_s(d.rollback_s),
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    return [*lines, ""]

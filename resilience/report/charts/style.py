@@ -42,6 +42,7 @@ COLORS = {
     "ok": "#2e8b57",
     "bad": "#c0392b",
     "unknown": "#9e9e9e",
+    "deploy": "#6a3d9a",
 }
 """One colour per quantity, the same in every chart."""
 

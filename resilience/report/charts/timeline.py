@@ -26,6 +26,7 @@ from resilience.report.charts.style import (
     style_axes,
     wide_range,
 )
+from resilience.report.deploys import deploy_lines
 from resilience.report.model import Experiment
 from resilience.report.series import FloatArray, Series, coarsen
 
@@ -197,6 +198,7 @@ def timeline_figure(
     note = f"\n{_coarsened_note(series, factor)}" if factor > 1 else ""
     axes[3].set_xlabel(marks.origin_label + note)
     _mark(axes, marks)
+    deploy_lines(axes, exp.deploys, marks.origin, COLORS["deploy"])
     _alert_bars(axes[0], exp, marks)
     for ax in axes:
         style_axes(ax)

@@ -80,6 +80,8 @@ class _Deploy:
             raise _Aborted(self.analysis.reason)
 
     def retire_later(self, name: str) -> None:
+        with self.slots.lock:
+            self.slots.retiring.add(name)  # not free from now on, before the thread runs
         t = threading.Thread(target=self.slots.retire, args=(name,), name=f"retire-{name}", daemon=True)
         t.start()
         self._retiring.append(t)

@@ -32,8 +32,10 @@ class Slots:
         self.view = view
         self.bins = bins
         self.note = note
-        self._lock = threading.RLock()
+        self.lock = threading.RLock()
         self.scraped: set[str] = set(view.state.chat_names())
+        self.retiring: set[str] = set()
+        """Slots being retired: not free until their retirement ended (it still changes their state)."""
 
     @property
     def state(self) -> StackState:
@@ -41,7 +43,7 @@ class Slots:
 
     def save(self) -> None:
         """Write state.json, supervisord.conf and each HAProxy process's config (a restarted one gets today's slots)."""
-        with self._lock:
+        with self.lock:
             layout, state = self.view.layout, self.state
             state.save(layout.state_file)
             progs = configs.programs(state, self.view.secrets, layout, self.bins)
@@ -50,7 +52,7 @@ class Slots:
                 layout.lb_conf(name).write_text(wiring.haproxy_cfg(state, layout, name))
 
     def _scrape(self, name: str, on: bool) -> None:
-        with self._lock:
+        with self.lock:
             (self.scraped.add if on else self.scraped.discard)(name)
             names = [n for n in self.state.chat_slots() if n in self.scraped]
             monitoring.write_chat_targets(self.view.layout, self.state, names)
@@ -58,7 +60,8 @@ class Slots:
     def free(self) -> list[str]:
         """Slots neither serving nor running."""
         procs = self.view.sup.processes()
-        busy = set(self.state.chat_names())
+        with self.lock:
+            busy = set(self.state.chat_names()) | self.retiring
         return [
             n
             for n in self.state.chat_slots()
@@ -67,7 +70,7 @@ class Slots:
 
     def start(self, name: str, release: str) -> None:
         """Start slot ``name`` on ``release`` (it stays out of HAProxy's rotation)."""
-        with self._lock:
+        with self.lock:
             self.state.replica_releases[name] = release
             if name not in self.state.components:
                 self.state.components.append(name)
@@ -103,6 +106,16 @@ class Slots:
     def retire(self, name: str, *, drain_s: float = 1.0) -> None:
         """Take slot ``name`` out: drain in HAProxy, let requests end (WebSockets stay: the replica closes them
         with 1012), stop it with SIGTERM, remove its target and put it in maintenance."""
+        with self.lock:
+            self.retiring.add(name)
+        try:
+            self._retire(name, drain_s)
+        finally:
+            with self.lock:
+                self.retiring.discard(name)
+        self.note(f"{name} retired")
+
+    def _retire(self, name: str, drain_s: float) -> None:
         lb.set_states(self.view, {name: "drain"})
         end = time.monotonic() + drain_s
         while time.monotonic() < end and lb.sessions(self.view, name) > 0:
@@ -117,18 +130,17 @@ class Slots:
                 break
             time.sleep(0.1)
         lb.set_states(self.view, {name: "maint"})
-        with self._lock:
+        with self.lock:
             if name not in self.state.chat_names() and name in self.state.components:
                 self.state.components.remove(name)
             self.save()
-        self.note(f"{name} retired")
 
     def discard(self, name: str) -> None:
         """Stop a slot that never served (a halted or rolled-back replica), at once."""
         lb.set_states(self.view, {name: "maint"})
         self._scrape(name, False)
         self.view.sup.stop(name, wait=True)
-        with self._lock:
+        with self.lock:
             if name in self.state.components and name not in self.state.chat_names():
                 self.state.components.remove(name)
             self.save()
