@@ -208,10 +208,12 @@ def command(
     if params.duration_s is None:
         raise ConfigError("load: duration_s must be set for `resilience load` (it stops by itself)")
     where = _resolve(chat_url, issuer_secret_file, postgres_url, state_dir)
-    if workers is None:
-        from resilience.load.launcher import default_workers  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+    from resilience.load.launcher import default_workers, ephemeral_ports, port_warning  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
+    if workers is None:
         workers = default_workers(params.users)
+    if warning := port_warning(params.users, ephemeral_ports()):
+        click.echo(f"warning: {warning}", err=True)
     run_id = _run_id()
     run_dir = results_dir / run_id
     register_secrets([where.secret])

@@ -27,7 +27,16 @@ from urllib.parse import urlparse
 from resilience.errors import ConfigError, LoadError
 from resilience.load.params import LoadParams, LoadSpec
 
-__all__ = ["LOCUSTFILE", "USERS_PER_WORKER", "LoadProcess", "default_workers", "preflight", "start_load"]
+__all__ = [
+    "LOCUSTFILE",
+    "USERS_PER_WORKER",
+    "LoadProcess",
+    "default_workers",
+    "ephemeral_ports",
+    "port_warning",
+    "preflight",
+    "start_load",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +48,30 @@ USERS_PER_WORKER = 2000
 and, while it fetches a token, one HTTP connection: 2,000 users stay far below the 20,000 open files every
 process may have, and the spawn burst (a token request and a handshake per user) of 2,000 users keeps one
 gevent loop responsive."""
+
+
+PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def ephemeral_ports(path: Path = PORT_RANGE_FILE) -> int | None:
+    """How many ephemeral ports the kernel hands out per destination (32768-60999: 28,232); None unknown."""
+    try:
+        low, high = (int(v) for v in path.read_text().split())
+    except (OSError, ValueError):
+        return None
+    return high - low + 1
+
+
+def port_warning(users: int, ports: int | None) -> str:
+    """A warning when ``users`` WebSockets plus their token requests (closed ones wait in TIME_WAIT) may
+    exhaust the ephemeral ports towards one chat address; empty when they fit."""
+    if ports is None or 2 * users <= ports:
+        return ""
+    return (
+        f"{users} users need up to {2 * users} connections to one chat address (a WebSocket and a token request "
+        f"each) but the kernel has {ports} ephemeral ports (ip_local_port_range): connects may fail with "
+        "EADDRNOTAVAIL; spread the users over several chat addresses or widen the range"
+    )
 
 
 def default_workers(users: int) -> int:

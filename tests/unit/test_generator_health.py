@@ -14,7 +14,7 @@ from resilience.analysis.generator import (
     judge_generator,
     read_generator,
 )
-from resilience.load.launcher import default_workers
+from resilience.load.launcher import default_workers, ephemeral_ports, port_warning
 from resilience.load.params import RAMP_SHARE, LoadParams
 from resilience.report.text import load_line
 from resilience.rundoc import RunDoc
@@ -128,3 +128,13 @@ def test_run_document_carries_the_delivered_load_and_the_generator() -> None:
     assert doc.load is not None and doc.load.generator is not None and doc.load.generator.saturated
     line = load_line(doc.load.model_dump(exclude_unset=True))
     assert "peak 99 open" in line and "20/s" in line and "SATURATED" in line
+
+
+def test_a_load_that_may_exhaust_ephemeral_ports_is_warned_about(tmp_path: Path) -> None:
+    """10,000 users fit the default 28,232 ports (a WebSocket and a token request each); 20,000 do not."""
+    rng = tmp_path / "ip_local_port_range"
+    rng.write_text("32768\t60999\n")
+    assert ephemeral_ports(rng) == 28232
+    assert port_warning(10_000, 28232) == ""
+    assert "EADDRNOTAVAIL" in port_warning(20_000, 28232)
+    assert ephemeral_ports(tmp_path / "missing") is None
