@@ -96,7 +96,7 @@ def test_capacity_run_finds_knees_and_reverts_the_fault(stack: Target, state_dir
         (rep,) = cond["repeats"]
         assert rep["steps"], cond["name"]
         assert all(s["requests"] > 0 and s["connect_success"] == 1.0 for s in rep["steps"]), rep["steps"]
-        assert cond["knee"]["users"] in (0, 5, 10)
+        assert 0 <= cond["knee"]["users"] <= 10  # the search stays within min 5 .. max 10 (0: below range)
     healthy_5 = conds["healthy"]["repeats"][0]["steps"][0]
     slow_5 = conds["db-latency-50ms"]["repeats"][0]["steps"][0]
     assert slow_5["p95_ms"] >= 50.0
