@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics", "SendPath"]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -53,5 +56,25 @@ class Metrics:
         )
         self.release_info.labels(release=release, replica=replica).set(1)
 
+    @cache  # noqa: B019 - one Metrics per app, two transports: the cache lives as long as the app
+    def send_path(self, transport: str) -> SendPath:
+        """The send path's instruments of ``transport``, labelled once (``labels()`` costs a lock and a lookup)."""
+        return SendPath(
+            sent=self.messages_sent.labels(transport=transport),
+            latency=self.send_latency.labels(transport=transport),
+            created=self.messages_acked.labels(transport=transport, created="true"),
+            found=self.messages_acked.labels(transport=transport, created="false"),
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+@dataclass(frozen=True)
+class SendPath:
+    """Labelled children of the send path's counters for one transport."""
+
+    sent: Counter
+    latency: Histogram
+    created: Counter
+    found: Counter

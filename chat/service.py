@@ -79,7 +79,8 @@ class ChatService:
 
     async def send(self, *, room: str, user: str, client_id: str, body: str, transport: str) -> SendResult:
         """Store and fan out one message; SendRefused (413/422/429/500/503) when it was not stored."""
-        self.metrics.messages_sent.labels(transport=transport).inc()
+        m = self.metrics.send_path(transport)
+        m.sent.inc()
         try:
             check_room(room)
             check_body_size(body, self.settings.max_body_bytes)
@@ -93,8 +94,8 @@ class ChatService:
         except DatabaseUnavailable as exc:
             self.metrics.send_rejected.labels(transport=transport, status="503").inc()
             raise SendRefused(503, str(exc), retry_after=1.0) from None
-        self.metrics.send_latency.labels(transport=transport).observe(time.perf_counter() - started)
-        self.metrics.messages_acked.labels(transport=transport, created=str(result.created).lower()).inc()
+        m.latency.observe(time.perf_counter() - started)
+        (m.created if result.created else m.found).inc()
         self._distribute(result.message)
         return result
 
