@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import jwt
+import orjson
 import pytest
 
 from chat.auth import AuthError, bearer_token, issue_token, issuer_secret_ok, verify_token
 from chat.config import Settings, SettingsError
 from chat.db import Message, failover_conninfo
-from chat.fanout import sign, verified
+from chat.fanout import Fanout, sign, verified
 from chat.hub import Hub, Subscriber
 from chat.ratelimit import RateLimiter, SharedRateLimiter
 from chat.validation import Invalid, SendRequest, TokenRequest, check_body_size, check_room, parse
@@ -261,3 +262,16 @@ def test_rate_limiter_without_redis_decides_per_replica() -> None:
     assert [ok for ok, _ in got] == [True, True, False]
     assert got[2][1] == pytest.approx(0.5)
     assert not limiter.shared
+
+
+def test_fanout_drops_its_own_payloads_before_verifying_and_delivers_the_others() -> None:
+    """A replica's own publishes come back from the channel and are dropped unparsed; another replica's
+    signed payload is delivered; one signed with another key is counted as rejected."""
+    got: list[Message] = []
+    rejected: list[int] = []
+    key = b"k" * 32
+    fanout = Fanout("redis://127.0.0.1:1", "c", got.append, key=key, on_reject=lambda: rejected.append(1))
+    m = Message(1, "r", "c1", "u", "b", 1.0, 1)
+    for origin, k in ((fanout.origin, key), ("x" * 32, key), ("y" * 32, b"z" * 32)):
+        fanout._handle({"type": "message", "data": sign(k, orjson.dumps({"origin": origin, "message": m.to_json()}))})
+    assert got == [m] and rejected == [1]
