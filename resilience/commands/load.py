@@ -134,7 +134,7 @@ def _run_id() -> str:
 @click.option("--users", type=int, help="Peak concurrent users (default 10).")
 @click.option("--duration", "duration_s", type=float, help="Seconds of load (default 60).")
 @click.option(
-    "--spawn-rate", type=float, help="Users started per second (default: all started within half the duration)."
+    "--spawn-rate", type=float, help="Users started per second (default: all started within 75 % of the duration)."
 )
 @click.option("--rooms", type=int, help="Number of rooms (default users / room size).")
 @click.option("--room-size", type=int, help="Users per room.")

@@ -93,7 +93,7 @@ def test_a_load_short_of_its_users_says_so_with_the_figure() -> None:
 
 
 def test_default_spawn_rate_reaches_the_users_within_the_stated_share() -> None:
-    """10,000 users over 180 s start within half of it (111/s); small loads keep at least 10/s; a rate
+    """10,000 users over 180 s start within 75 % of it (74/s); small loads keep at least 10/s; a rate
     given is kept."""
     p = LoadParams(users=10_000, duration_s=180)
     assert p.users / p.spawn_rate <= RAMP_SHARE * 180 + 0.1
