@@ -50,9 +50,10 @@ __all__ = [
 RUN_FILE = "run.json"
 """The run document's file name in a run folder."""
 
-Verdict = Literal["passed", "failed", "aborted", "interrupted", "inconclusive", "unknown"]
+Verdict = Literal["passed", "failed", "aborted", "interrupted", "inconclusive", "not_applicable", "unknown"]
 """A run's or an experiment's verdict (``inconclusive``: the load generator was saturated, so the figures do
-not judge the service; ``unknown``: not recorded)."""
+not judge the service; ``not_applicable``: an experiment the target cannot run at all, skipped, never a
+run's verdict; ``unknown``: not recorded)."""
 
 
 class _Doc(BaseModel):

@@ -120,6 +120,10 @@ def collect(run_dir: Path | str) -> ReportData:
     experiments = []
     seen: dict[str, int] = {}
     for exp in run.experiments:
+        if exp.verdict == "not_applicable":  # nothing ran: no timeline to miss
+            reason = "NOT APPLICABLE on this target: " + "; ".join(exp.reasons)
+            experiments.append(ExperimentData(exp, None, (reason,), slug(exp.name), None))
+            continue
         series, notes = _series(run, exp, shared)
         if series is None and requests is None:
             notes.append("no raw load events either: latency chart left out")

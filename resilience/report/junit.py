@@ -86,7 +86,9 @@ def _run_checks(run: Run) -> list[Check]:
 
 
 def experiment_checks(exp: Experiment) -> list[Check]:
-    """The four checks of one experiment, in a fixed order."""
+    """The four checks of one experiment, in a fixed order (one skipped check when it is not applicable)."""
+    if exp.verdict == "not_applicable":
+        return [Check("applicable to the target", "skipped", "NOT APPLICABLE: " + "; ".join(exp.reasons))]
     return [
         _hypothesis(exp, "before", exp.hypothesis_before),
         _hypothesis(exp, "after", exp.hypothesis_after),

@@ -21,7 +21,14 @@ from resilience.report.text import (
 
 __all__ = ["render_summary"]
 
-_ICONS = {"passed": "✅", "failed": "❌", "aborted": "🛑", "interrupted": "⏸️", "inconclusive": "❔"}
+_ICONS = {
+    "passed": "✅",
+    "failed": "❌",
+    "aborted": "🛑",
+    "interrupted": "⏸️",
+    "inconclusive": "❔",
+    "not_applicable": "⚪",
+}
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")

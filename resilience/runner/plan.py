@@ -12,9 +12,18 @@ from resilience.errors import ConfigError
 from resilience.runner.experiments import validate_experiment
 from resilience.scenario import ExperimentPlan, LoadedScenario, load_scenario
 from resilience.targets import get_target
+from resilience.targets.kube.applicability import fault_not_applicable
 from resilience.targets.kube.dry_run import FaultPlanner, kill_plan_lines
 
-__all__ = ["Plan", "RunOptions", "dry_run_lines", "kube_fault_plan", "prepare"]
+__all__ = [
+    "Plan",
+    "RunOptions",
+    "dry_run_lines",
+    "kube_fault_plan",
+    "not_applicable",
+    "not_applicable_result",
+    "prepare",
+]
 
 
 @dataclass(frozen=True)
@@ -78,3 +87,25 @@ def kube_fault_plan(plan: Plan) -> list[str]:
         return [f"what each fault would touch: target {plan.target} cannot plan faults without touching them"]
     named = [(p.name, exp) for p, exp in plan.experiments]
     return ["what each fault would touch:", *kill_plan_lines(target, named, seed=options.get("seed"))]
+
+
+def not_applicable(plan: Plan, target: object) -> dict[str, str]:
+    """Experiment name -> why it cannot run on ``target`` at all (a method action the target has no
+    equivalent for: patroni-crash on CloudNativePG, a node drain on the local stack). Read-only."""
+    out: dict[str, str] = {}
+    for p, experiment in plan.experiments:
+        for activity in experiment.get("method") or []:
+            provider = activity.get("provider") or {}
+            why = fault_not_applicable(
+                target, str(provider.get("module")), str(provider.get("func")), provider.get("arguments") or {}
+            )
+            if why:
+                out[p.name] = f"{activity.get('name')}: {why}"
+                break
+    return out
+
+
+def not_applicable_result(plan: Plan, name: str, reason: str) -> dict[str, Any]:
+    """The run.json entry of an experiment skipped as not applicable: nothing ran, nothing is judged."""
+    (file,) = [str(plan.loaded.experiment_path(p)) for p, _ in plan.experiments if p.name == name]
+    return {"name": name, "file": file, "verdict": "not_applicable", "reasons": [reason]}

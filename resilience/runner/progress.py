@@ -12,7 +12,14 @@ from rich.table import Table
 
 __all__ = ["Reporter"]
 
-_STYLE = {"passed": "green", "failed": "red", "aborted": "magenta", "interrupted": "yellow", "inconclusive": "cyan"}
+_STYLE = {
+    "passed": "green",
+    "failed": "red",
+    "aborted": "magenta",
+    "interrupted": "yellow",
+    "inconclusive": "cyan",
+    "not_applicable": "dim",
+}
 
 
 class Reporter:
@@ -30,7 +37,7 @@ class Reporter:
     def verdict(self, name: str, verdict: str, reasons: Sequence[str]) -> None:
         style = _STYLE.get(verdict, "bold")
         self(
-            f"[bold]{name}[/bold]: [{style}]{verdict.upper()}[/{style}]"
+            f"[bold]{name}[/bold]: [{style}]{verdict.replace('_', ' ').upper()}[/{style}]"
             + (f" — {'; '.join(reasons)}" if reasons else "")
         )
 

@@ -34,7 +34,14 @@ from resilience.report import write_report
 from resilience.rundoc import host_platform, write_run
 from resilience.runner.alerting import collect_notices
 from resilience.runner.engine import run_experiment_file
-from resilience.runner.plan import Plan, RunOptions, dry_run_lines, kube_fault_plan
+from resilience.runner.plan import (
+    Plan,
+    RunOptions,
+    dry_run_lines,
+    kube_fault_plan,
+    not_applicable,
+    not_applicable_result,
+)
 from resilience.runner.progress import Reporter
 from resilience.runner.results import experiment_result, read_jsonl, read_records
 from resilience.runner.server_slo import check_server_slo, judge_server_slo
@@ -103,6 +110,8 @@ class _Run:
         self.tail: EventTail | None = None
         self.records: list[Raw] = []
         self.context = RunContext()
+        self.not_applicable: dict[str, str] = {}
+        """Experiment name -> why the target cannot run it (reported NOT APPLICABLE, skipped)."""
 
     def bring_up(self) -> Target:
         options: dict[str, Any] = dict(self.plan.loaded.scenario.targets.get(self.plan.target, {}))
@@ -254,6 +263,11 @@ class _Run:
 
     def experiments(self) -> None:
         for i, (plan, experiment) in enumerate(self.plan.experiments):
+            if plan.name in self.not_applicable:
+                reason = self.not_applicable[plan.name]
+                self.results.append(not_applicable_result(self.plan, plan.name, reason))
+                self.reporter.verdict(plan.name, "not_applicable", [reason])
+                continue
             if not self.load.alive():
                 raise LoadError(f"the load generator stopped before {plan.name} (see {self.dir / 'load'})")
             steady = self.steady_state(plan)
@@ -356,7 +370,11 @@ def run_scenario(plan: Plan, opts: RunOptions, reporter: Reporter | None = None)
         run.target = run.bring_up()
         slos = [plan.loaded.scenario.slo_for(p) for p, _ in plan.experiments]
         check_server_slo(slos, run.target.endpoints().prometheus, where=str(plan.loaded.path))
-        run.start_load(run.target)
+        run.not_applicable = not_applicable(plan, run.target)
+        if len(run.not_applicable) < len(plan.experiments):
+            run.start_load(run.target)
+        else:
+            run.errors.append(f"no experiment of the scenario applies to target {plan.target}")
         run.experiments()
     except KeyboardInterrupt:
         run.gate.received = run.gate.received or "SIGINT"

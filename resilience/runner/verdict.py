@@ -151,8 +151,10 @@ def judge(
 
 
 def overall(verdicts: Sequence[str], *, interrupted: bool = False, errored: bool = False) -> str:
-    """The run's verdict: the worst of its experiments' (interrupted > aborted > failed > passed)."""
-    worst = max(verdicts, key=lambda v: _RANK.get(v, 2), default="passed")
+    """The run's verdict: the worst of its experiments' (interrupted > aborted > failed > passed), those
+    reported not_applicable left out."""
+    # an experiment the target cannot run (not_applicable) neither passes nor fails the run
+    worst = max((v for v in verdicts if v != "not_applicable"), key=lambda v: _RANK.get(v, 2), default="passed")
     if interrupted:
         return "interrupted"
     if errored and _RANK[worst] < _RANK["aborted"]:

@@ -25,6 +25,7 @@ import yaml
 
 from resilience.context import OUT_DIR, RunContext, share_target
 from resilience.faults.ledger import fault_ledger
+from resilience.targets.kube.applicability import fault_not_applicable
 from resilience.targets.kubernetes import KubernetesTarget
 from tests.support.fake_kube_api import FakeKubeApi
 from tests.support.servers import free_port, wait_port
@@ -32,12 +33,22 @@ from tests.support.servers import free_port, wait_port
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def _deploys(path: Path) -> bool:
+    method = yaml.safe_load(path.read_text()).get("method") or []
+    return any(a["provider"].get("module") == "resilience.faults.deploys" for a in method)
+
+
 EXPERIMENTS = sorted(
     p
     for p in (ROOT / "experiments").glob("*.yaml")
-    if "local-only" not in (yaml.safe_load(p.read_text())["tags"] or [])
+    if "local-only" not in (yaml.safe_load(p.read_text())["tags"] or []) and not _deploys(p)
 )
-"""Every experiment but those tagged local-only (db-postmaster-kill, patroni-crash: not applicable on CNPG)."""
+"""Every experiment but those tagged local-only (db-postmaster-kill, patroni-crash: not applicable on CNPG)
+and the deploy experiments (the kind target is no Deployer: the runner reports them NOT APPLICABLE, see
+test_deploy_experiments_are_not_applicable_on_kind)."""
+DEPLOYS = sorted(p for p in (ROOT / "experiments").glob("*.yaml") if _deploys(p))
 TARGET_FACING = ("resilience.faults", "resilience.probes.health", "resilience.probes.kube")
 CONFIG = {"target": "kind", "state_dir": ""}
 EXPECTED_FAULTS = {
@@ -151,3 +162,21 @@ def test_experiment_runs_unchanged_on_the_kind_target(
     expected = EXPECTED_WRITES.get(path.stem, [])
     assert len(writes) == len(expected)
     assert all(m == em and ep in p for (m, p), (em, ep) in zip(writes, expected, strict=True))
+
+
+def test_deploy_experiments_are_not_applicable_on_kind(fake: FakeKubeApi, tmp_path: Path) -> None:
+    """Every experiment that deploys through Deployer.deploy is judged NOT APPLICABLE on the kind target
+    (it has no deploy machinery the harness drives), so a kind run skips it instead of failing it."""
+    target = KubernetesTarget(name="kind", kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
+    assert len(DEPLOYS) >= 5
+    for path in DEPLOYS:
+        method = yaml.safe_load(path.read_text())["method"]
+        reasons = [
+            fault_not_applicable(
+                target, a["provider"]["module"], a["provider"]["func"], a["provider"].get("arguments") or {}
+            )
+            for a in method
+            if a["provider"].get("module") == "resilience.faults.deploys"
+        ]
+        assert reasons and all("no deploy machinery" in r for r in reasons), path.name
+    assert fake.writes() == []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from resilience.context import OUT_DIR, RunContext, share_target
 from resilience.errors import FaultError
@@ -23,6 +24,7 @@ from resilience.faults import revert_all_faults
 from resilience.faults.ledger import fault_ledger
 from resilience.faults.nodes import drain_node
 from resilience.probes.kube import deployment_available
+from resilience.targets.kube.dry_run import kill_plan_lines
 from resilience.targets.kubernetes import KubernetesTarget
 from tests.support.fake_kube_api import FakeKubeApi
 
@@ -118,3 +120,21 @@ def test_chaosk8s_reaching_another_cluster_is_refused(
         assert fake.writes() == [] and other.writes() == []
     finally:
         other.stop()
+
+
+def test_dry_run_names_the_node_a_drain_would_empty(fake: FakeKubeApi, config: dict[str, Any]) -> None:
+    """`--dry-run` lists the node experiments/node-drain.yaml would drain and its chat pods; nothing written."""
+    experiment = yaml.safe_load((Path(__file__).resolve().parents[2] / "experiments" / "node-drain.yaml").read_text())
+    target = RunContext.of(config).target
+    assert isinstance(target, KubernetesTarget)
+    (line,) = kill_plan_lines(target, [("node-drain", experiment)], seed=None)
+    chat = sorted(
+        n for n, p in fake.pods.items() if p["metadata"]["labels"].get("app") == "chat-api"
+        and p["spec"]["nodeName"] == "resilience-worker2"
+    )  # fmt: skip
+    assert line == (
+        "  node-drain/drain-a-chat-worker-node: would cordon node resilience-worker2 and evict its pods "
+        f"(app=chat-api: {', '.join(chat)}; every other pod on it but DaemonSets') through "
+        "chaostoolkit-kubernetes; uncordoned in the rollbacks"
+    )
+    assert fake.writes() == []

@@ -405,7 +405,10 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
     assert result.returncode == 0, result.stderr
     assert f"pod-kill/kill-one-chat-replica: would kill {expected[0].name} (SIGKILL; seed 11)" in result.stdout
     assert "db-failover/crash-db-primary: would delete primary pod resilience-pg-1 at once" in result.stdout
-    assert "NOT APPLICABLE on Kubernetes, the run fails this experiment: CloudNativePG's HA agent" in result.stdout
+    assert (
+        "NOT APPLICABLE on Kubernetes, the run skips this experiment (verdict not_applicable): CloudNativePG's HA agent"
+        in result.stdout
+    )
     proxy = "Toxiproxy proxy 'postgres' (http://127.0.0.1:30474; chat's path to postgres)"
     assert (
         "db-latency/add-200ms-db-latency: would add a latency toxic (jitter_ms=0, latency_ms=200; downstream) "

@@ -16,6 +16,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from resilience.errors import ResilienceError
 from resilience.targets.base import Pod
+from resilience.targets.kube.applicability import DB_MODES
+from resilience.targets.kube.nodes import choose_drain_node, node_target
 
 __all__ = ["FaultPlanner", "kill_plan_lines"]
 
@@ -54,16 +56,11 @@ _DB_FAULTS = {
     "crash_primary": "would delete primary pod {} at once (grace period 0)",
     "switchover_db": "would switch over from primary {} to the first ready replica",
 }
-_NOT_APPLICABLE = {
-    "crash_patroni": "patroni-crash",
-    "kill_primary_postmaster": "postmaster-kill",
-}
-"""Database faults the Kubernetes target refuses (ConfigError), by the failover mode they stand for."""
 
 
 def _not_applicable(mode: str, target: FaultPlanner, _args: dict[str, Any], _seed: int | None) -> str:
     reason = target.not_applicable(mode) or f"{mode} has no CloudNativePG equivalent"
-    return f"NOT APPLICABLE on Kubernetes, the run fails this experiment: {reason}"
+    return f"NOT APPLICABLE on Kubernetes, the run skips this experiment (verdict not_applicable): {reason}"
 
 
 def _fail_over(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> str:
@@ -72,6 +69,22 @@ def _fail_over(target: FaultPlanner, args: dict[str, Any], seed: int | None) -> 
     if func is None:
         return _not_applicable(mode, target, args, seed)
     return _db(_DB_FAULTS[func], target, args, seed)
+
+
+def _drain(target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
+    _scope, api = node_target(target).node_access()
+    selector = str(args.get("pod_selector", "app=chat-api"))
+    node = choose_drain_node(
+        api.list_nodes(),
+        api.list_pods(selector),
+        api.list_pods("app=postgres,role=primary"),
+        node=str(args.get("node", "")),
+    )
+    on = sorted(p["metadata"]["name"] for p in api.list_pods(selector) if (p.get("spec") or {}).get("nodeName") == node)
+    return (
+        f"would cordon node {node} and evict its pods ({selector}: {', '.join(on) or 'none'}; every other pod on it "
+        "but DaemonSets') through chaostoolkit-kubernetes; uncordoned in the rollbacks"
+    )
 
 
 def _proxy(target: FaultPlanner, args: dict[str, Any]) -> str:
@@ -141,7 +154,8 @@ _PLANNERS: dict[tuple[str, str], Callable[[FaultPlanner, dict[str, Any], int | N
         }.items()
     },
     **{("resilience.faults.database", func): functools.partial(_db, text) for func, text in _DB_FAULTS.items()},
-    **{("resilience.faults.database", f): functools.partial(_not_applicable, m) for f, m in _NOT_APPLICABLE.items()},
+    **{("resilience.faults.database", f): functools.partial(_not_applicable, m) for f, m in DB_MODES.items()},
+    ("resilience.faults.nodes", "drain_node"): _drain,
 }
 
 
