@@ -7,8 +7,9 @@ changed (the first reading of each key is recorded too).
 
     database fault:  fault ─► leader lost ─► leader key released ─► leader elected ─► routed
                      ─► first write acked ─► replicas in rotation ─► clients reconnected ─► backlog delivered
-                     (and, beside the chain, old leader rejoined)
+                     (and, beside the chain, old leader restarting, old leader rejoined)
     replica kill:    fault ─► process gone ─► marked down / restarted ─► ready ─► in rotation
+                     (and clients reconnected)
 
 Each database phase is searched from the one before it (a phase is "by then, this had happened"); the
 replica phases are searched from ``process gone``; both are sorted by time, since HAProxy may mark a
@@ -136,8 +137,8 @@ def db_phases(observations: Sequence[Observation], events: Sequence[Raw], fault_
     if elected is None:
         return out
     out.append(_phase("leader elected", elected, fault_start, "dcs"))
-    if agent.points and (back := agent.first(elected, lambda v: v == "replica/running")) is not None:
-        out.append(_phase("old leader rejoined", back, fault_start, "patroni"))
+    if agent.points:
+        out += _old_leader(agent, elected, fault_start)
     servers = {k.rsplit("/", 1)[1] for k in _keys(observations, "lb.") if ".postgres-rw/" in k}
     lbs = {srv: _lb_all(observations, "postgres-rw", srv) for srv in servers}
     routed = _routed(lbs, str(leader.at(elected)), elected) if str(leader.at(elected)) in lbs else None
@@ -145,6 +146,20 @@ def db_phases(observations: Sequence[Observation], events: Sequence[Raw], fault_
         out.append(_phase("routed", routed, fault_start, "lb"))
         out += _client_phases(observations, events, fault_start, routed)
     return sorted(out, key=lambda p: float(p["at"]))
+
+
+def _old_leader(agent: _Series, elected: float, fault_start: float) -> list[Phase]:
+    """Beside the chain: the old leader restarting (its Patroni leaves the demoted/stopped state: it starts
+    PostgreSQL, runs crash recovery or pg_rewind, its REST API often silent meanwhile) and rejoined."""
+    out = []
+    stopped = agent.at(elected)
+    restarting = agent.first(elected, lambda v: v not in (stopped, "replica/running"))
+    if restarting is not None:
+        out.append(_phase("old leader restarting", restarting, fault_start, "patroni"))
+    back = agent.first(restarting or elected, lambda v: v == "replica/running")
+    if back is not None:
+        out.append(_phase("old leader rejoined", back, fault_start, "patroni"))
+    return out
 
 
 def _routed(lbs: Mapping[str, Sequence[_Series]], new: str, after: float) -> float | None:
@@ -199,7 +214,7 @@ def _ws_back(events: Sequence[Raw], after: float, baseline: int) -> float | None
     return None
 
 
-def replica_phases(observations: Sequence[Observation], fault_start: float) -> list[Phase]:
+def replica_phases(observations: Sequence[Observation], events: Sequence[Raw], fault_start: float) -> list[Phase]:
     """A killed chat replica's phases (see the module doc), sorted by time."""
     out = [_phase("fault", fault_start, fault_start, "fault")]
     victim, gone = _victim(observations, fault_start)
@@ -209,7 +224,8 @@ def replica_phases(observations: Sequence[Observation], fault_start: float) -> l
     old = proc.at(fault_start)
     out.append(_phase("process gone", gone, fault_start, "supervisor"))
     lbs = _lb_all(observations, "chat", victim)
-    down = _first_all(lbs, gone, lambda s: not _up(s))
+    # marked down: the first HAProxy process that took it out (each one checks on its own clock)
+    down = min((t for s in lbs if (t := s.first(gone, lambda v: not _up(v))) is not None), default=None)
     if down is not None:
         out.append(_phase("marked down", down, fault_start, "lb"))
     restarted = proc.first(gone, lambda v: _running_pid(v) is not None and v != old)
@@ -222,6 +238,10 @@ def replica_phases(observations: Sequence[Observation], fault_start: float) -> l
                 back = _first_all(lbs, max(ready, down), _up)
                 if back is not None:
                     out.append(_phase("in rotation", back, fault_start, "lb"))
+    baseline = _ws_open(events, fault_start)
+    reconnected = _ws_back(events, gone, baseline) if baseline > 0 else None
+    if reconnected is not None:
+        out.append(_phase("clients reconnected", reconnected, fault_start, "load"))
     return sorted(out, key=lambda p: float(p["at"]))
 
 
@@ -266,7 +286,7 @@ def anatomy(
     if fault_key.startswith(DB_FAULTS):
         return "db", db_phases(observations, events, fault_start)
     if fault_key.startswith("kill:") and "chat" in fault_key:
-        return "replica", replica_phases(observations, fault_start)
+        return "replica", replica_phases(observations, events, fault_start)
     return None, []
 
 

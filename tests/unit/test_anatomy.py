@@ -26,6 +26,7 @@ def _db_observations(lbs: int = 1) -> list[dict[str, Any]]:
         _o(0.6, "db.pg-1", "primary/crashed"),
         _o(2.2, "dcs.leader", None),
         _o(2.4, "dcs.leader", "pg-2"),
+        _o(6.0, "db.pg-1", None),  # its REST API silent while PostgreSQL starts again
         _o(9.0, "db.pg-1", "replica/running"),
     ]
     for i in range(lbs):
@@ -74,6 +75,7 @@ def test_db_failover_phases_each_from_the_component_that_knows_it() -> None:
         ("replicas in rotation", 3.0),
         ("clients reconnected", 3.3),
         ("backlog delivered", 3.5),
+        ("old leader restarting", 6.0),
         ("old leader rejoined", 9.0),
     ]
     assert {p["name"]: p["source"] for p in phases}["routed"] == "lb"
@@ -95,8 +97,13 @@ def test_the_chain_stops_at_the_first_phase_that_did_not_happen() -> None:
 
 
 def test_replica_kill_phases() -> None:
-    """Supervisor: process gone and restarted; HAProxy: marked down and back; the replica: ready."""
+    """Supervisor: process gone and restarted; HAProxy: marked down by the first process, back in rotation
+    once every process has it up; the replica: ready; the clients: as many WebSockets open as before."""
     obs = [
+        _o(-1, "lb.1.chat/chat-2", "UP"),
+        _o(0.7, "lb.1.chat/chat-2", "DOWN"),  # the other process marks it down first...
+        _o(0.95, "lb.1.chat/chat-2", "UP"),  # ...and has it back before this one has it out
+        _o(2.0, "lb.1.chat/chat-2", "UP"),
         _o(-1, "proc.chat-1", "RUNNING:10"),
         _o(-1, "proc.chat-2", "RUNNING:11"),
         _o(-1, "lb.0.chat/chat-2", "UP"),
@@ -109,13 +116,16 @@ def test_replica_kill_phases() -> None:
         _o(1.8, "ready.chat-2", True),
         _o(2.1, "lb.0.chat/chat-2", "UP"),
     ]
-    kind, phases = anatomy("kill:app=chat-api", obs, [], T0)
+    events: list[Raw] = [(T0 - 5, Kind.WS_CONNECT, 1, 0, 5.0), (T0 - 5, Kind.WS_CONNECT, 1, 0, 5.0)]
+    events += [(T0 + 0.05, Kind.WS_CLOSE, 0, 1006, 0.0), (T0 + 0.4, Kind.WS_CONNECT, 1, 0, 9.0)]
+    kind, phases = anatomy("kill:app=chat-api", obs, events, T0)
     assert kind == "replica"
     assert _names(phases) == [
         ("fault", 0.0),
         ("process gone", 0.1),
         ("restarted", 0.3),
-        ("marked down", 0.9),
+        ("clients reconnected", 0.4),
+        ("marked down", 0.7),
         ("ready", 1.8),
         ("in rotation", 2.1),
     ]
