@@ -58,8 +58,8 @@ def failover_figure(experiments: Sequence[Experiment]) -> Figure:
     names: list[str] = []
     for _, segments in rows:
         names.extend(s.name for s in segments if s.name not in names)
-    cmap = colormaps["tab10"]
-    colors = {name: cmap(i % 10) for i, name in enumerate(names)}
+    palette = [*colormaps["tab20"].colors, *colormaps["tab20b"].colors]  # type: ignore[attr-defined]
+    colors = {name: palette[i % len(palette)] for i, name in enumerate(names)}
     widest = max([*(s[-1].end_s for _, s in rows if s), *(e.recovery_s or 0.0 for e, _ in rows)], default=1.0) or 1.0
     fig = new_figure(11.0, 1.6 + 0.7 * max(len(rows), 1) + 0.25 * (len(names) // 4))
     ax = fig.subplots()
