@@ -217,7 +217,7 @@ class ChatSession:
                     continue
                 awaiting_pong = False
                 if msg is None:
-                    code = 1000
+                    code = _SERVICE_RESTART if self._restarting else 1000
                     break
                 self._handle(msg)
         except (websocket.WebSocketException, OSError, ValueError) as exc:

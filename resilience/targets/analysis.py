@@ -151,13 +151,15 @@ DEFAULT_TEMPLATE = AnalysisTemplate(
             ),
             interval=2.0,
             count=5,
-            failureLimit=1,
-            successCondition="result[0] < 0.25",
+            failureLimit=2,
+            successCondition="result[0] < 1.0",
         ),
     )
 )
-"""The new release's server-side send error rate (<= 1%) and REST send p95 (< 250 ms), every 2 s for
-10 s; two failed measurements of either roll back."""
+"""The new release's server-side send error rate (<= 1 %: two failed measurements roll back) and REST send
+p95 (< 1 s: three failed measurements roll back), every 2 s, for 10 s after the last step. The p95 bound is
+loose on purpose: on a busy 2-core box a freshly started replica answers its first sends in 0.4-2 s (imports,
+connection pool), and a 250 ms bound rolled back 7 of 10 good deploys (docs/deploys.md)."""
 
 
 def parse_template(raw: Mapping[str, Any] | None, where: str) -> AnalysisTemplate:
