@@ -226,12 +226,17 @@ class AnalysisRun:
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
-    def judged_since(self, t: float, n: int) -> bool:
-        """Whether every metric has ``n`` successful measurements taken after ``t`` (epoch s), and one of
-        them had data (a metric without traffic, such as REST latency under WebSocket-only load, has none)."""
+    def judged_since(self, t: float, n: int, *, no_data_after_s: float = 10.0) -> bool:
+        """Whether every metric has ``n`` successful measurements *with data* taken after ``t`` (epoch s).
+        A metric that had no data at all for ``no_data_after_s`` (REST latency under a WebSocket-only load)
+        is not waited for, as long as another one had data."""
         done = [m for m in self.measurements if m.at > t and m.phase == "Successful"]
-        enough = all(sum(1 for m in done if m.metric == metric.name) >= n for metric in self.template.metrics)
-        return enough and any(m.value is not None for m in done)
+        with_data = {metric.name: sum(1 for m in done if m.metric == metric.name and m.value is not None)
+                     for metric in self.template.metrics}  # fmt: skip
+        if not any(with_data.values()):
+            return False
+        late = time.time() - t > no_data_after_s
+        return all(count >= n or (count == 0 and late) for count in with_data.values())
 
     def phase(self) -> Phase:
         if self.failed.is_set():

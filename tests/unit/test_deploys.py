@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from resilience.analysis.deploys import deploy_reasons, summarise_deploy, train_figures
@@ -109,3 +111,27 @@ def test_show_stat_rows_of_the_chat_backend() -> None:
     rows = parse_show_stat(text)
     assert sorted(rows) == ["chat-1", "chat-4"]
     assert (rows["chat-1"]["status"], rows["chat-1"]["scur"]) == ("UP", "2")
+
+
+def test_a_rolling_step_waits_for_measurements_with_data() -> None:
+    """Measurements without data (the new replica's series not in Prometheus yet) do not let a rolling deploy
+    move on; a metric that never has data is not waited for once another one has."""
+    from resilience.targets.analysis import AnalysisRun, Measurement  # noqa: PLC0415
+
+    run = AnalysisRun(DEFAULT_TEMPLATE, "http://127.0.0.1:9", lambda: "")
+    t0 = time.time()
+
+    def add(metric: str, at: float, value: float | None) -> None:
+        run.measurements.append(Measurement(metric=metric, at=at, value=value, phase="Successful"))
+
+    for i in range(3):
+        add("error-rate", t0 + i, None)
+        add("p95-latency", t0 + i, 0.01)
+    assert not run.judged_since(t0 - 1, 2)
+    add("error-rate", t0 + 4, 0.0)
+    add("error-rate", t0 + 5, 0.0)
+    assert run.judged_since(t0 - 1, 2)
+    fresh = AnalysisRun(DEFAULT_TEMPLATE, "http://127.0.0.1:9", lambda: "")
+    fresh.measurements += [Measurement(metric="error-rate", at=t0 + i, value=0.0, phase="Successful") for i in (1, 2)]
+    assert fresh.judged_since(t0, 2, no_data_after_s=0)  # p95 had no data at all: not waited for
+    assert not fresh.judged_since(t0, 2, no_data_after_s=1e12)
