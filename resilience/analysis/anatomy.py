@@ -179,7 +179,10 @@ def _client_phases(
         return out
     out.append(_phase("first write acked", acked, fault_start, "load"))
     previous = acked
-    chat = [_Series(observations, k) for k in _keys(observations, "lb.") if ".chat/" in k]
+    # the replicas in rotation before the fault (spare server slots stay in MAINT and do not count)
+    chat = [
+        s for k in _keys(observations, "lb.") if ".chat/" in k and _up((s := _Series(observations, k)).at(fault_start))
+    ]
     if any(not _up(v) for series in chat for t, v in series.points if fault_start <= t <= acked):
         rotation = _first_all(chat, routed, _up)
         if rotation is None:

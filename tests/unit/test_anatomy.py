@@ -34,6 +34,7 @@ def _db_observations(lbs: int = 1) -> list[dict[str, Any]]:
             _o(-1, f"lb.{i}.postgres-rw/pg-1", "UP"),
             _o(-1, f"lb.{i}.postgres-rw/pg-2", "DOWN"),
             _o(-1, f"lb.{i}.chat/chat-1", "UP"),
+            _o(-1, f"lb.{i}.chat/chat-9", "MAINT"),  # a spare slot: never in rotation, never waited for
             _o(1.0 + i * 0.1, f"lb.{i}.chat/chat-1", "DOWN"),
             _o(2.5 + i * 0.1, f"lb.{i}.postgres-rw/pg-2", "UP"),
             _o(2.7, f"lb.{i}.postgres-rw/pg-1", "DOWN"),
