@@ -214,10 +214,6 @@ class Database:
         self._health_lock = asyncio.Lock()
         self._orphans: set[asyncio.Task[Any]] = set()
         self._last_ok: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
-        self.sends = 0
-        """Sends answered by the database (one ``chat_send_v1`` statement each)."""
-        self.checks = 0
-        """Connections checked with an empty query before being lent (idle for ``CHECK_IDLE_S`` or more)."""
 
     async def open(self) -> None:
         await self.pool.open(wait=False)
@@ -292,7 +288,6 @@ class Database:
         meanwhile fails its statement with OperationalError, which is retried on another connection)."""
         if time.monotonic() - self._last_ok.get(conn, -CHECK_IDLE_S) < CHECK_IDLE_S:
             return
-        self.checks += 1
         await AsyncConnectionPool.check_connection(conn)
 
     @asynccontextmanager
@@ -315,7 +310,6 @@ class Database:
             cur = await conn.execute(_SEND, (room, client_id, sender, body), prepare=True)
             row = await cur.fetchone()  # autocommit: the statement has committed when execute returns
         assert row is not None, "chat_send_v1 returns one row"
-        self.sends += 1
         return SendResult(Message.from_row(row), created=bool(row[7]))
 
     async def _history_once(self, room: str, after: int, limit: int, wait: float) -> list[Message]:
