@@ -27,6 +27,8 @@ WINDOWS = ((-20.0, 0.0), (0.0, 10.0), (10.0, 20.0), (20.0, 30.0), (30.0, 40.0), 
 def _rollback_end(exp_dir: Path) -> tuple[float, float]:
     """(fault start, end of the roll-back action) on the run clock."""
     start = end = None
+    if not (exp_dir / "markers.jsonl").is_file():
+        raise SystemExit(f"{exp_dir}: not run (no markers.jsonl)")
     for line in (exp_dir / "markers.jsonl").read_text().splitlines():
         m = json.loads(line)
         if m.get("event") == "activity-start" and m.get("name") == "roll-out-bad-release":
