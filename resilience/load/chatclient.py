@@ -120,6 +120,9 @@ class ChatSession:
         self._running = True
         self._restarting = False
         """The server closed with 1012 (service restart, a replica draining): reconnect without backoff."""
+        self._outbox = False
+        """Reconnecting after a 1012: sends wait in ``pending`` for the new connection instead of failing
+        (a client's outbox; they count as failed only if not acknowledged within ``ack_timeout_s``)."""
         self._ready_event = gevent.event.Event()
         self._greenlet = gevent.spawn(self._run)
 
@@ -168,6 +171,7 @@ class ChatSession:
         return self._await_ready(ws, t0)
 
     def _connect_failed(self, t0: float, status: int, error: str) -> None:
+        self._outbox = False  # the reconnect failed: sends fail again until connected
         self._reporter.request(
             Kind.WS_CONNECT, "connect", (time.perf_counter() - t0) * 1000, ok=False, status=status, error=error
         )
@@ -199,6 +203,7 @@ class ChatSession:
             self._ledger.joined(self.user, self.room, last_id)
         self.last_id = max(self.last_id or 0, last_id)
         self.connected = True
+        self._outbox = False
         self._ready_event.set()
         self._resend_pending()
 
@@ -234,7 +239,7 @@ class ChatSession:
             code = struct.unpack("!H", frame.data[:2])[0] if len(frame.data) >= 2 else 1005
             if code == 1008:
                 raise websocket.WebSocketException(f"closed with 1008 {frame.data[2:]!r}")
-            self._restarting = code == _SERVICE_RESTART
+            self._restarting = self._outbox = code == _SERVICE_RESTART
             return None
         if opcode in (websocket.ABNF.OPCODE_PONG, websocket.ABNF.OPCODE_PING):
             return {}
@@ -296,16 +301,18 @@ class ChatSession:
     # -- sending (user greenlet) -------------------------------------------------------------------
     def send(self) -> bool:
         """Send one message over the WebSocket; False (and an error event) when not connected."""
-        if not self.connected or self._ws is None:
+        connected = self.connected and self._ws is not None
+        if not connected and not (self._outbox and self._running):
             self._reporter.request(Kind.ACK, "send→ack", 0.0, ok=False, error="not connected")
             return False
         cid = uuid.uuid4().hex
         now = time.time()
         frame = json.dumps({"type": "send", "client_id": cid, "body": make_body(self.params.message_bytes, now)})
-        self.pending[cid] = _Pending(now, frame, now)
+        self.pending[cid] = _Pending(now, frame, now, attempts=1 if connected else 0)
         self._ledger.sent(self.room, cid, self.user, "ws", now)
-        self._send_frame(frame)
-        return True
+        if connected:
+            self._send_frame(frame)
+        return True  # not connected: in the outbox, sent by _resend_pending once the new connection is ready
 
     def _send_frame(self, frame: str) -> None:
         ws = self._ws
