@@ -26,6 +26,7 @@ import json
 import math
 import os
 import pwd
+import random
 import secrets
 import socket
 import stat
@@ -256,12 +257,45 @@ def allocate_ports(names: list[str], fixed: Mapping[str, int] | None = None) -> 
         ports: dict[str, int] = {}
         for name in names:
             s = stack.enter_context(socket.socket())
-            try:
-                s.bind(("127.0.0.1", fixed.get(name, 0)))
-            except OSError as exc:
-                raise TargetError(f"port {fixed[name]} ({name}) is taken by another process: {exc.strerror}") from None
+            if name in fixed:
+                try:
+                    s.bind(("127.0.0.1", fixed[name]))
+                except OSError as exc:
+                    why = exc.strerror
+                    raise TargetError(f"port {fixed[name]} ({name}) is taken by another process: {why}") from None
+            else:
+                _bind_outside_ephemeral(s, set(ports.values()) | set(fixed.values()))
             ports[name] = int(s.getsockname()[1])
         return ports
+
+
+_PORT_FLOOR = 10000
+
+
+def _ephemeral_low() -> int:
+    """The lowest port the kernel hands out as a client's source port (``ip_local_port_range``)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def _bind_outside_ephemeral(s: socket.socket, taken: set[int]) -> None:
+    """Bind ``s`` to a free loopback port below the ephemeral range. A port picked by ``bind(0)`` comes from
+    that range, so until the component binds it any client connection on the box (a parallel test, the load)
+    may take it as its source port ("port taken" at start-up); below the range only servers compete."""
+    low = _ephemeral_low()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(_PORT_FLOOR, low) if low > _PORT_FLOOR + 100 else 0
+        if port in taken:
+            continue
+        try:
+            s.bind(("127.0.0.1", port))
+            return
+        except OSError:
+            continue
+    s.bind(("127.0.0.1", 0))
 
 
 @dataclass(frozen=True)

@@ -210,11 +210,15 @@ def test_planned_switchover_moves_the_leader_to_the_sync_replica(stack: LocalTar
     assert stack.failover_db(FailoverMode.SWITCHOVER) == old
     stack.wait_db_healthy(timeout=60)
     assert stack.db_primary() == sync
+    # The chat replicas' /readyz checks the database, so they leave HAProxy's rotation for a moment around the
+    # switchover (a known gap, docs/failover.md): routing has followed once they are back, within 30 s.
+    stack.wait_ready("app=chat-api", timeout=30)
     assert _send(stack, "after-switchover", "still here") == 201
 
 
 def test_rollout_drains_each_replica_so_no_request_fails(stack: LocalTarget) -> None:
     """A full rollout and its rollback, one replica at a time with draining: no request through HAProxy fails."""
+    stack.wait_ready("app=chat-api", timeout=60)  # a previous test's failover may have left them unready
     chat = stack.endpoints().chat
     stop = threading.Event()
     outcomes: list[int] = []
