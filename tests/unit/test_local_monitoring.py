@@ -30,8 +30,11 @@ def test_prometheus_scrapes_chat_and_patroni_every_second_and_notifies_alertmana
     jobs = {j["job_name"]: j["static_configs"][0]["targets"] for j in conf["scrape_configs"] if "static_configs" in j}
     (chat,) = (j for j in conf["scrape_configs"] if j["job_name"] == "chat-api")
     assert chat["file_sd_configs"][0]["files"] == ["/srv/state/conf/chat-targets.json"]
-    targets = json.loads(monitoring.chat_targets_json(state, state.chat_names()))[0]["targets"]
-    assert targets == [f"127.0.0.1:{state.ports['chat-1']}", f"127.0.0.1:{state.ports['chat-2']}"]
+    groups = json.loads(monitoring.chat_targets_json(state, state.chat_names()))
+    assert [g["targets"] for g in groups] == [
+        [f"127.0.0.1:{state.ports['chat-1']}"],
+        [f"127.0.0.1:{state.ports['chat-2']}"],
+    ]
     assert jobs["patroni"] == [f"127.0.0.1:{state.ports[n + '-api']}" for n in DB_NODES]
     assert (conf["global"]["scrape_interval"], conf["global"]["evaluation_interval"]) == ("1s", "1s")
     assert conf["rule_files"] == ["/srv/state/conf/rules/*.yml"]
@@ -82,3 +85,15 @@ def test_write_monitoring_copies_the_repository_rules(tmp_path: Path) -> None:
     assert (layout.conf / "alertmanager.yml").is_file()
     with pytest.raises(TargetError, match="no alerting rules"):
         monitoring.write_monitoring(layout, _full_state(), rules_dir=tmp_path / "empty")
+
+
+def test_chat_targets_carry_the_release_each_slot_runs() -> None:
+    """A slot restarted on another release is a new series (a deploy's analysis selects by release, so the
+    previous process's errors inside the rate window never count against the new one)."""
+    state = _full_state()
+    state.replica_releases = {"chat-1": "bad-errors", "chat-2": "good"}
+    groups = json.loads(monitoring.chat_targets_json(state, state.chat_names()))
+    assert [g["labels"]["release"] for g in groups] == ["bad-errors", "good"]
+    state.replica_releases["chat-1"] = "good"
+    groups = json.loads(monitoring.chat_targets_json(state, state.chat_names()))
+    assert [g["labels"]["release"] for g in groups] == ["good", "good"]

@@ -73,7 +73,7 @@ class _Deploy:
 
     def selector(self) -> str:
         ports = "|".join(f"127.0.0.1:{self.view.state.ports[n]}" for n in self.new) or "none"
-        return f'job="chat-api", instance=~"{ports}"'
+        return f'job="chat-api", instance=~"{ports}", release="{self.release}"'
 
     def check(self) -> None:
         if self.analysis is not None and self.analysis.failed.is_set():

@@ -65,8 +65,17 @@ def prometheus_yml(state: StackState, layout: Layout) -> str:
 
 
 def chat_targets_json(state: StackState, names: list[str]) -> str:
-    """Prometheus' file service discovery of the chat replicas ``names``."""
-    return json.dumps([{"targets": [f"127.0.0.1:{state.ports[n]}" for n in names], "labels": {}}], indent=2)
+    """Prometheus' file service discovery of the chat replicas ``names``, each labelled with the release its
+    slot runs: a slot restarted on another release starts new series, so a deploy's analysis selecting by
+    release never counts the previous process's requests still inside its rate window."""
+    groups = [
+        {
+            "targets": [f"127.0.0.1:{state.ports[n]}"],
+            "labels": {"release": state.replica_releases.get(n, state.release)},
+        }
+        for n in names
+    ]
+    return json.dumps(groups, indent=2)
 
 
 def write_chat_targets(layout: Layout, state: StackState, names: list[str]) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 
 from resilience.errors import ConfigError, TargetError
-from resilience.targets.local import configs, probes
+from resilience.targets.local import configs, monitoring, probes
 from resilience.targets.local.configs import Binaries
 from resilience.targets.local.view import StackView
 
@@ -62,6 +62,7 @@ def _roll_one(view: StackView, bins: Binaries, name: str, release: str, deadline
     time.sleep(_DRAIN_S)
     view.sup.replace_program(name)
     view.sup.start(name)
+    monitoring.write_chat_targets(view.layout, state, state.chat_names())  # its series carry the new release
     try:
         _wait(lambda: view.chat_release(name) == release and view.health_checks()[name](), deadline)
     finally:
