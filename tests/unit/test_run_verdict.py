@@ -135,11 +135,9 @@ def test_fault_window_and_phases() -> None:
     assert names == ["fault", "detected", "recovered", "wait-db-healthy done"]
 
 
-def test_experiment_result_has_the_run_json_contract() -> None:
-    """One run.json entry carries every key of the run.json contract and its extras (docs/runner.md)."""
-    t0 = 1_000.0
-    samples = [Sample(t=t0 + i, throughput=20, error_rate=0.5 if 6 <= i < 9 else 0.0, p95_ms=30.0) for i in range(30)]
-    entry = experiment_result(
+def _pod_kill_entry(t0: float, samples: list[Sample], **extra: Any) -> dict[str, Any]:
+    """A pod-kill run.json entry over 30 s from ``t0``, the fault at +5 s, recovery target 10 s."""
+    return experiment_result(
         name="pod-kill",
         file="experiments/pod-kill.yaml",
         journal=_journal(),
@@ -154,7 +152,15 @@ def test_experiment_result_has_the_run_json_contract() -> None:
         ended=t0 + 30,
         integrity={"acked": 5, "lost": 0, "duplicated": 0, "out_of_order": 0},
         interrupted_by=None,
+        **extra,
     )
+
+
+def test_experiment_result_has_the_run_json_contract() -> None:
+    """One run.json entry carries every key of the run.json contract and its extras (docs/runner.md)."""
+    t0 = 1_000.0
+    samples = [Sample(t=t0 + i, throughput=20, error_rate=0.5 if 6 <= i < 9 else 0.0, p95_ms=30.0) for i in range(30)]
+    entry = _pod_kill_entry(t0, samples)
     for key in (
         "name", "file", "verdict", "hypothesis", "fault_start", "fault_end", "detect_s", "recovery_s",
         "recovery_target_s", "peak_p95_ms", "error_rate", "integrity", "dir", "slo", "recovery", "error_budget",
@@ -173,23 +179,7 @@ def test_an_experiment_under_a_saturated_generator_is_inconclusive() -> None:
     t0 = 1_000.0
     samples = [Sample(t=t0 + i, throughput=20, error_rate=0.0, p95_ms=30.0) for i in range(30)]
     busy = [GeneratorSample(t0 + i, 9, "local", 99.0 if i < 5 else 20.0, 40, 1.0) for i in range(30)]
-    entry = experiment_result(
-        name="pod-kill",
-        file="experiments/pod-kill.yaml",
-        journal=_journal(),
-        records={"faults": [{"event": "start", "t": t0 + 5}, {"event": "end", "t": t0 + 5}], "markers": []},
-        samples=samples,
-        resolution_s=1.0,
-        slo=Slo(p95_ms=100, error_rate=0.001),
-        slo_json={"p95_ms": 100},
-        stabilisation_s=5,
-        recovery_target_s=10,
-        started=t0,
-        ended=t0 + 30,
-        integrity={"acked": 5, "lost": 0, "duplicated": 0, "out_of_order": 0},
-        interrupted_by=None,
-        generator=judge_generator(busy, t0, t0 + 30),
-    )
+    entry = _pod_kill_entry(t0, samples, generator=judge_generator(busy, t0, t0 + 30))
     assert entry["verdict"] == "inconclusive"
     assert entry["reasons"][0].startswith("load generator saturated")
     assert entry["generator"]["saturated"] is True

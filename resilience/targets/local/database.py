@@ -95,21 +95,26 @@ class Database:
         return primary
 
     def _switchover(self, primary: str) -> None:
-        candidates = [n.name for n in self.nodes() if n.sync and n.state in ("running", "streaming")]
-        if not candidates:
+        """Ask the leader's agent for a switchover to a synchronous replica of its own choosing.
+
+        No candidate is named: a Patroni agent's REST view of the synchronous set can be a loop ahead of
+        the leader's (a rejoined node shows as a quorum standby about a second before the leader's view
+        lists it), and the leader refuses a named candidate that its own view does not hold synchronous.
+        """
+        if not any(n.sync and n.state in ("running", "streaming") for n in self.nodes()):
             raise TargetError("switchover impossible: no healthy synchronous replica")
         port = self.view.state.ports[f"{primary}-api"]
         try:
             r = httpx.post(
                 f"http://127.0.0.1:{port}/switchover",
-                json={"leader": primary, "candidate": candidates[0]},
+                json={"leader": primary},
                 auth=("patroni", self.view.secrets.patroni_api),
                 timeout=60,
             )
         except httpx.HTTPError as exc:
             raise TargetError(f"switchover request to {primary} failed: {exc}") from exc
         if r.status_code != 200:
-            raise TargetError(f"switchover {primary} -> {candidates[0]} refused: {r.status_code} {r.text.strip()}")
+            raise TargetError(f"switchover away from {primary} refused: {r.status_code} {r.text.strip()}")
 
     def _revive_after_failover(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

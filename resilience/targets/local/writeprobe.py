@@ -86,8 +86,21 @@ class WriteProbe:
     def outage(self, t: float) -> float | None:
         return outage_around(list(self.ok_times), t)
 
-    def lost(self) -> list[int]:
-        """Acknowledged numbers missing from the table (read through the same URL)."""
-        with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
-            present = {row[0] for row in conn.execute(f"SELECT n FROM {_TABLE}")}  # noqa: S608
+    def lost(self, timeout: float = 30.0) -> list[int]:
+        """Acknowledged numbers missing from the table (read through the same URL).
+
+        The read is retried on connection errors for up to ``timeout`` seconds: right after a failover the
+        load balancer may still hand one connection to a server that is going away, and a check that reads
+        the table once must not fail on that (the outage itself is what ``outage`` measures).
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    present = {row[0] for row in conn.execute(f"SELECT n FROM {_TABLE}")}  # noqa: S608
+                break
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
         return [n for n in self.acked if n not in present]

@@ -204,12 +204,12 @@ def test_primary_postmaster_crash_fails_over_and_writes_resume(stack: LocalTarge
 
 
 def test_planned_switchover_moves_the_leader_to_the_sync_replica(stack: LocalTarget) -> None:
-    """A switchover hands the lead to the synchronous replica and routing follows."""
+    """A switchover hands the lead to a synchronous replica and routing follows."""
     old = stack.db_primary()
-    sync = next(n.name for n in stack.db_nodes() if n.sync)
+    sync = {n.name for n in stack.db_nodes() if n.sync}
     assert stack.failover_db(FailoverMode.SWITCHOVER) == old
     stack.wait_db_healthy(timeout=60)
-    assert stack.db_primary() == sync
+    assert stack.db_primary() in sync
     # The chat replicas' /readyz checks the database, so they leave HAProxy's rotation for a moment around the
     # switchover (a known gap, docs/failover.md): routing has followed once they are back, within 30 s.
     stack.wait_ready("app=chat-api", timeout=30)
