@@ -43,6 +43,7 @@ def create_app(settings: Settings) -> Starlette:
         await service.db.open()
         tasks = [
             asyncio.create_task(service.db.keep_schema(), name="schema"),
+            asyncio.create_task(service.db.probe.watch(), name="db-probe"),
             asyncio.create_task(service.fanout.run(), name="fanout"),
         ]
         log.info("chat replica %s started (release %s)", settings.replica, settings.release)

@@ -25,6 +25,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 
+from chat.dbprobe import DatabaseProbe
+
 __all__ = ["Database", "DatabaseUnavailable", "Message", "SendResult", "failover_conninfo"]
 
 log = logging.getLogger(__name__)
@@ -192,11 +194,19 @@ class Database:
     """A psycopg async pool plus a separate health connection; ``open()`` never waits for the server."""
 
     def __init__(
-        self, url: str, *, pool_max: int = 10, deadline_s: float = 10.0, on_error: Callable[[str], None] | None = None
+        self,
+        url: str,
+        *,
+        pool_max: int = 10,
+        deadline_s: float = 10.0,
+        on_error: Callable[[str], None] | None = None,
+        on_reachable: Callable[[bool], None] | None = None,
     ) -> None:
         self.conninfo = failover_conninfo(url)
         self.deadline_s = deadline_s
         self._on_error = on_error or (lambda kind: None)
+        self.probe = DatabaseProbe(self.conninfo, on_result=on_reachable)
+        """Is a writable primary reachable? (its own connection; ``watch()`` runs it in the background)"""
         self.pool: AsyncConnectionPool[psycopg.AsyncConnection[Any]] = _Pool(
             self.conninfo,
             min_size=2,
@@ -210,8 +220,6 @@ class Database:
         )
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
-        self._health: psycopg.AsyncConnection[Any] | None = None
-        self._health_lock = asyncio.Lock()
         self._orphans: set[asyncio.Task[Any]] = set()
         self._last_ok: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
 
@@ -220,8 +228,7 @@ class Database:
 
     async def close(self) -> None:
         await self.pool.close(timeout=2.0)
-        if self._health is not None:
-            await self._health.close()
+        await self.probe.close()
 
     async def ensure_schema(self, wait: float = 5.0) -> None:
         """Create the tables once (idempotent; an advisory lock keeps concurrent replicas apart)."""
@@ -360,31 +367,9 @@ class Database:
 
         task.add_done_callback(done)
 
-    async def ping(self, timeout: float = 2.0) -> bool:
-        """True when a read-write primary answers within ``timeout`` (own connection, not the pool's)."""
-        async with self._health_lock:
-            try:
-                return await asyncio.wait_for(self._ping_once(), timeout)
-            except (TimeoutError, psycopg.Error, OSError) as exc:
-                log.debug("database ping failed: %s", _one_line(exc))
-                if self._health is not None:
-                    conn, self._health = self._health, None
-                    await _close_quietly(conn)
-                return False
-
-    async def _ping_once(self) -> bool:
-        if self._health is None or self._health.closed:
-            self._health = await psycopg.AsyncConnection.connect(self.conninfo, autocommit=True)
-        cur = await self._health.execute("SELECT pg_is_in_recovery() OR current_setting('transaction_read_only')::bool")
-        row = await cur.fetchone()
-        return row is not None and not row[0] and self._schema_ready
-
-
-async def _close_quietly(conn: psycopg.AsyncConnection[Any]) -> None:
-    try:
-        await asyncio.wait_for(conn.close(), 1.0)
-    except (TimeoutError, psycopg.Error, OSError):
-        log.debug("closing the health connection failed")
+    async def ping(self) -> bool:
+        """True when a read-write primary answers (``self.probe``) and the schema is in place."""
+        return await self.probe.check() and self._schema_ready
 
 
 def _one_line(exc: BaseException | None) -> str:

@@ -40,6 +40,12 @@ class Metrics:
         )
         self.send_rejected = Counter("chat_send_rejected_total", "Sends refused", ["transport", "status"], registry=r)
         self.db_errors = Counter("chat_db_errors_total", "Database errors by kind", ["kind"], registry=r)
+        # chat.dbprobe: 0 from start until the first probe answers (within ~0.1 s when the database is there)
+        self.db_reachable = Gauge(
+            "chat_db_reachable",
+            "1 while a writable PostgreSQL primary answered this replica's last probe (every 0.5 s, 2 s timeout)",
+            registry=r,
+        )
         self.redis_up = Gauge("chat_redis_subscribed", "1 while the Redis subscriber is connected", registry=r)
         self.fanout_dropped = Counter("chat_fanout_dropped_total", "Messages not published to Redis", registry=r)
         self.fanout_rejected = Counter(

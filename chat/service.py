@@ -53,6 +53,7 @@ class ChatService:
             pool_max=settings.db_pool_max,
             deadline_s=settings.send_timeout_s,
             on_error=lambda kind: metrics.db_errors.labels(kind=kind).inc(),
+            on_reachable=metrics.db_reachable.set,
         )
         gaps = GapFiller(hub, db, metrics)
         fanout = Fanout(

@@ -152,6 +152,7 @@ def test_health_ready_and_metrics(replica: ChatReplica) -> None:
         'chat_release_info{release="good"',
     ):
         assert name in text
+    assert "chat_db_reachable 1.0" in text
     assert 'chat_messages_acked_total{created="true",transport="rest"} 1.0' in text
     assert httpx.get(f"{replica.url}/healthz", headers={"X-Request-ID": "rid-1"}).headers["x-request-id"] == "rid-1"
 
