@@ -46,6 +46,9 @@ def create_app(settings: Settings) -> Starlette:
             asyncio.create_task(service.db.probe.watch(), name="db-probe"),
             asyncio.create_task(service.fanout.run(), name="fanout"),
         ]
+        if service.rebalancer is not None:
+            service.rebalancer.is_draining = lambda: bool(app.state.draining)
+            tasks.append(asyncio.create_task(service.rebalancer.run(), name="rebalance"))
         log.info("chat replica %s started (release %s)", settings.replica, settings.release)
         try:
             yield
@@ -54,6 +57,8 @@ def create_app(settings: Settings) -> Starlette:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await service.fanout.close()
+            if service.rebalancer is not None:
+                await service.rebalancer.close()
             await service.limiter.close()
             await service.db.close()
 

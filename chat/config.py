@@ -74,6 +74,18 @@ class Settings:
     drain_timeout_s: float = 10.0
     """CHAT_DRAIN_TIMEOUT_S: bound on the drain after that: in-flight requests finish, WebSockets are closed
     with 1012 (service restart); what is still running then is cancelled and the process exits."""
+    rebalance: bool = True
+    """CHAT_REBALANCE: 0 switches WebSocket rebalancing off (chat.rebalance: a replica above its fair share of
+    the open sockets closes the excess with 1012 so that the load balancer places them again)."""
+    rebalance_interval_s: float = 1.0
+    """CHAT_REBALANCE_INTERVAL_S: how often a replica reports its sockets to Redis and decides; a replica not
+    heard from for 3 intervals no longer counts."""
+    rebalance_ratio: float = 1.2
+    """CHAT_REBALANCE_RATIO: a replica sheds only above this multiple of the fair share (total / live)..."""
+    rebalance_slack: int = 3
+    """CHAT_REBALANCE_SLACK: ...and only when that is at least this many sockets above the fair share."""
+    rebalance_batch: int = 5
+    """CHAT_REBALANCE_BATCH: most sockets one replica closes per interval (down to the fair share)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -104,6 +116,11 @@ class Settings:
             bad_latency_ms=_float(e, "CHAT_BAD_LATENCY_MS", 300.0, minimum=0.0),
             shutdown_delay_s=_float(e, "CHAT_SHUTDOWN_DELAY_S", 1.5, minimum=0.0),
             drain_timeout_s=_float(e, "CHAT_DRAIN_TIMEOUT_S", 10.0, minimum=0.1),
+            rebalance=_flag(e, "CHAT_REBALANCE", default=True),
+            rebalance_interval_s=_float(e, "CHAT_REBALANCE_INTERVAL_S", 1.0, minimum=0.1),
+            rebalance_ratio=_float(e, "CHAT_REBALANCE_RATIO", 1.2, minimum=1.0),
+            rebalance_slack=int(_float(e, "CHAT_REBALANCE_SLACK", 3, minimum=0)),
+            rebalance_batch=int(_float(e, "CHAT_REBALANCE_BATCH", 5, minimum=1)),
         )
         if settings.release not in RELEASES:
             raise SettingsError(f"CHAT_RELEASE={settings.release!r}: expected one of {', '.join(RELEASES)}")

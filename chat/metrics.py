@@ -57,6 +57,22 @@ class Metrics:
             "Messages read from the database to close a gap in a room's live stream",
             registry=r,
         )
+        self.ws_shed = Counter(
+            "chat_ws_shed_total",
+            "WebSockets closed with 1012 because this replica held more than its fair share (chat.rebalance)",
+            registry=r,
+        )
+        self.rebalance_live = Gauge(
+            "chat_rebalance_live_replicas", "Replicas in the rebalancing set at the last beat", registry=r
+        )
+        self.rebalance_fair_share = Gauge(
+            "chat_rebalance_fair_share", "Open WebSockets of all live replicas / live replicas, last beat", registry=r
+        )
+        self.rebalance_paused = Gauge(
+            "chat_rebalance_paused",
+            "1 while shedding is paused: the sockets closed did not reach a replica under its share",
+            registry=r,
+        )
         self.release_info = Gauge(
             "chat_release_info", "Release and replica of this process (value 1)", ["release", "replica"], registry=r
         )

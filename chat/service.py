@@ -16,6 +16,7 @@ from chat.gapfill import GapFiller
 from chat.hub import Hub
 from chat.metrics import Metrics
 from chat.ratelimit import SharedRateLimiter, shared_client
+from chat.rebalance import Policy, Rebalancer, Sockets, redis_client
 from chat.validation import check_body_size, check_room
 
 __all__ = ["ChatService", "SendRefused"]
@@ -43,6 +44,9 @@ class ChatService:
     metrics: Metrics
     limiter: SharedRateLimiter
     gaps: GapFiller
+    sockets: Sockets
+    rebalancer: Rebalancer | None
+    """None with CHAT_REBALANCE=0."""
 
     @classmethod
     def create(cls, settings: Settings) -> ChatService:
@@ -71,7 +75,19 @@ class ChatService:
             settings.rate_burst,
             prefix=f"{settings.redis_channel}:rate:",
         )
-        return cls(settings, db, hub, fanout, metrics, limiter, gaps)
+        sockets = Sockets()
+        rebalancer = None
+        if settings.rebalance:
+            rebalancer = Rebalancer(
+                redis_client(settings.redis_url),
+                name=settings.replica,
+                prefix=f"{settings.redis_channel}:ws:",
+                policy=Policy(settings.rebalance_ratio, settings.rebalance_slack, settings.rebalance_batch),
+                interval_s=settings.rebalance_interval_s,
+                sockets=sockets,
+                metrics=metrics,
+            )
+        return cls(settings, db, hub, fanout, metrics, limiter, gaps, sockets, rebalancer)
 
     def user_of(self, token: str) -> str:
         """The user a bearer token names (AuthError when invalid, expired, or not ours by iss/aud)."""

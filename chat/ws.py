@@ -3,9 +3,11 @@
 Server -> client: ``message`` (replayed or live), one ``ready`` after the replay, ``ack`` after a commit,
 ``error`` for a refused send. Client -> server: ``{"type": "send", "client_id", "body"}``.
 Close codes: 1008 authentication failed, 4422 bad query parameters, 1011 database unavailable during the
-replay, 1013 the client reads too slowly (its inbox overflowed; reconnect with ``after=``), 4429 the replay
-reached ``CHAT_REPLAY_MAX`` messages (reconnect with ``after=`` the last id received). Close reasons are
-cut to 123 UTF-8 bytes. Access model: any valid token may read and write any room (no per-room ACL).
+replay, 1012 service restart (the replica is draining, or holds more than its fair share of the sockets:
+``chat.rebalance``; reconnect at once with ``after=``), 1013 the client reads too slowly (its inbox
+overflowed; reconnect with ``after=``), 4429 the replay reached ``CHAT_REPLAY_MAX`` messages (reconnect
+with ``after=`` the last id received). Close reasons are cut to 123 UTF-8 bytes. Access model: any valid
+token may read and write any room (no per-room ACL). ``ready`` names the replica (``replica``).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ REPLAY_PAGE = 500
 CLOSE_POLICY = 1008
 CLOSE_INVALID = 4422
 CLOSE_UNAVAILABLE = 1011
+CLOSE_SERVICE_RESTART = 1012
 CLOSE_TOO_SLOW = 1013
 CLOSE_REPLAY_LIMIT = 4429
 MAX_REASON_BYTES = 123
@@ -54,7 +57,18 @@ class _Conn:
         self.user = user
         self.room = room
         self.sub = Subscriber(room)
+        self.sending = 0  # frames of this socket being handled (a send: until its ack is written)
         self._lock = asyncio.Lock()
+
+    @property
+    def busy(self) -> bool:
+        return self.sending > 0
+
+    async def shed(self) -> None:
+        """Close with 1012 to rebalance (after any frame being written): the client reconnects through the
+        load balancer and replays from its last id, so what was still in the inbox is not lost."""
+        async with self._lock:
+            await _close(self.ws, CLOSE_SERVICE_RESTART, "rebalancing: reconnect with after=<last id>")
 
     async def emit(self, payload: dict[str, Any]) -> None:
         async with self._lock:
@@ -86,6 +100,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     service.hub.join(conn.sub)  # before the replay query, so nothing committed in between is missed
     try:
         await _replay(conn, after)
+        service.sockets.add(conn)
         await _serve(conn)
     except DatabaseUnavailable as exc:
         await _close(ws, CLOSE_UNAVAILABLE, str(exc))
@@ -94,6 +109,7 @@ async def websocket_endpoint(ws: WebSocket) -> None:
     except _GONE:
         log.debug("websocket closed by the client")
     finally:
+        service.sockets.discard(conn)
         service.hub.leave(conn.sub)
 
 
@@ -152,7 +168,7 @@ async def _replay(conn: _Conn, after: int | None) -> None:
                 await _close(conn.ws, CLOSE_REPLAY_LIMIT, f"replay limit reached: reconnect with after={last}")
                 raise ReplayLimit
     conn.service.gaps.joined(conn.room, last, seq)
-    await conn.emit({"type": "ready", "last_id": last})
+    await conn.emit({"type": "ready", "last_id": last, "replica": conn.service.settings.replica})
 
 
 class ReplayLimit(Exception):
@@ -192,7 +208,11 @@ async def _receiver(conn: _Conn) -> None:
         if text is None:  # a binary frame (receive_text() raised KeyError, ending the connection with a 500)
             await conn.emit({"type": "error", "client_id": None, "status": 422, "error": "frame must be JSON text"})
             continue
-        await _handle_frame(conn, text)
+        conn.sending += 1  # until its ack or error is written: a rebalancing close skips the socket meanwhile
+        try:
+            await _handle_frame(conn, text)
+        finally:
+            conn.sending -= 1
 
 
 async def _handle_frame(conn: _Conn, text: str) -> None:

@@ -53,6 +53,16 @@ def start_replicas(tmp_path: Path) -> Iterator[StartReplicas]:
 
 
 @pytest.fixture
+def own_redis() -> Iterator[RedisServer]:
+    """A Redis of this test alone (it will be stopped and started again)."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture
 def env(pg_dsn: str, redis_server: RedisServer) -> dict[str, str]:
     """Environment for replicas on a fresh database and the session's Redis."""
     return chat_env(pg_dsn, redis_server.url())

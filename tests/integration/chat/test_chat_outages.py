@@ -35,16 +35,6 @@ def subscribed(replica: ChatReplica) -> bool:
 
 
 @pytest.fixture
-def own_redis() -> Iterator[RedisServer]:
-    """A Redis of this test alone (it will be stopped and started again)."""
-    server = RedisServer().start()
-    try:
-        yield server
-    finally:
-        server.cleanup()
-
-
-@pytest.fixture
 def own_postgres() -> Iterator[PostgresServer]:
     """A PostgreSQL of this test alone (it will be stopped and started again)."""
     server = PostgresServer().start()

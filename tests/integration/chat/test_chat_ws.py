@@ -24,7 +24,7 @@ pytestmark = pytest.mark.integration
 def test_ack_comes_after_the_commit(replica: ChatReplica, pg_dsn: str) -> None:
     """When the ack arrives the row is already committed and visible to another connection."""
     with open_ws(replica, token(replica), "r1") as ws, psycopg.connect(pg_dsn, autocommit=True) as conn:
-        assert recv_json(ws) == {"type": "ready", "last_id": 0}
+        assert recv_json(ws) == {"type": "ready", "last_id": 0, "replica": replica.env["CHAT_REPLICA"]}
         for i in range(20):
             send(ws, f"c{i}", f"body {i}")
             ack, _ = recv_until(ws, "ack")
