@@ -117,8 +117,8 @@ def test_size_limit_is_413(start_replicas: StartReplicas, env: dict[str, str]) -
 
 def test_rate_limit_is_429_per_user(start_replicas: StartReplicas, env: dict[str, str]) -> None:
     """Past the burst a user gets 429 with Retry-After (REST) or an error frame with status 429 (WebSocket,
-    same bucket), while another user can still send."""
-    (replica,) = start_replicas(1, {**env, "CHAT_RATE_LIMIT": "0.5", "CHAT_RATE_BURST": "3"})
+    same bucket), while another user can still send. One token per 100 s: no refill within the test on a busy box."""
+    (replica,) = start_replicas(1, {**env, "CHAT_RATE_LIMIT": "0.01", "CHAT_RATE_BURST": "3"})
     h1, h2 = auth(replica, "u1"), auth(replica, "u2")
     codes = [_post(replica, h1, client_id=f"c{i}", body="x").status_code for i in range(5)]
     assert codes[:3] == [201, 201, 201]
