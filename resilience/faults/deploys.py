@@ -30,7 +30,9 @@ def _deployer(configuration: Mapping[str, Any] | None) -> tuple[RunContext, Depl
     context = RunContext.of(configuration)
     target = context.target
     if not isinstance(target, Deployer):
-        raise ConfigError(f"target {target.name!r} has no deploy machinery (deploy_release needs the local target)")
+        raise ConfigError(
+            f"target {target.name!r} has no deploy machinery (the local target, or a cluster running deploy/chart)"
+        )
     return context, target
 
 

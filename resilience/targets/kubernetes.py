@@ -10,8 +10,9 @@ accepted before the first request.
   (same seed, same pods -> same choice), for ``--dry-run``.
 * database: CloudNativePG (``_cnpg``); failover deletes the primary pod, switchover sets the Cluster's
   ``status.targetPrimary``.
-* releases: CHAT_RELEASE (or the image) of the chat Deployment; rollback returns to the previous
-  ReplicaSet (``_rollout``).
+* releases: CHAT_RELEASE (or the image) of the chat Deployment, or of its Argo Rollout when the cluster runs
+  one (``kube/workload``, read from the API each time); rollback returns to the previous ReplicaSet
+  (``kube/rollout``); ``deploy`` follows a rolling Deployment update or a blue-green Rollout (``kube/deploys``).
 * network faults: the in-cluster Toxiproxy (proxies ``postgres`` and ``redis``), reached through the
   ``toxiproxy`` endpoint.
 * endpoints: kind -> NodePorts mapped to 127.0.0.1 by deploy/kind/cluster.yaml; staging -> the URLs the
@@ -23,20 +24,22 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
 
 import requests
 
 from resilience.errors import ConfigError, ResilienceError, TargetError
 from resilience.safety.kube_guard import KubePolicy, KubeScope, check_kube_scope
 from resilience.safety.redact import register_secrets
-from resilience.targets.base import DbNode, Endpoints, FailoverMode, Pod, Progress, Status
+from resilience.targets.base import DbNode, DeployResult, Endpoints, FailoverMode, Pod, Progress, Status
+from resilience.targets.kube import argo
 from resilience.targets.kube import cnpg as kube_cnpg
+from resilience.targets.kube import endpoints as kube_endpoints
 from resilience.targets.kube import observe as kube_observe
 from resilience.targets.kube import rollout as kube_rollout
 from resilience.targets.kube.api import KubeApi, connect, retry_conflicts
+from resilience.targets.kube.deploys import run_deploy
 from resilience.targets.kube.options import ReleaseNames, parse_options
 from resilience.targets.kube.pods import (
     choose_victims,
@@ -46,6 +49,7 @@ from resilience.targets.kube.pods import (
     pod_from_json,
     victim_count,
 )
+from resilience.targets.kube.workload import ChatWorkload
 from resilience.targets.selector import parse_selector
 
 __all__ = ["KubernetesTarget"]
@@ -53,7 +57,6 @@ __all__ = ["KubernetesTarget"]
 log = logging.getLogger(__name__)
 
 Json = dict[str, Any]
-_ENDPOINT_KEYS = ("chat", "toxiproxy", "postgres", "redis")
 
 
 NOT_APPLICABLE = {
@@ -103,6 +106,7 @@ class KubernetesTarget:
         names = ReleaseNames.of(opts)
         self.chat_deployment, self.pg_cluster = names.chat_deployment, names.pg_cluster
         self.chat_secret, self.db_secret = names.chat_secret, names.db_secret
+        self._chat = ChatWorkload(self._api, self.chat_deployment, opts.chat_container)
 
     def node_access(self) -> tuple[KubeScope, KubeApi]:
         """The guarded scope and API, for node faults (resilience.faults.nodes)."""
@@ -120,7 +124,7 @@ class KubernetesTarget:
                 "(install the chart: make kind-up, or helm install with deploy/values/staging.yaml)"
             )
         checks: list[tuple[str, Callable[[], tuple[bool, str]]]] = [
-            ("chat deployment", self._chat_rollout_state),
+            ("chat workload", self._chat_rollout_state),
             ("redis", lambda: self._pods_ready("app=redis")),
             ("toxiproxy", lambda: self._pods_ready("app=toxiproxy")),
             ("postgres", self._db_state),
@@ -139,10 +143,10 @@ class KubernetesTarget:
         log.info("target %s: down is a no-op (purge=%s); use make kind-down or helm uninstall", self.name, purge)
 
     def is_up(self) -> bool:
-        """Whether the API server answers and the chat Deployment exists."""
+        """Whether the API server answers and the chat Deployment (or Rollout) exists."""
         try:
             self._api.version()
-            return self._api.namespace_exists() and bool(self._api.read_deployment(self.chat_deployment))
+            return self._api.namespace_exists() and bool(self._chat.read())
         except TargetError:
             return False
 
@@ -171,43 +175,12 @@ class KubernetesTarget:
     def endpoints(self) -> Endpoints:
         """Configured URLs (staging), or the kind NodePorts on ``host`` with the database URL from its Secret."""
         if self._endpoints is None:
-            self._endpoints = self._configured_endpoints() if self.options.endpoints else self._kind_endpoints()
+            secret = functools.partial(self._api.read_secret, self.db_secret)
+            if self.options.endpoints:
+                self._endpoints = kube_endpoints.configured(self.name, self.options, secret)
+            else:
+                self._endpoints = kube_endpoints.kind(self.options, secret)
         return self._endpoints
-
-    def _configured_endpoints(self) -> Endpoints:
-        given = dict(self.options.endpoints or {})
-        missing = [k for k in _ENDPOINT_KEYS if not given.get(k)]
-        if missing:
-            raise ConfigError(f"targets.{self.name}.endpoints: missing {', '.join(missing)}")
-        return Endpoints(
-            chat=given["chat"],
-            toxiproxy=given["toxiproxy"],
-            postgres=self._with_db_credentials(given["postgres"]),
-            redis=given["redis"],
-            prometheus=given.get("prometheus"),
-        )
-
-    def _with_db_credentials(self, url: str) -> str:
-        """``url`` as given when it has a password, else with the user and password of the db Secret."""
-        parts = urlsplit(url)
-        if parts.password is not None or not parts.hostname:
-            return url
-        creds = self._api.read_secret(self.db_secret)
-        user = quote(parts.username or creds.get("username", "chat"), safe="")
-        netloc = f"{user}:{quote(creds.get('password', ''), safe='')}@{parts.netloc.rpartition('@')[2]}"
-        return urlunsplit(parts._replace(netloc=netloc))
-
-    def _kind_endpoints(self) -> Endpoints:
-        host, ports = self.options.host, self.options.node_ports
-        creds = self._api.read_secret(self.db_secret)
-        register_secrets([creds.get("password", "")])
-        user, password = quote(creds.get("username", "chat"), safe=""), quote(creds.get("password", ""), safe="")
-        return Endpoints(
-            chat=f"http://{host}:{ports['chat']}",
-            toxiproxy=f"http://{host}:{ports['toxiproxy']}",
-            postgres=f"postgresql://{user}:{password}@{host}:{ports['postgres']}/{self.options.database}",
-            redis=f"redis://{host}:{ports['redis']}/0",
-        )
 
     def issuer_secret(self) -> str:
         """CHAT_ISSUER_SECRET from the chat Secret, for load and probes to get tokens (never logged)."""
@@ -337,29 +310,23 @@ class KubernetesTarget:
 
     # -- releases --------------------------------------------------------------------------------
     def release(self) -> str:
-        """CHAT_RELEASE of the chat Deployment's pod template."""
-        return kube_rollout.release_of(self._api.read_deployment(self.chat_deployment), self.options.chat_container)
+        """CHAT_RELEASE the chat pods serve (the Deployment's template; the Rollout's active ReplicaSet)."""
+        return self._chat.release()
+
+    def chat_kind(self) -> str:
+        """``Rollout`` when the cluster runs the chart's Argo Rollout (read from the API now), else ``Deployment``."""
+        return self._chat.kind()
+
+    def describe_chat(self) -> str:
+        """``deployment <name>`` or ``rollout <name> (...)``, for --dry-run."""
+        return self._chat.describe()
 
     def _patch_chat(self, build: Callable[[Json, list[Json]], Json | None], *, attempts: int = _ATTEMPTS) -> Json:
-        """Read the chat Deployment and its ReplicaSets, send ``build``'s merge patch; re-read on a conflict.
-
-        Every patch carries the resourceVersion it was built from, so a concurrent change (the controller
-        updating status) is refused with 409 Conflict instead of overwritten; it is then rebuilt.
-        """
-
-        def attempt() -> Json:
-            deployment = self._api.read_deployment(self.chat_deployment)
-            labels = deployment["spec"]["selector"].get("matchLabels") or {}
-            replicasets = self._api.list_replicasets(",".join(f"{k}={v}" for k, v in sorted(labels.items())))
-            patch = build(deployment, replicasets)
-            if patch is not None:
-                self._api.patch_deployment(self.chat_deployment, patch)
-            return deployment
-
-        return retry_conflicts(attempt, attempts)
+        """Read-modify-patch of the chat workload, guarded by resourceVersion (``ChatWorkload``); the object read."""
+        return self._chat.read_modify_patch(build, attempts)[0]
 
     def rollout(self, release: str, *, timeout: float = 120.0) -> None:
-        """Patch the chat pod template to ``release`` and wait for the Deployment's rolling update."""
+        """Patch the chat pod template to ``release`` and wait for the rolling update (a Rollout: Healthy)."""
         container = self.options.chat_container
         self._patch_chat(lambda dep, rss: kube_rollout.rollout_patch(dep, rss, release, container))
         log.info("rolling out release %s to %s", release, self.chat_deployment)
@@ -370,6 +337,38 @@ class KubernetesTarget:
         self._patch_chat(kube_rollout.rollback_patch)
         self._poll(self._chat_rollout_state, timeout, "rollback")
         return self.release()
+
+    def deploy(
+        self,
+        release: str,
+        strategy: str = "rolling",
+        *,
+        analysis: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+        timeout: float = 120.0,
+    ) -> DeployResult:
+        """Rolling (Deployment) or blue-green (Argo Rollout) deploy, followed until it completed, halted or
+        the Rollout controller rolled it back (``kube/deploys``); ConfigError when not applicable here."""
+        return run_deploy(
+            self._chat,
+            release,
+            strategy,
+            analysis=analysis,
+            options=options,
+            timeout=timeout,
+            poll_s=self.options.poll_interval_s,
+            attempts=_ATTEMPTS,
+        )
+
+    def deploy_in_progress(self) -> bool:
+        """The chat workload is not rolled out: a deploy interrupted, halted, or aborted by Argo Rollouts."""
+        return self._chat.in_progress()
+
+    def deploy_not_applicable(self, strategy: str, *, system_rollback: bool, analysis: bool) -> str:
+        """Why such a deploy cannot run on this cluster now ('' when it can); reads the chat workload's kind."""
+        return argo.deploy_not_applicable(
+            self.chat_kind(), strategy, system_rollback=system_rollback, analysis=analysis
+        )
 
     def scale(self, replicas: int, *, timeout: float = 120.0) -> int:
         """Set the chat Deployment's replica count and wait for it; return the previous count.
@@ -383,7 +382,7 @@ class KubernetesTarget:
         return int(before["spec"].get("replicas", 1))
 
     def _chat_rollout_state(self) -> tuple[bool, str]:
-        return kube_rollout.rollout_state(self._api.read_deployment(self.chat_deployment))
+        return self._chat.state()
 
     # -- network faults --------------------------------------------------------------------------
     def proxies(self) -> dict[str, str]:

@@ -164,19 +164,35 @@ def test_experiment_runs_unchanged_on_the_kind_target(
     assert all(m == em and ep in p for (m, p), (em, ep) in zip(writes, expected, strict=True))
 
 
-def test_deploy_experiments_are_not_applicable_on_kind(fake: FakeKubeApi, tmp_path: Path) -> None:
-    """Every experiment that deploys through Deployer.deploy is judged NOT APPLICABLE on the kind target
-    (it has no deploy machinery the harness drives), so a kind run skips it instead of failing it."""
-    target = KubernetesTarget(name="kind", kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
-    assert len(DEPLOYS) >= 5
-    for path in DEPLOYS:
-        method = yaml.safe_load(path.read_text())["method"]
-        reasons = [
-            fault_not_applicable(
-                target, a["provider"]["module"], a["provider"]["func"], a["provider"].get("arguments") or {}
-            )
-            for a in method
-            if a["provider"].get("module") == "resilience.faults.deploys"
-        ]
-        assert reasons and all("no deploy machinery" in r for r in reasons), path.name
-    assert fake.writes() == []
+APPLICABLE_DEPLOYS = {
+    "Deployment": {"rolling-deploy", "bad-readiness-release"},
+    "Rollout": {"blue-green-deploy"},
+}
+"""Deploy experiments each chat workload can run: a Deployment rolls (and never rolls back by itself), the
+chart's Argo Rollout is blue-green with the analysis that rolls back."""
+
+
+@pytest.mark.parametrize("rollouts", [False, True], ids=["deployment", "argo-rollout"])
+def test_deploy_experiments_apply_where_the_chart_has_their_machinery(rollouts: bool, tmp_path: Path) -> None:
+    """On a Deployment, rolling deploys apply and blue-green or a system rollback are NOT APPLICABLE; on the
+    chart's blue-green Rollout only blue-green applies (every experiment expecting a system rollback today
+    deploys with strategy rolling); each refusal has its one-line reason, and deciding writes nothing."""
+    for fake in FakeKubeApi.serving_chart(rollouts=rollouts):
+        target = KubernetesTarget(name="kind", kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
+        assert len(DEPLOYS) >= 5
+        applicable = set()
+        for path in DEPLOYS:
+            method = yaml.safe_load(path.read_text())["method"]
+            reasons = [
+                fault_not_applicable(
+                    target, a["provider"]["module"], a["provider"]["func"], a["provider"].get("arguments") or {}
+                )
+                for a in method
+                if a["provider"].get("module") == "resilience.faults.deploys"
+            ]
+            assert reasons, path.name
+            if not any(reasons):
+                applicable.add(path.stem)
+            assert all("\n" not in r for r in reasons)
+        assert applicable == APPLICABLE_DEPLOYS["Rollout" if rollouts else "Deployment"]
+        assert fake.writes() == []

@@ -22,11 +22,13 @@ from chaosk8s.deployment.probes import deployment_available_and_healthy
 from resilience.context import OUT_DIR, RunContext, share_target
 from resilience.faults import revert_all_faults
 from resilience.faults.nodes import drain_node
+from resilience.targets.kube import argo
 from resilience.targets.kube.api import KubeApi, connect
 from resilience.targets.kube.nodes import chaosk8s_secrets
 from resilience.targets.kube.options import ReleaseNames, parse_options
 from resilience.targets.kube.rollout import scale_patch
 from resilience.targets.kubernetes import KubernetesTarget
+from tests.support import fake_kube_rollouts
 from tests.support.fake_kube_api import FakeKubeApi, Recorded
 
 pytestmark = pytest.mark.integration
@@ -53,6 +55,9 @@ CALLS: dict[str, Callable[[KubeApi], Any]] = {
     "read_secret": lambda api: [api.read_secret(NAMES.db_secret), api.read_secret(NAMES.chat_secret)],
     "read_cluster": lambda api: api.read_cluster("resilience-pg"),
     "patch_cluster_status": lambda api: api.patch_cluster_status("resilience-pg", {"status": {}}),
+    "read_rollout": lambda api: api.read_rollout("resilience-chat"),
+    "patch_rollout": lambda api: api.patch_rollout("resilience-chat", {"spec": {"replicas": 3}}),
+    "patch_rollout_status": lambda api: api.patch_rollout_status("resilience-chat", argo.promote_patch()),
 }
 """One call of each KubeApi method with the names the chart's objects have."""
 
@@ -127,6 +132,8 @@ def test_every_call_is_allowed_by_the_role_and_every_grant_is_used(fake: FakeKub
     _scope, api_client = connect(str(fake.write_kubeconfig(tmp_path / "kubeconfig")), None, "resilience")
     api = KubeApi(api_client, "resilience", timeout_s=5)
     fake.add_nodes(3)
+    # the chart's Argo Rollout (argoRollouts.enabled) under the chat's name, so its calls answer 200
+    fake_kube_rollouts.add_rollout(fake, "resilience-chat", {"app": "chat-api", "app.kubernetes.io/instance": RELEASE})
     for call in CALLS.values():
         call(api)
     # the chaostoolkit-kubernetes probe of experiments/node-drain.yaml (namespaced: the Role)

@@ -264,7 +264,7 @@ def test_up_checks_health_and_returns_kind_endpoints(fake: FakeKubeApi, tmp_path
     lines: list[str] = []
     endpoints = _target(fake, tmp_path, node_ports=ports).up(progress=lines.append)
     assert [line.split(" (")[0] for line in lines[1:]] == [
-        "chat deployment healthy",
+        "chat workload healthy",
         "redis healthy",
         "toxiproxy healthy",
         "postgres healthy",
@@ -419,6 +419,53 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
     touched = [line for line in result.stdout.splitlines() if line.startswith("  ") and "/" in line.split(":")[0]]
     assert len(touched) == 7  # every fault action of the method, none left out
     assert fake.writes() == []
+
+
+KIND_DRY_RUN = ("--target", "kind", "--dry-run")
+
+
+@pytest.mark.parametrize("rollouts", [False, True], ids=["deployment", "argo-rollout"])
+def test_dry_run_of_the_nightly_says_what_every_deploy_would_patch(
+    rollouts: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`resilience run scenarios/nightly.yaml --target kind --dry-run`: every deploy action names the workload
+    it would patch (the Deployment, or the Argo Rollout when the chart runs one), the release change and the
+    strategy, or is NOT APPLICABLE with its reason; no fault action is left at "cannot say"; nothing is written."""
+    root = Path(__file__).resolve().parents[2]
+    for fake in FakeKubeApi.serving_chart(rollouts=rollouts):
+        monkeypatch.setenv("KUBECONFIG", str(fake.write_kubeconfig(tmp_path / "kubeconfig")))
+        result = subprocess.run(
+            [sys.executable, "-m", "resilience", "run", str(root / "scenarios" / "nightly.yaml"), *KIND_DRY_RUN],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=tmp_path,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "cannot say" not in result.stdout and "cannot plan" not in result.stdout
+        lines = {
+            line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+            for line in result.stdout.splitlines()
+            if line.startswith("  ") and "/deploy-" in line.split(":")[0]
+        }
+        assert len(lines) == 5, lines
+        workload = (
+            "rollout resilience-chat (argoproj.io/v1alpha1, blue-green)" if rollouts else "deployment resilience-chat"
+        )
+        runs = (
+            {"blue-green-deploy/deploy-good"}
+            if rollouts
+            else {
+                "rolling-deploy/deploy-good",
+                "bad-readiness-release/deploy-bad-readiness",
+            }
+        )
+        for action, text in lines.items():
+            if action in runs:
+                assert text.startswith(f"would merge-patch {workload}: release 'good' -> "), text
+            else:
+                assert text.startswith("NOT APPLICABLE on Kubernetes"), text
+        assert fake.writes() == []
 
 
 def test_scale_patches_the_replica_count_and_waits(fake: FakeKubeApi, tmp_path: Path) -> None:

@@ -9,9 +9,12 @@ the controllers whose effects the target waits for:
 * ReplicaSet controller: a deleted pod owned by a ReplicaSet is replaced by a new ready pod;
 * Deployment controller: a new pod template gets a new ReplicaSet (or an old one with the same template
   gets the next revision, as in a rollback); the rollout completes at once unless the template's
-  CHAT_RELEASE is listed in ``stalled_releases`` (then it stays incomplete, like a failing readiness probe);
+  CHAT_RELEASE is listed in ``stalled_releases`` (then it stays incomplete, like a failing readiness probe,
+  with the Progressing condition of an exceeded progressDeadlineSeconds);
 * CloudNativePG: a deleted instance pod comes back under the same name; deleting the primary promotes the
-  first replica; ``status.targetPrimary`` set through the status subresource switches the primary over.
+  first replica; ``status.targetPrimary`` set through the status subresource switches the primary over;
+* Argo Rollouts (``serving_chart(rollouts=True)``): the chart's blue-green Rollout and its controller,
+  modelled in tests/support/fake_kube_rollouts.py.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from resilience.targets.selector import parse_selector
-from tests.support import fake_kube_nodes
+from tests.support import fake_kube_nodes, fake_kube_rollouts
 
 __all__ = ["FakeKubeApi", "Recorded", "conflict", "expired", "forbidden", "not_found", "patch_test_failed"]
 
@@ -45,6 +48,7 @@ _RESOURCE = {
     ("apis/apps/v1", "replicasets"): "replicasets.apps",
     ("apis/postgresql.cnpg.io/v1", "clusters"): "clusters.postgresql.cnpg.io",
     ("apis/discovery.k8s.io/v1", "endpointslices"): "endpointslices.discovery.k8s.io",
+    (fake_kube_rollouts.PREFIX, "rollouts"): fake_kube_rollouts.RESOURCE,
 }
 """URL prefix and plural -> the qualified resource the API server names in Status messages."""
 
@@ -203,6 +207,9 @@ class FakeKubeApi:
     secrets: dict[str, Json] = field(default_factory=dict)
     clusters: dict[str, Json] = field(default_factory=dict)
     nodes: dict[str, Json] = field(default_factory=dict)
+    rollouts: dict[str, Json] = field(default_factory=dict)
+    """Argo Rollouts (empty unless ``serving_chart(rollouts=True)`` or ``fake_kube_rollouts.add_rollout``)."""
+    rollout_model: fake_kube_rollouts.RolloutModel = field(default_factory=fake_kube_rollouts.RolloutModel)
     """Empty unless ``add_nodes`` (tests/support/fake_kube_nodes.py) gave the cluster nodes."""
     evictions_refused: set[str] = field(default_factory=set)
     """Pods whose eviction a PodDisruptionBudget refuses (429), besides CloudNativePG's primary."""
@@ -276,11 +283,17 @@ class FakeKubeApi:
 
     # -- seeding ---------------------------------------------------------------------------------
     @classmethod
-    def serving_chart(cls) -> Iterator[FakeKubeApi]:
-        """A started fake holding what deploy/chart installs as release ``resilience``; stopped afterwards."""
+    def serving_chart(cls, *, rollouts: bool = False, auto_promotion: bool = True) -> Iterator[FakeKubeApi]:
+        """A started fake holding what deploy/chart installs as release ``resilience`` (with
+        ``argoRollouts.enabled`` when ``rollouts``: a blue-green Rollout instead of the Deployment); stopped
+        afterwards."""
         api = cls()
         instance = {"app.kubernetes.io/instance": "resilience"}
-        api.add_deployment("resilience-chat", {"app": "chat-api", **instance}, replicas=3)
+        if rollouts:
+            labels = {"app": "chat-api", **instance}
+            fake_kube_rollouts.add_rollout(api, "resilience-chat", labels, auto_promotion=auto_promotion)
+        else:
+            api.add_deployment("resilience-chat", {"app": "chat-api", **instance}, replicas=3)
         api.add_cnpg_cluster("resilience-pg", instances=3)
         api.add_pod("resilience-redis-0", {"app": "redis", **instance})
         api.add_pod("resilience-toxiproxy-0", {"app": "toxiproxy", **instance})
@@ -402,7 +415,12 @@ class FakeKubeApi:
             "readyReplicas": want,
             "availableReplicas": want,
         }
-        if not stalled:
+        if stalled:  # kube-controller-manager's condition once progressDeadlineSeconds passed (modelled as at once)
+            message = f'ReplicaSet "{rs_name}" has timed out progressing.'
+            dep["status"]["conditions"] = [
+                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": message}
+            ]
+        else:
             self._replace_pods_of(name, rs_name)
 
     def _replace_pods_of(self, deployment: str, rs_name: str) -> None:
@@ -500,8 +518,14 @@ class FakeKubeApi:
         rbac = f"{resource}/{sub}" if sub else resource
         if (verb, rbac) in self.forbidden:
             raise _Error(forbidden(resource, name, verb, NS, "system:serviceaccount:resilience:resilience-harness"))
-        if (prefix, kind) == ("apis/discovery.k8s.io/v1", "endpointslices"):
-            return self._endpoint_slices((r.query.get("labelSelector") or [""])[0])
+        handler = {
+            (fake_kube_rollouts.PREFIX, "rollouts"): lambda: fake_kube_rollouts.route(self, r, name, sub),
+            ("apis/discovery.k8s.io/v1", "endpointslices"): lambda: self._endpoint_slices(
+                (r.query.get("labelSelector") or [""])[0]
+            ),
+        }.get((prefix, kind))
+        if handler is not None:
+            return handler()
         store = {
             ("api/v1", "pods"): self.pods,
             ("api/v1", "secrets"): self.secrets,

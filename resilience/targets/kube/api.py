@@ -24,6 +24,9 @@ from resilience.errors import ConfigError, TargetError
 from resilience.safety.kube_guard import KubeScope
 
 __all__ = [
+    "ARGO_GROUP",
+    "ARGO_PLURAL",
+    "ARGO_VERSION",
     "CNPG_GROUP",
     "CNPG_PLURAL",
     "CNPG_VERSION",
@@ -39,6 +42,10 @@ log = logging.getLogger(__name__)
 CNPG_GROUP = "postgresql.cnpg.io"
 CNPG_VERSION = "v1"
 CNPG_PLURAL = "clusters"
+ARGO_GROUP = "argoproj.io"
+ARGO_VERSION = "v1alpha1"
+ARGO_PLURAL = "rollouts"
+_ROLLOUT = (ARGO_GROUP, ARGO_VERSION, ARGO_PLURAL)
 
 Json = dict[str, Any]
 
@@ -212,12 +219,15 @@ class KubeApi:
         data = result.get("data") or {}
         return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
-    # -- CloudNativePG ---------------------------------------------------------------------------
+    # -- custom resources: CloudNativePG, Argo Rollouts -------------------------------------------
+    def _custom_call(self, what: str, method: str, crd: tuple[str, str, str], name: str, *args: Any, **kw: Any) -> Any:
+        group, version, plural = crd
+        fn = getattr(client.CustomObjectsApi(self.api_client), method)
+        where = f"{what} {group} {plural.removesuffix('s')} {name}"
+        return self._call(where, fn, group, version, self.namespace, plural, name, *args, **kw)
+
     def _cluster_call(self, what: str, method: str, name: str, *args: Any, **kw: Any) -> Json:
-        custom = client.CustomObjectsApi(self.api_client)
-        fn = getattr(custom, method)
-        where = f"{what} {CNPG_GROUP} cluster {name}"
-        result: Json = self._call(where, fn, CNPG_GROUP, CNPG_VERSION, self.namespace, CNPG_PLURAL, name, *args, **kw)
+        result: Json = self._custom_call(what, method, (CNPG_GROUP, CNPG_VERSION, CNPG_PLURAL), name, *args, **kw)
         return result
 
     def read_cluster(self, name: str) -> Json:
@@ -233,6 +243,24 @@ class KubeApi:
             body,
             _content_type="application/merge-patch+json",
         )
+
+    def read_rollout(self, name: str) -> Json | None:
+        """GET the Argo Rollout; None when there is none (404: no such Rollout, or the CRD is not installed)."""
+        result: Json | None = self._custom_call("read", "get_namespaced_custom_object", _ROLLOUT, name, missing_ok=True)
+        return result
+
+    def patch_rollout(self, name: str, body: Json) -> Json:
+        """PATCH the Rollout with a JSON merge patch (``metadata.resourceVersion`` in it makes it conditional)."""
+        return self._merge_patch_rollout("patch", "patch_namespaced_custom_object", name, body)
+
+    def patch_rollout_status(self, name: str, body: Json) -> Json:
+        """PATCH the Rollout's status subresource with a JSON merge patch (``kubectl argo rollouts promote``)."""
+        return self._merge_patch_rollout("patch status of", "patch_namespaced_custom_object_status", name, body)
+
+    def _merge_patch_rollout(self, what: str, method: str, name: str, body: Json) -> Json:
+        merge = "application/merge-patch+json"
+        result: Json = self._custom_call(what, method, _ROLLOUT, name, body, _content_type=merge)
+        return result
 
 
 def _reason(exc: ApiException) -> str:

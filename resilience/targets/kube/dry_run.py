@@ -5,7 +5,8 @@ patches nothing, sends nothing to Toxiproxy. Kill actions name the pods ``plan_k
 ``seed`` set in the scenario's target options the real run makes the same choice for the same pods, so
 the list is exact for the pods running now (pods replaced by an earlier experiment get new names).
 Database faults name the primary pod they would delete or switch over from; network faults the
-Toxiproxy proxy and toxic; releases the Deployment and the release change.
+Toxiproxy proxy and toxic; releases and deploys the chat Deployment or Argo Rollout (whichever the cluster
+runs now), the release change and the strategy, or why the deploy is not applicable there.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from resilience.errors import ResilienceError
 from resilience.targets.base import Pod
-from resilience.targets.kube.applicability import DB_MODES
+from resilience.targets.kube.applicability import DB_MODES, deploy_expectations
 from resilience.targets.kube.nodes import choose_drain_node, node_target
 
 __all__ = ["FaultPlanner", "kill_plan_lines"]
@@ -35,6 +36,10 @@ class FaultPlanner(Protocol):
     def proxies(self) -> dict[str, str]: ...
 
     def release(self) -> str: ...
+
+    def describe_chat(self) -> str: ...
+
+    def deploy_not_applicable(self, strategy: str, *, system_rollback: bool, analysis: bool) -> str: ...
 
     chat_deployment: str
 
@@ -123,15 +128,60 @@ def _redis_outage(target: FaultPlanner, args: dict[str, Any], seed: int | None) 
 def _roll_out(target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
     release = args.get("release", "?")
     return (
-        f"would merge-patch deployment {target.chat_deployment}: release {target.release()!r} -> {release!r} "
-        "(rolling update; the current ReplicaSet is recorded for the rollback)"
+        f"would merge-patch {target.describe_chat()}: release {target.release()!r} -> {release!r} "
+        "(its own update strategy; the current ReplicaSet is recorded for the rollback)"
     )
 
 
 def _roll_back(target: FaultPlanner, _args: dict[str, Any], _seed: int | None) -> str:
     return (
-        f"would merge-patch deployment {target.chat_deployment} back to the ReplicaSet recorded before the "
+        f"would merge-patch {target.describe_chat()} back to the ReplicaSet recorded before the "
         f"harness's rollout (release now {target.release()!r}; no-op when nothing was rolled out)"
+    )
+
+
+_FOLLOW = {
+    "rolling": "one new pod at a time, none unavailable; follows observedGeneration, updatedReplicas and "
+    "availableReplicas until complete, "
+    "halted at the progress deadline",
+    "blue-green": "preview ReplicaSet, active Service switch, post-promotion analysis; follows status.phase until "
+    "Healthy (completed) or Degraded/aborted (rolled back by Argo Rollouts), halted at the timeout",
+}
+
+
+def _deploy_line(target: FaultPlanner, func: str, args: dict[str, Any]) -> tuple[str, str]:
+    """(the NOT APPLICABLE line or '', what the patch would be)."""
+    strategy, system_rollback, analysis = deploy_expectations(func, args)
+    why = target.deploy_not_applicable(strategy, system_rollback=system_rollback, analysis=analysis)
+    if why:
+        return f"NOT APPLICABLE on Kubernetes, the run skips this experiment (verdict not_applicable): {why}", ""
+    return "", f"would merge-patch {target.describe_chat()}"
+
+
+def _deploy(target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
+    not_applicable, patch = _deploy_line(target, "deploy_release", args)
+    if not_applicable:
+        return not_applicable
+    strategy = str(args.get("strategy", "rolling"))
+    return (
+        f"{patch}: release {target.release()!r} -> {args.get('release', 'good')!r} ({strategy}: {_FOLLOW[strategy]}; "
+        f"expects {args.get('expect', 'completed')})"
+    )
+
+
+def _deploy_train(target: FaultPlanner, args: dict[str, Any], _seed: int | None) -> str:
+    not_applicable, patch = _deploy_line(target, "deploy_train", args)
+    if not_applicable:
+        return not_applicable
+    strategy, count, bad_at = (
+        str(args.get("strategy", "rolling")),
+        int(args.get("count", 10)),
+        int(args.get("bad_at", 5)),
+    )
+    bad = f", deploy {bad_at} of {args.get('bad_release', 'bad-errors')!r} (expects rolled_back)" if bad_at else ""
+    return (
+        f"{patch} {count} times: release {target.release()!r} -> 'good' each time (a new revision){bad} "
+        f"({strategy}: {_FOLLOW[strategy]})"
     )
 
 
@@ -143,6 +193,8 @@ _PLANNERS: dict[tuple[str, str], Callable[[FaultPlanner, dict[str, Any], int | N
     ("resilience.faults.network", "redis_outage"): _redis_outage,
     ("resilience.faults.release", "roll_out_release"): _roll_out,
     ("resilience.faults.release", "roll_back_release"): _roll_back,
+    ("resilience.faults.deploys", "deploy_release"): _deploy,
+    ("resilience.faults.deploys", "deploy_train"): _deploy_train,
     **{
         ("resilience.faults.network", func): functools.partial(_toxic, kind)
         for func, kind in {

@@ -14,6 +14,7 @@ from typing import Any
 from resilience.errors import TargetError
 
 __all__ = [
+    "DEPLOY_ID",
     "REVISION",
     "ROLLBACK_TO",
     "ROLLED_BACK_TO",
@@ -35,7 +36,10 @@ __all__ = [
 Json = dict[str, Any]
 
 REVISION = "deployment.kubernetes.io/revision"
+ARGO_REVISION = "rollout.argoproj.io/revision"
 HASH_LABEL = "pod-template-hash"
+ARGO_HASH_LABEL = "rollouts-pod-template-hash"
+"""An Argo Rollout's ReplicaSets carry these instead of the Deployment controller's (same meaning)."""
 ROLLBACK_TO = "resilience/rollback-to"
 """Deployment annotation: pod-template-hash of the ReplicaSet running before the harness's first rollout."""
 ROLLED_BACK_TO = "resilience/rolled-back-to"
@@ -80,8 +84,10 @@ def with_release(template: Json, release: str, container: str) -> Json:
 
 
 def revision(obj: Json) -> int:
-    """The ``deployment.kubernetes.io/revision`` annotation as an int (0 when absent)."""
-    value = (obj.get("metadata", {}).get("annotations") or {}).get(REVISION, "0")
+    """The ``deployment.kubernetes.io/revision`` (or ``rollout.argoproj.io/revision``) annotation as an int
+    (0 when absent)."""
+    annotations = obj.get("metadata", {}).get("annotations") or {}
+    value = annotations.get(REVISION, annotations.get(ARGO_REVISION, "0"))
     try:
         return int(value)
     except ValueError:
@@ -89,17 +95,18 @@ def revision(obj: Json) -> int:
 
 
 def replicaset_hash(rs: Json) -> str:
-    """The ReplicaSet's pod-template-hash label."""
-    return str((rs.get("metadata", {}).get("labels") or {}).get(HASH_LABEL, ""))
+    """The ReplicaSet's pod-template-hash label (rollouts-pod-template-hash for a Rollout's)."""
+    labels = rs.get("metadata", {}).get("labels") or {}
+    return str(labels.get(HASH_LABEL, labels.get(ARGO_HASH_LABEL, "")))
 
 
 def owned_replicasets(deployment: Json, replicasets: list[Json]) -> list[Json]:
-    """The ReplicaSets controlled by the Deployment (by owner UID), newest revision first."""
-    uid = deployment["metadata"].get("uid")
+    """The ReplicaSets controlled by the Deployment or Rollout (by owner UID), newest revision first."""
+    uid, kind = deployment["metadata"].get("uid"), deployment.get("kind", "Deployment")
     owned = [
         rs
         for rs in replicasets
-        if any(o.get("uid") == uid and o.get("kind") == "Deployment" for o in rs["metadata"].get("ownerReferences", []))
+        if any(o.get("uid") == uid and o.get("kind") == kind for o in rs["metadata"].get("ownerReferences", []))
     ]
     return sorted(owned, key=revision, reverse=True)
 
@@ -109,6 +116,7 @@ def template_of(rs: Json) -> Json:
     template: Json = copy.deepcopy(rs["spec"]["template"])
     labels = template.get("metadata", {}).get("labels") or {}
     labels.pop(HASH_LABEL, None)
+    labels.pop(ARGO_HASH_LABEL, None)
     return template
 
 
@@ -167,15 +175,34 @@ def replace_template_patch(deployment: Json, template: Json, annotations: Json) 
     return _guarded(deployment, patch)
 
 
-def rollout_patch(deployment: Json, replicasets: list[Json], release: str, container: str) -> Json:
-    """The merge patch rolling ``release`` out, recording the ReplicaSet to roll back to (first rollout only)."""
+DEPLOY_ID = "resilience/deploy-id"
+"""Pod template annotation a deploy sets (its start time): every deploy is a new revision, as a CI build id
+makes it, even when the release is the one running."""
+
+
+def rollout_patch(
+    deployment: Json,
+    replicasets: list[Json],
+    release: str,
+    container: str,
+    *,
+    deploy_id: str | None = None,
+    rollback_to: str | None = None,
+) -> Json:
+    """The merge patch rolling ``release`` out, recording the ReplicaSet to roll back to (first rollout only,
+    or ``rollback_to``: a deploy records what served before it); ``deploy_id`` goes into the pod template's
+    annotations (a new revision)."""
     annotations = dict(deployment["metadata"].get("annotations") or {})
     annotations.pop(ROLLED_BACK_TO, None)
     owned = owned_replicasets(deployment, replicasets)
     current = next((rs for rs in owned if revision(rs) == revision(deployment)), None)
-    if current is not None:
+    if rollback_to:
+        annotations[ROLLBACK_TO] = rollback_to
+    elif current is not None:
         annotations.setdefault(ROLLBACK_TO, replicaset_hash(current))
     template = with_release(deployment["spec"]["template"], release, container)
+    if deploy_id is not None:
+        template.setdefault("metadata", {}).setdefault("annotations", {})[DEPLOY_ID] = deploy_id
     return replace_template_patch(deployment, template, annotations)
 
 
