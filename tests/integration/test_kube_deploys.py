@@ -9,6 +9,7 @@ docs), not how a real cluster times a deploy.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,8 @@ from resilience.faults.ledger import fault_ledger
 from resilience.targets import get_target
 from resilience.targets.base import Deployer
 from resilience.targets.kubernetes import KubernetesTarget
+from tests.support import fake_kube_rollouts
+from tests.support.chart import crd_errors
 from tests.support.fake_kube_api import FakeKubeApi, Recorded
 
 pytestmark = pytest.mark.integration
@@ -251,3 +254,30 @@ def test_deploy_release_records_the_outcome_and_the_ledger_leaves_nothing_in_pro
         assert fault_ledger().active() == []
         assert not target.deploy_in_progress() and target.release() == "good"
         assert len(fake.writes()) == 2  # the deploy's patch, then the ledger's rollback once it ended
+
+
+def test_every_rollout_state_the_fake_serves_fits_the_argo_rollouts_crd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The modelled controller writes only fields of Argo Rollouts v1.9.1's Rollout schema (strict: unknown
+    fields rejected), so the status the target reads (blueGreen.activeSelector, abort, phase, ...) is named as
+    the real controller names it; checked after every reconcile of a completed, an aborted and a paused deploy."""
+    states: list[dict[str, Any]] = []
+    real_step = fake_kube_rollouts.step
+
+    def step(fake: FakeKubeApi, name: str) -> None:
+        real_step(fake, name)
+        states.append(copy.deepcopy(fake.rollouts[name]))
+
+    monkeypatch.setattr(fake_kube_rollouts, "step", step)
+    for auto_promotion in (True, False):
+        for argo in FakeKubeApi.serving_chart(rollouts=True, auto_promotion=auto_promotion):
+            argo.rollout_model.failing_analysis.add("bad-errors")
+            argo.stalled_releases.add("bad-readiness")
+            target = _target(argo, tmp_path)
+            for release in ("bad-latency", "bad-errors", "bad-readiness"):
+                target.deploy(release, "blue-green", timeout=10)
+    phases = {s["status"].get("phase") for s in states}
+    assert {"Healthy", "Progressing", "Degraded", "Paused"} <= phases
+    errors = [e for s in states for e in crd_errors(s)]
+    assert errors == []

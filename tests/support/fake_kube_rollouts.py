@@ -167,11 +167,16 @@ def _healthy(fake: FakeKubeApi, name: str, digest: str) -> None:
     status["blueGreen"] = {**status.get("blueGreen", {}), "activeSelector": digest, "previewSelector": digest}
     status.pop("abortedAt", None)
     status.pop("pauseConditions", None)
-    status["conditions"] = [
-        {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": "Rollout is healthy"}
-    ]
+    status["conditions"] = [_condition("True", "NewReplicaSetAvailable", "Rollout is healthy")]
     n = ro["spec"]["replicas"]
     status.update({"replicas": n, "updatedReplicas": n, "readyReplicas": n, "availableReplicas": n})
+
+
+def _condition(status: str, reason: str, message: str) -> Json:
+    """A Progressing condition as the controller writes it (every field the CRD requires)."""
+    at = "2026-12-04T18:00:00Z"
+    fields = {"type": "Progressing", "status": status, "reason": reason, "message": message}
+    return {**fields, "lastTransitionTime": at, "lastUpdateTime": at}
 
 
 def _abort(fake: FakeKubeApi, name: str, reason: str, message: str) -> None:
@@ -182,7 +187,7 @@ def _abort(fake: FakeKubeApi, name: str, reason: str, message: str) -> None:
     status.update({"abort": True, "abortedAt": "2026-12-04T18:00:00Z", "phase": "Degraded"})
     status["message"] = f"{reason}: {message}"
     status["blueGreen"]["activeSelector"] = stable
-    status["conditions"] = [{"type": "Progressing", "status": "False", "reason": reason, "message": message}]
+    status["conditions"] = [_condition("False", reason, message)]
     _scale(fake, f"{name}-{new}", 0)
 
 
