@@ -201,6 +201,8 @@ async def _readyz(request: Request) -> Response:
         body["reason"] = "release bad-readiness fails readiness on purpose"
     if not ready:
         body["status"] = "unready"
+    elif service.rebalancer is not None:
+        service.rebalancer.ready_seen()
     return JSONResponse(body, status_code=200 if ready else 503)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from chat.config import Settings, SettingsError
-from chat.rebalance import Peer, Policy, Progress, Sockets, parse_peers, shed_count
+from chat.metrics import Metrics
+from chat.rebalance import Peer, Policy, Progress, Rebalancer, Sockets, parse_peers, redis_client, shed_count
 
 pytestmark = pytest.mark.unit
 
@@ -67,9 +68,11 @@ def _peers(**sockets_accepted: tuple[int, int]) -> dict[str, Peer]:
 
 
 def test_progress_goes_on_while_an_under_replica_accepts_sockets() -> None:
-    """Shedding continues while a replica that was under its share accepts sockets."""
+    """Shedding starts in the second round that wants it and continues while a replica that was under its
+    share accepts sockets."""
     p = Progress(rounds=3, pause_s=10)
-    assert p.allow(0.0, _peers(a=(20, 20), b=(20, 20), c=(0, 0)), 13.3)
+    assert not p.allow(0.0, _peers(a=(20, 20), b=(20, 20), c=(0, 0)), 13.3)
+    assert p.allow(0.5, _peers(a=(20, 20), b=(20, 20), c=(0, 0)), 13.3)
     for t in range(1, 10):
         assert p.allow(float(t), _peers(a=(20, 20), b=(20, 20), c=(t, t)), 13.3)
     assert p.pauses == 0
@@ -80,24 +83,27 @@ def test_progress_pauses_when_the_sockets_come_back() -> None:
     pauses for 10 s, then 20 s after the next futile streak (doubling to the maximum)."""
     p = Progress(rounds=3, pause_s=10, pause_max_s=15)
     stuck = _peers(a=(20, 20), b=(20, 40), c=(0, 0))
-    assert [p.allow(float(t), stuck, 13.3) for t in range(4)] == [True, True, True, False]
+    assert [p.allow(float(t), stuck, 13.3) for t in range(5)] == [False, True, True, True, False]
     assert p.pauses == 1
-    assert not p.allow(12.9, stuck, 13.3)
-    assert [p.allow(13.0 + t, stuck, 13.3) for t in range(4)] == [True, True, True, False]
-    assert p.paused_until == pytest.approx(31.0)  # 10 doubled, capped at 15
-    assert p.allow(31.0, stuck, 13.3)
+    assert not p.allow(13.9, stuck, 13.3)
+    assert [p.allow(14.0 + t, stuck, 13.3) for t in range(5)] == [False, True, True, True, False]
+    assert p.paused_until == pytest.approx(33.0)  # 10 doubled, capped at 15
+    assert not p.allow(33.0, stuck, 13.3)
+    assert p.allow(34.0, stuck, 13.3)
 
 
 def test_progress_idle_round_starts_a_new_watch() -> None:
-    """A round without shedding forgets the futile rounds counted so far."""
+    """A round without shedding forgets the futile rounds counted so far (and one wanting it again waits
+    for confirmation: a surge's stale counts want it for one round only)."""
     p = Progress(rounds=2)
     stuck = _peers(a=(20, 20), c=(0, 0))
-    assert p.allow(0.0, stuck, 10)
+    assert not p.allow(0.0, stuck, 10)
     assert p.allow(1.0, stuck, 10)
     p.idle()
-    assert p.allow(2.0, stuck, 10)
+    assert not p.allow(2.0, stuck, 10)
     assert p.allow(3.0, stuck, 10)
-    assert not p.allow(4.0, stuck, 10)
+    assert p.allow(4.0, stuck, 10)
+    assert not p.allow(5.0, stuck, 10)
 
 
 def test_parse_peers_reads_the_hash_and_skips_malformed_entries() -> None:
@@ -141,3 +147,38 @@ def test_rebalance_settings_defaults_and_bad_values() -> None:
         Settings.from_env({**BASE, "CHAT_REBALANCE_RATIO": "0.9"})
     with pytest.raises(SettingsError, match=r"^CHAT_REBALANCE_BATCH='0': must be at least 1"):
         Settings.from_env({**BASE, "CHAT_REBALANCE_BATCH": "0"})
+
+
+def _rebalancer(name: str, clock: list[float]) -> Rebalancer:
+    return Rebalancer(
+        redis_client("redis://127.0.0.1:1/0"),  # never connected: these tests make no beat
+        name=name,
+        prefix="t:",
+        policy=Policy(),
+        interval_s=1.0,
+        sockets=Sockets(),
+        metrics=Metrics("good", name),
+        clock=lambda: clock[0],
+    )
+
+
+def test_a_replica_joins_the_live_set_once_it_is_in_rotation() -> None:
+    """A starting replica stays out of the live set until 1 s after its first /readyz 200 (the balancer's
+    health check), or 10 s after it started when nothing checks its readiness."""
+    now = [100.0]
+    r = _rebalancer("chat-1", now)
+    assert r.joining()
+    now[0] = 103.0
+    r.ready_seen()
+    assert r.joining()
+    now[0] = 103.9
+    r.ready_seen()  # later checks do not move the first one
+    assert r.joining()
+    now[0] = 104.0
+    assert not r.joining()
+    unchecked = _rebalancer("chat-2", now)
+    assert unchecked.joining()
+    now[0] = 113.9
+    assert unchecked.joining()
+    now[0] = 114.0
+    assert not unchecked.joining()

@@ -23,9 +23,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
 ROOMS = 3
 PER_ROOM = 12
 SEND_EVERY_S = 1.0
-CONVERGE_S = 5.0
-"""Design bound from the replica being back in rotation to a spread within the tolerance: its first beat
-(<= 1.2 s), the others' next round (<= 1.2 s), two rounds of at most 5 closes each, reconnects."""
+CONVERGE_S = 8.0
+"""Design bound from the replica being back in rotation to a spread within the tolerance: it joins 1 s after
+its first health check, its first beat then (<= 1.2 s), the others' next round (<= 1.2 s), a round to
+confirm (<= 1.2 s), two rounds of at most 5 closes each (<= 2.4 s), the reconnects."""
 TOLERANCE_S = 15.0
 """Scheduling noise on a shared 2-core box (loads of 10-25 while other work runs)."""
 
