@@ -326,11 +326,11 @@ class KubernetesTarget:
         return self._chat.read_modify_patch(build, attempts)[0]
 
     def rollout(self, release: str, *, timeout: float = 120.0) -> None:
-        """Patch the chat pod template to ``release`` and wait for the rolling update (a Rollout: Healthy)."""
+        """Patch the chat pod template to ``release``; wait until it serves (``ChatWorkload.serving``)."""
         container = self.options.chat_container
         self._patch_chat(lambda dep, rss: kube_rollout.rollout_patch(dep, rss, release, container))
         log.info("rolling out release %s to %s", release, self.chat_deployment)
-        self._poll(self._chat_rollout_state, timeout, f"rollout of release {release!r}")
+        self._poll(self._chat.serving, timeout, f"rollout of release {release!r}")
 
     def rollback(self, *, timeout: float = 120.0) -> str:
         """Return to the ReplicaSet before the harness's rollout (else the previous revision); idempotent."""

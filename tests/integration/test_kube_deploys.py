@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from resilience.context import OUT_DIR, RunContext, share_target
-from resilience.errors import ConfigError
+from resilience.errors import ConfigError, TargetError
 from resilience.faults.deploys import deploy_release
 from resilience.faults.ledger import fault_ledger
 from resilience.targets import get_target
@@ -212,6 +212,24 @@ def test_rollout_and_rollback_patch_the_rollout_when_the_cluster_runs_one(argo: 
     assert [r.path for r in _writes(argo)] == [ROLLOUT_PATH, ROLLOUT_PATH]
     assert not any("/deployments/" in r.path for r in argo.requests)
     assert target.status().extra["checks"]["chat"]["healthy"] is True
+
+
+def test_rollout_on_a_rollout_returns_at_the_switch_and_fails_fast_when_argo_aborts(
+    argo: FakeKubeApi, tmp_path: Path
+) -> None:
+    """The harness's own rollout (bad-release-rollback) is done once the active Service serves the release,
+    as on the local stack (the analysis may still run); an aborted Rollout is one TargetError at once,
+    not a wait for the timeout; rollback then returns to the stable ReplicaSet."""
+    argo.stalled_releases.add("bad-readiness")
+    target = _target(argo, tmp_path)
+    target.rollout("bad-errors", timeout=10)
+    status = argo.rollouts["resilience-chat"]["status"]
+    assert status["blueGreen"]["activeSelector"] == status["currentPodHash"] != status["stableRS"]
+    assert status["blueGreen"]["postPromotionAnalysisRunStatus"]["status"] == "Running"
+    assert target.rollback(timeout=10) == "good"
+    with pytest.raises(TargetError, match="Argo Rollouts aborted: ProgressDeadlineExceeded"):
+        target.rollout("bad-readiness", timeout=30)
+    assert target.rollback(timeout=10) == "good" and not target.deploy_in_progress()
 
 
 def test_rollout_patch_retries_when_the_rollout_changed_meanwhile(argo: FakeKubeApi, tmp_path: Path) -> None:

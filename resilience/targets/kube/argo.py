@@ -32,6 +32,7 @@ __all__ = [
     "promote_patch",
     "rollout_state",
     "serving_hash",
+    "serving_state",
 ]
 
 Json = dict[str, Any]
@@ -92,6 +93,19 @@ def rollout_state(rollout: Json) -> tuple[bool, str]:
     if bg.phase == "Healthy":
         return True, f"Healthy: ReplicaSet {bg.stable} stable and active"
     return False, f"{bg.phase or 'no phase yet'}: {bg.message or 'no message'}"
+
+
+def serving_state(rollout: Json) -> tuple[bool, str]:
+    """(the spec's release serves users, reason): observed, and the active Service on the current pod template
+    (the post-promotion analysis may still run). Raises nothing: an aborted Rollout reads (False, why)."""
+    bg = blue_green(rollout)
+    if not bg.observed:
+        return False, "waiting for the rollout spec update to be observed"
+    if bg.aborted or bg.phase == "Degraded":
+        return False, f"aborted: {bg.message or bg.phase}"
+    if bg.current and bg.active == bg.current:
+        return True, f"active Service on ReplicaSet {bg.current} ({bg.phase or 'no phase'})"
+    return False, f"{bg.phase or 'no phase yet'}: {bg.message or 'the active Service is not switched yet'}"
 
 
 Outcome = Literal["completed", "halted", "rolled_back"]

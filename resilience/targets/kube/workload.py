@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from resilience.errors import TargetError
 from resilience.targets.kube import argo
 from resilience.targets.kube import rollout as kube_rollout
 from resilience.targets.kube.api import KubeApi, retry_conflicts
@@ -89,6 +90,17 @@ class ChatWorkload:
         if obj.get("kind") == "Rollout":
             return argo.rollout_state(obj)
         return kube_rollout.rollout_state(obj)
+
+    def serving(self) -> tuple[bool, str]:
+        """(the spec's release serves all users, reason): ``state`` for a Deployment; for a Rollout the active
+        Service switched to it (its analysis may still run). TargetError once Argo aborted it: it never will."""
+        obj = self.read()
+        if obj.get("kind") != "Rollout":
+            return kube_rollout.rollout_state(obj)
+        ok, reason = argo.serving_state(obj)
+        if reason.startswith("aborted"):
+            raise TargetError(f"kubernetes: rollout {self.name}: Argo Rollouts {reason}")
+        return ok, reason
 
     def in_progress(self) -> bool:
         """A deploy started and did not end: the spec's pod template is not what serves and is not complete
