@@ -166,7 +166,7 @@ def test_experiment_runs_unchanged_on_the_kind_target(
 
 APPLICABLE_DEPLOYS = {
     "Deployment": {"rolling-deploy", "bad-readiness-release"},
-    "Rollout": {"blue-green-deploy"},
+    "Rollout": {"blue-green-deploy", "blue-green-auto-rollback"},
 }
 """Deploy experiments each chat workload can run: a Deployment rolls (and never rolls back by itself), the
 chart's Argo Rollout is blue-green with the analysis that rolls back."""
