@@ -286,6 +286,8 @@ class Rebalancer:
             len(peers),
             len(victims),
         )
+        for sock in victims:
+            self.sockets.discard(sock)  # closing: not counted, not picked again while its client answers
         await asyncio.gather(*(sock.shed() for sock in victims), return_exceptions=True)
         self.metrics.ws_shed.inc(len(victims))
         return len(victims)
