@@ -163,12 +163,33 @@ async def _replay(conn: _Conn, after: int | None) -> None:
                     break
                 continue
             if budget <= 0:
-                if not await db.history(conn.room, last, 1):
+                top, seq = await db.mark(conn.room)
+                if top <= last:
                     break  # exactly at the end of the room
                 await _close(conn.ws, CLOSE_REPLAY_LIMIT, f"replay limit reached: reconnect with after={last}")
                 raise ReplayLimit
+    last = await _catch_up_with_hub(conn, last, seq)
     conn.service.gaps.joined(conn.room, last, seq)
     await conn.emit({"type": "ready", "last_id": last, "replica": conn.service.settings.replica})
+
+
+async def _catch_up_with_hub(conn: _Conn, last: int, seq: int) -> int:
+    """Push what the room's live stream on this replica has passed since this replay's snapshot (``seq``).
+
+    The hub releases a room from the position the *first* socket's replay reached; messages up to it that
+    arrived meanwhile were held and dropped as replayed. Two sockets joining a room new to this replica at
+    once (a herd reconnecting after a 1012) can see their snapshots' answers in either order: when the
+    later snapshot fixed the position, the other socket's replay ended below it and the messages in between
+    reached neither its replay nor its inbox (a delivery gap). Read them from the database: they are
+    committed (the hub released up to there), and what the hub releases after the position was read reaches
+    this socket's inbox (it joined the hub before its replay)."""
+    position = conn.service.hub.position(conn.room)
+    if position is None or position <= seq:
+        return last
+    for message in await conn.service.db.history_after_seq(conn.room, seq, position - seq):
+        await conn.push(message)
+        last = max(last, message.id)
+    return last
 
 
 class ReplayLimit(Exception):
