@@ -4,6 +4,7 @@ by ``resilience cleanup``. Traffic: a client sending through HAProxy every 20 ms
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import subprocess
@@ -17,14 +18,19 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
-from resilience.targets.local import LocalTarget
+from resilience.targets.local import LocalTarget, lb
 from resilience.targets.local.layout import StackState
+from tests.support.wsusers import WsUser, check_delivery, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 REPO = Path(__file__).resolve().parents[2]
+USERS = 16
+"""WebSocket users of the blue-green test, in two rooms: several sockets of a room on each replica of the new
+colour reconnect to it at once when the old colour is retired."""
 DEPLOY_BOUND_S = 30.0
 """The goal for a deploy of up to 3 replicas; a 2-replica stack on a busy box must meet it as well."""
 
@@ -87,6 +93,57 @@ def test_good_deploy_fails_no_request_and_moves_every_replica(stack: LocalTarget
     assert not stack.deploy_in_progress()
 
 
+@contextmanager
+def jittered_database(target: LocalTarget) -> Iterator[None]:
+    """The chat replicas' answers from PostgreSQL take 0-20 ms while the block runs (a latency toxic with
+    jitter on the fault proxy): on a busy box, answers to queries sent at once come back in any order."""
+    api = target.endpoints().toxiproxy
+    toxic = {"name": "jitter", "type": "latency", "stream": "downstream", "attributes": {"latency": 10, "jitter": 10}}
+    httpx.post(f"{api}/proxies/postgres/toxics", json=toxic, timeout=10).raise_for_status()
+    try:
+        yield
+    finally:
+        httpx.delete(f"{api}/proxies/postgres/toxics/jitter", timeout=10)
+
+
+def _room_ids(target: LocalTarget, rooms: set[str]) -> dict[str, list[int]]:
+    with psycopg.connect(target.endpoints().postgres) as conn:
+        return {
+            room: [r[0] for r in conn.execute("SELECT id FROM messages WHERE room = %s ORDER BY id", (room,))]
+            for room in rooms
+        }
+
+
+@pytest.mark.parametrize("jitter", [False, True], ids=["quiet", "jittered-db"])
+def test_blue_green_switch_costs_websocket_users_nothing(stack: LocalTarget, jitter: bool) -> None:
+    """WebSocket users in two rooms send every 40 ms through HAProxy while a blue-green deploy switches colours
+    and retires the old one (its sockets closed with 1012: every user reconnects to the new colour at once).
+    No send fails (each is acknowledged, resent from the outbox across the 1012), and every user receives
+    every message of its room after its join point, in id order, up to the last one acknowledged."""
+    chat = stack.endpoints().chat
+    secret = stack.issuer_secret()
+    ws_base = "ws" + chat.removeprefix("http") + "/ws"
+    tag = uuid.uuid4().hex[:6]
+    users = []
+    for i in range(USERS):
+        room = f"bluegreen-{tag}-{i % 2}"
+        tok = httpx.post(f"{chat}/auth/token", json={"user": f"bg{i}"}, headers={"X-Issuer-Secret": secret}).json()
+        users.append(WsUser(ws_base, tok["token"], room, f"user-{i}"))
+    for user in users:
+        user.start()
+    with jittered_database(stack) if jitter else contextlib.nullcontext():
+        time.sleep(1)
+        result = stack.deploy("good", "blue-green", options={"scaleDownDelaySeconds": 2})
+        time.sleep(1)
+    last_acked = settle(users)
+    assert result.outcome == "completed", result.reason
+    assert [f for u in users for f in u.out.failures] == []
+    assert sum(u.out.closes.count(1012) for u in users) >= len(users)  # every user was moved by a 1012
+    assert sum(len(u.out.acked) for u in users) > 200
+    assert all(u.seen() >= last_acked[u.room] for u in users), "a user never got its room's last acked message"
+    assert check_delivery(users, _room_ids(stack, set(last_acked))) == []
+
+
 def test_release_failing_its_analysis_is_rolled_back_by_the_stack(stack: LocalTarget) -> None:
     """bad-errors: the analysis sees its error rate in Prometheus and the stack rolls back by itself."""
     with traffic(stack) as codes:
@@ -122,40 +179,72 @@ _HARNESS = textwrap.dedent("""
     import sys
     from resilience.faults import deploys
     config = {"target": "local", "state_dir": sys.argv[1]}
-    deploys.deploy_release("bad-latency", strategy="blue-green", options={"scaleDownDelaySeconds": 600},
-                           configuration=config)
+    options = {"scaleDownDelaySeconds": 600, "progressDeadlineSeconds": 600}
+    deploys.deploy_release(sys.argv[2], strategy="blue-green", options=options, configuration=config)
 """)
 
 
-def test_interrupted_deploy_is_rolled_back_by_cleanup(stack: LocalTarget) -> None:
-    """A harness SIGKILLed after a blue-green switch leaves two sets running; cleanup restores one, good."""
-    state_file = stack.layout.state_file
-    before = _serving(stack)
-    proc = subprocess.Popen([sys.executable, "-c", _HARNESS, str(stack.layout.root)], cwd=REPO)
-    try:
-        deadline = time.monotonic() + 60
-        while _serving(stack) == before:
-            assert time.monotonic() < deadline, "the blue-green deploy never switched"
-            assert proc.poll() is None
-            time.sleep(0.1)
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(10)
-    assert json.loads(state_file.read_text())["deploying"] is True
-    out = subprocess.run(
-        [sys.executable, "-m", "resilience", "cleanup", "--state-dir", str(stack.layout.root), "--json"],
+def _green_started(stack: LocalTarget, before: list[str]) -> bool:
+    """The new colour's slots are running (on bad-readiness they never get ready: the switch never comes)."""
+    procs = stack._view().sup.processes()
+    state = StackState.load(stack.layout.state_file)
+    green = [n for n in state.chat_slots() if n not in before and procs.get(n) and procs[n].state == "RUNNING"]
+    return len(green) == len(before)
+
+
+def _resilience(stack: LocalTarget, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "resilience", *args, "--state-dir", str(stack.layout.root)],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("moment", "recovery"),
+    [("before-switch", "cleanup"), ("after-switch", "cleanup"), ("after-switch", "up")],
+)
+def test_interrupted_blue_green_leaves_one_complete_colour(stack: LocalTarget, moment: str, recovery: str) -> None:
+    """A harness SIGKILLed in the middle of a blue-green deploy leaves two sets running: after the new set started
+    (before the switch), or after the switch (the old set kept, drained). ``resilience cleanup`` (through the
+    deploy's record in the fault ledger) or the next ``resilience up`` (the deploy's process is gone) leaves one
+    complete colour on the previous release: no other chat replica running, HAProxy with exactly that colour in
+    rotation in every process and every other slot in maintenance. After the switch it is the kept set that
+    serves again (the same processes: the switch back it was kept for), not the new one rolled back in place."""
+    state_file = stack.layout.state_file
+    before = _serving(stack)
+    pids = {p.name: p.pid for p in stack.pods("app=chat-api")}
+    release = "bad-readiness" if moment == "before-switch" else "bad-latency"
+    proc = subprocess.Popen([sys.executable, "-c", _HARNESS, str(stack.layout.root), release], cwd=REPO)
+    try:
+        deadline = time.monotonic() + 60
+        while not (_green_started(stack, before) if moment == "before-switch" else _serving(stack) != before):
+            assert time.monotonic() < deadline, f"the blue-green deploy never got {moment}"
+            assert proc.poll() is None
+            time.sleep(0.1)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    assert json.loads(state_file.read_text())["deploying"] is True
+    out = _resilience(stack, *(["cleanup", "--json"] if recovery == "cleanup" else ["up"]))
     assert out.returncode == 0, out.stdout + out.stderr
+    if recovery == "up":  # the ledger still holds the deploy's record: cleanup finds nothing left to undo
+        out = _resilience(stack, "cleanup", "--json")
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert json.loads(out.stdout)["reverted"] == ["deploy"]
     assert not stack.deploy_in_progress()
     assert stack.release() == "good"
-    pods = stack.pods("app=chat-api")
-    assert len(pods) == len(before)
-    assert {p.labels["release"] for p in pods} == {"good"}
+    assert _serving(stack) == before
+    assert {p.name: p.pid for p in stack.pods("app=chat-api")} == pids  # the old colour's processes serve again
+    assert all(p.ready and p.labels["release"] == "good" for p in stack.pods("app=chat-api"))
+    state = StackState.load(state_file)
     procs = stack._view().sup.processes()
-    running = [n for n in StackState.load(state_file).chat_slots() if procs.get(n) and procs[n].state == "RUNNING"]
-    assert sorted(running) == sorted(_serving(stack))
+    running = [n for n in state.chat_slots() if procs.get(n) and procs[n].state in ("RUNNING", "STARTING", "STOPPING")]
+    assert sorted(running) == sorted(before)
+    for servers in lb.servers(stack._view()):
+        assert {n: servers[n]["status"].split()[0] for n in state.chat_slots()} == {
+            n: "UP" if n in before else "MAINT" for n in state.chat_slots()
+        }

@@ -17,6 +17,7 @@ becomes ready within ``progressDeadlineSeconds`` halts the deploy: it is stopped
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from typing import Any, Literal
 from resilience.errors import ConfigError, TargetError
 from resilience.targets.analysis import AnalysisRun, parse_template
 from resilience.targets.base import DeployOutcome, DeployResult
-from resilience.targets.local import lb
+from resilience.targets.local import lb, probes
 from resilience.targets.local.configs import Binaries
 from resilience.targets.local.releases import RELEASES
 from resilience.targets.local.slots import Slots
@@ -243,6 +244,7 @@ class _Deploy:
         if outcome != "completed":
             state.release = self.previous
         state.deploying = False
+        state.deployer = None
         self.slots.save()
         self.note(f"deploy {outcome}")
         measurements = tuple(m.model_dump() for m in (self.analysis.measurements if self.analysis else []))
@@ -285,15 +287,50 @@ def deploy(
             "deploy: this stack has no spare chat slots (started before deploys existed): 'resilience down' and 'up'"
         )
     view.state.deploying = True
+    view.state.deployer = os.getpid()
     view.state.save(view.layout.state_file)
     return _Deploy(view, bins, release, strategy, options or {}).run(analysis)
 
 
 def restore(view: StackView, bins: Binaries) -> None:
-    """After an interrupted deploy: stop the slots that do not serve, put the serving ones in rotation."""
+    """After an interrupted deploy: one complete colour serves, in HAProxy's rotation, and nothing else runs.
+
+    A blue-green deploy interrupted between its switch and the old set's retirement left that set running,
+    drained, on the previous release: when it is complete and ready, traffic switches back to it (the instant
+    rollback it was kept for) and the new set is retired. Otherwise the slots that do not serve are stopped (a
+    set that never served, a kept set already partly retired, a surge replica) and the serving ones are put in
+    rotation; ``releases.rollback`` then rolls them back in place if they run the new release. Idempotent."""
     slots = Slots(view, bins, lambda _e: None)
+    state = view.state
+    serving = state.chat_names()
+    kept = _kept_set(view, slots, serving)
+    if kept:
+        lb.set_states(view, {**dict.fromkeys(kept, "ready"), **dict.fromkeys(serving, "drain")})
+        state.active = kept
+        slots.save()
+        threads = [threading.Thread(target=slots.retire, args=(n,), kwargs={"drain_s": 0.0}) for n in serving]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
     for name in slots.strays():
         slots.discard(name)
-    lb.set_states(view, dict.fromkeys(view.state.chat_names(), "ready"))
-    view.state.deploying = False
+    lb.set_states(view, dict.fromkeys(state.chat_names(), "ready"))
+    state.deploying = False
+    state.deployer = None
     slots.save()
+
+
+def _kept_set(view: StackView, slots: Slots, serving: list[str]) -> list[str]:
+    """The previous release's set a blue-green deploy kept for a switch back, if it is complete and ready."""
+    state = view.state
+    previous = state.previous_release
+    if all(state.replica_releases.get(n) == previous for n in serving):
+        return []  # the serving set runs the previous release (interrupted before the switch): nothing to switch
+    kept = [n for n in slots.strays() if state.replica_releases.get(n) == previous]
+    ready = [n for n in kept if view.chat_release(n) == previous and probes.http_ok(_readyz(view, n))]
+    return kept if len(kept) == len(serving) == len(ready) else []
+
+
+def _readyz(view: StackView, name: str) -> str:
+    return f"http://127.0.0.1:{view.state.ports[name]}/readyz"

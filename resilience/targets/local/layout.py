@@ -377,6 +377,8 @@ class StackState:
     """Counts deploys: every deploy is a new revision, even of the release already running."""
     deploying: bool = False
     """A deploy started and has not ended (true after an interrupted one: ``rollback`` restores)."""
+    deployer: int | None = None
+    """The pid of the process running the deploy (a deploy whose process is gone was interrupted)."""
     version: int = _STATE_VERSION
 
     def chat_names(self) -> list[str]:

@@ -13,6 +13,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from resilience.errors import ConfigError, TargetError
 from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, DeployResult, Endpoints, FailoverMode, Pod, Progress, Status
@@ -142,6 +144,9 @@ class LocalTarget:
         statedir.ensure_state_dir(self.layout.root)
         if self.is_up():
             say(f"already running (state dir {self.layout.root})")
+            if self._deploy_interrupted():
+                say("a deploy was interrupted (its process is gone): rolling it back")
+                self.rollback()
             return self.endpoints()
         uid, gid, gids = preflight.postgres_ids()
         bins = preflight.find_binaries()
@@ -312,3 +317,8 @@ class LocalTarget:
 
     def deploy_in_progress(self) -> bool:
         return self._state().deploying
+
+    def _deploy_interrupted(self) -> bool:
+        """A deploy started and did not end, and the process that ran it is gone."""
+        state = self._state()
+        return state.deploying and not (state.deployer and psutil.pid_exists(state.deployer))
