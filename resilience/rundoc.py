@@ -241,7 +241,7 @@ class MeasurementDoc(_Doc):
     metric: str
     at: float
     value: float | None = None
-    phase: Literal["Successful", "Failed", "Error"]
+    phase: Literal["Successful", "Failed", "Inconclusive", "Error"]
 
 
 class DeployDoc(_Doc):

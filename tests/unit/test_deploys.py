@@ -122,7 +122,8 @@ def test_a_rolling_step_waits_for_measurements_with_data() -> None:
     t0 = time.time()
 
     def add(metric: str, at: float, value: float | None) -> None:
-        run.measurements.append(Measurement(metric=metric, at=at, value=value, phase="Successful"))
+        phase = "Successful" if value is not None else "Inconclusive"
+        run.measurements.append(Measurement(metric=metric, at=at, value=value, phase=phase))
 
     for i in range(3):
         add("error-rate", t0 + i, None)
@@ -135,3 +136,19 @@ def test_a_rolling_step_waits_for_measurements_with_data() -> None:
     fresh.measurements += [Measurement(metric="error-rate", at=t0 + i, value=0.0, phase="Successful") for i in (1, 2)]
     assert fresh.judged_since(t0, 2, no_data_after_s=0)  # p95 had no data at all: not waited for
     assert not fresh.judged_since(t0, 2, no_data_after_s=1e12)
+
+
+def test_p95_is_judged_only_over_enough_requests() -> None:
+    """The default p95 query has no result below ``P95_MIN_REQUESTS`` sends in its window, and a query without a
+    result is an Inconclusive measurement (Argo's phase): neither a success nor a failure of the release."""
+    from resilience.targets.analysis import P95_MIN_REQUESTS, AnalysisRun  # noqa: PLC0415
+
+    (p95,) = [m for m in DEFAULT_TEMPLATE.metrics if m.name == "p95-latency"]
+    assert p95.query.endswith(f">= {P95_MIN_REQUESTS})")
+    assert p95.query.count("{{args.selector}}") == 2  # the count is the new release's requests too
+    run = AnalysisRun(DEFAULT_TEMPLATE, "http://127.0.0.1:9", lambda: 'job="chat-api"')
+    run._query = lambda _q: float("nan")  # type: ignore[method-assign]  # no result: no network in a unit test
+    measured = run._measure(p95)
+    assert (measured.phase, measured.value) == ("Inconclusive", None)
+    run._query = lambda _q: 1.5  # type: ignore[method-assign]
+    assert run._measure(p95).phase == "Failed"
