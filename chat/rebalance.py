@@ -141,8 +141,8 @@ class Sheddable(Protocol):
         """A send of this socket is being stored (closing now would cost its ack)."""
         ...
 
-    async def shed(self) -> None:
-        """Close with 1012 (service restart): the client reconnects and replays with ``after=``."""
+    async def shed(self, reason: str = ...) -> None:
+        """Close with 1012 (service restart) giving ``reason``: the client reconnects and replays with ``after=``."""
         ...
 
 

@@ -64,11 +64,11 @@ class _Conn:
     def busy(self) -> bool:
         return self.sending > 0
 
-    async def shed(self) -> None:
-        """Close with 1012 to rebalance (after any frame being written): the client reconnects through the
-        load balancer and replays from its last id, so what was still in the inbox is not lost."""
+    async def shed(self, reason: str = "rebalancing: reconnect with after=<last id>") -> None:
+        """Close with 1012 to rebalance or to shut down (after any frame being written): the client reconnects
+        through the load balancer and replays from its last id, so what was still in the inbox is not lost."""
         async with self._lock:
-            await _close(self.ws, CLOSE_SERVICE_RESTART, "rebalancing: reconnect with after=<last id>")
+            await _close(self.ws, CLOSE_SERVICE_RESTART, reason)
 
     async def emit(self, payload: dict[str, Any]) -> None:
         async with self._lock:

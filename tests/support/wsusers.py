@@ -38,6 +38,8 @@ class _Outcome:
 
     join: int | None = None
     received: list[int] = field(default_factory=list)
+    connections: list[tuple[int, int | None, int]] = field(default_factory=list)
+    """Per connection: the index in ``received`` of its first message, its ``after=``, its ``ready`` last id."""
     acked: dict[str, int] = field(default_factory=dict)
     closes: list[int] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -56,6 +58,7 @@ class WsUser(threading.Thread):
         self._sending.set()
         self._halt = threading.Event()
         self._last: int | None = None
+        self._last_frames = ""
 
     # -- the thread --------------------------------------------------------------------------------
     def run(self) -> None:
@@ -72,7 +75,7 @@ class WsUser(threading.Thread):
                 return
             next_send = time.monotonic()
             if code != SERVICE_RESTART:
-                self.out.failures.append(f"connection closed with {code}")
+                self.out.failures.append(f"{time.time():.3f} connection closed with {code} ({self._last_frames})")
 
     def _session(self, ws: ClientConnection, next_send: float) -> int | None:
         """Serve one connection until it closes (its close code) or the user stops (None)."""
@@ -90,6 +93,7 @@ class WsUser(threading.Thread):
                         self._handle(json.loads(ws.recv(timeout=max(0.001, next_send - time.monotonic()))))
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else 1006
+                self._last_frames = f"{exc!r} sent={exc.sent!r}"
                 self.out.closes.append(code)
                 return code
             except OSError as exc:
@@ -99,10 +103,12 @@ class WsUser(threading.Thread):
         return None
 
     def _until_ready(self, ws: ClientConnection) -> None:
+        first, after = len(self.out.received), self._last
         while True:
             frame = json.loads(ws.recv(timeout=10))
             if frame["type"] == "ready":
                 last = int(frame["last_id"])
+                self.out.connections.append((first, after, last))
                 if self.out.join is None:
                     self.out.join = last
                 self._last = max(self._last or 0, last)
@@ -185,11 +191,11 @@ def check_delivery(users: Iterable[WsUser], rows: Mapping[str, Sequence[int]]) -
     for user in users:
         got: list[int] = []
         seen: set[int] = set()
-        for msg_id in user.out.received:
+        for i, msg_id in enumerate(user.out.received):
             if msg_id in seen:
                 continue
             if got and msg_id < got[-1]:
-                problems.append(f"{user.name}: got id {msg_id} after {got[-1]}")
+                problems.append(f"{user.name}: got id {msg_id} after {got[-1]} ({_where(user, i)})")
             got.append(msg_id)
             seen.add(msg_id)
         high = max(got, default=0)
@@ -197,3 +203,12 @@ def check_delivery(users: Iterable[WsUser], rows: Mapping[str, Sequence[int]]) -
         if missing:
             problems.append(f"{user.name}: never got {len(missing)} id(s) {missing[:5]} below {high}")
     return problems
+
+
+def _where(user: WsUser, index: int) -> str:
+    """Which connection delivered ``received[index]``: its number, ``after=`` and ``ready`` last id."""
+    conns = [c for c in user.out.connections if c[0] <= index]
+    if not conns:
+        return "before the first ready"
+    first, after, ready = conns[-1]
+    return f"connection {len(conns)} of {len(user.out.connections)}, after={after}, ready at {ready}, #{index - first}"

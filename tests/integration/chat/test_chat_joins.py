@@ -72,7 +72,7 @@ def test_sockets_joining_a_new_room_together_each_get_every_later_message(
     messages keep arriving (through Redis). Each socket receives every message after its join point up to
     the highest it received: the first socket's replay fixes the room's position on B, and a socket whose
     replay ended below that position must still get the messages in between."""
-    env = chat_env(pg_dsn, redis_server.url(), CHAT_RATE_LIMIT="100000")
+    env = chat_env(pg_dsn, redis_server.url(), CHAT_RATE_LIMIT="100000", CHAT_REBALANCE="0")  # B keeps its herd
     (a,) = start_replicas(1, env)
     proxy = start_netfault()
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -66,3 +67,34 @@ def test_sigterm_turns_unready_then_drains_and_closes_websockets_with_1012(
     assert in_flight == [201]
     r.proc.wait(DELAY_S + 5 + TOLERANCE_S)
     assert time.monotonic() - t0 <= DELAY_S + LATENCY_S + TOLERANCE_S
+
+
+def test_busy_websockets_get_their_1012_close_frame(start_replicas: StartReplicas, env: dict[str, str]) -> None:
+    """Clients sending every 5 ms at the moment the replica closes them each receive the 1012 close frame (the
+    replica closes each socket with a closing handshake): a close without a frame (1006) would not tell them
+    to reconnect at once, and their sends would fail meanwhile."""
+    (r,) = start_replicas(1, {**env, "CHAT_SHUTDOWN_DELAY_S": "0.5", "CHAT_RATE_LIMIT": "100000"})
+    codes: list[int | None] = []
+
+    def client(i: int) -> None:
+        ws = open_ws(r, token(r, f"busy-{i}"), "busy")
+        recv_until(ws, "ready")
+        n = 0
+        try:
+            while True:
+                ws.send(f'{{"type": "send", "client_id": "c{i}-{n}", "body": "x"}}')
+                n += 1
+                with contextlib.suppress(TimeoutError):
+                    ws.recv(timeout=0.005)
+        except ConnectionClosed as exc:
+            codes.append(exc.rcvd.code if exc.rcvd else None)
+
+    clients = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+    for c in clients:
+        c.start()
+    time.sleep(1.0)
+    assert r.proc is not None
+    r.proc.send_signal(signal.SIGTERM)
+    for c in clients:
+        c.join(15)
+    assert codes == [1012] * 8
