@@ -44,6 +44,9 @@ from chat.metrics import Metrics
 
 __all__ = ["Peer", "Policy", "Progress", "Rebalancer", "Sockets", "parse_peers", "redis_client", "shed_count"]
 
+# The service's own generator: the process-wide one belongs to its host (a test's hypothesis run, an app server).
+_RNG = random.Random()  # jitter and injected faults, not secrets
+
 log = logging.getLogger(__name__)
 
 LIVE_INTERVALS = 3
@@ -253,7 +256,7 @@ class Rebalancer:
     async def run(self) -> None:
         self._started = self._clock()
         while True:
-            await asyncio.sleep(self.interval_s * random.uniform(0.8, 1.2))  # jitter: replicas do not decide in step
+            await asyncio.sleep(self.interval_s * _RNG.uniform(0.8, 1.2))  # jitter: replicas do not decide in step
             if self.is_draining():
                 await self.leave()  # its sockets are about to move anyway: no longer part of the share
                 continue

@@ -21,6 +21,9 @@ from chat.validation import check_body_size, check_room
 
 __all__ = ["ChatService", "SendRefused"]
 
+# The service's own generator: the process-wide one belongs to its host (a test's hypothesis run, an app server).
+_RNG = random.Random()  # jitter and injected faults, not secrets
+
 log = logging.getLogger(__name__)
 
 
@@ -127,7 +130,7 @@ class ChatService:
         release = self.settings.release
         if release == "bad-latency":
             await asyncio.sleep(self.settings.bad_latency_ms / 1000)
-        elif release == "bad-errors" and random.random() < self.settings.bad_error_share:
+        elif release == "bad-errors" and _RNG.random() < self.settings.bad_error_share:
             raise SendRefused(500, "internal error (injected by release bad-errors)")
 
     def _distribute(self, message: Message) -> None:

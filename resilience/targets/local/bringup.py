@@ -154,10 +154,10 @@ def bring_up(layout: Layout, state: StackState, sec: Secrets, progress: Progress
     for name in [*base, *DB_NODES, *state.chat_names()]:
         sup.start(name)
     waiter.until({"etcd": checks["etcd"]}, timeout=30, watch=["etcd"])
-    waiter.until({"postgres leader": lambda: _leader(view) is not None}, timeout=60, watch=[*DB_NODES, *base])
+    waiter.until({"postgres leader": lambda: _leader(view) is not None}, timeout=120, watch=[*DB_NODES, *base])
     leader = _leader(view)
     if leader is None:  # lost it between two polls: wait once more
-        waiter.until({"postgres leader (again)": lambda: _leader(view) is not None}, timeout=60, watch=list(DB_NODES))
+        waiter.until({"postgres leader (again)": lambda: _leader(view) is not None}, timeout=120, watch=list(DB_NODES))
         leader = _leader(view) or DB_NODES[0]
     create_app_database(layout, state, sec, leader)
     progress(f"chat database created on {leader} ({time.monotonic() - t0:.1f} s)")
