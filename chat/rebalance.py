@@ -166,6 +166,10 @@ class Sockets:
     def __len__(self) -> int:
         return len(self._open)
 
+    def all(self) -> list[Sheddable]:
+        """Every open socket, oldest first."""
+        return list(self._open)
+
     def oldest_idle(self, n: int) -> list[Sheddable]:
         picked: list[Sheddable] = []
         for sock in self._open:

@@ -30,6 +30,9 @@ __all__ = ["DrainingServer"]
 
 log = logging.getLogger(__name__)
 
+BUSY_GRACE_S = 0.5
+"""A socket storing a send is closed once idle, or after this long anyway: a client sending faster than its
+sends commit is never idle, and its unacknowledged sends are resent on its next connection (same client ids)."""
 CLOSE_WAIT_S = 2.0
 """How long a draining replica waits for its WebSocket clients to answer its 1012 closes before uvicorn's
 shutdown closes what is left at once."""
@@ -62,7 +65,7 @@ class DrainingServer(uvicorn.Server):
                 self._close_until = now + CLOSE_WAIT_S
                 log.info("draining: closing %d WebSockets with 1012", len(self.app.state.service.sockets))
             if self._websockets_open() and now < self._close_until:
-                self._close_idle_websockets()
+                self._close_websockets(busy_too=now >= self._close_until - CLOSE_WAIT_S + BUSY_GRACE_S)
                 await super().on_tick(counter)
                 return False
             log.info("draining: stopped accepting connections %.1f s after SIGTERM", now - self._stop_at + self.delay_s)
@@ -73,11 +76,11 @@ class DrainingServer(uvicorn.Server):
         """Whether a WebSocket connection is still open (its closing handshake not finished)."""
         return any(isinstance(c, WebSocketsSansIOProtocol) for c in self.server_state.connections)
 
-    def _close_idle_websockets(self) -> None:
-        """Close with 1012 every open socket that is not storing a send (a busy one is closed once its ack is
-        written, at a later tick); each close waits for the client's close in the background."""
+    def _close_websockets(self, *, busy_too: bool) -> None:
+        """Close with 1012 every open socket that is not storing a send (a busy one once its ack is written, at
+        a later tick, or ``busy_too``); each close waits for the client's close in the background."""
         sockets = self.app.state.service.sockets
-        for sock in sockets.oldest_idle(len(sockets)):
+        for sock in sockets.all() if busy_too else sockets.oldest_idle(len(sockets)):
             sockets.discard(sock)  # closed once
             task = asyncio.get_running_loop().create_task(sock.shed(_RESTART))
             self._closing.add(task)

@@ -23,6 +23,7 @@ import pytest
 
 from resilience.targets.local import LocalTarget, lb
 from resilience.targets.local.layout import StackState
+from tests.support.local_stack import save_logs
 from tests.support.wsusers import WsUser, check_delivery, settle
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -137,7 +138,10 @@ def test_blue_green_switch_costs_websocket_users_nothing(stack: LocalTarget, jit
         time.sleep(1)
     last_acked = settle(users)
     assert result.outcome == "completed", result.reason
-    assert [f for u in users for f in u.out.failures] == [], [f"{t:.3f} {e}" for t, e in result.steps]
+    failures = [f for u in users for f in u.out.failures]
+    if failures:
+        save_logs(stack, "blue-green-websockets")  # the replicas' logs of the switch, for the failures below
+    assert failures == [], "; ".join(f"{t:.3f} {e}" for t, e in result.steps)
     assert sum(u.out.closes.count(1012) for u in users) >= len(users)  # every user was moved by a 1012
     assert sum(len(u.out.acked) for u in users) > 200
     assert all(u.seen() >= last_acked[u.room] for u in users), "a user never got its room's last acked message"
