@@ -168,12 +168,12 @@ async def _replay(conn: _Conn, after: int | None) -> None:
                     break  # exactly at the end of the room
                 await _close(conn.ws, CLOSE_REPLAY_LIMIT, f"replay limit reached: reconnect with after={last}")
                 raise ReplayLimit
-    last = await _catch_up_with_hub(conn, last, seq)
+    last = await _catch_up_with_hub(conn, last, seq, push=after is not None)
     conn.service.gaps.joined(conn.room, last, seq)
     await conn.emit({"type": "ready", "last_id": last, "replica": conn.service.settings.replica})
 
 
-async def _catch_up_with_hub(conn: _Conn, last: int, seq: int) -> int:
+async def _catch_up_with_hub(conn: _Conn, last: int, seq: int, *, push: bool) -> int:
     """Push what the room's live stream on this replica has passed since this replay's snapshot (``seq``).
 
     The hub releases a room from the position the *first* socket's replay reached; messages up to it that
@@ -182,12 +182,18 @@ async def _catch_up_with_hub(conn: _Conn, last: int, seq: int) -> int:
     later snapshot fixed the position, the other socket's replay ended below it and the messages in between
     reached neither its replay nor its inbox (a delivery gap). Read them from the database: they are
     committed (the hub released up to there), and what the hub releases after the position was read reaches
-    this socket's inbox (it joined the hub before its replay)."""
+    this socket's inbox (it joined the hub before its replay).
+
+    A socket that joins without ``after=`` (``push`` False) has had nothing pushed: its join point moves up to
+    the position instead (those messages came before it joined). Pushing them would put them before what its
+    inbox already holds from below the position, an id order the client must never see (a reconnect with
+    ``after=<highest id>`` in between would skip the lower ones)."""
     position = conn.service.hub.position(conn.room)
     if position is None or position <= seq:
         return last
     for message in await conn.service.db.history_after_seq(conn.room, seq, position - seq):
-        await conn.push(message)
+        if push:
+            await conn.push(message)
         last = max(last, message.id)
     return last
 

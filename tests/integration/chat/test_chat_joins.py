@@ -41,17 +41,17 @@ def _write(url: str, tok: str, room: str, prefix: str, *, stop: threading.Event,
         errors.append(f"writer {prefix}: {exc!r}")
 
 
-def _join(url: str, tok: str, room: str, *, go: threading.Barrier, out: dict[str, object]) -> None:
+def _join(url: str, tok: str, room: str, *, after: int | None, go: threading.Barrier, out: dict[str, object]) -> None:
     """Join ``room`` when every joiner is ready to; record the join point and every id received in the
     ``LISTEN_S`` after ``ready``."""
     try:
         go.wait(30)
-        with open_ws(url, tok, room) as ws:
+        with open_ws(url, tok, room, after=after) as ws:
             ids: list[int] = []
             while True:
                 frame = recv_json(ws)
                 if frame["type"] == "ready":
-                    out["join"] = int(frame["last_id"])
+                    out["join"] = int(frame["last_id"]) if after is None else after  # what it must get from here
                     break
                 if frame["type"] == "message":
                     ids.append(int(frame["id"]))
@@ -120,7 +120,7 @@ def _rounds(pg_dsn: str, a: ChatReplica, b: ChatReplica) -> list[str]:
             threading.Thread(
                 target=_join,
                 args=(b.ws_url, token(b, f"j{i}"), room),
-                kwargs={"go": go, "out": results[i]},
+                kwargs={"after": None, "go": go, "out": results[i]},
             )
             for i in range(JOINERS)
         ]
@@ -139,6 +139,8 @@ def _rounds(pg_dsn: str, a: ChatReplica, b: ChatReplica) -> list[str]:
             ids = res["ids"]
             assert isinstance(ids, list) and ids, f"round {n}, joiner {i} received nothing"
             join = int(res["join"])  # type: ignore[call-overload]
+            if ids != sorted(ids):
+                problems.append(f"round {n}, joiner {i}: ids out of order {ids[:12]}")
             got = set(ids)
             missing = [m for m in stored if join < m < max(ids) and m not in got]
             if missing:
