@@ -311,8 +311,10 @@ def test_cli_load_fails_a_run_that_breaks_the_slo(chat: Chat, tmp_path: Path) ->
 
 
 def _starve(parent: subprocess.Popen[str], stop: threading.Event) -> None:
-    """Freeze every Locust process under ``parent`` 300 ms of every 500 ms until ``stop`` (then let it run),
-    as a neighbour hogging a shared core does: its event loop wakes >= 300 ms late whatever the service does."""
+    """Freeze every Locust process under ``parent`` 1 s of every 1.3 s until ``stop`` (then let it run), as a
+    neighbour hogging a shared core does. Its health sampler sleeps 1 s from its last wake-up: that falls inside the
+    next freeze, so every sample wakes ~300 ms late whatever the service does (a 300/500 ms pattern let the 1 s
+    sleep end exactly at a resume: phase-locked, 25 % of samples late, a fresh-clone run failed)."""
     frozen: list[psutil.Process] = []
     while not stop.is_set() and parent.poll() is None:
         with contextlib.suppress(psutil.Error):
@@ -321,15 +323,15 @@ def _starve(parent: subprocess.Popen[str], stop: threading.Event) -> None:
         for k in frozen:
             with contextlib.suppress(psutil.Error):
                 k.suspend()
-        stop.wait(0.3)
+        stop.wait(1.0)
         for k in frozen:
             with contextlib.suppress(psutil.Error):
                 k.resume()
-        stop.wait(0.2)
+        stop.wait(0.3)
 
 
 def test_cli_load_with_a_starved_generator_is_inconclusive(chat: Chat, tmp_path: Path) -> None:
-    """A Locust process starved of CPU (frozen 300 ms of every 500 ms, as by a neighbour on a shared core) is
+    """A Locust process starved of CPU (frozen 1 s of every 1.3 s, as by a neighbour on a shared core) is
     saturated: the run is INCONCLUSIVE (exit 1, not a pass), the reason names the generator, and run.json's
     load.generator says saturated with its CPU, open files and loop lag. (Asking one process for more than it
     can drive did not starve it reliably: on a slower service it waits for acks instead.)"""
