@@ -4,7 +4,8 @@
 
 About 8 minutes per game day plus ~30 s of bring-up (three: ~25 min). A fresh local stack in a temp state
 dir, stopped at the end. Before and after each run it prints ``/proc/loadavg``; after each, the verdict
-per experiment and bad-release-rollback's post-rollback figures (benchmarks/rollback_noise.py); at the
+per experiment with its alerts (seconds from the fault to firing / the time it had) and
+bad-release-rollback's post-rollback figures (benchmarks/rollback_noise.py); at the
 end ``resilience trend`` over these runs: passed N of M per experiment (a flip is named) and recovery
 min / median / max. Goal (issue 17): every experiment passes in every run. ``-o``: the stack started
 under the lock must not inherit it.
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,6 +32,17 @@ def _cli(*args: str) -> int:
 
 def _loadavg() -> str:
     return Path("/proc/loadavg").read_text().strip()
+
+
+def _alerts(alerts: list[dict[str, Any]]) -> str:
+    """``Name fired/within s`` per expected alert (``missing``: it did not fire), then the unexpected ones."""
+    parts = []
+    for a in alerts:
+        if a["expected"]:
+            fired = "missing" if a["fired_s"] is None else f"{a['fired_s']:.1f}"
+            parts.append(f"{a['name']} {fired}/{a['within_s']:.0f} s")
+    others = [str(a["name"]) for a in alerts if not a["expected"]]
+    return "; ".join(parts) + (f"; not expected: {', '.join(others)}" if others else "")
 
 
 def main() -> None:
@@ -50,6 +63,8 @@ def main() -> None:
             doc = json.loads((run_dir / "run.json").read_text())
             for e in doc.get("experiments", []):
                 print(f"  {e['name']:22} {e['verdict']:8} recovery {e.get('recovery_s')} s  {'; '.join(e['reasons'])}")
+                if e.get("alerts"):
+                    print(f"  {'':22} alerts: {_alerts(e['alerts'])}")
             if (run_dir / "bad-release-rollback").is_dir():
                 subprocess.run(
                     [sys.executable, str(ROOT / "benchmarks" / "rollback_noise.py"), str(run_dir)], check=False

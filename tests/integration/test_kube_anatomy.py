@@ -6,31 +6,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from resilience.analysis.anatomy import anatomy
 from resilience.runner.watch import Watcher
-from resilience.targets import get_target
 from resilience.targets.base import FailoverMode
 from resilience.targets.kubernetes import KubernetesTarget
-from tests.support.fake_kube_api import FakeKubeApi
+from tests.support.fake_kube_api import FakeKubeApi, kube_target
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKubeApi]:
-    """A fake API server with the chart's objects: chat Deployment, CNPG cluster, Secrets."""
-    yield from FakeKubeApi.serving_chart()
 
 
 def test_cnpg_failover_phases_from_status_and_endpoint_slices(fake: FakeKubeApi, tmp_path: Path) -> None:
     """currentPrimary (dcs.leader), instance pods (db.*), the -rw EndpointSlice (lb.*) and chat pods
     (ready.*) are read; a primary-pod deletion gives leader lost, leader elected and routed, in order."""
-    target = get_target("kind", kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")), poll_interval_s=0.05)
+    target = kube_target(fake, tmp_path)
     assert isinstance(target, KubernetesTarget)
     readings = {k: v for reader in target.observers().values() for k, v in reader().items()}
     assert readings["dcs.leader"] == "resilience-pg-1"

@@ -21,35 +21,20 @@ from resilience.context import OUT_DIR, RunContext, share_target
 from resilience.errors import ConfigError, TargetError
 from resilience.faults.deploys import deploy_release
 from resilience.faults.ledger import fault_ledger
-from resilience.targets import get_target
 from resilience.targets.base import Deployer
-from resilience.targets.kubernetes import KubernetesTarget
 from tests.support import fake_kube_rollouts
 from tests.support.chart import crd_errors
-from tests.support.fake_kube_api import FakeKubeApi, Recorded
+from tests.support.fake_kube_api import CHAT_DEPLOYMENT_PATH, FakeKubeApi, Recorded, kube_target
 
 pytestmark = pytest.mark.integration
 
-DEPLOY_PATH = "/apis/apps/v1/namespaces/resilience/deployments/resilience-chat"
 ROLLOUT_PATH = "/apis/argoproj.io/v1alpha1/namespaces/resilience/rollouts/resilience-chat"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKubeApi]:
-    """The chart without Argo Rollouts: the chat runs as a Deployment."""
-    yield from FakeKubeApi.serving_chart()
 
 
 @pytest.fixture
 def argo() -> Iterator[FakeKubeApi]:
     """The chart with ``argoRollouts.enabled``: a blue-green Rollout replaces the Deployment."""
     yield from FakeKubeApi.serving_chart(rollouts=True)
-
-
-def _target(fake: FakeKubeApi, tmp_path: Path) -> KubernetesTarget:
-    target = get_target("kind", kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")), poll_interval_s=0.01)
-    assert isinstance(target, KubernetesTarget)
-    return target
 
 
 def _writes(fake: FakeKubeApi) -> list[Recorded]:
@@ -64,13 +49,14 @@ def _release_in(template: dict[str, Any]) -> str:
 def test_rolling_deploy_patches_the_deployment_and_completes(fake: FakeKubeApi, tmp_path: Path) -> None:
     """rolling: one version-guarded merge patch of the Deployment (release, a new revision, the ReplicaSet that
     served before), then completed once observedGeneration, updatedReplicas and availableReplicas say so."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path, poll_interval_s=0.01)
     assert isinstance(target, Deployer) and target.chat_kind() == "Deployment"
     read_rv = fake.deployments["resilience-chat"]["metadata"]["resourceVersion"]
     old_hash = next(iter(fake.replicasets.values()))["metadata"]["labels"]["pod-template-hash"]
     result = target.deploy("bad-latency", "rolling", timeout=10)
     [patch] = _writes(fake)
-    assert (patch.method, patch.path, patch.content_type) == ("PATCH", DEPLOY_PATH, "application/merge-patch+json")
+    assert (patch.method, patch.path) == ("PATCH", CHAT_DEPLOYMENT_PATH)
+    assert patch.content_type == "application/merge-patch+json"
     assert patch.body["metadata"]["resourceVersion"] == read_rv
     assert patch.body["metadata"]["annotations"] == {"resilience/rollback-to": old_hash}
     assert _release_in(patch.body["spec"]["template"]) == "bad-latency"
@@ -87,7 +73,7 @@ def test_rolling_deploy_patches_the_deployment_and_completes(fake: FakeKubeApi, 
 
 def test_a_rolling_deploy_of_the_running_release_is_a_new_revision(fake: FakeKubeApi, tmp_path: Path) -> None:
     """Deploying the release that runs still rolls the pods (the deploy id annotation), as a CI build would."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path, poll_interval_s=0.01)
     before = set(fake.replicasets)
     assert target.deploy("good", "rolling", timeout=10).outcome == "completed"
     assert len(set(fake.replicasets) - before) == 1
@@ -99,7 +85,7 @@ def test_rolling_deploy_that_never_gets_ready_halts_and_the_ledger_rolls_it_back
     """A release failing readiness: halted at the progress deadline (the Deployment's Progressing condition),
     the deploy is still in progress for the fault ledger, whose rollback restores what served before."""
     fake.stalled_releases.add("bad-readiness")
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path, poll_interval_s=0.01)
     result = target.deploy("bad-readiness", "rolling", timeout=10)
     assert result.outcome == "halted" and result.rolled_back_by is None
     assert "progress deadline exceeded" in result.reason and "has timed out progressing" in result.reason
@@ -110,7 +96,7 @@ def test_rolling_deploy_that_never_gets_ready_halts_and_the_ledger_rolls_it_back
 
 def test_blue_green_on_a_deployment_is_not_applicable_and_touches_nothing(fake: FakeKubeApi, tmp_path: Path) -> None:
     """Without Argo Rollouts a blue-green deploy is refused with the reason (never a rolling one under its name)."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path, poll_interval_s=0.01)
     with pytest.raises(ConfigError, match=r"blue-green needs argoRollouts\.enabled"):
         target.deploy("good", "blue-green", timeout=10)
     assert target.deploy_not_applicable("rolling", system_rollback=True, analysis=False).startswith(
@@ -122,7 +108,7 @@ def test_blue_green_on_a_deployment_is_not_applicable_and_touches_nothing(fake: 
 def test_blue_green_deploy_follows_the_rollout_to_healthy(argo: FakeKubeApi, tmp_path: Path) -> None:
     """blue-green: one guarded merge patch of the Rollout's template; the target follows the preview ReplicaSet,
     the active Service switch and the post-promotion analysis to Healthy, and sends nothing else."""
-    target = _target(argo, tmp_path)
+    target = kube_target(argo, tmp_path, poll_interval_s=0.01)
     assert target.chat_kind() == "Rollout"
     read_rv = argo.rollouts["resilience-chat"]["metadata"]["resourceVersion"]
     result = target.deploy("bad-latency", "blue-green", timeout=10)
@@ -144,7 +130,7 @@ def test_blue_green_deploy_of_a_bad_release_is_rolled_back_by_argo(argo: FakeKub
     """A release whose post-promotion analysis fails: the Rollout aborts (Degraded) and the active Service goes
     back to the stable ReplicaSet; the target reports rolled back by the system and never aborted or undid it."""
     argo.rollout_model.failing_analysis.add("bad-errors")
-    target = _target(argo, tmp_path)
+    target = kube_target(argo, tmp_path, poll_interval_s=0.01)
     stable = argo.rollouts["resilience-chat"]["status"]["stableRS"]
     result = target.deploy("bad-errors", "blue-green", timeout=10)
     assert (result.outcome, result.rolled_back_by) == ("rolled_back", "system")
@@ -163,7 +149,7 @@ def test_blue_green_deploy_of_a_bad_release_is_rolled_back_by_argo(argo: FakeKub
 def test_blue_green_deploy_that_never_gets_ready_is_halted(argo: FakeKubeApi, tmp_path: Path) -> None:
     """Pods that never get ready: Argo aborts at the progress deadline before the switch, users never saw them."""
     argo.stalled_releases.add("bad-readiness")
-    target = _target(argo, tmp_path)
+    target = kube_target(argo, tmp_path, poll_interval_s=0.01)
     result = target.deploy("bad-readiness", "blue-green", timeout=10)
     assert result.outcome == "halted" and result.switched_at is None
     assert "before the switch" in result.reason and "ProgressDeadlineExceeded" in result.reason
@@ -177,7 +163,7 @@ def test_blue_green_deploy_halts_at_the_timeout_when_the_rollout_never_settles(
     argo.stalled_releases.add("bad-readiness")
     argo.rollout_model.deadline_steps = None
     argo.rollouts["resilience-chat"]["spec"]["progressDeadlineSeconds"] = 1
-    target = _target(argo, tmp_path)
+    target = kube_target(argo, tmp_path, poll_interval_s=0.01)
     result = target.deploy("bad-readiness", "blue-green", timeout=0.5)
     assert result.outcome == "halted" and "not Healthy after" in result.reason
     assert 1.5 <= result.finished - result.started <= 1.5 + 2.0  # deadline + half, 2 s tolerance
@@ -188,7 +174,7 @@ def test_paused_blue_green_is_promoted_like_kubectl_argo_rollouts_promote(tmp_pa
     """autoPromotionEnabled false: at the BlueGreenPause the target clears status.pauseConditions (status
     subresource, merge patch) as ``kubectl argo rollouts promote`` does, and the Rollout goes on to Healthy."""
     for argo in FakeKubeApi.serving_chart(rollouts=True, auto_promotion=False):
-        target = _target(argo, tmp_path)
+        target = kube_target(argo, tmp_path, poll_interval_s=0.01)
         result = target.deploy("bad-latency", "blue-green", timeout=10)
         _patch, promote = _writes(argo)
         assert (promote.path, promote.content_type) == (f"{ROLLOUT_PATH}/status", "application/merge-patch+json")
@@ -199,13 +185,13 @@ def test_paused_blue_green_is_promoted_like_kubectl_argo_rollouts_promote(tmp_pa
 def test_rolling_deploy_on_a_rollout_is_not_applicable(argo: FakeKubeApi, tmp_path: Path) -> None:
     """The chart's Rollout is blue-green: a rolling deploy would be a blue-green one under another name."""
     with pytest.raises(ConfigError, match="rolling deploy would be a blue-green one"):
-        _target(argo, tmp_path).deploy("good", "rolling", timeout=10)
+        kube_target(argo, tmp_path, poll_interval_s=0.01).deploy("good", "rolling", timeout=10)
     assert _writes(argo) == []
 
 
 def test_rollout_and_rollback_patch_the_rollout_when_the_cluster_runs_one(argo: FakeKubeApi, tmp_path: Path) -> None:
     """rollout/rollback detect the Rollout from the API and patch it (the Deployment does not exist)."""
-    target = _target(argo, tmp_path)
+    target = kube_target(argo, tmp_path, poll_interval_s=0.01)
     target.rollout("bad-errors", timeout=10)
     assert target.release() == "bad-errors"
     assert target.rollback(timeout=10) == "good"
@@ -221,7 +207,7 @@ def test_rollout_on_a_rollout_returns_at_the_switch_and_fails_fast_when_argo_abo
     as on the local stack (the analysis may still run); an aborted Rollout is one TargetError at once,
     not a wait for the timeout; rollback then returns to the stable ReplicaSet."""
     argo.stalled_releases.add("bad-readiness")
-    target = _target(argo, tmp_path)
+    target = kube_target(argo, tmp_path, poll_interval_s=0.01)
     target.rollout("bad-errors", timeout=10)
     status = argo.rollouts["resilience-chat"]["status"]
     assert status["blueGreen"]["activeSelector"] == status["currentPodHash"] != status["stableRS"]
@@ -235,7 +221,7 @@ def test_rollout_on_a_rollout_returns_at_the_switch_and_fails_fast_when_argo_abo
 def test_rollout_patch_retries_when_the_rollout_changed_meanwhile(argo: FakeKubeApi, tmp_path: Path) -> None:
     """A Rollout patch refused with 409 Conflict (its controller wrote status after the read) is rebuilt."""
     argo.bump_after_reads = 1
-    target = _target(argo, tmp_path)
+    target = kube_target(argo, tmp_path, poll_interval_s=0.01)
     target.rollout("bad-errors", timeout=10)
     first, second = _writes(argo)
     assert first.body["metadata"]["resourceVersion"] != second.body["metadata"]["resourceVersion"]
@@ -258,7 +244,7 @@ def test_deploy_release_records_the_outcome_and_the_ledger_leaves_nothing_in_pro
     for fake in FakeKubeApi.serving_chart(rollouts=rollouts):
         fake.stalled_releases.add("bad-readiness")
         fake.rollout_model.failing_analysis.add("bad-errors")
-        target = _target(fake, tmp_path)
+        target = kube_target(fake, tmp_path, poll_interval_s=0.01)
         target.state_dir = tmp_path / "state"  # type: ignore[attr-defined]  # the fault ledger's folder
         config = {"target": "kind", "state_dir": ""}
         share_target(RunContext.of(config), target)
@@ -292,7 +278,7 @@ def test_every_rollout_state_the_fake_serves_fits_the_argo_rollouts_crd(
         for argo in FakeKubeApi.serving_chart(rollouts=True, auto_promotion=auto_promotion):
             argo.rollout_model.failing_analysis.add("bad-errors")
             argo.stalled_releases.add("bad-readiness")
-            target = _target(argo, tmp_path)
+            target = kube_target(argo, tmp_path, poll_interval_s=0.01)
             for release in ("bad-latency", "bad-errors", "bad-readiness"):
                 target.deploy(release, "blue-green", timeout=10)
     phases = {s["status"].get("phase") for s in states}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +20,6 @@ from tests.support.fake_kube_api import FakeKubeApi
 pytestmark = pytest.mark.integration
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKubeApi]:
-    yield from FakeKubeApi.serving_chart()
 
 
 def _run_on_kind(fake: FakeKubeApi, tmp_path: Path, experiments: dict[str, int]) -> tuple[str, dict[str, Any], Path]:

@@ -10,7 +10,7 @@ RBAC authorizer sees it, and checked against the Role rendered from deploy/chart
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -68,11 +68,6 @@ NOT_NAMESPACED = {
     ("", "nodes", "list", ""): "cluster-scoped: the ClusterRole of harness.rbac.nodes grants it "
     "(test_node_drain_calls_are_allowed_by_the_cluster_role)",
 }
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKubeApi]:
-    yield from FakeKubeApi.serving_chart()
 
 
 def _rbac(r: Recorded) -> tuple[str, str, str, str]:

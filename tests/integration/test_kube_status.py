@@ -8,7 +8,6 @@ how the kubernetes client surfaces each one and what the target makes of it: onl
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,11 +24,6 @@ pytestmark = pytest.mark.integration
 DEPLOYMENT = "resilience-chat"
 JSON_PATCH = {"_content_type": "application/json-patch+json"}
 DEPLOY_URL = "/apis/apps/v1/namespaces/resilience/deployments/resilience-chat"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKubeApi]:
-    yield from FakeKubeApi.serving_chart()
 
 
 def _api(fake: FakeKubeApi, tmp_path: Path) -> KubeApi:

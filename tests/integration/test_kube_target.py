@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,26 +21,12 @@ from resilience.errors import ConfigError, TargetError
 from resilience.targets import get_target
 from resilience.targets.base import FailoverMode, Target
 from resilience.targets.kubernetes import KubernetesTarget
-from tests.support.fake_kube_api import FakeKubeApi, Recorded
+from tests.support.fake_kube_api import CHAT_DEPLOYMENT_PATH, FakeKubeApi, Recorded, kube_target
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 
 NS_PATH = "/api/v1/namespaces/resilience"
-DEPLOY_PATH = "/apis/apps/v1/namespaces/resilience/deployments/resilience-chat"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeKubeApi]:
-    """A fake API server with the chart's objects: chat Deployment, CNPG cluster, Redis, Toxiproxy, Secrets."""
-    yield from FakeKubeApi.serving_chart()
-
-
-def _target(fake: FakeKubeApi, tmp_path: Path, name: str = "kind", **options: Any) -> KubernetesTarget:
-    kubeconfig = fake.write_kubeconfig(tmp_path / "kubeconfig")
-    target = get_target(name, kubeconfig=str(kubeconfig), poll_interval_s=0.05, **options)
-    assert isinstance(target, KubernetesTarget)
-    return target
 
 
 def _deletes(fake: FakeKubeApi) -> list[Recorded]:
@@ -59,14 +44,14 @@ def _release_in(template: dict[str, Any]) -> str:
 
 def test_get_target_builds_a_kubernetes_target_satisfying_the_protocol(fake: FakeKubeApi, tmp_path: Path) -> None:
     """get_target("kind", ...) returns a KubernetesTarget that satisfies the Target protocol, sending no request."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     assert isinstance(target, Target) and target.name == "kind"
     assert target.scope.context == "kind-resilience" and fake.requests == []
 
 
 def test_pods_lists_with_the_label_selector(fake: FakeKubeApi, tmp_path: Path) -> None:
     """pods(selector) sends GET pods?labelSelector=<selector> in the target namespace and maps the pods."""
-    pods = _target(fake, tmp_path).pods("app=chat-api")
+    pods = kube_target(fake, tmp_path).pods("app=chat-api")
     assert len(pods) == 3 and all(p.ready and p.labels["app"] == "chat-api" and p.pid is None for p in pods)
     request = fake.requests[-1]
     assert (request.method, request.path) == ("GET", f"{NS_PATH}/pods")
@@ -76,13 +61,13 @@ def test_pods_lists_with_the_label_selector(fake: FakeKubeApi, tmp_path: Path) -
 def test_bad_selector_is_refused_before_any_request(fake: FakeKubeApi, tmp_path: Path) -> None:
     """A malformed label selector is a ConfigError and reaches no API server."""
     with pytest.raises(ConfigError, match="invalid label selector"):
-        _target(fake, tmp_path).pods("app in (chat")
+        kube_target(fake, tmp_path).pods("app in (chat")
     assert fake.requests == []
 
 
 def test_plan_kill_lists_exactly_the_pods_kill_deletes(fake: FakeKubeApi, tmp_path: Path) -> None:
     """With a seed, plan_kill (dry run) names the same pods kill then deletes, and itself deletes nothing."""
-    target = _target(fake, tmp_path, seed=42)
+    target = kube_target(fake, tmp_path, seed=42)
     planned = target.plan_kill("app=chat-api", count=2)
     assert _deletes(fake) == []
     killed = target.kill("app=chat-api", count=2)
@@ -94,7 +79,7 @@ def test_plan_kill_lists_exactly_the_pods_kill_deletes(fake: FakeKubeApi, tmp_pa
 
 def test_kill_by_percent_with_sigterm_uses_the_pods_grace_period(fake: FakeKubeApi, tmp_path: Path) -> None:
     """percent=50 of 3 pods deletes 2 (rounded up); SIGTERM sends no gracePeriodSeconds (the pod's own applies)."""
-    victims = _target(fake, tmp_path).kill("app=chat-api", percent=50, signal="SIGTERM")
+    victims = kube_target(fake, tmp_path).kill("app=chat-api", percent=50, signal="SIGTERM")
     assert len(victims) == 2
     assert [r.query for r in _deletes(fake)] == [{}, {}]
 
@@ -102,20 +87,20 @@ def test_kill_by_percent_with_sigterm_uses_the_pods_grace_period(fake: FakeKubeA
 def test_kill_refuses_a_signal_the_api_cannot_send(fake: FakeKubeApi, tmp_path: Path) -> None:
     """SIGSTOP cannot be delivered through the API: ConfigError, and no request is sent."""
     with pytest.raises(ConfigError, match="SIGKILL or SIGTERM"):
-        _target(fake, tmp_path).kill("app=chat-api", signal="SIGSTOP")
+        kube_target(fake, tmp_path).kill("app=chat-api", signal="SIGSTOP")
     assert fake.requests == []
 
 
 def test_kill_more_pods_than_match_is_refused_without_deleting(fake: FakeKubeApi, tmp_path: Path) -> None:
     """Asking for 4 of 3 pods raises TargetError and deletes nothing."""
     with pytest.raises(TargetError, match="asked for 4 pod\\(s\\) but only 3 match"):
-        _target(fake, tmp_path).kill("app=chat-api", count=4)
+        kube_target(fake, tmp_path).kill("app=chat-api", count=4)
     assert _deletes(fake) == []
 
 
 def test_wait_ready_waits_for_replacements_after_a_kill(fake: FakeKubeApi, tmp_path: Path) -> None:
     """After a kill, wait_ready returns once as many pods as before are ready again (the ReplicaSet replaced them)."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     killed = target.kill("app=chat-api", count=1)
     target.wait_ready("app=chat-api", timeout=30)
     names = {p.name for p in target.pods("app=chat-api")}
@@ -126,18 +111,18 @@ def test_wait_ready_times_out_with_one_line(fake: FakeKubeApi, tmp_path: Path) -
     """A pod that never becomes ready makes wait_ready raise TargetError naming the selector and the count."""
     fake.add_pod("stuck-0", {"app": "stuck"}, ready=False)
     with pytest.raises(TargetError, match="pods 'app=stuck' ready not reached after 1 s: 0 of 1 ready"):
-        _target(fake, tmp_path).wait_ready("app=stuck", timeout=1)
+        kube_target(fake, tmp_path).wait_ready("app=stuck", timeout=1)
 
 
 def test_rollout_patches_chat_release_and_records_the_previous_replicaset(fake: FakeKubeApi, tmp_path: Path) -> None:
     """rollout sends one merge patch: the resourceVersion read, the new CHAT_RELEASE, the RS to roll back to."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     old_rs = next(iter(fake.replicasets.values()))
     old_hash = old_rs["metadata"]["labels"]["pod-template-hash"]
     read_rv = fake.deployments["resilience-chat"]["metadata"]["resourceVersion"]
     target.rollout("bad-errors", timeout=10)
     [patch] = _patches(fake)
-    assert (patch.path, patch.content_type) == (DEPLOY_PATH, "application/merge-patch+json")
+    assert (patch.path, patch.content_type) == (CHAT_DEPLOYMENT_PATH, "application/merge-patch+json")
     assert patch.body["metadata"]["resourceVersion"] == read_rv
     assert _release_in(patch.body["spec"]["template"]) == "bad-errors"
     assert patch.body["metadata"]["annotations"] == {"resilience/rollback-to": old_hash}
@@ -146,7 +131,7 @@ def test_rollout_patches_chat_release_and_records_the_previous_replicaset(fake: 
 
 def test_rollout_of_an_image_reference_patches_the_image(fake: FakeKubeApi, tmp_path: Path) -> None:
     """A release that looks like an image reference replaces the chat container's image, not CHAT_RELEASE."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     target.rollout("registry.example.com/agent/chat:0.2.0", timeout=10)
     template = _patches(fake)[0].body["spec"]["template"]
     assert template["spec"]["containers"][0]["image"] == "registry.example.com/agent/chat:0.2.0"
@@ -156,7 +141,7 @@ def test_rollout_of_an_image_reference_patches_the_image(fake: FakeKubeApi, tmp_
 def test_stalled_rollout_raises_and_rollback_restores_the_old_replicaset(fake: FakeKubeApi, tmp_path: Path) -> None:
     """A release that never gets ready stalls the rollout (TargetError); rollback puts the old RS template back."""
     fake.stalled_releases.add("bad-readiness")
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     old_rs = next(iter(fake.replicasets.values()))
     expected = {**old_rs["spec"]["template"]}
     expected["metadata"] = {
@@ -183,7 +168,7 @@ def test_stalled_rollout_raises_and_rollback_restores_the_old_replicaset(fake: F
 
 def test_rollback_is_idempotent(fake: FakeKubeApi, tmp_path: Path) -> None:
     """A second rollback after a rollback sends no patch and reports the same release."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     target.rollout("bad-latency", timeout=10)
     assert target.rollback(timeout=10) == "good"
     patches = len(_patches(fake))
@@ -193,7 +178,7 @@ def test_rollback_is_idempotent(fake: FakeKubeApi, tmp_path: Path) -> None:
 
 def test_chained_rollouts_roll_back_to_the_release_before_the_first(fake: FakeKubeApi, tmp_path: Path) -> None:
     """Two rollouts in a row (bad-errors, then bad-latency) roll back to the release before the first one."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     target.rollout("bad-errors", timeout=10)
     target.rollout("bad-latency", timeout=10)
     assert target.rollback(timeout=10) == "good"
@@ -201,7 +186,7 @@ def test_chained_rollouts_roll_back_to_the_release_before_the_first(fake: FakeKu
 
 def test_rollback_without_a_harness_rollout_undoes_to_the_previous_revision(fake: FakeKubeApi, tmp_path: Path) -> None:
     """With no recorded rollout (e.g. a release deployed by helm), rollback returns to the previous revision."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     target.rollout("bad-errors", timeout=10)
     annotations = fake.deployments["resilience-chat"]["metadata"]["annotations"]
     annotations.pop("resilience/rollback-to")
@@ -211,7 +196,7 @@ def test_rollback_without_a_harness_rollout_undoes_to_the_previous_revision(fake
 
 def test_failover_deletes_the_primary_pod_at_once(fake: FakeKubeApi, tmp_path: Path) -> None:
     """primary-crash deletes the CNPG primary pod with gracePeriodSeconds=0; the operator promotes a replica."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     assert target.db_primary() == "resilience-pg-1"
     assert target.failover_db(FailoverMode.PRIMARY_CRASH) == "resilience-pg-1"
     assert [(r.path, r.query) for r in _deletes(fake)] == [
@@ -225,7 +210,7 @@ def test_failover_deletes_the_primary_pod_at_once(fake: FakeKubeApi, tmp_path: P
 
 def test_switchover_patches_the_cluster_status_like_cnpg_promote(fake: FakeKubeApi, tmp_path: Path) -> None:
     """switchover sends a merge patch of the Cluster status: targetPrimary = first ready replica, guarded by version."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     version = fake.clusters["resilience-pg"]["metadata"]["resourceVersion"]
     assert target.failover_db(FailoverMode.SWITCHOVER) == "resilience-pg-1"
     [patch] = _patches(fake)
@@ -243,13 +228,13 @@ def test_failover_modes_without_a_cnpg_equivalent_are_refused(
 ) -> None:
     """patroni-crash / postmaster-kill: a one-line ConfigError saying why, and nothing is deleted."""
     with pytest.raises(ConfigError, match=f"failover mode {mode.value} is not applicable on Kubernetes: "):
-        _target(fake, tmp_path).failover_db(mode)
+        kube_target(fake, tmp_path).failover_db(mode)
     assert fake.writes() == []
 
 
 def test_db_nodes_report_roles_and_sync_standbys(fake: FakeKubeApi, tmp_path: Path) -> None:
     """db_nodes maps CNPG instance pods to one running primary and streaming synchronous standbys."""
-    nodes = _target(fake, tmp_path).db_nodes()
+    nodes = kube_target(fake, tmp_path).db_nodes()
     assert [(n.name, n.role, n.state, n.sync) for n in nodes] == [
         ("resilience-pg-1", "primary", "running", False),
         ("resilience-pg-2", "replica", "streaming", True),
@@ -262,7 +247,7 @@ def test_up_checks_health_and_returns_kind_endpoints(fake: FakeKubeApi, tmp_path
     port = int(fake.url.rsplit(":", 1)[1])
     ports = {"chat": port, "toxiproxy": port, "postgres": 30432, "redis": 30379}
     lines: list[str] = []
-    endpoints = _target(fake, tmp_path, node_ports=ports).up(progress=lines.append)
+    endpoints = kube_target(fake, tmp_path, node_ports=ports).up(progress=lines.append)
     assert [line.split(" (")[0] for line in lines[1:]] == [
         "chat workload healthy",
         "redis healthy",
@@ -278,7 +263,7 @@ def test_up_checks_health_and_returns_kind_endpoints(fake: FakeKubeApi, tmp_path
 
 def test_default_kind_endpoints_are_the_mapped_node_ports(fake: FakeKubeApi, tmp_path: Path) -> None:
     """Without overrides the kind endpoints are the NodePorts of deploy/kind/cluster.yaml on 127.0.0.1."""
-    endpoints = _target(fake, tmp_path).endpoints()
+    endpoints = kube_target(fake, tmp_path).endpoints()
     assert endpoints.chat == "http://127.0.0.1:30080" and endpoints.toxiproxy == "http://127.0.0.1:30474"
     assert endpoints.redis == "redis://127.0.0.1:30379/0"
 
@@ -288,14 +273,14 @@ def test_up_fails_when_the_chat_node_port_does_not_answer(fake: FakeKubeApi, tmp
     dead = free_port()
     ports = {"chat": dead, "toxiproxy": dead, "postgres": 30432, "redis": 30379}
     with pytest.raises(TargetError, match=f"http://127.0.0.1:{dead}/readyz reachable not reached after 1 s"):
-        _target(fake, tmp_path, node_ports=ports, up_timeout_s=1).up()
+        kube_target(fake, tmp_path, node_ports=ports, up_timeout_s=1).up()
 
 
 def test_up_refuses_a_missing_namespace(fake: FakeKubeApi, tmp_path: Path) -> None:
     """up on a cluster without the release's namespace fails with one line telling how to install the chart."""
     fake.namespaces.clear()
     with pytest.raises(TargetError, match=r"namespace 'resilience' does not exist .* make kind-up"):
-        _target(fake, tmp_path).up()
+        kube_target(fake, tmp_path).up()
 
 
 def test_staging_uses_the_configured_endpoints(fake: FakeKubeApi, tmp_path: Path) -> None:
@@ -306,11 +291,11 @@ def test_staging_uses_the_configured_endpoints(fake: FakeKubeApi, tmp_path: Path
         "postgres": "postgresql://chat:given@db.staging/chat",
         "redis": "redis://redis.staging:6379/0",
     }
-    target = _target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=urls)
+    target = kube_target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=urls)
     assert target.endpoints().to_json() == {**urls, "prometheus": None}
     assert fake.requests == []
     no_password = {**urls, "postgres": "postgresql://chat@resilience-pg-rw:5432/chat"}
-    target = _target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=no_password)
+    target = kube_target(fake, tmp_path, "staging", allowed_contexts=["kind-resilience"], endpoints=no_password)
     assert target.endpoints().postgres == "postgresql://chat:s3cret%2F%2B@resilience-pg-rw:5432/chat"
 
 
@@ -343,7 +328,7 @@ def test_status_lists_the_release_pods_and_checks(fake: FakeKubeApi, tmp_path: P
     """
     fake.add_pod("resilience-pg-1-initdb-x", {"app": "postgres", "app.kubernetes.io/instance": "resilience"})
     fake.pods["resilience-pg-1-initdb-x"]["status"]["phase"] = "Succeeded"
-    status = _target(fake, tmp_path).status().to_json()
+    status = kube_target(fake, tmp_path).status().to_json()
     assert status["healthy"] is True and len(status["components"]) == 5
     assert status["checks"]["postgres"]["healthy"] is True
     lists = [r.query for r in fake.requests if r.path == f"{NS_PATH}/pods"]
@@ -352,7 +337,7 @@ def test_status_lists_the_release_pods_and_checks(fake: FakeKubeApi, tmp_path: P
 
 def test_issuer_secret_is_read_from_the_chat_secret(fake: FakeKubeApi, tmp_path: Path) -> None:
     """issuer_secret decodes issuer-secret from the <release>-chat Secret."""
-    assert _target(fake, tmp_path).issuer_secret() == "issuer-xyz"
+    assert kube_target(fake, tmp_path).issuer_secret() == "issuer-xyz"
 
 
 def test_guard_refuses_a_production_context_before_any_request(fake: FakeKubeApi, tmp_path: Path) -> None:
@@ -366,13 +351,13 @@ def test_guard_refuses_a_production_context_before_any_request(fake: FakeKubeApi
 def test_guard_refuses_a_namespace_the_scenario_does_not_allow(fake: FakeKubeApi, tmp_path: Path) -> None:
     """A namespace outside allowed_namespaces is refused at construction; nothing is sent."""
     with pytest.raises(ConfigError, match="namespace 'payments' is not allowed"):
-        _target(fake, tmp_path, namespace="payments", allowed_namespaces=["resilience"])
+        kube_target(fake, tmp_path, namespace="payments", allowed_namespaces=["resilience"])
     assert fake.requests == []
 
 
 def test_unreachable_api_server_is_one_target_error(fake: FakeKubeApi, tmp_path: Path) -> None:
     """With the API server gone, a call fails with one TargetError naming the server."""
-    target = _target(fake, tmp_path, request_timeout_s=2)
+    target = kube_target(fake, tmp_path, request_timeout_s=2)
     fake.stop()
     with pytest.raises(TargetError, match="unreachable"):
         target.pods("app=chat-api")
@@ -394,7 +379,7 @@ def test_run_dry_run_on_kind_lists_exactly_the_pods_the_kill_would_hit(fake: Fak
         f"  - {{name: redis-outage, file: {experiments}/redis-outage.yaml, recovery_target_s: 20}}\n"
         f"  - {{name: bad-release-rollback, file: {experiments}/bad-release-rollback.yaml, recovery_target_s: 60}}\n"
     )
-    expected = _target(fake, tmp_path, seed=11).plan_kill("app=chat-api", count=1)
+    expected = kube_target(fake, tmp_path, seed=11).plan_kill("app=chat-api", count=1)
     result = subprocess.run(
         [sys.executable, "-m", "resilience", "run", str(scenario), "--target", "kind", "--dry-run"],
         capture_output=True,
@@ -470,7 +455,7 @@ def test_dry_run_of_the_nightly_says_what_every_deploy_would_patch(
 
 def test_scale_patches_the_replica_count_and_waits(fake: FakeKubeApi, tmp_path: Path) -> None:
     """scale sends a version-guarded merge patch of spec.replicas, waits for the rollout, returns the old count."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     read_rv = fake.deployments["resilience-chat"]["metadata"]["resourceVersion"]
     assert target.scale(5, timeout=10) == 3
     [patch] = _patches(fake)
@@ -481,7 +466,7 @@ def test_scale_patches_the_replica_count_and_waits(fake: FakeKubeApi, tmp_path: 
 def test_rollout_retries_when_the_deployment_changed_meanwhile(fake: FakeKubeApi, tmp_path: Path) -> None:
     """A patch refused with 409 Conflict (the Deployment changed after the read) is rebuilt and resent once."""
     fake.bump_after_reads = 1
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     target.rollout("bad-errors", timeout=10)
     first, second = _patches(fake)
     assert first.body["metadata"]["resourceVersion"] != second.body["metadata"]["resourceVersion"]
@@ -492,21 +477,21 @@ def test_rollout_gives_up_after_repeated_conflicts(fake: FakeKubeApi, tmp_path: 
     """When every patch meets a concurrent change, rollout fails after three attempts with one TargetError."""
     fake.bump_after_reads = 10
     with pytest.raises(TargetError, match="changed meanwhile"):
-        _target(fake, tmp_path).rollout("bad-errors", timeout=10)
+        kube_target(fake, tmp_path).rollout("bad-errors", timeout=10)
     assert len(_patches(fake)) == 3
 
 
 def test_switchover_retries_when_the_cluster_changed_meanwhile(fake: FakeKubeApi, tmp_path: Path) -> None:
     """A switchover patch refused with 409 (the operator wrote status in between) is rebuilt and resent."""
     fake.bump_after_reads = 1
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     assert target.failover_db(FailoverMode.SWITCHOVER) == "resilience-pg-1"
     assert len(_patches(fake)) == 2 and target.db_primary() == "resilience-pg-2"
 
 
 def test_db_is_unhealthy_until_the_rw_service_routes_to_the_new_primary(fake: FakeKubeApi, tmp_path: Path) -> None:
     """After a failover, wait_db_healthy also needs the -rw Service's EndpointSlice to point at the new primary."""
-    target = _target(fake, tmp_path)
+    target = kube_target(fake, tmp_path)
     target.failover_db(FailoverMode.PRIMARY_CRASH)
     fake.stale_rw_routing = "resilience-pg-1"
     with pytest.raises(TargetError, match=r"routes to \['resilience-pg-1'\], not resilience-pg-2"):

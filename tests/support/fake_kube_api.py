@@ -33,13 +33,27 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from resilience.targets import get_target
+from resilience.targets.kubernetes import KubernetesTarget
 from resilience.targets.selector import parse_selector
 from tests.support import fake_kube_nodes, fake_kube_rollouts
 
-__all__ = ["FakeKubeApi", "Recorded", "conflict", "expired", "forbidden", "not_found", "patch_test_failed"]
+__all__ = [
+    "CHAT_DEPLOYMENT_PATH",
+    "FakeKubeApi",
+    "Recorded",
+    "conflict",
+    "expired",
+    "forbidden",
+    "kube_target",
+    "not_found",
+    "patch_test_failed",
+]
 
 Json = dict[str, Any]
 NS = "resilience"
+CHAT_DEPLOYMENT_PATH = f"/apis/apps/v1/namespaces/{NS}/deployments/resilience-chat"
+"""The chart's chat Deployment (``serving_chart()`` without Argo Rollouts)."""
 REVISION = "deployment.kubernetes.io/revision"
 _RESOURCE = {
     ("api/v1", "pods"): "pods",
@@ -614,3 +628,12 @@ class FakeKubeApi:
         if target and target != cluster["status"].get("currentPrimary"):
             self._promote(name, target)
         return copy.deepcopy(cluster)
+
+
+def kube_target(fake: FakeKubeApi, tmp_path: Path, name: str = "kind", **options: Any) -> KubernetesTarget:
+    """A Kubernetes target whose kubeconfig (written under ``tmp_path``) points at ``fake``; polls every 50 ms
+    unless ``poll_interval_s`` says otherwise."""
+    options.setdefault("poll_interval_s", 0.05)
+    target = get_target(name, kubeconfig=str(fake.write_kubeconfig(tmp_path / "kubeconfig")), **options)
+    assert isinstance(target, KubernetesTarget)
+    return target
