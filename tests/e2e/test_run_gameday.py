@@ -23,6 +23,8 @@ import jsonschema
 import pytest
 import requests
 
+from tests.support.local_stack import ARTIFACTS
+
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,18 +32,25 @@ DATA = Path(__file__).with_name("data")
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[dict[str, Path]]:
+def stack(request: pytest.FixtureRequest) -> Iterator[dict[str, Path]]:
     """A state dir and a results dir; the stack the runs bring up is torn down afterwards.
 
     The state dir lives under /tmp with mode 0711: the postgres user must traverse it (pytest's tmp dirs
-    are 0700).
+    are 0700). When a test of the module failed, the components' logs and the runs' results are kept in
+    ``test-artifacts/`` first (the purge deletes them): a failed game day on a fresh clone can be read later.
     """
     base = Path(tempfile.mkdtemp(prefix="resilience-gameday-", dir="/tmp"))
     os.chmod(base, 0o711)  # noqa: S103 - postgres must traverse it
     dirs = {"state": base / "state", "results": base / "results"}
+    failed_before = request.session.testsfailed
     try:
         yield dirs
     finally:
+        if request.session.testsfailed > failed_before:
+            keep = ARTIFACTS / f"e2e-gameday-{time.strftime('%Y%m%dT%H%M%S')}"
+            for name, src in (("logs", dirs["state"] / "logs"), ("results", dirs["results"])):
+                if src.is_dir():
+                    shutil.copytree(src, keep / name, dirs_exist_ok=True)
         try:
             if dirs["state"].exists():
                 subprocess.run(
