@@ -238,6 +238,7 @@ def run_capacity_scenario(opts: CapacityOptions, reporter: Reporter | None = Non
                 finally:
                     with gate.deferred():
                         stack.close()
+                    gate.raise_if_received()  # a signal during the revert still ends the run (exit 130)
 
         result = run_capacity(
             plan, info, engage=engaged, measure=StepMeasurer(target, plan), progress=lambda line: say(escape(line))

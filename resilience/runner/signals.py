@@ -53,6 +53,12 @@ class SignalGate:
         finally:
             self.deferring -= 1
 
+    def raise_if_received(self) -> None:
+        """Raise the KeyboardInterrupt that a signal recorded while deferred did not; call it where the run may
+        stop (after a revert that ran deferred), or a signal that landed during the revert is lost."""
+        if self.received is not None and not self.deferring:
+            raise KeyboardInterrupt(self.received)
+
     @property
     def interrupted(self) -> bool:
         return self.received is not None
