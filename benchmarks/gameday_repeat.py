@@ -3,11 +3,11 @@
     flock -o /work/coord/heavy.lock .venv/bin/python benchmarks/gameday_repeat.py [--runs 3] [--scenario S]
 
 About 8 minutes per game day plus ~30 s of bring-up (three: ~25 min). A fresh local stack in a temp state
-dir, stopped at the end. Before and after each run it prints ``/proc/loadavg``; after each, the verdict
-per experiment with its alerts (seconds from the fault to firing / the time it had) and
-bad-release-rollback's post-rollback figures (benchmarks/rollback_noise.py); at the
-end ``resilience trend`` over these runs: passed N of M per experiment (a flip is named) and recovery
-min / median / max. Goal (issue 17): every experiment passes in every run. ``-o``: the stack started
+dir, stopped at the end; the results stay in /tmp/resilience-repeat-results-*. Before and after each run it
+prints ``/proc/loadavg``; after each, the verdict per experiment with its alerts (seconds from the fault to
+firing / the time it had) and bad-release-rollback's post-rollback figures (benchmarks/rollback_noise.py); at
+the end ``resilience trend`` over these runs: passed N of M per experiment (a flip is named) and recovery
+min / median / max. Goal: every experiment passes in every run. ``-o``: the stack started
 under the lock must not inherit it.
 """
 
@@ -52,7 +52,8 @@ def main() -> None:
     args = parser.parse_args()
     base = Path(tempfile.mkdtemp(prefix="resilience-repeat-", dir="/tmp"))
     os.chmod(base, 0o711)  # noqa: S103 - postgres must traverse it
-    state, results = base / "state", base / "results"
+    state = base / "state"
+    results = Path(tempfile.mkdtemp(prefix="resilience-repeat-results-", dir="/tmp"))  # kept: run.json per run
     common = ["--state-dir", str(state), "--results-dir", str(results)]
     try:
         for i in range(1, args.runs + 1):
@@ -69,10 +70,11 @@ def main() -> None:
                 subprocess.run(
                     [sys.executable, str(ROOT / "benchmarks" / "rollback_noise.py"), str(run_dir)], check=False
                 )
-        _cli("trend", str(results), "--last", str(args.runs), "-o", str(base / "trend"))
+        _cli("trend", str(results), "--last", str(args.runs), "-o", str(results / "trend"))
     finally:
         _cli("down", "--state-dir", str(state), "--purge")
         shutil.rmtree(base, ignore_errors=True)
+        print(f"results (run.json, reports, trend) kept in {results}", flush=True)
 
 
 if __name__ == "__main__":
