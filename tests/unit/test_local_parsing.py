@@ -74,6 +74,8 @@ def test_routing_is_ok_only_with_leader_sync_replica_and_one_up_server_on_the_le
     assert not db_routing_ok(nodes, {("postgres-rw", "pg-1"): "UP", ("postgres-rw", "pg-2"): "UP"})
     assert not db_routing_ok(nodes, {("postgres-rw", "pg-1"): "DOWN", ("postgres-rw", "pg-2"): "UP"})
     assert not db_routing_ok([nodes[0], DbNode("pg-2", "replica", "streaming")], up_leader)
+    # still in the synchronous set but not streaming (a crashed replica restarting): no failover candidate
+    assert not db_routing_ok([nodes[0], DbNode("pg-2", "replica", "running", sync=True)], up_leader)
     assert not db_routing_ok(None, up_leader)
 
 

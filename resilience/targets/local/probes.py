@@ -6,7 +6,7 @@ import csv
 import functools
 import io
 import socket
-from collections.abc import Iterable
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -150,10 +150,23 @@ def parse_cluster(body: Any) -> list[DbNode]:
     return sorted(nodes, key=lambda n: n.name)
 
 
-def patroni_cluster(api_ports: Iterable[int]) -> list[DbNode] | None:
-    """The cluster as the first answering Patroni sees it, or None when no agent answers."""
-    for port in api_ports:
+def patroni_cluster(api_ports: Mapping[str, int]) -> list[DbNode] | None:
+    """The cluster as its leader's agent sees it (node name -> REST API port); None when no agent answers.
+
+    The first answering agent names the leader; when that is another node, the leader's own view is read:
+    a replica's view of the synchronous set can be a loop behind or ahead of the leader's, and the leader
+    fails over only to the members its own view holds synchronous (a crash in between finds "failover:
+    candidates list is empty" and Patroni restarts the old primary in place). When the leader's agent does
+    not answer, the first answering view is returned.
+    """
+    for name, port in api_ports.items():
         body = get_json(f"http://127.0.0.1:{port}/cluster")
-        if body is not None:
-            return parse_cluster(body)
+        if body is None:
+            continue
+        nodes = parse_cluster(body)
+        leader = next((n.name for n in nodes if n.role == "primary"), None)
+        if leader is None or leader == name or leader not in api_ports:
+            return nodes
+        own = get_json(f"http://127.0.0.1:{api_ports[leader]}/cluster")
+        return parse_cluster(own) if own is not None else nodes
     return None

@@ -45,11 +45,16 @@ def merge_lb_servers(tier: dict[str, dict[tuple[str, str], str] | None]) -> dict
 
 
 def db_routing_ok(nodes: list[DbNode] | None, servers: dict[tuple[str, str], str] | None) -> bool:
-    """A running leader, a streaming sync replica, and HAProxy-RW routing to the leader alone."""
+    """A running leader, a streaming sync replica, and HAProxy-RW routing to the leader alone.
+
+    The sync replica must be ``streaming``: Patroni keeps a crashed replica in its synchronous set (the
+    DCS ``/sync`` key) until a loop drops it, and a leader crashed in that window has no failover candidate
+    -- it restarts in place instead of failing over.
+    """
     if not nodes or servers is None:
         return False
     leaders = [n for n in nodes if n.role == "primary" and n.state in _DB_UP_STATES]
-    syncs = [n for n in nodes if n.sync and n.state in _DB_UP_STATES]
+    syncs = [n for n in nodes if n.sync and n.state == "streaming"]
     up = [srv for (px, srv), st in servers.items() if px == "postgres-rw" and st.startswith("UP")]
     return len(leaders) == 1 and bool(syncs) and up == [leaders[0].name]
 
@@ -77,7 +82,7 @@ class StackView:
 
     # -- single readings --------------------------------------------------------------------------
     def db_nodes(self) -> list[DbNode] | None:
-        return probes.patroni_cluster(self.state.ports[f"{n}-api"] for n in DB_NODES)
+        return probes.patroni_cluster({n: self.state.ports[f"{n}-api"] for n in DB_NODES})
 
     def haproxy(self) -> dict[tuple[str, str], str] | None:
         """Server statuses of the whole HAProxy tier (``merge_lb_servers``): UP only when UP in every

@@ -71,7 +71,7 @@ def test_up_and_down_from_a_checkout_under_a_0700_home(checkout: Path) -> None:
         assert up.returncode == 0, up.stdout + up.stderr
         status = _run(checkout, "-m", "resilience", "status", "--json")
         assert status.returncode == 0, status.stderr
-        assert json.loads(status.stdout)["healthy"] is True
+        assert json.loads(status.stdout)["healthy"] is True, status.stdout
         patroni = (state_dir / "supervisord.conf").read_text().split("[program:pg-1]")[1].split("[program:")[0]
         assert 'PYTHONPATH="/var/lib/resilience/runtime/' in patroni and str(checkout) not in patroni
     finally:
