@@ -9,6 +9,7 @@ the background, and the client's retry with the same ``client_id`` finds the sto
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 import weakref
@@ -33,11 +34,16 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _GRACE_S = 0.5
 
+# The DDL locks the tables in the order a send does (chat_rooms, then messages): ALTER TABLE takes an ACCESS
+# EXCLUSIVE lock even when the column exists, and in the other order a replica starting under load deadlocked
+# with the sends (schema: SHARE on messages, waits for chat_rooms; a send: holds chat_rooms, waits for
+# messages) until PostgreSQL's deadlock_timeout (1 s) aborted one: every send stalled ~1 s in a good deploy.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chat_rooms (
     room text PRIMARY KEY,
     sends bigint NOT NULL DEFAULT 0
 );
+ALTER TABLE chat_rooms ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS messages (
     id bigserial PRIMARY KEY,
     room text NOT NULL,
@@ -48,7 +54,6 @@ CREATE TABLE IF NOT EXISTS messages (
     CONSTRAINT messages_room_client_id_key UNIQUE (room, client_id)
 );
 CREATE INDEX IF NOT EXISTS messages_room_id_idx ON messages (room, id);
-ALTER TABLE chat_rooms ADD COLUMN IF NOT EXISTS seq bigint NOT NULL DEFAULT 0;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS seq bigint;
 """
 _COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8, seq"
@@ -90,6 +95,12 @@ END
 $fn$;
 """
 _SEND = "SELECT * FROM chat_send_v1(%s, %s, %s, %s)"
+SCHEMA_VERSION = hashlib.sha256((SCHEMA + SEND_FUNCTION).encode()).hexdigest()[:16]
+"""The DDL's fingerprint, stored in ``chat_schema`` by the replica that ran it: a replica that finds it there
+runs no DDL at all (a start under load takes no table lock)."""
+_SCHEMA_TABLE = "CREATE TABLE IF NOT EXISTS chat_schema (version text PRIMARY KEY)"
+_SCHEMA_MARK = "INSERT INTO chat_schema (version) VALUES (%s) ON CONFLICT DO NOTHING"
+_SCHEMA_CURRENT = "SELECT 1 FROM chat_schema WHERE version = %s"
 _AFTER = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND id > %s ORDER BY id LIMIT %s"  # noqa: S608
 _AFTER_SEQ = f"SELECT {_COLUMNS} FROM messages WHERE room = %s AND seq > %s ORDER BY seq LIMIT %s"  # noqa: S608
 _MARK = "SELECT coalesce(max(id), 0), coalesce(max(seq), 0) FROM messages WHERE room = %s"
@@ -190,6 +201,16 @@ class _Pool(AsyncConnectionPool[psycopg.AsyncConnection[Any]]):
         await super()._add_connection(attempt or _Reconnect(timeout=self.reconnect_timeout), growing)
 
 
+async def _schema_current(conn: psycopg.AsyncConnection[Any]) -> bool:
+    """Whether this DDL version has run (reads ``chat_schema`` only: no lock on the chat tables)."""
+    cur = await conn.execute("SELECT to_regclass('chat_schema') IS NOT NULL")
+    exists = await cur.fetchone()
+    if not exists or not exists[0]:
+        return False
+    cur = await conn.execute(_SCHEMA_CURRENT, (SCHEMA_VERSION,))
+    return await cur.fetchone() is not None
+
+
 class Database:
     """A psycopg async pool plus a separate health connection; ``open()`` never waits for the server."""
 
@@ -237,12 +258,20 @@ class Database:
         async with self._schema_lock:
             if self._schema_ready:
                 return
-            async with self.pool.connection(timeout=max(0.01, wait)) as conn, conn.transaction():
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chat-schema'))")
-                await conn.execute(SCHEMA)
-                await conn.execute(SEND_FUNCTION)
+            async with self.pool.connection(timeout=max(0.01, wait)) as conn:
+                if await _schema_current(conn):
+                    self._schema_ready = True
+                    log.info("database schema ready (version %s)", SCHEMA_VERSION)
+                    return
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chat-schema'))")
+                    if not await _schema_current(conn):  # another replica may have run it meanwhile
+                        await conn.execute(SCHEMA)
+                        await conn.execute(SEND_FUNCTION)
+                        await conn.execute(_SCHEMA_TABLE)
+                        await conn.execute(_SCHEMA_MARK, (SCHEMA_VERSION,))
             self._schema_ready = True
-            log.info("database schema ready")
+            log.info("database schema created (version %s)", SCHEMA_VERSION)
 
     async def keep_schema(self) -> None:
         """Background task: retry ``ensure_schema`` until it succeeds (the database may start later)."""

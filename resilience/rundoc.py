@@ -261,6 +261,10 @@ class DeployDoc(_Doc):
     reason: str | None = None
     failed_requests: NonNegativeInt
     """Failed requests from the deploy's start to its end, from the load's timeline."""
+    peak_p95_ms: float | None = None
+    """The worst window's p95 during the deploy (None: no request)."""
+    slo_broken: list[str] = Field(default_factory=list)
+    """Each window of the deploy whose SLO broke (``"+3.0 s: p95_ms 977.0 ms > 100 ms"``)."""
     first_failure: float | None = None
     switched_at: float | None = None
     """When the new release took all traffic (completed deploys)."""

@@ -3,7 +3,8 @@
 A deploy record is what the target's ``deploy`` returned (``DeployResult.to_json``) plus the outcome the
 experiment expected. Failed requests are counted from the deploy's start to its end; for a rollback, the
 time to roll back runs from the first failed response after the start to the moment all traffic was on
-the previous release again.
+the previous release again. A deploy that completed or halted must also keep the SLO in every window of
+its span (``slo_broken``): "zero downtime" includes latency, not only errors.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from resilience.analysis.recovery import Sample
+from resilience.analysis.recovery import Sample, broken_objectives, peak
+from resilience.slo import Slo
 
 __all__ = ["deploy_reasons", "summarise_deploy", "train_figures"]
 
@@ -20,8 +22,18 @@ def _failed(samples: Sequence[Sample], start: float, end: float, resolution_s: f
     return sum(s.throughput * resolution_s * s.error_rate for s in samples if start <= s.t < end)
 
 
-def summarise_deploy(record: Mapping[str, Any], samples: Sequence[Sample], *, resolution_s: float) -> dict[str, Any]:
-    """The run.json ``deploy`` entry of one deploy record."""
+def _slo_broken(samples: Sequence[Sample], slo: Slo | None, start: float, end: float, resolution_s: float) -> list[str]:
+    """Each window of the span whose SLO broke: ``"+3.0 s: p95_ms 977.0 ms > 100 ms"`` (seconds from ``start``)."""
+    if slo is None:
+        return []
+    rows = [s for s in sorted(samples, key=lambda s: s.t) if s.t + resolution_s > start and s.t < end]
+    return [f"+{max(0.0, s.t - start):.1f} s: {why}" for s in rows for why in broken_objectives([s], slo)]
+
+
+def summarise_deploy(
+    record: Mapping[str, Any], samples: Sequence[Sample], *, resolution_s: float, slo: Slo | None = None
+) -> dict[str, Any]:
+    """The run.json ``deploy`` entry of one deploy record (``slo``: the experiment's, judged per window)."""
     started, finished = float(record["started"]), float(record["finished"])
     first_failure = next((s.t for s in samples if s.t >= started and s.error_rate > 0 and s.throughput > 0), None)
     back = record.get("rollback_finished")
@@ -39,6 +51,8 @@ def summarise_deploy(record: Mapping[str, Any], samples: Sequence[Sample], *, re
         "rolled_back_by": record.get("rolled_back_by"),
         "reason": record.get("reason") or None,
         "failed_requests": round(_failed(samples, started, finished, resolution_s)),
+        "peak_p95_ms": peak(samples, "p95_ms", resolution_s=resolution_s, start=started, end=finished),
+        "slo_broken": _slo_broken(samples, slo, started, finished, resolution_s),
         "first_failure": first_failure,
         "switched_at": record.get("switched_at"),
         "rollback_started": record.get("rollback_started"),
@@ -51,8 +65,9 @@ def summarise_deploy(record: Mapping[str, Any], samples: Sequence[Sample], *, re
 
 
 def deploy_reasons(deploys: Sequence[Mapping[str, Any]], recovery_target_s: float) -> list[str]:
-    """Why the deploys fail the experiment: an unexpected outcome; a good deploy that failed requests; a
-    rollback not made by the system, or slower than the recovery target."""
+    """Why the deploys fail the experiment: an unexpected outcome; a good deploy that failed requests or
+    broke the SLO in a window of its span; a rollback not made by the system, or slower than the recovery
+    target; a halted deploy that users noticed."""
     reasons = []
     for i, d in enumerate(deploys, 1):
         tag = f"deploy {i} ({d['release']}, {d['strategy']})" if len(deploys) > 1 else f"deploy of {d['release']}"
@@ -71,6 +86,10 @@ def deploy_reasons(deploys: Sequence[Mapping[str, Any]], recovery_target_s: floa
                 reasons.append(f"{tag}: rolled back in {ttr:.1f} s, target {recovery_target_s:g} s")
         elif d["outcome"] == "halted" and d["failed_requests"] > 0:
             reasons.append(f"{tag}: halted, but users saw {d['failed_requests']} failed request(s)")
+        elif d["outcome"] in ("completed", "halted") and d.get("slo_broken"):
+            broken = d["slo_broken"]
+            more = f" (and {len(broken) - 1} more window(s))" if len(broken) > 1 else ""
+            reasons.append(f"{tag}: {d['outcome']}, but the SLO broke during it at {broken[0]}{more}")
     return reasons
 
 

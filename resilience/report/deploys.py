@@ -24,6 +24,9 @@ class DeployRow:
     expected: str | None
     rolled_back_by: str | None
     failed_requests: int
+    peak_p95_ms: float | None
+    slo_kept: bool
+    """No window of the deploy broke the SLO."""
     switch_s: float | None
     """When the new release took all traffic."""
     rollback_s: float | None
@@ -33,7 +36,7 @@ class DeployRow:
     @property
     def ok(self) -> bool:
         return (self.expected is None or self.outcome == self.expected) and (
-            self.outcome == "rolled_back" or self.failed_requests == 0
+            self.outcome == "rolled_back" or (self.failed_requests == 0 and self.slo_kept)
         )
 
 
@@ -49,6 +52,8 @@ def deploy_rows(experiments: Sequence[Experiment]) -> list[DeployRow]:
             d.expected,
             d.rolled_back_by,
             d.failed_requests,
+            d.peak_p95_ms,
+            not d.slo_broken,
             None if d.switched_at is None else d.switched_at - d.started,
             d.time_to_rollback_s,
             d.finished - d.started,

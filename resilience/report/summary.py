@@ -131,8 +131,9 @@ def _deploys_table(data: ReportData) -> list[str]:
     if not deploys:
         return []
     lines = [
-        "| Deploy | Strategy | Release | Outcome | Rolled back by | Failed requests | Switched | Time to roll back |",
-        "|---|---|---|---|---|---:|---:|---:|",
+        "| Deploy | Strategy | Release | Outcome | Rolled back by | Failed requests | Peak p95 | Switched"
+        " | Time to roll back |",
+        "|---|---|---|---|---|---:|---:|---:|---:|",
     ]
     for d in deploys:
         cells = [
@@ -142,6 +143,7 @@ def _deploys_table(data: ReportData) -> list[str]:
             f"{'✅' if d.ok else '❌'} {d.outcome}",
             d.rolled_back_by or "—",
             str(d.failed_requests),
+            ("" if d.slo_kept else "❌ ") + fmt_ms(d.peak_p95_ms),
             fmt_s(d.switch_s),
             fmt_s(d.rollback_s),
         ]

@@ -152,7 +152,7 @@ def experiment_result(
     detect_s = rec.detect_s if rec else None
     budget = budget_use(samples, error_budget or ErrorBudget(), resolution_s=resolution_s, start=started, end=ended)
     over_budget = budget_problem(budget)
-    deploys = [summarise_deploy(d, samples, resolution_s=resolution_s) for d in records.get("deploys", [])]
+    deploys = [summarise_deploy(d, samples, resolution_s=resolution_s, slo=slo) for d in records.get("deploys", [])]
     judgement = judge(
         journal,
         interrupted_by=interrupted_by,

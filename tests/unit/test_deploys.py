@@ -9,6 +9,7 @@ import pytest
 from resilience.analysis.deploys import deploy_reasons, summarise_deploy, train_figures
 from resilience.analysis.recovery import Sample
 from resilience.errors import ConfigError
+from resilience.slo import Slo
 from resilience.targets.analysis import DEFAULT_TEMPLATE, evaluate, parse_duration, parse_template
 from resilience.targets.local.lb import parse_show_stat
 
@@ -100,6 +101,35 @@ def test_good_deploy_with_a_failed_request_or_an_unexpected_outcome_fails() -> N
         "failed_requests_per_deploy": [1, 0],
         "failed_requests_mean": 0.5,
     }
+
+
+def test_a_completed_or_halted_deploy_that_broke_the_slo_in_one_window_fails() -> None:
+    """0 failed requests is not enough: p95 over the SLO in one window of the deploy's span fails it; the
+    windows outside the span, and a rollback's (expected to break it), do not."""
+    slow = (97, 112, 121)  # before, inside and after the deploy's span (100-120)
+    samples = [Sample(t=95.0 + i, throughput=20.0, p95_ms=950.0 if 95 + i in slow else 8.0) for i in range(30)]
+    good = summarise_deploy(
+        _record(release="good", outcome="completed", expected="completed"), samples, resolution_s=1.0, slo=Slo()
+    )
+    assert good["slo_broken"] == ["+12.0 s: p95_ms 950.0 ms > 100 ms"]
+    assert good["peak_p95_ms"] == 950.0
+    assert deploy_reasons([good], 30) == [
+        "deploy of good: completed, but the SLO broke during it at +12.0 s: p95_ms 950.0 ms > 100 ms"
+    ]
+    halted = summarise_deploy(_record(outcome="halted", expected="halted"), samples, resolution_s=1.0, slo=Slo())
+    assert deploy_reasons([halted], 30) == [
+        "deploy of bad-errors: halted, but the SLO broke during it at +12.0 s: p95_ms 950.0 ms > 100 ms"
+    ]
+    rolled = summarise_deploy(
+        _record(outcome="rolled_back", rolled_back_by="system", rollback_finished=115.0, expected="rolled_back"),
+        samples,
+        resolution_s=1.0,
+        slo=Slo(),
+    )
+    assert deploy_reasons([rolled], 30) == []
+    quiet = [Sample(t=95.0 + i, throughput=20.0, p95_ms=8.0) for i in range(30)]
+    ok = summarise_deploy(_record(release="good", outcome="completed"), quiet, resolution_s=1.0, slo=Slo())
+    assert ok["slo_broken"] == [] and deploy_reasons([ok], 30) == []
 
 
 def test_show_stat_rows_of_the_chat_backend() -> None:
