@@ -23,7 +23,7 @@ import jsonschema
 import pytest
 import requests
 
-from tests.support.local_stack import ARTIFACTS
+from tests.support.local_stack import keep_artifacts
 
 pytestmark = pytest.mark.e2e
 
@@ -47,10 +47,7 @@ def stack(request: pytest.FixtureRequest) -> Iterator[dict[str, Path]]:
         yield dirs
     finally:
         if request.session.testsfailed > failed_before:
-            keep = ARTIFACTS / f"e2e-gameday-{time.strftime('%Y%m%dT%H%M%S')}"
-            for name, src in (("logs", dirs["state"] / "logs"), ("results", dirs["results"])):
-                if src.is_dir():
-                    shutil.copytree(src, keep / name, dirs_exist_ok=True)
+            keep_artifacts("e2e-gameday", {"logs": dirs["state"] / "logs", "results": dirs["results"]})
         try:
             if dirs["state"].exists():
                 subprocess.run(

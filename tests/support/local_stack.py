@@ -72,11 +72,19 @@ def running_local_stack(replicas: int = 3, prefix: str = "resilience-local-") ->
             target.down(purge=True)
 
 
-def save_logs(target: LocalTarget, name: str) -> Path:
-    """Copy the stack's logs to ``test-artifacts/<name>-<time>/`` (git-ignored) before a purge deletes them."""
+def keep_artifacts(name: str, folders: dict[str, Path]) -> Path:
+    """Copy each existing folder to ``test-artifacts/<name>-<time>/<key>/`` (git-ignored; key "" copies into
+    the top) before a purge deletes it; return that directory."""
     dest = ARTIFACTS / f"{name}-{time.strftime('%Y%m%dT%H%M%S')}"
-    shutil.copytree(target.layout.logs, dest, dirs_exist_ok=True)
+    for key, src in folders.items():
+        if src.is_dir():
+            shutil.copytree(src, dest / key, dirs_exist_ok=True)
     return dest
+
+
+def save_logs(target: LocalTarget, name: str) -> Path:
+    """Keep the stack's logs in ``test-artifacts/<name>-<time>/`` before a purge deletes them."""
+    return keep_artifacts(name, {"": target.layout.logs})
 
 
 @contextmanager
