@@ -1,5 +1,5 @@
 """Deploy figures on this machine, under the game day's load (40 users): 10 rolling and 10 blue-green deploys
-of the good release (failed requests each, time to switch), 3 automated rollbacks of ``bad-errors`` (time from
+of the good release (failed requests each, worst window's p95 and windows over the SLO, time to switch), 3 automated rollbacks of ``bad-errors`` (time from
 the first failed response to all traffic on the good release, failed requests served by the bad release).
 
     flock /work/coord/heavy.lock .venv/bin/python benchmarks/deploys.py      # ~12 minutes
@@ -30,7 +30,8 @@ def _row(d: dict[str, Any]) -> str:
     return (
         f"  {d['strategy']:<10} {d['release']:<10} {d['outcome']:<11} failed={d['failed_requests']:<4} "
         f"switch={(switch - d['started']) if switch else float('nan'):5.1f}s "
-        f"duration={d['duration_s']:5.1f}s rollback={ttr if ttr is not None else float('nan'):5.1f}s"
+        f"duration={d['duration_s']:5.1f}s rollback={ttr if ttr is not None else float('nan'):5.1f}s "
+        f"peak_p95={d.get('peak_p95_ms') or float('nan'):6.0f}ms slo_broken={len(d.get('slo_broken') or [])}"
     )
 
 
@@ -53,8 +54,12 @@ def main() -> int:
         good = [d for d in deploys if d["outcome"] == "completed"]
         if good:
             clean = sum(d["failed_requests"] == 0 for d in good)
+            kept = sum(not d.get("slo_broken") for d in good)
             switch = sorted(d["switched_at"] - d["started"] for d in good if d.get("switched_at"))
-            print(f"  => {clean}/{len(good)} deploys with 0 failed requests; time to switch max {max(switch):.1f} s")
+            print(
+                f"  => {clean}/{len(good)} deploys with 0 failed requests, {kept}/{len(good)} with the SLO kept in"
+                f" every window; time to switch max {max(switch):.1f} s"
+            )
     return rc
 
 
