@@ -1,6 +1,7 @@
 """Deploy figures on this machine, under the game day's load (40 users): 10 rolling and 10 blue-green deploys
-of the good release (failed requests each, worst window's p95 and windows over the SLO, time to switch), 3 automated rollbacks of ``bad-errors`` (time from
-the first failed response to all traffic on the good release, failed requests served by the bad release).
+of the good release (failed requests each, worst window's p95 and windows over the SLO, time to switch), 3
+automated rollbacks of ``bad-errors`` (time from the first failed response to all traffic on the good release,
+failed requests served by the bad release).
 
     flock /work/coord/heavy.lock .venv/bin/python benchmarks/deploys.py      # ~12 minutes
 
