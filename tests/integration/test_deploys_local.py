@@ -189,11 +189,11 @@ _HARNESS = textwrap.dedent("""
 
 
 def _green_started(stack: LocalTarget, before: list[str]) -> bool:
-    """The new colour's slots are running (on bad-readiness they never get ready: the switch never comes)."""
+    """The new colour has started (one replica at a time: on bad-readiness the first never gets ready, so the
+    others never start and the switch never comes)."""
     procs = stack._view().sup.processes()
     state = StackState.load(stack.layout.state_file)
-    green = [n for n in state.chat_slots() if n not in before and procs.get(n) and procs[n].state == "RUNNING"]
-    return len(green) == len(before)
+    return any(n not in before and procs.get(n) and procs[n].state == "RUNNING" for n in state.chat_slots())
 
 
 def _resilience(stack: LocalTarget, *args: str) -> subprocess.CompletedProcess[str]:
