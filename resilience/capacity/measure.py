@@ -18,6 +18,7 @@ the step inconclusive when the generator was saturated — it measured the gener
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -35,6 +36,7 @@ from resilience.capacity.conditions import StepHooks
 from resilience.capacity.plan import CapacityPlan, ConditionPlan
 from resilience.controls.load import start_target_load
 from resilience.errors import LoadError
+from resilience.runner.signals import SignalGate
 from resilience.slo import Slo
 from resilience.targets.base import Target
 
@@ -107,10 +109,24 @@ def _wait(seconds: float, alive: Callable[[], bool]) -> None:
 
 @dataclass(frozen=True)
 class StepMeasurer:
-    """The real ``Measure`` of the runner: load against ``target`` as the plan says."""
+    """The real ``Measure`` of the runner: load against ``target`` as the plan says.
+
+    With a ``gate``, starting and stopping the step's Locust run with signals deferred: a SIGTERM that landed
+    while the load was starting (its process forked, not yet handed back) or stopping (waiting for it to exit)
+    cut that short, and the Locust process outlived the run (a fresh-clone CI failure). The signal is raised
+    once the load is stopped.
+    """
 
     target: Target
     plan: CapacityPlan
+    gate: SignalGate | None = None
+
+    def _deferred(self) -> contextlib.AbstractContextManager[None]:
+        return self.gate.deferred() if self.gate is not None else contextlib.nullcontext()
+
+    def _raise_if_received(self) -> None:
+        if self.gate is not None:
+            self.gate.raise_if_received()
 
     def __call__(self, cond: ConditionPlan, users: int, hooks: StepHooks, out: Path) -> StepResult:
         load_spec = self.plan.load
@@ -119,8 +135,10 @@ class StepMeasurer:
         params = {**load_spec.params(), "users": users, "duration_s": ramp_s + hold_s + _SAFETY_S}
         step_start = time.time()
         fault_at: float | None = None
-        load = start_target_load(self.target, params, out / "load", workers=load_spec.workers)
+        with self._deferred():
+            load = start_target_load(self.target, params, out / "load", workers=load_spec.workers)
         try:
+            self._raise_if_received()  # a signal during the start: the load is stopped below
             _wait(ramp_s, load.alive)
             t0 = time.time()
             if hooks.in_window is not None:
@@ -130,7 +148,9 @@ class StepMeasurer:
             _wait(t0 + hold_s - time.time(), load.alive)
             t1 = time.time()
         finally:
-            load.stop()
+            with self._deferred():
+                load.stop()
+        self._raise_if_received()
         if hooks.after_step is not None:
             hooks.after_step()
         events = load.events_dir

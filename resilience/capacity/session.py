@@ -241,7 +241,11 @@ def run_capacity_scenario(opts: CapacityOptions, reporter: Reporter | None = Non
                     gate.raise_if_received()  # a signal during the revert still ends the run (exit 130)
 
         result = run_capacity(
-            plan, info, engage=engaged, measure=StepMeasurer(target, plan), progress=lambda line: say(escape(line))
+            plan,
+            info,
+            engage=engaged,
+            measure=StepMeasurer(target, plan, gate),
+            progress=lambda line: say(escape(line)),
         )
     except KeyboardInterrupt:
         say(f"interrupted ({gate.received or 'SIGINT'})")

@@ -185,3 +185,50 @@ def test_condition_slo_override_moves_the_knee(tmp_path: Path) -> None:
     result, _ = _run(tmp_path, plan, FakeRig(plan))
     assert result.condition("chat-replica-down").repeats[0].knee_users == 500
     assert result.condition("chat-replica-down").slo["p95_ms"] == 300
+
+
+class _FakeLoad:
+    """A Locust run that records its stop; ``alive`` as long as it was not stopped."""
+
+    def __init__(self) -> None:
+        self.stopped = 0
+
+    def alive(self) -> bool:
+        return not self.stopped
+
+    def stop(self) -> None:
+        self.stopped += 1
+
+
+@pytest.mark.parametrize("moment", ["start", "stop"])
+def test_a_sigterm_while_the_step_load_starts_or_stops_still_stops_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, moment: str
+) -> None:
+    """A signal that lands while the step's Locust run is being started (forked, not yet handed back) or
+    stopped does not cut that short: the load is stopped once, then the run is interrupted. Before, a
+    fresh-clone CI run found a Locust process alive after the capacity run had exited 130."""
+    import signal  # noqa: PLC0415
+
+    from resilience.capacity import measure  # noqa: PLC0415
+    from resilience.runner.signals import SignalGate  # noqa: PLC0415
+
+    gate = SignalGate()
+    load = _FakeLoad()
+
+    def start(*_args: object, **_kwargs: object) -> _FakeLoad:
+        if moment == "start":
+            gate.handle(signal.SIGTERM, None)  # raises unless deferred
+        return load
+
+    def stop() -> None:
+        if moment == "stop":
+            gate.handle(signal.SIGTERM, None)
+        load.stopped += 1
+
+    monkeypatch.setattr(measure, "start_target_load", start)
+    monkeypatch.setattr(load, "stop", stop)
+    plan = _plan(hold_s=0.01, load={"spawn_rate": 1000, "warmup_s": 0})
+    step = measure.StepMeasurer(target=None, plan=plan, gate=gate)  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        step(plan.conditions[0], 1, StepHooks(), tmp_path)
+    assert load.stopped == 1
