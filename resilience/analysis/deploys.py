@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from resilience.analysis.recovery import Sample, broken_objectives, peak
+from resilience.analysis.recovery import Sample, broken_objectives, peak, window
 from resilience.slo import Slo
 
 __all__ = ["deploy_reasons", "summarise_deploy", "train_figures"]
@@ -26,7 +26,7 @@ def _slo_broken(samples: Sequence[Sample], slo: Slo | None, start: float, end: f
     """Each window of the span whose SLO broke: ``"+3.0 s: p95_ms 977.0 ms > 100 ms"`` (seconds from ``start``)."""
     if slo is None:
         return []
-    rows = [s for s in sorted(samples, key=lambda s: s.t) if s.t + resolution_s > start and s.t < end]
+    rows = window(samples, start, end, resolution_s)
     return [f"+{max(0.0, s.t - start):.1f} s: {why}" for s in rows for why in broken_objectives([s], slo)]
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "peak",
     "summarise",
     "violations",
+    "window",
 ]
 
 
@@ -97,7 +98,8 @@ def holds(sample: Sample, slo: Slo) -> bool:
     return not violations(sample, slo)
 
 
-def _window(samples: Iterable[Sample], start: float | None, end: float | None, resolution_s: float) -> list[Sample]:
+def window(samples: Iterable[Sample], start: float | None, end: float | None, resolution_s: float) -> list[Sample]:
+    """The buckets overlapping ``[start, end)`` (either end open when None), in time order."""
     return [
         s
         for s in sorted(samples, key=lambda s: s.t)
@@ -133,7 +135,7 @@ def analyse_recovery(
     end: float | None = None,
 ) -> Recovery:
     """Time to detect and recovery time of the fault that started at ``fault_start`` (see module doc)."""
-    rows = _window(samples, fault_start, end, resolution_s)
+    rows = window(samples, fault_start, end, resolution_s)
     bad = [s for s in rows if not holds(s, slo)]
     if not bad:
         stable = _first_stable_run(
@@ -150,7 +152,7 @@ def peak(
     samples: Sequence[Sample], field: str, *, resolution_s: float, start: float | None = None, end: float | None = None
 ) -> float | None:
     """Highest value of ``field`` (``p95_ms``, ``error_rate``, ...) in the window; None without data."""
-    values = [getattr(s, field) for s in _window(samples, start, end, resolution_s)]
+    values = [getattr(s, field) for s in window(samples, start, end, resolution_s)]
     numbers = [float(v) for v in values if _ok(v)]
     return max(numbers) if numbers else None
 
@@ -164,7 +166,7 @@ def summarise(
     end: float | None = None,
 ) -> dict[str, float | bool | list[str] | None]:
     """One aggregate over the window: requests, error rate, worst p95, and which objectives broke."""
-    rows = _window(samples, start, end, resolution_s)
+    rows = window(samples, start, end, resolution_s)
     requests = sum(s.throughput * resolution_s for s in rows)
     failed = sum(s.throughput * resolution_s * s.error_rate for s in rows)
     broken = sorted({v for s in rows for v in violations(s, slo)})

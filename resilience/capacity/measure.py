@@ -18,12 +18,11 @@ the step inconclusive when the generator was saturated — it measured the gener
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -111,22 +110,15 @@ def _wait(seconds: float, alive: Callable[[], bool]) -> None:
 class StepMeasurer:
     """The real ``Measure`` of the runner: load against ``target`` as the plan says.
 
-    With a ``gate``, starting and stopping the step's Locust run with signals deferred: a SIGTERM that landed
+    Starting and stopping the step's Locust run with signals deferred: a SIGTERM that landed
     while the load was starting (its process forked, not yet handed back) or stopping (waiting for it to exit)
     cut that short, and the Locust process outlived the run (a fresh-clone CI failure). The signal is raised
-    once the load is stopped.
+    once the load is stopped. The default gate is not installed: it never records a signal.
     """
 
     target: Target
     plan: CapacityPlan
-    gate: SignalGate | None = None
-
-    def _deferred(self) -> contextlib.AbstractContextManager[None]:
-        return self.gate.deferred() if self.gate is not None else contextlib.nullcontext()
-
-    def _raise_if_received(self) -> None:
-        if self.gate is not None:
-            self.gate.raise_if_received()
+    gate: SignalGate = field(default_factory=SignalGate)
 
     def __call__(self, cond: ConditionPlan, users: int, hooks: StepHooks, out: Path) -> StepResult:
         load_spec = self.plan.load
@@ -135,10 +127,10 @@ class StepMeasurer:
         params = {**load_spec.params(), "users": users, "duration_s": ramp_s + hold_s + _SAFETY_S}
         step_start = time.time()
         fault_at: float | None = None
-        with self._deferred():
+        with self.gate.deferred():
             load = start_target_load(self.target, params, out / "load", workers=load_spec.workers)
         try:
-            self._raise_if_received()  # a signal during the start: the load is stopped below
+            self.gate.raise_if_received()  # a signal during the start: the load is stopped below
             _wait(ramp_s, load.alive)
             t0 = time.time()
             if hooks.in_window is not None:
@@ -148,9 +140,9 @@ class StepMeasurer:
             _wait(t0 + hold_s - time.time(), load.alive)
             t1 = time.time()
         finally:
-            with self._deferred():
+            with self.gate.deferred():
                 load.stop()
-        self._raise_if_received()
+        self.gate.raise_if_received()
         if hooks.after_step is not None:
             hooks.after_step()
         events = load.events_dir
