@@ -11,6 +11,7 @@ left up), then prints the figures from its run.json with the load average before
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def _row(d: dict[str, Any]) -> str:
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     before = _loadavg()
     t0 = time.monotonic()
     cmd = [sys.executable, "-m", "resilience", "run", "benchmarks/deploys.yaml"]

@@ -125,10 +125,10 @@ class _Deploy:
         takes up to ~8 s to arrive: Prometheus applies service discovery changes every 5 s).
 
         The first new replica (the canary) waits for ``measurementsPerStep`` measurements with data of every
-        metric (one that has none, REST latency under a mostly WebSocket load, for at most 10 s); a later
-        step for that many measurements with data of the metrics that have data. Waiting 10 s at every step
-        for a metric without traffic made a 3-replica deploy take up to 33 s; the analysis keeps measuring in
-        the background all along, and a failed measurement aborts the deploy at any step.
+        metric (one with too little, REST latency under a mostly WebSocket load, for at most 10 s); a later
+        step for that many of the metric with the most data. Waiting at every step for a metric with sparse
+        traffic made a 3-replica deploy take up to 34.6 s; the analysis keeps measuring in the background all
+        along, and a failed measurement aborts the deploy at any step.
         """
         deadline = time.monotonic() + min(self.progress_s, 15.0)
         no_data_after_s = 10.0 if canary else 0.0
