@@ -9,7 +9,8 @@ processes - the Locust generator (every process of the load command's tree), the
 tier, PostgreSQL, Redis, the fault proxy and the machine - so the limit (service or generator) shows in
 figures. Prints the load average before and after, then: users held (peak open WebSockets), connect
 success, p95 (all requests and send->ack), acked sends/s, the generator's CPU max / open files / loop lag,
-the verdict, 0 lost; and the mean and peak CPU per group in cores. About duration + 60 s.
+the verdict, 0 lost; and the mean and peak CPU per group in cores, during the ramp and the held window. About
+users / spawn rate + duration + 60 s (~6.5 min for the defaults).
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def _sample(groups: dict[str, list[int]], load_pid: int, stop: threading.Event, 
         time.sleep(2.0)
         reading = meter.take()
         if min(reading.values()) >= 0:  # negative: a process of a group ended between the two readings
-            out.append(reading)
+            out.append({**reading, "t": time.time()})
 
 
 def main() -> int:
@@ -102,17 +103,23 @@ def main() -> int:
     print(
         f"users held {load['users_peak']} of {load['users']}; connect success "
         f"{(load['ws_connect_success'] or 0):.2%}; p95 {load['p95_ms']} ms (send->ack {load['ack_p95_ms']} ms); "
-        f"{load['messages_per_s']} acked sends/s; lost {integ.get('lost')}; verdict {run['verdict']}"
+        f"{load['messages_per_s']} acked sends/s; lost {integ.get('lost')}; verdict {run['verdict']}; held "
+        f"{load.get('held_s')} s after a ramp of {load.get('ramp_s')} s"
     )
     print(
         f"generator: {gen.get('processes')} processes, CPU max {gen.get('cpu_max')} %, open files max "
         f"{gen.get('fds_max')}, loop lag max {gen.get('lag_max_ms')} ms, saturated {gen.get('saturated')}"
     )
-    if samples:
-        names = sorted({k for s in samples for k in s})
-        print("CPU in cores, mean / peak over 5 s samples:")
-        for name in names:
-            vals = [s.get(name, 0.0) for s in samples]
+    held_from = run["started"] + (load.get("ramp_s") or 0.0)
+    for part, rows in (
+        ("the ramp", [s for s in samples if s["t"] < held_from]),
+        ("the held window", [s for s in samples if s["t"] >= held_from]),
+    ):
+        if not rows:
+            continue
+        print(f"CPU in cores during {part}, mean / peak over 5 s samples:")
+        for name in sorted({k for s in rows for k in s} - {"t"}):
+            vals = [s.get(name, 0.0) for s in rows]
             print(f"  {name:<10} {sum(vals) / len(vals):5.2f} / {max(vals):5.2f}")
     return 0 if run["verdict"] == "passed" else 1
 

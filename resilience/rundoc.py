@@ -351,11 +351,18 @@ class LoadDoc(_Doc):
     ws_connect_success: float | None = None
     """Share of WebSocket handshakes that succeeded."""
     p95_ms: float | None = None
-    """p95 latency over every request (what the SLO judges)."""
+    """p95 latency over every request of the judged window (what the SLO judges)."""
     ack_p95_ms: float | None = None
-    """p95 of WebSocket send -> ack."""
+    """p95 of WebSocket send -> ack over the judged window."""
     messages_per_s: float | None = None
-    """Acknowledged messages per second over the load window."""
+    """Acknowledged messages per second over the judged window."""
+    ramp_s: float | None = None
+    """``resilience load`` with the steady profile: seconds from the start until the users were open (a warm-up,
+    not judged); None when the whole run is judged."""
+    held_s: float | None = None
+    """``resilience load``: seconds of the judged window (the users held, after the ramp)."""
+    ramp_generator: GeneratorDoc | None = None
+    """The generator's health during the ramp (reported, not judged)."""
     workers: NonNegativeInt | None = None
     """Locust worker processes (0: one standalone process)."""
     spawn_rate: float | None = None

@@ -2,9 +2,13 @@
 
 Against the local stack by default (its endpoints and issuer secret come from the state dir), or any
 chat service with ``--chat-url URL --issuer-secret-file F`` (plus ``--postgres-url`` for the integrity
-check). The run is judged like a game day's steady state: the SLO (the ``slo:`` section of the ``--params`` file,
-then ``--slo KEY=VALUE`` flags, over the chat service's defaults ``resilience.slo.Slo()``) over the whole
-load window (``resilience.analysis.recovery.judge_window``). Exit code 0 when the SLO held and every
+check). With the ``steady`` profile the users are started first (``users / spawn_rate`` seconds, the ramp) and
+then held for ``--duration``: the ramp is a warm-up, like a game day's. The run is judged like a game day's
+steady state: the SLO (the ``slo:`` section of the ``--params`` file, then ``--slo KEY=VALUE`` flags, over the
+chat service's defaults ``resilience.slo.Slo()``) over the held window (the whole run for the other profiles,
+which shape the users over ``--duration`` themselves), WebSocket connect success over the whole run (the
+ramp's connects count), the generator's health over the held window; the
+window the users were held (``resilience.analysis.recovery.judge_window``). Exit code 0 when the SLO held and every
 acknowledged message is in the database once, 1 when not (the broken objectives are printed with their
 measured values), 2 when the target or the load failed, 3 for bad input.
 """
@@ -17,6 +21,7 @@ import os
 import shlex
 import sys
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,7 +34,7 @@ from resilience.rundoc import write_run
 from resilience.safety.redact import install_logging_filter, register_secrets, scrub_folder
 from resilience.slo import Slo
 
-__all__ = ["command"]
+__all__ = ["command", "held_window"]
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +137,14 @@ def _run_id() -> str:
 @click.command(name="load")
 @click.option("--profile", type=click.Choice(PROFILES), help="Load shape (default steady).")
 @click.option("--users", type=int, help="Peak concurrent users (default 10).")
-@click.option("--duration", "duration_s", type=float, help="Seconds of load (default 60).")
 @click.option(
-    "--spawn-rate", type=float, help="Users started per second (default: all started within 75 % of the duration)."
+    "--duration",
+    "duration_s",
+    type=float,
+    help="Seconds of load (default 60); with the steady profile, seconds every user is held, after the ramp.",
+)
+@click.option(
+    "--spawn-rate", type=float, help="Users started per second (default: a ramp of 75 % of the duration at most)."
 )
 @click.option("--rooms", type=int, help="Number of rooms (default users / room size).")
 @click.option("--room-size", type=int, help="Users per room.")
@@ -247,17 +257,17 @@ def _drive(
     from resilience.analysis.timeline import build_timeline  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
     from resilience.load import start_load  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
+    assert params.duration_s is not None
+    ramp_s = params.users / params.spawn_rate if params.profile == "steady" else 0.0
+    running = params.model_copy(update={"duration_s": round(ramp_s + params.duration_s, 3)})
     started = time.time()
-    load = start_load(where.chat_url, where.secret, params, run_dir / "load", workers=workers, web_port=web_port)
-    click.echo(
-        f"load: {params.users} users ({params.profile}) against {where.chat_url} for {params.duration_s:g} s"
-        f" -> {run_dir}",
-        err=True,
-    )
+    load = start_load(where.chat_url, where.secret, running, run_dir / "load", workers=workers, web_port=web_port)
+    held = f"a ramp of {ramp_s:.0f} s, then held for {params.duration_s:g} s" if ramp_s else f"{params.duration_s:g} s"
+    click.echo(f"load: {params.users} users ({params.profile}) against {where.chat_url}: {held} -> {run_dir}", err=True)
     try:
-        assert params.duration_s is not None
-        if load.wait(params.duration_s + 60) is None:
-            raise LoadError(f"locust did not finish within {params.duration_s + 60:g} s (see {run_dir}/load)")
+        assert running.duration_s is not None
+        if load.wait(running.duration_s + 60) is None:
+            raise LoadError(f"locust did not finish within {running.duration_s + 60:g} s (see {run_dir}/load)")
     finally:
         load.stop()
     ended = time.time()
@@ -265,16 +275,27 @@ def _drive(
         raise LoadError(f"locust exited with code {load.returncode} (see {run_dir}/load/locust-master.out)")
     timeline = build_timeline(load.events_dir, resolution_s=resolution)
     timeline.write_csv(run_dir / "timeline.csv")
-    span = max(ended - started, resolution)
+    w0, w1 = (started, ended)
+    if ramp_s:
+        w0, w1 = held_window(
+            timeline.rows, params.users, started=started, ramp_s=ramp_s, hold_s=params.duration_s, ended=ended
+        )
+    span = max(w1 - w0, resolution)
     judged = judge_window(
-        read_samples(load.events_dir, resolution_s=span, start=started, end=started + span, exact=True),
-        slo,
-        resolution_s=span,
+        read_samples(load.events_dir, resolution_s=span, start=w0, end=w0 + span, exact=True), slo, resolution_s=span
+    )
+    whole = max(ended - started, resolution)
+    connects = judge_window(
+        read_samples(load.events_dir, resolution_s=whole, start=started, end=started + whole, exact=True),
+        Slo(p95_ms=None, error_rate=None, throughput_min=None, ws_connect_success=slo.ws_connect_success),
+        resolution_s=whole,
     )
     integrity = _integrity(where, load.ledger_dir)
     s = timeline.summary
-    delivered = delivered_load(s, params.users)
-    reasons = [] if judged.holds else [f"SLO broken over the load: {r}" for r in judged.reasons]
+    window = build_timeline(load.events_dir, resolution_s=resolution, start=w0, end=w1).summary if ramp_s else s
+    delivered = delivered_load({**window, "ws_open_peak": s["ws_open_peak"]}, params.users)
+    broken = dict.fromkeys([*judged.reasons, *connects.reasons]) if not (judged.holds and connects.holds) else {}
+    reasons = [f"SLO broken over the {'held window' if ramp_s else 'load'}: {r}" for r in broken]
     if delivered.shortfall:
         reasons.insert(0, delivered.shortfall)
     if integrity is not None and not integrity["ok"]:
@@ -283,7 +304,9 @@ def _drive(
             f"{integrity['out_of_order']} out of commit order, {integrity['delivery_out_of_order']} pushed out of"
             f" order, {integrity['delivery_gaps']} skipped"
         )
-    generator = judge_generator(read_generator(load.generator_dir), started, ended) if load.generator_dir else None
+    samples = read_generator(load.generator_dir) if load.generator_dir else None
+    generator = judge_generator(samples, w0, w1) if samples is not None else None
+    ramp_generator = judge_generator(samples, started, w0) if samples is not None and ramp_s else None
     verdict = "failed" if reasons else "passed"
     if generator is not None and generator.saturated:
         verdict = "inconclusive"  # the figures describe the generator as much as the service
@@ -301,9 +324,12 @@ def _drive(
             "users": params.users,
             "users_peak": s["ws_open_peak"],
             "ws_connect_success": s["connect_success"],
-            "p95_ms": s["p95_ms"],
-            "ack_p95_ms": s["ack_p95_ms"],
+            "p95_ms": window["p95_ms"],
+            "ack_p95_ms": window["ack_p95_ms"],
             "messages_per_s": delivered.messages_per_s,
+            "ramp_s": round(w0 - started, 1) if ramp_s else None,
+            "held_s": round(w1 - w0, 1),
+            "ramp_generator": ramp_generator.to_json() if ramp_generator else None,
             "requests": s["requests"],
             "messages_acked": s["messages_acked"],
             "workers": workers,
@@ -320,6 +346,19 @@ def _drive(
             "load_params": params.model_dump(),
         },
     }
+
+
+def held_window(
+    rows: Sequence[Mapping[str, Any]], users: int, *, started: float, ramp_s: float, hold_s: float, ended: float
+) -> tuple[float, float]:
+    """The window a steady load is judged on: from the first timeline bucket with the users' WebSockets open
+    (``REACHED_SHARE`` of them; the planned end of the ramp when that never happened) for ``hold_s``, at most
+    until ``ended``."""
+    from resilience.analysis.generator import REACHED_SHARE  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
+
+    need = REACHED_SHARE * users
+    full = next((float(r["t"]) for r in rows if (r.get("ws_open") or 0) >= need), started + ramp_s)
+    return full, max(full, min(full + hold_s, ended))
 
 
 def _integrity(where: _Where, ledger_dir: Path) -> dict[str, Any] | None:
@@ -385,6 +424,11 @@ def _print(run: dict[str, Any], run_dir: Path) -> None:
     click.echo(f"run {run['run_id']}: {run['verdict'].upper()} -> {run_dir}")
     for reason in run["reasons"]:
         click.echo(f"  {reason}")
+    if run["load"].get("ramp_s") is not None:
+        click.echo(
+            f"  held {_fmt(run['load']['held_s'])} s after a ramp of {_fmt(run['load']['ramp_s'])} s: p95 "
+            f"{_fmt(run['load']['p95_ms'])} ms (send->ack {_fmt(run['load']['ack_p95_ms'])} ms); the whole run:"
+        )
     click.echo(
         f"  requests {s['requests']} ({_fmt(s['throughput'])}/s), errors {_fmt(s['error_rate'], '.2%')}, "
         f"p50/p95/p99 {_fmt(s['p50_ms'])}/{_fmt(s['p95_ms'])}/{_fmt(s['p99_ms'])} ms"
@@ -403,8 +447,15 @@ def _print(run: dict[str, Any], run_dir: Path) -> None:
     if g:
         click.echo(
             f"  generator: {g['processes']} processes, CPU max {_fmt(g['cpu_max'], '.0f')} % (busy >= 90 % in "
-            f"{_fmt((g['busy_share'] or 0) * 100, '.0f')} % of the run at most), open files max {g['fds_max']}, "
+            f"{_fmt((g['busy_share'] or 0) * 100, '.0f')} % of the judged window at most), "
+            f"open files max {g['fds_max']}, "
             f"event-loop lag max {_fmt(g['lag_max_ms'], '.0f')} ms{' - SATURATED' if g['saturated'] else ''}"
+        )
+    r = load.get("ramp_generator")
+    if r:
+        click.echo(
+            f"  generator during the ramp (not judged): CPU max {_fmt(r['cpu_max'], '.0f')} %, event-loop lag max "
+            f"{_fmt(r['lag_max_ms'], '.0f')} ms{' - saturated' if r['saturated'] else ''}"
         )
     i = run["integrity"]
     if i is None:
