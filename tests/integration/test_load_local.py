@@ -72,6 +72,8 @@ def test_cli_load_against_running_local_target(stack: LocalTarget, tmp_path: Pat
     assert run["integrity"]["acked"] == run["load"]["messages_acked"] > 0
     assert run["integrity"]["lost"] == 0
     assert (run_dir / "timeline.csv").exists()
+    assert run["load"]["ramp_s"] is not None and run["load"]["users_peak"] == 8
+    assert 4.0 < run["load"]["held_s"] <= 6.0  # the 8 users held for the duration, after their ramp
 
 
 def _set_sync_mode(target: LocalTarget, layout: Layout, sync: bool) -> None:
