@@ -7,8 +7,8 @@ then held for ``--duration``: the ramp is a warm-up, like a game day's. The run 
 steady state: the SLO (the ``slo:`` section of the ``--params`` file, then ``--slo KEY=VALUE`` flags, over the
 chat service's defaults ``resilience.slo.Slo()``) over the held window (the whole run for the other profiles,
 which shape the users over ``--duration`` themselves), WebSocket connect success over the whole run (the
-ramp's connects count), the generator's health over the held window; the
-window the users were held (``resilience.analysis.recovery.judge_window``). Exit code 0 when the SLO held and every
+ramp's connects count), the generator's health over the held window
+(``resilience.analysis.recovery.judge_window``, each window as one bucket). Exit code 0 when the SLO held and every
 acknowledged message is in the database once, 1 when not (the broken objectives are printed with their
 measured values), 2 when the target or the load failed, 3 for bad input.
 """
@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -34,7 +34,10 @@ from resilience.rundoc import write_run
 from resilience.safety.redact import install_logging_filter, register_secrets, scrub_folder
 from resilience.slo import Slo
 
-__all__ = ["command", "held_window"]
+if TYPE_CHECKING:
+    from resilience.analysis.recovery import SloVerdict
+
+__all__ = ["command", "held_window", "slo_reasons"]
 
 log = logging.getLogger(__name__)
 
@@ -294,8 +297,7 @@ def _drive(
     s = timeline.summary
     window = build_timeline(load.events_dir, resolution_s=resolution, start=w0, end=w1).summary if ramp_s else s
     delivered = delivered_load({**window, "ws_open_peak": s["ws_open_peak"]}, params.users)
-    broken = dict.fromkeys([*judged.reasons, *connects.reasons]) if not (judged.holds and connects.holds) else {}
-    reasons = [f"SLO broken over the {'held window' if ramp_s else 'load'}: {r}" for r in broken]
+    reasons = slo_reasons(judged, connects, held=bool(ramp_s))
     if delivered.shortfall:
         reasons.insert(0, delivered.shortfall)
     if integrity is not None and not integrity["ok"]:
@@ -346,6 +348,13 @@ def _drive(
             "load_params": params.model_dump(),
         },
     }
+
+
+def slo_reasons(window: SloVerdict, whole: SloVerdict, *, held: bool) -> list[str]:
+    """Why the SLO broke: over the judged ``window`` (the held one when ``held``), and the connect objective over
+    the ``whole`` run (each reason once: without a ramp both are the same window)."""
+    reasons = [f"SLO broken over the {'held window' if held else 'load'}: {r}" for r in window.reasons]
+    return reasons + [f"SLO broken over the whole run: {r}" for r in whole.reasons if r not in window.reasons]
 
 
 def held_window(

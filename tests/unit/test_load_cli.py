@@ -70,3 +70,22 @@ def test_a_steady_load_is_judged_from_when_its_users_were_open_for_the_duration(
     assert held_window(rows, 1010, started=100.0, ramp_s=8.0, hold_s=15.0, ended=140.0) == (110.0, 125.0)  # 99 %
     assert held_window(rows, 5000, started=100.0, ramp_s=8.0, hold_s=15.0, ended=140.0) == (108.0, 123.0)
     assert held_window([], 10, started=100.0, ramp_s=50.0, hold_s=15.0, ended=120.0) == (150.0, 150.0)
+
+
+def test_connects_that_failed_in_the_ramp_fail_the_run_once() -> None:
+    """The held window judges latency and errors; connect success is judged over the whole run (the ramp's
+    connects); a reason both judge (no ramp: the same window) is given once."""
+    from resilience.analysis.recovery import SloVerdict  # noqa: PLC0415
+    from resilience.commands.load import slo_reasons  # noqa: PLC0415
+
+    held_ok = SloVerdict(True, (), 100)
+    ramp_bad = SloVerdict(False, ("ws_connect_success 95.00% < 99.00%",), 100)
+    assert slo_reasons(held_ok, ramp_bad, held=True) == [
+        "SLO broken over the whole run: ws_connect_success 95.00% < 99.00%"
+    ]
+    both = SloVerdict(False, ("p95_ms 120.0 ms > 100 ms", "ws_connect_success 95.00% < 99.00%"), 100)
+    assert slo_reasons(both, ramp_bad, held=False) == [
+        "SLO broken over the load: p95_ms 120.0 ms > 100 ms",
+        "SLO broken over the load: ws_connect_success 95.00% < 99.00%",
+    ]
+    assert slo_reasons(held_ok, held_ok, held=True) == []
