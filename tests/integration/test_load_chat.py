@@ -301,12 +301,12 @@ def test_cli_load_fails_a_run_that_breaks_the_slo(chat: Chat, tmp_path: Path) ->
     )
     assert proc.returncode == 1, proc.stderr
     assert "FAILED" in proc.stdout
-    assert "SLO broken over the load: p95_ms " in proc.stdout and "ms > 0.001 ms" in proc.stdout
+    assert "SLO broken over the held window: p95_ms " in proc.stdout and "ms > 0.001 ms" in proc.stdout
     (run_dir,) = (tmp_path / "results").iterdir()
     run = json.loads((run_dir / "run.json").read_text())
     assert run["verdict"] == "failed"
     assert run["slo"]["p95_ms"] == 0.001 and run["slo"]["error_rate"] == 0.001
-    assert [r for r in run["reasons"] if r.startswith("SLO broken over the load: p95_ms")]
+    assert [r for r in run["reasons"] if r.startswith("SLO broken over the held window: p95_ms")]
     assert run["integrity"]["lost"] == 0
 
 

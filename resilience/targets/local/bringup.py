@@ -163,14 +163,21 @@ def bring_up(layout: Layout, state: StackState, sec: Secrets, progress: Progress
     progress(f"chat database created on {leader} ({time.monotonic() - t0:.1f} s)")
     rest = {name: fn for name, fn in checks.items() if name != "etcd"}
     rest["postgres sync replica + read-write routing"] = lambda: db_routing_ok(view.db_nodes(), view.haproxy())
-    rest["all postgres nodes running"] = lambda: _all_db_running(view)
+    members: list[str] = []  # Patroni's members at the last poll: named when the wait times out
+    rest["all postgres nodes running"] = lambda: _all_db_running(view, members)
     rest["chat replicas behind haproxy"] = lambda: _chat_behind_lb(view)
-    waiter.until(rest, timeout=90, watch=[c for c in state.components if c != "etcd"])
+    try:
+        waiter.until(rest, timeout=90, watch=[c for c in state.components if c != "etcd"])
+    except TargetError as exc:
+        if "all postgres nodes running" not in str(exc):
+            raise
+        raise TargetError(f"{exc} (Patroni's members: {', '.join(members) or 'none listed'})") from None
     return pid
 
 
-def _all_db_running(view: StackView) -> bool:
+def _all_db_running(view: StackView, members: list[str]) -> bool:
     nodes = view.db_nodes() or []
+    members[:] = [f"{n.name} {n.role} {n.state}" for n in nodes]
     return len(nodes) == len(DB_NODES) and all(n.state in ("running", "streaming") for n in nodes)
 
 
