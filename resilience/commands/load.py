@@ -278,11 +278,10 @@ def _drive(
         raise LoadError(f"locust exited with code {load.returncode} (see {run_dir}/load/locust-master.out)")
     timeline = build_timeline(load.events_dir, resolution_s=resolution)
     timeline.write_csv(run_dir / "timeline.csv")
-    w0, w1 = (started, ended)
-    if ramp_s:
-        w0, w1 = held_window(
-            timeline.rows, params.users, started=started, ramp_s=ramp_s, hold_s=params.duration_s, ended=ended
-        )
+    held_at = held_window(timeline.rows, params.users, hold_s=params.duration_s, ended=ended) if ramp_s else None
+    if held_at is None:
+        ramp_s = 0.0  # not steady, or the users were never all open (the shortfall fails it): judged whole
+    w0, w1 = held_at or (started, ended)
     span = max(w1 - w0, resolution)
     judged = judge_window(
         read_samples(load.events_dir, resolution_s=span, start=w0, end=w0 + span, exact=True), slo, resolution_s=span
@@ -358,16 +357,15 @@ def slo_reasons(window: SloVerdict, whole: SloVerdict, *, held: bool) -> list[st
 
 
 def held_window(
-    rows: Sequence[Mapping[str, Any]], users: int, *, started: float, ramp_s: float, hold_s: float, ended: float
-) -> tuple[float, float]:
+    rows: Sequence[Mapping[str, Any]], users: int, *, hold_s: float, ended: float
+) -> tuple[float, float] | None:
     """The window a steady load is judged on: from the first timeline bucket with the users' WebSockets open
-    (``REACHED_SHARE`` of them; the planned end of the ramp when that never happened) for ``hold_s``, at most
-    until ``ended``."""
+    (``REACHED_SHARE`` of them) for ``hold_s``, at most until ``ended``; None when they never were."""
     from resilience.analysis.generator import REACHED_SHARE  # noqa: PLC0415 - CLI start-up: loaded only when the command runs
 
     need = REACHED_SHARE * users
-    full = next((float(r["t"]) for r in rows if (r.get("ws_open") or 0) >= need), started + ramp_s)
-    return full, max(full, min(full + hold_s, ended))
+    full = next((float(r["t"]) for r in rows if (r.get("ws_open") or 0) >= need), None)
+    return None if full is None else (full, max(full, min(full + hold_s, ended)))
 
 
 def _integrity(where: _Where, ledger_dir: Path) -> dict[str, Any] | None:

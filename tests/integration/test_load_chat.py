@@ -338,7 +338,7 @@ def test_cli_load_with_a_starved_generator_is_inconclusive(chat: Chat, tmp_path:
     secret = tmp_path / "issuer"
     secret.write_text(ISSUER)
     argv = [sys.executable, "-m", "resilience", "load", "--chat-url", chat.url, "--issuer-secret-file", str(secret)]
-    argv += ["--users", "300", "--spawn-rate", "300", "--duration", "8", "--think-time", "0.05", "--workers", "0"]
+    argv += ["--users", "300", "--spawn-rate", "300", "--duration", "12", "--think-time", "0.05", "--workers", "0"]
     argv += ["--rest-share", "0", "--no-report", "--results", str(tmp_path / "results")]
     proc = subprocess.Popen(
         argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}

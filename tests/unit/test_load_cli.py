@@ -61,15 +61,15 @@ def test_where_the_load_goes_keeps_secrets_out_of_its_repr() -> None:
 def test_a_steady_load_is_judged_from_when_its_users_were_open_for_the_duration() -> None:
     """The held window starts at the first bucket with 99 % of the users open (the ramp is a warm-up: a
     10,000-user ramp saturated the generator and put p95 at 584 ms over the whole run, 15-20 ms once held), lasts
-    the duration, and ends at the run's end at the latest; a ramp that never got there starts at its plan."""
+    the duration, and ends at the run's end at the latest; users never all open: no held window (judged whole)."""
     from resilience.commands.load import held_window  # noqa: PLC0415
 
     rows = [{"t": 100.0 + i, "ws_open": min(100 * i, 1000)} for i in range(30)]
-    assert held_window(rows, 1000, started=100.0, ramp_s=8.0, hold_s=15.0, ended=140.0) == (110.0, 125.0)
-    assert held_window(rows, 1000, started=100.0, ramp_s=8.0, hold_s=60.0, ended=140.0) == (110.0, 140.0)
-    assert held_window(rows, 1010, started=100.0, ramp_s=8.0, hold_s=15.0, ended=140.0) == (110.0, 125.0)  # 99 %
-    assert held_window(rows, 5000, started=100.0, ramp_s=8.0, hold_s=15.0, ended=140.0) == (108.0, 123.0)
-    assert held_window([], 10, started=100.0, ramp_s=50.0, hold_s=15.0, ended=120.0) == (150.0, 150.0)
+    assert held_window(rows, 1000, hold_s=15.0, ended=140.0) == (110.0, 125.0)
+    assert held_window(rows, 1000, hold_s=60.0, ended=140.0) == (110.0, 140.0)
+    assert held_window(rows, 1010, hold_s=15.0, ended=140.0) == (110.0, 125.0)  # 99 %
+    assert held_window(rows, 5000, hold_s=15.0, ended=140.0) is None
+    assert held_window([], 10, hold_s=15.0, ended=120.0) is None
 
 
 def test_connects_that_failed_in_the_ramp_fail_the_run_once() -> None:
