@@ -55,8 +55,7 @@ class DrainingServer(uvicorn.Server):
         self.app = app
         self.delay_s = delay_s
         self._stop_at: float | None = None
-        self._close_from = 0.0
-        self._close_until: float | None = None
+        self._close_from: float | None = None
         self._to_close = 0
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -71,12 +70,13 @@ class DrainingServer(uvicorn.Server):
     async def on_tick(self, counter: int) -> bool:
         if self._stop_at is not None and time.monotonic() >= self._stop_at and not self.should_exit:
             now = time.monotonic()
-            if self._close_until is None:
-                self._close_from, self._close_until = now, now + CLOSE_WAIT_S
+            if self._close_from is None:
+                self._close_from = now
                 self._to_close = len(self.app.state.service.sockets)
                 log.info("draining: closing %d WebSockets with 1012 over %.1f s", self._to_close, SPREAD_S)
-            if self._websockets_open() and now < self._close_until:
-                self._close_websockets(now - self._close_from)
+            elapsed = now - self._close_from
+            if self._websockets_open() and elapsed < CLOSE_WAIT_S:
+                self._close_websockets(elapsed)
                 await super().on_tick(counter)
                 return False
             log.info("draining: stopped accepting connections %.1f s after SIGTERM", now - self._stop_at + self.delay_s)
