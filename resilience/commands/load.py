@@ -265,8 +265,8 @@ def _drive(
     running = params.model_copy(update={"duration_s": round(ramp_s + params.duration_s, 3)})
     started = time.time()
     load = start_load(where.chat_url, where.secret, running, run_dir / "load", workers=workers, web_port=web_port)
-    held = f"a ramp of {ramp_s:.0f} s, then held for {params.duration_s:g} s" if ramp_s else f"{params.duration_s:g} s"
-    click.echo(f"load: {params.users} users ({params.profile}) against {where.chat_url}: {held} -> {run_dir}", err=True)
+    plan = f"a ramp of {ramp_s:.0f} s, then held for {params.duration_s:g} s" if ramp_s else f"{params.duration_s:g} s"
+    click.echo(f"load: {params.users} users ({params.profile}) against {where.chat_url}: {plan} -> {run_dir}", err=True)
     try:
         assert running.duration_s is not None
         if load.wait(running.duration_s + 60) is None:
@@ -278,9 +278,9 @@ def _drive(
         raise LoadError(f"locust exited with code {load.returncode} (see {run_dir}/load/locust-master.out)")
     timeline = build_timeline(load.events_dir, resolution_s=resolution)
     timeline.write_csv(run_dir / "timeline.csv")
+    # not steady, or the users were never all open (the shortfall fails it): judged whole
     held_at = held_window(timeline.rows, params.users, hold_s=params.duration_s, ended=ended) if ramp_s else None
-    if held_at is None:
-        ramp_s = 0.0  # not steady, or the users were never all open (the shortfall fails it): judged whole
+    held = held_at is not None
     w0, w1 = held_at or (started, ended)
     span = max(w1 - w0, resolution)
     judged = judge_window(
@@ -294,9 +294,9 @@ def _drive(
     )
     integrity = _integrity(where, load.ledger_dir)
     s = timeline.summary
-    window = build_timeline(load.events_dir, resolution_s=resolution, start=w0, end=w1).summary if ramp_s else s
+    window = build_timeline(load.events_dir, resolution_s=resolution, start=w0, end=w1).summary if held else s
     delivered = delivered_load({**window, "ws_open_peak": s["ws_open_peak"]}, params.users)
-    reasons = slo_reasons(judged, connects, held=bool(ramp_s))
+    reasons = slo_reasons(judged, connects, held=held)
     if delivered.shortfall:
         reasons.insert(0, delivered.shortfall)
     if integrity is not None and not integrity["ok"]:
@@ -307,7 +307,7 @@ def _drive(
         )
     samples = read_generator(load.generator_dir) if load.generator_dir else None
     generator = judge_generator(samples, w0, w1) if samples is not None else None
-    ramp_generator = judge_generator(samples, started, w0) if samples is not None and ramp_s else None
+    ramp_generator = judge_generator(samples, started, w0) if samples is not None and held else None
     verdict = "failed" if reasons else "passed"
     if generator is not None and generator.saturated:
         verdict = "inconclusive"  # the figures describe the generator as much as the service
@@ -328,7 +328,7 @@ def _drive(
             "p95_ms": window["p95_ms"],
             "ack_p95_ms": window["ack_p95_ms"],
             "messages_per_s": delivered.messages_per_s,
-            "ramp_s": round(w0 - started, 1) if ramp_s else None,
+            "ramp_s": round(w0 - started, 1) if held else None,
             "held_s": round(w1 - w0, 1),
             "ramp_generator": ramp_generator.to_json() if ramp_generator else None,
             "requests": s["requests"],
