@@ -11,6 +11,7 @@ from chat.app import create_app
 from chat.config import Settings, SettingsError
 from chat.logs import configure_logging
 from chat.shutdown import DrainingServer
+from chat.wsserver import ChatWebSocketProtocol
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         app,
         host=args.host,
         port=args.port,
-        ws="websockets-sansio",
+        ws=ChatWebSocketProtocol,
         log_config=None,
         access_log=False,
         ws_per_message_deflate=False,

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 
 from chat.dbprobe import DatabaseProbe
+from chat.wsserver import text_frame
 
 __all__ = ["Database", "DatabaseUnavailable", "Message", "SendResult", "failover_conninfo"]
 
@@ -144,8 +145,13 @@ class Message:
 
     @cached_property
     def frame(self) -> str:
-        """The WebSocket push frame, encoded once (orjson) however many subscribers receive it."""
+        """The WebSocket push message's JSON, encoded once (orjson) however many subscribers receive it."""
         return orjson.dumps({"type": "message", **self.to_json()}).decode()
+
+    @cached_property
+    def ws_frame(self) -> bytes:
+        """``frame`` as the bytes of a whole WebSocket text frame, the same for every socket (``chat.wsserver``)."""
+        return text_frame(self.frame.encode())
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Message:

@@ -18,8 +18,16 @@ class Subscriber:
         self.room = room
         self.queue: asyncio.Queue[Message] = asyncio.Queue(maxsize)
         self.overflowed = False
+        self.direct: Callable[[Message], bool] | None = None
+        """Set once the socket is live: writes a message now (True), or cannot without waiting (False)."""
+        self.pushing = False
+        """Whether the socket's pusher holds a message it took from the queue (not written yet)."""
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._remember = remember
+
+    def delivered(self, message_id: int) -> bool:
+        """Whether ``message_id`` has been delivered (recorded by ``seen``)."""
+        return message_id in self._seen
 
     def seen(self, message_id: int) -> bool:
         """Record ``message_id`` as delivered; True when it had been already."""
@@ -31,7 +39,10 @@ class Subscriber:
         return False
 
     def offer(self, message: Message) -> None:
-        """Queue ``message``; a full queue marks the subscriber overflowed (it will be disconnected)."""
+        """Write ``message`` now through ``direct`` when nothing is queued before it; else queue it for the
+        socket's pusher. A full queue marks the subscriber overflowed (it will be disconnected)."""
+        if self.direct is not None and not self.pushing and self.queue.empty() and self.direct(message):
+            return
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from chat.db import DatabaseUnavailable, Message
 from chat.hub import Subscriber
 from chat.service import ChatService, SendRefused
 from chat.validation import Invalid, SendRequest, check_room, parse
+from chat.wsserver import EXTENSION, text_frame
 
 __all__ = ["websocket_endpoint"]
 
@@ -49,7 +51,11 @@ _GONE: tuple[type[BaseException], ...] = (
 
 
 class _Conn:
-    """One accepted socket: serialised writes, its inbox, the user and the room."""
+    """One accepted socket: serialised writes, its inbox, the user and the room.
+
+    Under ``chat.wsserver``'s protocol a frame that can go without waiting is written to the transport at once
+    (``_write_now``): a push straight from the hub when nothing is queued before it (``push_now``), an ack or an
+    error. Otherwise the write goes through ASGI under the lock (waits for a full buffer to drain)."""
 
     def __init__(self, ws: WebSocket, service: ChatService, user: str, room: str) -> None:
         self.ws = ws
@@ -59,6 +65,7 @@ class _Conn:
         self.sub = Subscriber(room)
         self.sending = 0  # frames of this socket being handled (a send: until its ack is written)
         self._lock = asyncio.Lock()
+        self._write_frame: Callable[[bytes], bool] | None = ws.scope.get("extensions", {}).get(EXTENSION)
 
     @property
     def busy(self) -> bool:
@@ -70,15 +77,38 @@ class _Conn:
         async with self._lock:
             await _close(self.ws, CLOSE_SERVICE_RESTART, reason)
 
+    def _write_now(self, frame: bytes) -> bool:
+        """Write a whole frame now unless a write through ASGI is under way or the frame would have to wait."""
+        return self._write_frame is not None and not self._lock.locked() and self._write_frame(frame)
+
     async def emit(self, payload: dict[str, Any]) -> None:
+        data = orjson.dumps(payload)
+        if self._write_frame is not None and self._write_now(text_frame(data)):
+            return
         async with self._lock:
-            await self.ws.send_text(orjson.dumps(payload).decode())
+            await self.ws.send_text(data.decode())
 
     async def push(self, message: Message) -> None:
         if not self.sub.seen(message.id):
-            async with self._lock:
-                await self.ws.send_text(message.frame)
+            if not self._write_now(message.ws_frame):
+                async with self._lock:
+                    await self.ws.send_text(message.frame)
             self.service.metrics.pushed.inc()
+
+    def push_now(self, message: Message) -> bool:
+        """The hub's direct delivery (``Subscriber.direct``): True when ``message`` is written (or was before),
+        False when it must wait (then it is queued for the pusher). Never raises into the hub's loop."""
+        if self.sub.delivered(message.id):
+            return True
+        try:
+            written = self._write_now(message.ws_frame)
+        except Exception:  # a fault of this socket must not stop the room's other deliveries
+            log.debug("direct push failed; the pusher retries through ASGI", exc_info=True)
+            return False
+        if written:
+            self.sub.seen(message.id)
+            self.service.metrics.pushed.inc()
+        return written
 
 
 async def websocket_endpoint(ws: WebSocket) -> None:
@@ -218,12 +248,22 @@ async def _serve(conn: _Conn) -> None:
 
 
 async def _pusher(conn: _Conn) -> None:
-    while True:
-        message = await conn.sub.queue.get()
-        if conn.sub.overflowed:
-            await _close(conn.ws, CLOSE_TOO_SLOW, "client too slow: reconnect with after=<last id>")
-            return
-        await conn.push(message)
+    """Write what the hub queued, in order; once the queue is empty the hub writes directly again."""
+    sub = conn.sub
+    sub.direct = conn.push_now
+    try:
+        while True:
+            message = await sub.queue.get()
+            sub.pushing = True  # set before any await: the hub must not write past this message
+            try:
+                if sub.overflowed:
+                    await _close(conn.ws, CLOSE_TOO_SLOW, "client too slow: reconnect with after=<last id>")
+                    return
+                await conn.push(message)
+            finally:
+                sub.pushing = False
+    finally:
+        sub.direct = None
 
 
 async def _receiver(conn: _Conn) -> None:

@@ -138,6 +138,39 @@ def test_subscriber_overflow_and_dedupe() -> None:
     assert sub.seen(1) is False  # forgotten: only the last `remember` ids are kept
 
 
+def test_subscriber_writes_directly_only_when_nothing_waits_before_the_message() -> None:
+    """A live socket's message is written at once (``direct``) when its queue is empty and its pusher holds
+    nothing; otherwise, or when the direct write cannot go, it is queued behind the others, so the socket
+    never receives a later message before an earlier one."""
+    written: list[int] = []
+    can_write = True
+
+    def direct(m: Message) -> bool:
+        if can_write:
+            written.append(m.id)
+        return can_write
+
+    sub = Subscriber("r")
+    sub.offer(_message(1))  # not live yet (replaying): queued
+    sub.direct = direct
+    sub.offer(_message(2))  # something queued before it: queued too
+    assert (written, sub.queue.qsize()) == ([], 2)
+    sub.queue.get_nowait()
+    sub.queue.get_nowait()
+    sub.pushing = True  # the pusher holds message 2, not written yet
+    sub.offer(_message(3))
+    assert (written, sub.queue.qsize()) == ([], 1)
+    sub.queue.get_nowait()
+    sub.pushing = False
+    sub.offer(_message(4))  # nothing before it: written now
+    can_write = False
+    sub.offer(_message(5))  # the transport's buffer is full: queued
+    can_write = True
+    sub.offer(_message(6))  # behind 5
+    assert written == [4]
+    assert [sub.queue.get_nowait().id for _ in range(2)] == [5, 6]
+
+
 def test_hub_delivers_per_room_and_tracks_marks() -> None:
     """The hub delivers only to the message's room and remembers the highest id per room with sockets."""
     hub, a, b = Hub(), Subscriber("a"), Subscriber("b")
