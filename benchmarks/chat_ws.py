@@ -158,8 +158,10 @@ async def client(url: str, token: str, room: str, stats: Stats, phase: Phase, *,
     try:
         await phase.go.wait()
         acked = asyncio.Event()
+        mine: set[str] = set()  # this client's sends: its own message pushed back is not a delivery
         await asyncio.gather(
-            _reader(ws, stats, phase.stop, acked), _writer(ws, stats, acked, rate=rate, stop=phase.stop, body=body)
+            _reader(ws, stats, phase.stop, acked, mine),
+            _writer(ws, stats, acked, mine, rate=rate, stop=phase.stop, body=body),
         )
     except Exception:  # noqa: BLE001 - a connection lost mid-run is counted
         stats.closed_early += 1
@@ -169,13 +171,14 @@ async def client(url: str, token: str, room: str, stats: Stats, phase: Phase, *,
 
 
 async def _writer(
-    ws: ClientConnection, stats: Stats, acked: asyncio.Event, *, rate: float, stop: float, body: str
+    ws: ClientConnection, stats: Stats, acked: asyncio.Event, mine: set[str], *, rate: float, stop: float, body: str
 ) -> None:
     loop = asyncio.get_running_loop()
     await asyncio.sleep(random.random() * (1 / rate if rate else 0.05))
     while loop.time() < stop:
         cid = uuid.uuid4().hex
         stats.sent_at[cid] = time.perf_counter()
+        mine.add(cid)
         stats.sent += 1
         acked.clear()
         await ws.send(json.dumps({"type": "send", "client_id": cid, "body": body}))
@@ -186,9 +189,8 @@ async def _writer(
                 await asyncio.wait_for(acked.wait(), 15)
 
 
-async def _reader(ws: ClientConnection, stats: Stats, stop: float, acked: asyncio.Event) -> None:
+async def _reader(ws: ClientConnection, stats: Stats, stop: float, acked: asyncio.Event, mine: set[str]) -> None:
     loop = asyncio.get_running_loop()
-    mine: set[str] = set()
     while loop.time() < stop + 3:
         try:
             raw = await asyncio.wait_for(ws.recv(), max(0.1, stop + 3 - loop.time()))
@@ -198,7 +200,6 @@ async def _reader(ws: ClientConnection, stats: Stats, stop: float, acked: asynci
         frame = json.loads(raw)
         kind = frame["type"]
         if kind == "ack":
-            mine.add(frame["client_id"])
             t0 = stats.sent_at.get(frame["client_id"])
             if t0 is not None:
                 stats.ack.append(now - t0)

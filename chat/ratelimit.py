@@ -56,24 +56,31 @@ class RateLimiter:
             del self._buckets[k]
 
 
-# One token bucket per user in a Redis hash (tokens, last refill), refilled on Redis's own clock so every
-# replica spends from the same bucket; the key expires once the bucket would be full again.
-_BUCKET = """
+# One token bucket per key in a Redis hash (tokens, last refill), refilled on Redis's own clock so every
+# replica spends from the same bucket; the key expires once the bucket would be full again. One call checks
+# a batch of keys, in order (a key twice in a batch spends twice): {ok1, tokens1, ok2, tokens2, ...}.
+_BUCKETS = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1e6
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
-local b = redis.call('HMGET', KEYS[1], 't', 'l')
-local tokens = tonumber(b[1]) or burst
-local last = tonumber(b[2]) or now
-tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
-local ok = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  ok = 1
+local ttl = math.ceil(burst / rate * 1000) + 1000
+local out = {}
+for _, key in ipairs(KEYS) do
+  local b = redis.call('HMGET', key, 't', 'l')
+  local tokens = tonumber(b[1]) or burst
+  local last = tonumber(b[2]) or now
+  tokens = math.min(burst, tokens + math.max(0, now - last) * rate)
+  local ok = 0
+  if tokens >= 1 then
+    tokens = tokens - 1
+    ok = 1
+  end
+  redis.call('HSET', key, 't', tostring(tokens), 'l', tostring(now))
+  redis.call('PEXPIRE', key, ttl)
+  out[#out + 1] = ok
+  out[#out + 1] = tostring(tokens)
 end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'l', tostring(now))
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
-return {ok, tostring(tokens)}
+return out
 """
 
 SHARED_TIMEOUT_S = 0.1
@@ -93,6 +100,10 @@ class SharedRateLimiter:
     """Per-user buckets shared by every replica through Redis; this replica's own ``RateLimiter`` decides
     while Redis is unreachable (the limit is then per replica, as before).
 
+    Checks that arrive while a call to Redis is under way wait for it and then go together in the next call
+    (one round trip per batch, however many sends are in it): no wait added when the replica is quiet, a
+    cheaper check per send when it is busy.
+
     ``client``: a redis-py asyncio client (or None: always per replica).
     """
 
@@ -102,9 +113,11 @@ class SharedRateLimiter:
         self.local = RateLimiter(rate, burst)
         self.rate, self.burst, self.prefix = rate, burst, prefix
         self._client = client
-        self._script = client.register_script(_BUCKET) if client is not None else None
+        self._script = client.register_script(_BUCKETS) if client is not None else None
         self._clock = clock or time.monotonic
         self._local_until = 0.0
+        self._waiting: list[tuple[str, asyncio.Future[tuple[bool, float] | None]]] = []
+        self._caller: asyncio.Task[None] | None = None
         self.shared = client is not None
 
     async def close(self) -> None:
@@ -116,16 +129,49 @@ class SharedRateLimiter:
         """(allowed, seconds until a token is back) for one send of ``key``."""
         now = self._clock()
         if self._script is not None and now >= self._local_until:
-            try:
-                ok, tokens = await asyncio.wait_for(
-                    self._script(keys=[self.prefix + key], args=[self.rate, self.burst]), SHARED_TIMEOUT_S
-                )
-            except (TimeoutError, OSError, RedisError) as exc:
-                log.info("shared rate limit unavailable, deciding per replica for %g s: %s", SHARED_RETRY_S, exc)
-                self._local_until = now + SHARED_RETRY_S
-                self.shared = False
-            else:
-                self.shared = True
-                return bool(int(ok)), max(0.0, (1.0 - float(tokens)) / self.rate)
+            answer = await self._ask(key)
+            if answer is not None:
+                ok, tokens = answer
+                return ok, max(0.0, (1.0 - tokens) / self.rate)
+        now = self._clock()
         allowed = self.local.allow(key, now)
         return allowed, 0.0 if allowed else self.local.retry_after(key, now)
+
+    def _ask(self, key: str) -> asyncio.Future[tuple[bool, float] | None]:
+        """(allowed, tokens left) from the shared bucket, or None when Redis did not answer."""
+        future: asyncio.Future[tuple[bool, float] | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((self.prefix + key, future))
+        if self._caller is None:
+            self._caller = asyncio.ensure_future(self._call())
+        return future
+
+    async def _call(self) -> None:
+        """Ask Redis for every waiting check, one batch per round trip, until none waits."""
+        batch: list[tuple[str, asyncio.Future[tuple[bool, float] | None]]] = []
+        try:
+            while self._waiting and self._clock() >= self._local_until:
+                batch, self._waiting = self._waiting, []
+                answers = await self._spend([key for key, _ in batch])
+                for i, (_, future) in enumerate(batch):
+                    if not future.done():
+                        future.set_result(None if answers is None else answers[i])
+                batch = []
+        finally:
+            self._caller = None
+            for _, future in [*batch, *self._waiting]:  # Redis is being skipped, or this task was cancelled
+                if not future.done():
+                    future.set_result(None)
+            self._waiting = []
+
+    async def _spend(self, keys: list[str]) -> list[tuple[bool, float]] | None:
+        assert self._script is not None
+        try:
+            async with asyncio.timeout(SHARED_TIMEOUT_S):
+                flat = await self._script(keys=keys, args=[self.rate, self.burst])
+        except (TimeoutError, OSError, RedisError) as exc:
+            log.info("shared rate limit unavailable, deciding per replica for %g s: %s", SHARED_RETRY_S, exc)
+            self._local_until = self._clock() + SHARED_RETRY_S
+            self.shared = False
+            return None
+        self.shared = True
+        return [(bool(int(flat[i])), float(flat[i + 1])) for i in range(0, len(flat), 2)]
