@@ -26,6 +26,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import AsyncConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 
+from chat.batches import Batcher
 from chat.dbprobe import DatabaseProbe
 from chat.wsserver import text_frame
 
@@ -58,44 +59,51 @@ CREATE INDEX IF NOT EXISTS messages_room_id_idx ON messages (room, id);
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS seq bigint;
 """
 _COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8, seq"
-# One send, one statement, one round trip: ``SELECT * FROM chat_send_v1(room, client_id, sender, body)``
-# on an autocommit connection (its own transaction, committed before the answer's ReadyForQuery).
-# Inside the function (PL/pgSQL, VOLATILE: every statement takes a fresh READ COMMITTED snapshot):
+# Sends, one statement, one round trip: ``SELECT * FROM chat_send_v2(rooms[], client_ids[], senders[], bodies[])``
+# on an autocommit connection (one transaction for the batch, committed before the answer's ReadyForQuery).
+# A batch holds the sends that arrived while the previous one was on its way (``_SendBatches``); alone on a
+# quiet replica, a send is a batch of one. Inside the function (PL/pgSQL, VOLATILE: every statement takes a
+# fresh READ COMMITTED snapshot), for each send in room order (every transaction locks rooms in one order:
+# two batches cannot deadlock), and in arrival order within a room:
 #   1. the upsert of the room's row takes its row lock, held to commit, so every insert into one room runs
 #      serialised and ids (from the sequence, taken under the lock) are in commit order within the room;
 #      it returns the room's latest seq;
 #   2. the insert, in a snapshot taken after the lock was granted, stores the row unless (room, client_id)
 #      is stored already, with seq = the room's seq + 1 (contiguous: 1, 2, 3, ... per room);
 #   3. only when a row was inserted the room's seq is bumped; a resend reads the stored row instead.
-# Versioned name: CREATE OR REPLACE cannot change a function's result columns.
+# Each row answered carries its send's position in the arrays (o_ord, from 1).
+# Versioned name: CREATE OR REPLACE cannot change a function's signature or result columns.
 SEND_FUNCTION = """
-CREATE OR REPLACE FUNCTION chat_send_v1(p_room text, p_client_id text, p_sender text, p_body text,
-    OUT o_id bigint, OUT o_room text, OUT o_client_id text, OUT o_sender text, OUT o_body text,
+CREATE OR REPLACE FUNCTION chat_send_v2(p_rooms text[], p_client_ids text[], p_senders text[], p_bodies text[],
+    OUT o_ord int, OUT o_id bigint, OUT o_room text, OUT o_client_id text, OUT o_sender text, OUT o_body text,
     OUT o_ts float8, OUT o_seq bigint, OUT o_created boolean)
-LANGUAGE plpgsql VOLATILE AS $fn$
+RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     next_seq bigint;
 BEGIN
-    INSERT INTO chat_rooms AS r (room, sends) VALUES (p_room, 1)
-        ON CONFLICT (room) DO UPDATE SET sends = r.sends + 1
-        RETURNING r.seq + 1 INTO next_seq;
-    INSERT INTO messages AS m (room, client_id, sender, body, seq)
-        VALUES (p_room, p_client_id, p_sender, p_body, next_seq)
-        ON CONFLICT (room, client_id) DO NOTHING
-        RETURNING m.id, m.room, m.client_id, m.sender, m.body, extract(epoch from m.ts)::float8, m.seq
-        INTO o_id, o_room, o_client_id, o_sender, o_body, o_ts, o_seq;
-    o_created := FOUND;
-    IF o_created THEN
-        UPDATE chat_rooms SET seq = next_seq WHERE chat_rooms.room = p_room;
-    ELSE
-        SELECT m.id, m.room, m.client_id, m.sender, m.body, extract(epoch from m.ts)::float8, m.seq
-            INTO o_id, o_room, o_client_id, o_sender, o_body, o_ts, o_seq
-            FROM messages m WHERE m.room = p_room AND m.client_id = p_client_id;
-    END IF;
+    FOR o_ord IN SELECT s.i FROM generate_subscripts(p_rooms, 1) AS s(i) ORDER BY p_rooms[s.i], s.i LOOP
+        INSERT INTO chat_rooms AS r (room, sends) VALUES (p_rooms[o_ord], 1)
+            ON CONFLICT (room) DO UPDATE SET sends = r.sends + 1
+            RETURNING r.seq + 1 INTO next_seq;
+        INSERT INTO messages AS m (room, client_id, sender, body, seq)
+            VALUES (p_rooms[o_ord], p_client_ids[o_ord], p_senders[o_ord], p_bodies[o_ord], next_seq)
+            ON CONFLICT (room, client_id) DO NOTHING
+            RETURNING m.id, m.room, m.client_id, m.sender, m.body, extract(epoch from m.ts)::float8, m.seq
+            INTO o_id, o_room, o_client_id, o_sender, o_body, o_ts, o_seq;
+        o_created := FOUND;
+        IF o_created THEN
+            UPDATE chat_rooms SET seq = next_seq WHERE chat_rooms.room = p_rooms[o_ord];
+        ELSE
+            SELECT m.id, m.room, m.client_id, m.sender, m.body, extract(epoch from m.ts)::float8, m.seq
+                INTO o_id, o_room, o_client_id, o_sender, o_body, o_ts, o_seq
+                FROM messages m WHERE m.room = p_rooms[o_ord] AND m.client_id = p_client_ids[o_ord];
+        END IF;
+        RETURN NEXT;
+    END LOOP;
 END
 $fn$;
 """
-_SEND = "SELECT * FROM chat_send_v1(%s, %s, %s, %s)"
+_SEND = "SELECT * FROM chat_send_v2(%s, %s, %s, %s)"
 SCHEMA_VERSION = hashlib.sha256((SCHEMA + SEND_FUNCTION).encode()).hexdigest()[:16]
 """The DDL's fingerprint, stored in ``chat_schema`` by the replica that ran it: a replica that finds it there
 runs no DDL at all (a start under load takes no table lock)."""
@@ -159,6 +167,17 @@ class Message:
 
 
 @dataclass(frozen=True)
+class _Send:
+    """One send waiting for its batch; ``wait``: how long its attempt may wait for a pooled connection."""
+
+    room: str
+    client_id: str
+    sender: str
+    body: str
+    wait: float
+
+
+@dataclass(frozen=True)
 class SendResult:
     message: Message
     created: bool
@@ -180,6 +199,8 @@ def failover_conninfo(url: str) -> str:
     return make_conninfo(url, **{k: v for k, v in extra.items() if k not in given})
 
 
+BATCH_STALE_S = 0.5
+"""A batch of sends on its way this long no longer holds the next one back (it may hang on a lost primary)."""
 CHECK_IDLE_S = 1.0
 """A pooled connection idle this long is checked (an empty query) before it is lent; busier ones are not."""
 RECONNECT_MAX_S = 0.5
@@ -245,6 +266,7 @@ class Database:
             reconnect_timeout=24 * 3600.0,
             name="chat",
         )
+        self._sends: Batcher[_Send, SendResult] = Batcher(self._send_batch, stale_s=BATCH_STALE_S)
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
         self._orphans: set[asyncio.Task[Any]] = set()
@@ -291,8 +313,13 @@ class Database:
                 delay = min(delay * 2, 2.0)
 
     async def send(self, room: str, client_id: str, sender: str, body: str) -> SendResult:
-        """Store a message once per (room, client_id); retried on connection loss within the deadline."""
-        return await self._with_retry(lambda wait: self._send_once(room, client_id, sender, body, wait), "send")
+        """Store a message once per (room, client_id); retried on connection loss within the deadline.
+
+        Each attempt joins the next batch (``chat.batches``): the sends that arrived while the previous
+        statement was on its way, one statement and one commit for them all."""
+        return await self._with_retry(
+            lambda wait: self._sends.submit(_Send(room, client_id, sender, body, wait)), "send"
+        )
 
     async def history(self, room: str, after: int, limit: int) -> list[Message]:
         """Messages of ``room`` with id > ``after``, ascending, at most ``limit``."""
@@ -345,14 +372,35 @@ class Database:
                 raise
             self._last_ok[conn] = time.monotonic()
 
-    async def _send_once(self, room: str, client_id: str, sender: str, body: str, wait: float) -> SendResult:
-        """One round trip: ``chat_send_v1`` (lock the room, insert unless stored, bump seq) and its commit."""
+    async def _send_batch(self, sends: list[_Send]) -> list[SendResult | BaseException]:
+        """One round trip for ``sends``: ``chat_send_v2`` (per send: lock the room, insert unless stored,
+        bump seq) and its commit. A batch that fails for another reason than the connection (which every send
+        then retries) is sent again one by one, so that one send's fault is its own."""
+        try:
+            return list(await self._send_rows(sends))
+        except _RETRYABLE:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a single send's fault is its own answer
+            if len(sends) == 1:
+                return [exc]
+        answers: list[SendResult | BaseException] = []
+        for one in sends:
+            answers.extend(await self._send_batch([one]))
+        return answers
+
+    async def _send_rows(self, sends: list[_Send]) -> list[SendResult]:
+        wait = max(s.wait for s in sends)
         await self.ensure_schema(wait)
         async with self._connection(wait) as conn:
-            cur = await conn.execute(_SEND, (room, client_id, sender, body), prepare=True)
-            row = await cur.fetchone()  # autocommit: the statement has committed when execute returns
-        assert row is not None, "chat_send_v1 returns one row"
-        return SendResult(Message.from_row(row), created=bool(row[7]))
+            columns = ([s.room for s in sends], [s.client_id for s in sends], [s.sender for s in sends])
+            cur = await conn.execute(_SEND, (*columns, [s.body for s in sends]), prepare=True)
+            rows = await cur.fetchall()  # autocommit: the statement has committed when execute returns
+        answers: list[SendResult | None] = [None] * len(sends)
+        for row in rows:
+            answers[row[0] - 1] = SendResult(Message.from_row(row[1:]), created=bool(row[8]))
+        if any(a is None for a in answers):
+            raise RuntimeError(f"chat_send_v2 answered {len(rows)} rows for {len(sends)} sends")
+        return [a for a in answers if a is not None]
 
     async def _history_once(self, room: str, after: int, limit: int, wait: float) -> list[Message]:
         await self.ensure_schema(wait)

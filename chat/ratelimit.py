@@ -18,6 +18,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from chat.batches import Batcher
+
 __all__ = ["RateLimiter", "SharedRateLimiter", "shared_client"]
 
 log = logging.getLogger(__name__)
@@ -100,9 +102,8 @@ class SharedRateLimiter:
     """Per-user buckets shared by every replica through Redis; this replica's own ``RateLimiter`` decides
     while Redis is unreachable (the limit is then per replica, as before).
 
-    Checks that arrive while a call to Redis is under way wait for it and then go together in the next call
-    (one round trip per batch, however many sends are in it): no wait added when the replica is quiet, a
-    cheaper check per send when it is busy.
+    Checks that arrive while a call to Redis is under way go together in the next call (``chat.batches``):
+    one round trip per batch, however many sends are in it.
 
     ``client``: a redis-py asyncio client (or None: always per replica).
     """
@@ -116,8 +117,7 @@ class SharedRateLimiter:
         self._script = client.register_script(_BUCKETS) if client is not None else None
         self._clock = clock or time.monotonic
         self._local_until = 0.0
-        self._waiting: list[tuple[str, asyncio.Future[tuple[bool, float] | None]]] = []
-        self._caller: asyncio.Task[None] | None = None
+        self._batches: Batcher[str, tuple[bool, float]] = Batcher(self._spend)
         self.shared = client is not None
 
     async def close(self) -> None:
@@ -127,44 +127,21 @@ class SharedRateLimiter:
 
     async def check(self, key: str) -> tuple[bool, float]:
         """(allowed, seconds until a token is back) for one send of ``key``."""
-        now = self._clock()
-        if self._script is not None and now >= self._local_until:
-            answer = await self._ask(key)
-            if answer is not None:
-                ok, tokens = answer
+        if self._script is not None and self._clock() >= self._local_until:
+            try:
+                ok, tokens = await self._batches.submit(self.prefix + key)
+            except (TimeoutError, OSError, RedisError, _Skipped):
+                pass  # decided here, below
+            else:
                 return ok, max(0.0, (1.0 - tokens) / self.rate)
         now = self._clock()
         allowed = self.local.allow(key, now)
         return allowed, 0.0 if allowed else self.local.retry_after(key, now)
 
-    def _ask(self, key: str) -> asyncio.Future[tuple[bool, float] | None]:
-        """(allowed, tokens left) from the shared bucket, or None when Redis did not answer."""
-        future: asyncio.Future[tuple[bool, float] | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((self.prefix + key, future))
-        if self._caller is None:
-            self._caller = asyncio.ensure_future(self._call())
-        return future
-
-    async def _call(self) -> None:
-        """Ask Redis for every waiting check, one batch per round trip, until none waits."""
-        batch: list[tuple[str, asyncio.Future[tuple[bool, float] | None]]] = []
-        try:
-            while self._waiting and self._clock() >= self._local_until:
-                batch, self._waiting = self._waiting, []
-                answers = await self._spend([key for key, _ in batch])
-                for i, (_, future) in enumerate(batch):
-                    if not future.done():
-                        future.set_result(None if answers is None else answers[i])
-                batch = []
-        finally:
-            self._caller = None
-            for _, future in [*batch, *self._waiting]:  # Redis is being skipped, or this task was cancelled
-                if not future.done():
-                    future.set_result(None)
-            self._waiting = []
-
-    async def _spend(self, keys: list[str]) -> list[tuple[bool, float]] | None:
-        assert self._script is not None
+    async def _spend(self, keys: list[str]) -> list[tuple[bool, float]]:
+        """One token of each key's shared bucket, in order: (allowed, tokens left) per key."""
+        if self._script is None or self._clock() < self._local_until:
+            raise _Skipped  # Redis failed a moment ago: these checks were waiting behind that call
         try:
             async with asyncio.timeout(SHARED_TIMEOUT_S):
                 flat = await self._script(keys=keys, args=[self.rate, self.burst])
@@ -172,6 +149,10 @@ class SharedRateLimiter:
             log.info("shared rate limit unavailable, deciding per replica for %g s: %s", SHARED_RETRY_S, exc)
             self._local_until = self._clock() + SHARED_RETRY_S
             self.shared = False
-            return None
+            raise
         self.shared = True
         return [(bool(int(flat[i])), float(flat[i + 1])) for i in range(0, len(flat), 2)]
+
+
+class _Skipped(Exception):
+    """The shared buckets are skipped for a while (Redis failed): this replica decides alone."""

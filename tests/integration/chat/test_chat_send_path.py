@@ -33,7 +33,7 @@ def stat_statements_postgres() -> Iterator[PostgresServer]:
 def test_a_send_is_one_statement_without_begin_or_commit(
     stat_statements_postgres: PostgresServer, redis_server: RedisServer, start_replicas: StartReplicas
 ) -> None:
-    """N WebSocket sends execute exactly N top-level statements on the database, all ``chat_send_v1`` (no
+    """N WebSocket sends execute exactly N top-level statements on the database, all ``chat_send_v2`` (no
     BEGIN, COMMIT or other statement: one round trip each), and each is acked with its stored row. The
     replica's reachability probe (chat/dbprobe.py, every 0.5 s on its own connection, not the send path) is
     left out of the count: on a slow box the sends take longer than one probe interval."""
@@ -58,7 +58,7 @@ def test_a_send_is_one_statement_without_begin_or_commit(
     assert [a["seq"] for a in acks] == list(range(1, SENDS + 1))
     assert len(rows) == 1, rows
     query, calls = rows[0]
-    assert "chat_send_v1" in query and calls == SENDS, rows
+    assert "chat_send_v2" in query and calls == SENDS, rows
 
 
 def test_a_replayed_client_id_returns_the_same_id_and_seq_and_takes_no_seq(
