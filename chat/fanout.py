@@ -1,9 +1,10 @@
 """Redis pub/sub fan-out between replicas, kept alive in the background.
 
-Every replica publishes each stored message on one channel and delivers what other replicas publish to
-its local subscribers. Redis is optional for correctness: when it is down, sends still commit and ack,
-local subscribers still get messages sent through this replica, and the rest catch up from the database
-with ``after=`` when they reconnect. The subscriber reconnects with backoff when Redis returns.
+Every replica publishes the messages it stored on one channel (the ones queued together in one payload:
+``{"origin", "messages": [...]}``) and delivers what other replicas publish to its local subscribers.
+Redis is optional for correctness: when it is down, sends still commit and ack, local subscribers still
+get messages sent through this replica, and the rest catch up from the database with ``after=`` when they
+reconnect. The subscriber reconnects with backoff when Redis returns.
 
 Payloads are signed: ``<hex HMAC-SHA256 of the JSON under the replicas' shared key>.<JSON>``. Anyone who
 can reach Redis could otherwise push a message with any ``sender`` to every WebSocket, past the JWT; an
@@ -113,7 +114,7 @@ class Fanout:
         await self._client.aclose()
 
     async def _publisher(self) -> None:
-        """Publish what is queued, in batches of up to 500 (one round trip each, a Redis pipeline)."""
+        """Publish what is queued, up to 500 messages in one payload (one PUBLISH, one round trip)."""
         loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
@@ -122,12 +123,9 @@ class Fanout:
             if loop.time() < self._publish_down_until:
                 self._dropped(len(batch))  # Redis failed a moment ago: do not stall on every message
                 continue
-            pipe = self._client.pipeline(transaction=False)
-            for message in batch:
-                body = orjson.dumps({"origin": self.origin, "message": message.to_json()})
-                pipe.publish(self.channel, sign(self._key, body))
+            body = orjson.dumps({"origin": self.origin, "messages": [m.to_json() for m in batch]})
             try:
-                await asyncio.wait_for(pipe.execute(), 2.0)
+                await asyncio.wait_for(self._client.publish(self.channel, sign(self._key, body)), 2.0)
             except _ERRORS as exc:
                 self._publish_down_until = loop.time() + 1.0
                 self._dropped(len(batch))
@@ -186,22 +184,15 @@ class Fanout:
             data = orjson.loads(text)
             if data.get("origin") == self.origin:
                 return
-            m = data["message"]
-            seq = m.get("seq")
-            message = Message(
-                int(m["id"]),
-                str(m["room"]),
-                str(m["client_id"]),
-                str(m["sender"]),
-                str(m["body"]),
-                float(m["ts"]),
-                None if seq is None else int(seq),
-            )
+            # "messages": a publisher's batch; "message": one, as replicas published before batching
+            raw = data["messages"] if "messages" in data else [data["message"]]
+            messages = [_message(m) for m in raw]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._on_reject()
             log.warning("ignoring malformed fan-out payload: %s", exc)
             return
-        self._deliver(message)
+        for message in messages:
+            self._deliver(message)
 
     def _set_subscribed(self, up: bool) -> None:
         if up:
@@ -210,6 +201,19 @@ class Fanout:
             log.info("redis subscriber %s", "connected" if up else "disconnected")
         self.subscribed = up
         self._on_state(up)
+
+
+def _message(m: dict[str, Any]) -> Message:
+    seq = m.get("seq")
+    return Message(
+        int(m["id"]),
+        str(m["room"]),
+        str(m["client_id"]),
+        str(m["sender"]),
+        str(m["body"]),
+        float(m["ts"]),
+        None if seq is None else int(seq),
+    )
 
 
 async def _quietly_close(pubsub: PubSub, client: Redis) -> None:

@@ -308,3 +308,21 @@ def test_fanout_drops_its_own_payloads_before_verifying_and_delivers_the_others(
     for origin, k in ((fanout.origin, key), ("x" * 32, key), ("y" * 32, b"z" * 32)):
         fanout._handle({"type": "message", "data": sign(k, orjson.dumps({"origin": origin, "message": m.to_json()}))})
     assert got == [m] and rejected == [1]
+
+
+def test_fanout_delivers_a_published_batch_in_order_and_rejects_it_whole_when_one_is_malformed() -> None:
+    """A payload of several messages (one PUBLISH per publisher batch) is delivered in its order; a batch with
+    one malformed message is rejected whole (counted once), delivering none of it."""
+    got: list[Message] = []
+    rejected: list[int] = []
+    key = b"k" * 32
+    fanout = Fanout("redis://127.0.0.1:1", "c", got.append, key=key, on_reject=lambda: rejected.append(1))
+    batch = [Message(i, "r", f"c{i}", "u", "b", 1.0, i) for i in (1, 2, 3)]
+
+    def publish(messages: list[dict[str, object]]) -> None:
+        body = orjson.dumps({"origin": "x" * 32, "messages": messages})
+        fanout._handle({"type": "message", "data": sign(key, body)})
+
+    publish([m.to_json() for m in batch])
+    publish([batch[0].to_json(), {"id": "not a number"}])
+    assert got == batch and rejected == [1]
