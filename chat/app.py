@@ -59,7 +59,6 @@ def create_app(settings: Settings) -> Starlette:
             await service.fanout.close()
             if service.rebalancer is not None:
                 await service.rebalancer.close()
-            await service.limiter.close()
             await service.db.close()
 
     routes = [

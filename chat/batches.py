@@ -2,7 +2,7 @@
 
 A quiet caller waits for nothing (the first request starts a call at once); a busy replica pays one round trip,
 one write and one wake-up of the server per batch instead of per request. Used for the sends' database
-statement (``chat.db``) and the shared rate limit's Redis script (``chat.ratelimit``).
+statement (``chat.db``).
 """
 
 from __future__ import annotations

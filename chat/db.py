@@ -30,7 +30,7 @@ from chat.batches import Batcher
 from chat.dbprobe import DatabaseProbe
 from chat.wsserver import text_frame
 
-__all__ = ["Database", "DatabaseUnavailable", "Message", "SendResult", "failover_conninfo"]
+__all__ = ["Database", "DatabaseUnavailable", "Message", "RateLimited", "SendResult", "failover_conninfo"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,6 +41,11 @@ _GRACE_S = 0.5
 # with the sends (schema: SHARE on messages, waits for chat_rooms; a send: holds chat_rooms, waits for
 # messages) until PostgreSQL's deadlock_timeout (1 s) aborted one: every send stalled ~1 s in a good deploy.
 SCHEMA = """
+CREATE UNLOGGED TABLE IF NOT EXISTS chat_rate (
+    sender text PRIMARY KEY,
+    tokens float8 NOT NULL,
+    at float8 NOT NULL
+);
 CREATE TABLE IF NOT EXISTS chat_rooms (
     room text PRIMARY KEY,
     sends bigint NOT NULL DEFAULT 0
@@ -59,12 +64,18 @@ CREATE INDEX IF NOT EXISTS messages_room_id_idx ON messages (room, id);
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS seq bigint;
 """
 _COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8, seq"
-# Sends, one statement, one round trip: ``SELECT * FROM chat_send_v2(rooms[], client_ids[], senders[], bodies[])``
+# Sends, one statement, one round trip:
+#   SELECT * FROM chat_send_v2(rooms[], client_ids[], senders[], bodies[], rate, burst)
 # on an autocommit connection (one transaction for the batch, committed before the answer's ReadyForQuery).
-# A batch holds the sends that arrived while the previous one was on its way (``_SendBatches``); alone on a
+# A batch holds the sends that arrived while the previous one was on its way (``chat.batches``); alone on a
 # quiet replica, a send is a batch of one. Inside the function (PL/pgSQL, VOLATILE: every statement takes a
-# fresh READ COMMITTED snapshot), for each send in room order (every transaction locks rooms in one order:
-# two batches cannot deadlock), and in arrival order within a room:
+# fresh READ COMMITTED snapshot):
+#   0. the rate limit: each sender's token bucket (``chat_rate``, UNLOGGED: no WAL, emptied by a crash or a
+#      failover, which refills every bucket), senders in one order, refilled at ``rate`` per second on the
+#      database's clock up to ``burst``; a sender may make as many of its sends in the batch as it has whole
+#      tokens, and the rest are answered refused (o_id NULL) with o_wait, the seconds until a token is back;
+#   then for each allowed send in room order (every transaction locks its senders' buckets, then its rooms,
+#   each in one order: two batches cannot deadlock), in arrival order within a room:
 #   1. the upsert of the room's row takes its row lock, held to commit, so every insert into one room runs
 #      serialised and ids (from the sequence, taken under the lock) are in commit order within the room;
 #      it returns the room's latest seq;
@@ -75,13 +86,44 @@ _COLUMNS = "id, room, client_id, sender, body, extract(epoch from ts)::float8, s
 # Versioned name: CREATE OR REPLACE cannot change a function's signature or result columns.
 SEND_FUNCTION = """
 CREATE OR REPLACE FUNCTION chat_send_v2(p_rooms text[], p_client_ids text[], p_senders text[], p_bodies text[],
+    p_rate float8, p_burst float8,
     OUT o_ord int, OUT o_id bigint, OUT o_room text, OUT o_client_id text, OUT o_sender text, OUT o_body text,
-    OUT o_ts float8, OUT o_seq bigint, OUT o_created boolean)
+    OUT o_ts float8, OUT o_seq bigint, OUT o_created boolean, OUT o_wait float8)
 RETURNS SETOF record LANGUAGE plpgsql VOLATILE AS $fn$
 DECLARE
     next_seq bigint;
+    now_s float8 := extract(epoch from clock_timestamp());
+    senders text[] := '{}';
+    allowed int[] := '{}';
+    waits float8[] := '{}';
+    have float8;
+    spent int;
+    k int;
+    u record;
 BEGIN
+    FOR u IN SELECT s.sender, count(*)::int AS n FROM unnest(p_senders) AS s(sender) GROUP BY s.sender
+            ORDER BY s.sender LOOP
+        INSERT INTO chat_rate AS b (sender, tokens, at) VALUES (u.sender, p_burst, now_s)
+            ON CONFLICT (sender) DO UPDATE
+                SET tokens = least(p_burst, b.tokens + greatest(0, now_s - b.at) * p_rate), at = now_s
+            RETURNING b.tokens INTO have;
+        spent := least(u.n, floor(have)::int);
+        UPDATE chat_rate SET tokens = have - spent WHERE chat_rate.sender = u.sender;
+        senders := senders || u.sender;
+        allowed := allowed || spent;
+        waits := waits || ((1 - (have - spent)) / p_rate);
+    END LOOP;
     FOR o_ord IN SELECT s.i FROM generate_subscripts(p_rooms, 1) AS s(i) ORDER BY p_rooms[s.i], s.i LOOP
+        k := array_position(senders, p_senders[o_ord]);
+        IF allowed[k] <= 0 THEN
+            o_id := NULL; o_room := p_rooms[o_ord]; o_client_id := p_client_ids[o_ord];
+            o_sender := p_senders[o_ord]; o_body := NULL; o_ts := NULL; o_seq := NULL; o_created := false;
+            o_wait := waits[k];
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        allowed[k] := allowed[k] - 1;
+        o_wait := NULL;
         INSERT INTO chat_rooms AS r (room, sends) VALUES (p_rooms[o_ord], 1)
             ON CONFLICT (room) DO UPDATE SET sends = r.sends + 1
             RETURNING r.seq + 1 INTO next_seq;
@@ -103,7 +145,7 @@ BEGIN
 END
 $fn$;
 """
-_SEND = "SELECT * FROM chat_send_v2(%s, %s, %s, %s)"
+_SEND = "SELECT * FROM chat_send_v2(%s, %s, %s, %s, %s, %s)"
 SCHEMA_VERSION = hashlib.sha256((SCHEMA + SEND_FUNCTION).encode()).hexdigest()[:16]
 """The DDL's fingerprint, stored in ``chat_schema`` by the replica that ran it: a replica that finds it there
 runs no DDL at all (a start under load takes no table lock)."""
@@ -125,6 +167,14 @@ _RETRYABLE: tuple[type[BaseException], ...] = (
 
 class DatabaseUnavailable(Exception):
     """The database did not answer within the send deadline (the client should retry: 503)."""
+
+
+class RateLimited(Exception):
+    """The sender had no token left: the send was not stored; a token is back in ``wait_s`` seconds."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__(f"rate limited: a token is back in {wait_s:.3f} s")
+        self.wait_s = wait_s
 
 
 @dataclass(frozen=True)
@@ -247,11 +297,15 @@ class Database:
         *,
         pool_max: int = 10,
         deadline_s: float = 10.0,
+        rate: float = 50.0,
+        burst: float = 100.0,
         on_error: Callable[[str], None] | None = None,
         on_reachable: Callable[[bool], None] | None = None,
     ) -> None:
         self.conninfo = failover_conninfo(url)
         self.deadline_s = deadline_s
+        self.rate, self.burst = rate, burst
+        """Each sender's token bucket: ``rate`` sends per second, up to ``burst`` at once (shared by replicas)."""
         self._on_error = on_error or (lambda kind: None)
         self.probe = DatabaseProbe(self.conninfo, on_result=on_reachable)
         """Is a writable primary reachable? (its own connection; ``watch()`` runs it in the background)"""
@@ -314,6 +368,7 @@ class Database:
 
     async def send(self, room: str, client_id: str, sender: str, body: str) -> SendResult:
         """Store a message once per (room, client_id); retried on connection loss within the deadline.
+        RateLimited (not stored) when ``sender`` has no token left.
 
         Each attempt joins the next batch (``chat.batches``): the sends that arrived while the previous
         statement was on its way, one statement and one commit for them all."""
@@ -372,7 +427,7 @@ class Database:
                 raise
             self._last_ok[conn] = time.monotonic()
 
-    async def _send_batch(self, sends: list[_Send]) -> list[SendResult | BaseException]:
+    async def _send_batch(self, sends: list[_Send]) -> list[SendResult | RateLimited | BaseException]:
         """One round trip for ``sends``: ``chat_send_v2`` (per send: lock the room, insert unless stored,
         bump seq) and its commit. A batch that fails for another reason than the connection (which every send
         then retries) is sent again one by one, so that one send's fault is its own."""
@@ -383,21 +438,25 @@ class Database:
         except Exception as exc:  # noqa: BLE001 - a single send's fault is its own answer
             if len(sends) == 1:
                 return [exc]
-        answers: list[SendResult | BaseException] = []
+        answers: list[SendResult | RateLimited | BaseException] = []
         for one in sends:
             answers.extend(await self._send_batch([one]))
         return answers
 
-    async def _send_rows(self, sends: list[_Send]) -> list[SendResult]:
+    async def _send_rows(self, sends: list[_Send]) -> list[SendResult | RateLimited]:
         wait = max(s.wait for s in sends)
         await self.ensure_schema(wait)
         async with self._connection(wait) as conn:
             columns = ([s.room for s in sends], [s.client_id for s in sends], [s.sender for s in sends])
-            cur = await conn.execute(_SEND, (*columns, [s.body for s in sends]), prepare=True)
+            params = (*columns, [s.body for s in sends], self.rate, self.burst)
+            cur = await conn.execute(_SEND, params, prepare=True)
             rows = await cur.fetchall()  # autocommit: the statement has committed when execute returns
-        answers: list[SendResult | None] = [None] * len(sends)
+        answers: list[SendResult | RateLimited | None] = [None] * len(sends)
         for row in rows:
-            answers[row[0] - 1] = SendResult(Message.from_row(row[1:]), created=bool(row[8]))
+            limited = row[1] is None
+            answers[row[0] - 1] = (
+                RateLimited(row[9]) if limited else SendResult(Message.from_row(row[1:]), bool(row[8]))
+            )
         if any(a is None for a in answers):
             raise RuntimeError(f"chat_send_v2 answered {len(rows)} rows for {len(sends)} sends")
         return [a for a in answers if a is not None]

@@ -1,4 +1,4 @@
-"""The send path shared by REST and WebSocket: rate limit, release faults, commit, local push, fan-out."""
+"""The send path shared by REST and WebSocket: release faults, rate limit and commit, local push, fan-out."""
 
 from __future__ import annotations
 
@@ -10,12 +10,11 @@ from dataclasses import dataclass
 
 from chat.auth import verify_token
 from chat.config import Settings
-from chat.db import Database, DatabaseUnavailable, Message, SendResult
+from chat.db import Database, DatabaseUnavailable, Message, RateLimited, SendResult
 from chat.fanout import Fanout
 from chat.gapfill import GapFiller
 from chat.hub import Hub
 from chat.metrics import Metrics
-from chat.ratelimit import SharedRateLimiter, shared_client
 from chat.rebalance import Policy, Rebalancer, Sockets, redis_client
 from chat.validation import check_body_size, check_room
 
@@ -45,7 +44,6 @@ class ChatService:
     hub: Hub
     fanout: Fanout
     metrics: Metrics
-    limiter: SharedRateLimiter
     gaps: GapFiller
     sockets: Sockets
     rebalancer: Rebalancer | None
@@ -59,6 +57,8 @@ class ChatService:
             settings.database_url,
             pool_max=settings.db_pool_max,
             deadline_s=settings.send_timeout_s,
+            rate=settings.rate_limit,
+            burst=settings.rate_burst,
             on_error=lambda kind: metrics.db_errors.labels(kind=kind).inc(),
             on_reachable=metrics.db_reachable.set,
         )
@@ -72,12 +72,6 @@ class ChatService:
             on_drop=metrics.fanout_dropped.inc,
             on_reject=metrics.fanout_rejected.inc,
         )
-        limiter = SharedRateLimiter(
-            shared_client(settings.redis_url),
-            settings.rate_limit,
-            settings.rate_burst,
-            prefix=f"{settings.redis_channel}:rate:",
-        )
         sockets = Sockets()
         rebalancer = None
         if settings.rebalance:
@@ -90,7 +84,7 @@ class ChatService:
                 sockets=sockets,
                 metrics=metrics,
             )
-        return cls(settings, db, hub, fanout, metrics, limiter, gaps, sockets, rebalancer)
+        return cls(settings, db, hub, fanout, metrics, gaps, sockets, rebalancer)
 
     def user_of(self, token: str) -> str:
         """The user a bearer token names (AuthError when invalid, expired, or not ours by iss/aud)."""
@@ -98,16 +92,22 @@ class ChatService:
         return verify_token(s.jwt_secret, token, issuer=s.jwt_issuer, audience=s.jwt_audience)
 
     async def send(self, *, room: str, user: str, client_id: str, body: str, transport: str) -> SendResult:
-        """Store and fan out one message; SendRefused (413/422/429/500/503) when it was not stored."""
+        """Store and fan out one message; SendRefused (413/422/429/500/503) when it was not stored (429: the
+        user's token bucket, kept in the database and shared by the replicas, is empty)."""
         m = self.metrics.send_path(transport)
         m.sent.inc()
         try:
             check_room(room)
             check_body_size(body, self.settings.max_body_bytes)
-            await self._check_rate(user)
             await self._release_faults()
             started = time.perf_counter()
-            result = await self.db.send(room, client_id, user, body)
+            result = await self.db.send(room, client_id, user, body)  # the rate limit is checked there too
+        except RateLimited as exc:
+            self.metrics.send_rejected.labels(transport=transport, status="429").inc()
+            limit = self.settings.rate_limit
+            raise SendRefused(
+                429, f"rate limit of {limit:g} sends/s exceeded for {user}", retry_after=exc.wait_s
+            ) from None
         except SendRefused as exc:
             self.metrics.send_rejected.labels(transport=transport, status=str(exc.status)).inc()
             raise
@@ -118,13 +118,6 @@ class ChatService:
         (m.created if result.created else m.found).inc()
         self._distribute(result.message)
         return result
-
-    async def _check_rate(self, user: str) -> None:
-        allowed, wait = await self.limiter.check(user)
-        if not allowed:
-            raise SendRefused(
-                429, f"rate limit of {self.settings.rate_limit:g} sends/s exceeded for {user}", retry_after=wait
-            )
 
     async def _release_faults(self) -> None:
         release = self.settings.release

@@ -1,8 +1,6 @@
-"""Pure parts of the chat service: settings, token buckets, hub order, tokens, validation, failover conninfo."""
+"""Pure parts of the chat service: settings, hub order, tokens, validation, fan-out payloads, failover conninfo."""
 
 from __future__ import annotations
-
-import asyncio
 
 import jwt
 import orjson
@@ -13,7 +11,6 @@ from chat.config import Settings, SettingsError
 from chat.db import Message, failover_conninfo
 from chat.fanout import Fanout, sign, verified
 from chat.hub import Hub, Subscriber
-from chat.ratelimit import RateLimiter, SharedRateLimiter
 from chat.validation import Invalid, SendRequest, TokenRequest, check_body_size, check_room, parse
 from chat.ws import close_reason
 
@@ -46,24 +43,6 @@ def test_settings_errors_name_the_variable(env: dict[str, str], message: str) ->
     """A bad CHAT_* value raises SettingsError whose message names the variable and value."""
     with pytest.raises(SettingsError, match="^" + message.replace("(", r"\(")):
         Settings.from_env({**BASE, **env})
-
-
-def test_token_bucket_allows_burst_then_refills_at_rate() -> None:
-    """A bucket of burst 3 at 2/s allows 3 at once, then one more after half a second, per key."""
-    rl = RateLimiter(rate=2.0, burst=3.0)
-    assert [rl.allow("u", 0.0) for _ in range(4)] == [True, True, True, False]
-    assert rl.retry_after("u", 0.0) == pytest.approx(0.5)
-    assert rl.allow("u", 0.5) is True
-    assert rl.allow("u", 0.5) is False
-    assert rl.allow("other", 0.5) is True
-
-
-def test_token_bucket_forgets_full_buckets_past_max_keys() -> None:
-    """Past max_keys, buckets that have refilled are dropped so memory stays bounded."""
-    rl = RateLimiter(rate=1.0, burst=1.0, max_keys=2)
-    for i, t in enumerate([0.0, 0.0, 10.0]):
-        rl.allow(f"u{i}", t)
-    assert len(rl._buckets) == 1
 
 
 def test_tokens_round_trip_and_reject_forgery_and_expiry() -> None:
@@ -281,20 +260,6 @@ def test_hub_drops_what_the_replay_already_gave() -> None:
     assert _ids(sub) == [106]
     hub.deliver(Message(7, "r", "legacy", "u", "b", 0.0))  # stored before rooms had a sequence: as it comes
     assert _ids(sub) == [7]
-
-
-def test_rate_limiter_without_redis_decides_per_replica() -> None:
-    """Without a Redis client the shared limiter is this replica's token bucket: burst, then the wait."""
-    now = [100.0]
-    limiter = SharedRateLimiter(None, rate=2.0, burst=2.0, clock=lambda: now[0])
-
-    async def three() -> list[tuple[bool, float]]:
-        return [await limiter.check("u") for _ in range(3)]
-
-    got = asyncio.run(three())
-    assert [ok for ok, _ in got] == [True, True, False]
-    assert got[2][1] == pytest.approx(0.5)
-    assert not limiter.shared
 
 
 def test_fanout_drops_its_own_payloads_before_verifying_and_delivers_the_others() -> None:

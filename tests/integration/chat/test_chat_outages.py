@@ -218,11 +218,11 @@ def test_read_only_primary_is_unready_and_sends_recover_after_it(
     assert [m["client_id"] for m in listed] == ["before", "during"]
 
 
-def test_rate_limit_is_shared_by_the_replicas_and_per_replica_while_redis_is_down(
+def test_rate_limit_is_shared_by_the_replicas_also_while_redis_is_down(
     pg_dsn: str, own_redis: RedisServer, start_replicas: StartReplicas
 ) -> None:
-    """One user alternating two replicas gets the burst once (the bucket lives in Redis), not once per
-    replica; with Redis stopped each replica decides alone (burst per replica) and sends still work."""
+    """One user alternating two replicas gets the burst once (the bucket lives in the database, checked by
+    the send's own statement), not once per replica; with Redis stopped the same holds, and sends work."""
     env = chat_env(pg_dsn, own_redis.url(), CHAT_RATE_LIMIT="0.2", CHAT_RATE_BURST="3")
     a, b = start_replicas(2, env)
 
@@ -239,5 +239,4 @@ def test_rate_limit_is_shared_by_the_replicas_and_per_replica_while_redis_is_dow
     assert codes("shared", 6) == [201, 201, 201, 429, 429, 429]
     own_redis.stop()
     wait_until(lambda: readyz(a).json()["unreachable"] == ["redis"], what="readyz names redis")
-    alone = codes("alone", 8)
-    assert alone.count(201) == 6 and alone[6:] == [429, 429]  # 3 per replica
+    assert codes("alone", 6) == [201, 201, 201, 429, 429, 429]

@@ -38,7 +38,7 @@ def test_the_first_replica_creates_the_schema_and_records_its_version(pg_dsn: st
         versions = [r[0] for r in conn.execute("SELECT version FROM chat_schema").fetchall()]
         assert versions == [SCHEMA_VERSION]
         assert conn.execute(
-            "SELECT o_seq FROM chat_send_v2(ARRAY['r'], ARRAY['c1'], ARRAY['u'], ARRAY['hi'])"
+            "SELECT o_seq FROM chat_send_v2(ARRAY['r'], ARRAY['c1'], ARRAY['u'], ARRAY['hi'], 1, 1)"
         ).fetchone() == (1,)
 
 
@@ -47,6 +47,6 @@ def test_a_replica_starting_beside_an_in_flight_send_takes_no_table_lock(pg_dsn:
     inserted), the next replica's schema step completes: it reads the version and runs no DDL."""
     asyncio.run(_schema_step(pg_dsn))
     with psycopg.connect(pg_dsn) as sending:  # not autocommit: the transaction stays open
-        sending.execute("SELECT * FROM chat_send_v2(ARRAY['r'], ARRAY['c1'], ARRAY['u'], ARRAY['in flight'])")
+        sending.execute("SELECT * FROM chat_send_v2(ARRAY['r'], ARRAY['c1'], ARRAY['u'], ARRAY['in flight'], 1, 1)")
         asyncio.run(_schema_step(pg_dsn))
         sending.rollback()

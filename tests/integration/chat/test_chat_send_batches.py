@@ -1,6 +1,6 @@
 """Sends that share a statement (``chat.batches`` in ``chat.db``), against a real PostgreSQL: one commit for
-the sends that arrived together, each room still in sequence, no deadlock between replicas' batches, and one
-send's fault its own."""
+the sends that arrived together, each room still in sequence, no deadlock between replicas' batches, one
+send's fault its own, and the per-user rate limit the statement checks, shared by replicas."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from collections import Counter
 import psycopg
 import pytest
 
-from chat.db import Database, SendResult
+from chat.db import Database, RateLimited, SendResult
 
 pytestmark = pytest.mark.integration
 
 ROOMS = [f"r{i}" for i in range(5)]
 
 
-async def _open(dsn: str, errors: Counter[str]) -> Database:
-    db = Database(dsn, on_error=lambda kind: errors.update([kind]))
+async def _open(dsn: str, errors: Counter[str], *, rate: float = 1000.0, burst: float = 1000.0) -> Database:
+    db = Database(dsn, on_error=lambda kind: errors.update([kind]), rate=rate, burst=burst)
     await db.open()
     await db.ensure_schema(wait=10)
     return db
@@ -94,3 +94,30 @@ def test_a_faulty_send_fails_alone_and_the_rest_of_its_batch_is_stored(pg_dsn: s
     stored = [r for r in results if isinstance(r, SendResult)]
     assert [r.message.body for r in stored] == ["one", "two", "four", "five"]
     assert [r.message.seq for r in stored] == [1, 2, 3, 4]
+
+
+def test_the_rate_limit_spends_a_shared_bucket_per_user_in_and_across_batches(pg_dsn: str) -> None:
+    """Burst 5, 0.5 sends/s: twenty sends of one user at once over two replicas store exactly 5 (each refusal
+    says when a token is back: within 2 s), while another user's sends in the same batches are all stored."""
+    errors: Counter[str] = Counter()
+
+    async def run() -> list[SendResult | BaseException]:
+        a = await _open(pg_dsn, errors, rate=0.5, burst=5)
+        b = await _open(pg_dsn, errors, rate=0.5, burst=5)
+        try:
+            return await asyncio.gather(
+                *((a, b)[i % 2].send(f"r{i % 3}", f"c{i}", "busy" if i % 4 else "calm", "x") for i in range(20)),
+                return_exceptions=True,
+            )
+        finally:
+            await a.close()
+            await b.close()
+
+    results = asyncio.run(run())
+    busy = [r for i, r in enumerate(results) if i % 4]
+    calm = [r for i, r in enumerate(results) if not i % 4]
+    assert sum(isinstance(r, SendResult) for r in busy) == 5
+    refused = [r for r in busy if isinstance(r, RateLimited)]
+    assert len(refused) == 10 and all(0 < r.wait_s <= 2.0 for r in refused), refused
+    assert all(isinstance(r, SendResult) for r in calm)
+    assert not errors
