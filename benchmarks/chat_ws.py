@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -115,6 +116,8 @@ class Stats:
     connected: int = 0
     connect_failed: int = 0
     closed_early: int = 0
+    closed_why: Counter[str] = field(default_factory=Counter)
+    """Why connections ended early: the exception's type and text (its first 80 characters)."""
     connect_all_s: float = 0.0
     sent_at: dict[str, float] = field(default_factory=dict)
     server_cpu_s: float = 0.0
@@ -163,8 +166,9 @@ async def client(url: str, token: str, room: str, stats: Stats, phase: Phase, *,
             _reader(ws, stats, phase.stop, acked, mine),
             _writer(ws, stats, acked, mine, rate=rate, stop=phase.stop, body=body),
         )
-    except Exception:  # noqa: BLE001 - a connection lost mid-run is counted
+    except Exception as exc:  # noqa: BLE001 - a connection lost mid-run is counted, with why
         stats.closed_early += 1
+        stats.closed_why[f"{type(exc).__name__}: {str(exc)[:80]}"] += 1
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(ws.close(), 5)
@@ -376,6 +380,8 @@ def measure(args: argparse.Namespace, codes: list[tuple[str, Path | None]]) -> N
                 for r in replicas:
                     r.stop()
             print(report(code, n_replicas, n, stats, duration=args.duration, rate=args.rate, load=load), flush=True)
+            for why, count in stats.closed_why.most_common():
+                print(f"#   {code}: {count} closed early: {why}", flush=True)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
     finally:

@@ -53,11 +53,14 @@ class Batcher(Generic[I, R]):
         task = asyncio.ensure_future(self._run(batch))
         self._holder = task
         self._tasks.add(task)
-        task.add_done_callback(self._ended)
+        stale = None
         if self._stale_s is not None:
-            asyncio.get_running_loop().call_later(self._stale_s, self._release, task)
+            stale = asyncio.get_running_loop().call_later(self._stale_s, self._release, task)
+        task.add_done_callback(lambda t: self._ended(t, stale))
 
-    def _ended(self, task: asyncio.Task[None]) -> None:
+    def _ended(self, task: asyncio.Task[None], stale: asyncio.TimerHandle | None) -> None:
+        if stale is not None:
+            stale.cancel()
         self._tasks.discard(task)
         self._release(task)
 

@@ -1,0 +1,92 @@
+"""``chat.batches.Batcher``: requests arriving while a call is under way share the next call."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import pytest
+
+from chat.batches import Batcher
+
+pytestmark = pytest.mark.unit
+
+
+class _Server:
+    """A call that answers each item doubled, or ValueError for a negative one; ``gate`` holds the call."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def call(self, items: list[int]) -> list[int | BaseException]:
+        self.calls.append(items)
+        await self.gate.wait()
+        return [ValueError(f"negative {i}") if i < 0 else 2 * i for i in items]
+
+
+def test_a_quiet_request_goes_at_once_and_the_ones_behind_a_call_share_the_next() -> None:
+    """The first item starts a call of its own; the three submitted while it runs go together in one call;
+    each gets its own answer, an exception instance being that item's exception."""
+
+    async def run() -> tuple[list[list[int]], list[int | BaseException]]:
+        server = _Server()
+        batcher: Batcher[int, int] = Batcher(server.call)
+        server.gate.clear()
+        first = batcher.submit(1)
+        await asyncio.sleep(0)  # the first call is under way, held at the gate
+        rest = [batcher.submit(i) for i in (2, -3, 4)]
+        server.gate.set()
+        answers = await asyncio.gather(first, *rest, return_exceptions=True)
+        return server.calls, answers
+
+    calls, answers = asyncio.run(run())
+    assert calls == [[1], [2, -3, 4]]
+    assert answers[0] == 2 and answers[1] == 4 and answers[3] == 8
+    assert isinstance(answers[2], ValueError)
+
+
+def test_a_call_that_raises_fails_every_item_of_its_batch_only() -> None:
+    """An exception the call raises is each of its items' exception, not the previous or the next batch's."""
+    raising = {2}
+
+    async def call(items: list[int]) -> list[int]:
+        await asyncio.sleep(0.01)
+        if raising & set(items):
+            raise ConnectionError("lost")
+        return items
+
+    async def run() -> list[int | BaseException]:
+        batcher: Batcher[int, int] = Batcher(call)
+        first = batcher.submit(1)  # alone, under way while the next two wait
+        got = await asyncio.gather(first, batcher.submit(2), batcher.submit(3), return_exceptions=True)
+        return [*got, await batcher.submit(4)]
+
+    got = asyncio.run(run())
+    assert got[0] == 1 and got[3] == 4
+    assert isinstance(got[1], ConnectionError) and isinstance(got[2], ConnectionError)
+
+
+def test_a_stale_call_no_longer_holds_the_next_back() -> None:
+    """A call hanging past ``stale_s`` lets the next batch start beside it; the hanging one still answers
+    its own items when it ends."""
+
+    async def run() -> tuple[list[list[int]], int, int]:
+        server = _Server()
+        batcher: Batcher[int, int] = Batcher(server.call, stale_s=0.05)
+        server.gate.clear()
+        hung = batcher.submit(1)
+        await asyncio.sleep(0)
+        later = batcher.submit(2)
+        await asyncio.wait_for(_until(lambda: len(server.calls) == 2), 5)  # started beside the hung call
+        server.gate.set()
+        return server.calls, await hung, await later
+
+    calls, hung, later = asyncio.run(run())
+    assert calls == [[1], [2]] and (hung, later) == (2, 4)
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.005)
