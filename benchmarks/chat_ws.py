@@ -1,7 +1,8 @@
 """WebSocket load on the chat service: N concurrent clients against 1 and 3 replicas.
 
 Starts its own PostgreSQL and Redis (throw-away, free ports) and ``python -m chat`` replicas, connects N
-asyncio WebSocket clients (spread round-robin over the replicas, ``--room-size`` clients per room), lets
+asyncio WebSocket clients (spread round-robin over the replicas, or a room per replica with ``--room-affinity``;
+``--room-size`` clients per room), lets
 each send at ``--rate`` messages/s (0 = closed loop: the next send right after the ack) for ``--duration``
 seconds, and prints per configuration: connections held, messages/s acked, deliveries/s, p50/p95
 send->ack and send->delivery (delivery = the push to every *other* member of the room, which for members
@@ -238,6 +239,7 @@ async def run_config(
     room_size: int,
     body_bytes: int,
     flame_out: Path | None = None,
+    room_affinity: bool = False,
 ) -> Stats:
     """Connect ``n`` clients, then measure ``duration`` seconds of sends."""
     stats, phase = Stats(), Phase()
@@ -249,7 +251,7 @@ async def run_config(
     tasks = [
         asyncio.create_task(
             client(
-                replicas[i % len(replicas)].ws_url,
+                replicas[(i // room_size if room_affinity else i) % len(replicas)].ws_url,
                 toks[i],
                 f"{run}-{i // room_size}",
                 stats,
@@ -329,6 +331,12 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=1.0, help="messages/s per client; 0 = closed loop")
     p.add_argument("--room-size", type=int, default=10)
     p.add_argument("--body-bytes", type=int, default=100)
+    p.add_argument(
+        "--room-affinity",
+        action="store_true",
+        help="every client of a room on one replica (as a balancer hashing the room would place them), "
+        "instead of round-robin: no fan-out between replicas",
+    )
     p.add_argument("--compare", metavar="REV", help="also measure the service of commit REV (before) beside this tree")
     p.add_argument("--flame", metavar="PREFIX", type=Path, help="py-spy flame graph of replica 1 per configuration")
     args = p.parse_args()
@@ -372,6 +380,7 @@ def measure(args: argparse.Namespace, codes: list[tuple[str, Path | None]]) -> N
                         rate=args.rate,
                         duration=args.duration,
                         room_size=args.room_size,
+                        room_affinity=args.room_affinity,
                         body_bytes=args.body_bytes,
                         flame_out=flame_out,
                     )
