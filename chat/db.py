@@ -202,14 +202,20 @@ class Message:
         }
 
     @cached_property
-    def frame(self) -> str:
+    def _push_json(self) -> bytes:
         """The WebSocket push message's JSON, encoded once (orjson) however many subscribers receive it."""
-        return orjson.dumps({"type": "message", **self.to_json()}).decode()
+        return orjson.dumps({"type": "message", **self.to_json()})
+
+    @property
+    def frame(self) -> str:
+        """The push message's JSON as text (for a send through ASGI)."""
+        return self._push_json.decode()
 
     @cached_property
     def ws_frame(self) -> bytes:
-        """``frame`` as the bytes of a whole WebSocket text frame, the same for every socket (``chat.wsserver``)."""
-        return text_frame(self.frame.encode())
+        """The push message as the bytes of a whole WebSocket text frame, the same for every socket
+        (``chat.wsserver``)."""
+        return text_frame(self._push_json)
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Message:
