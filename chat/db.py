@@ -218,6 +218,20 @@ class Message:
         return text_frame(self._push_json)
 
     @classmethod
+    def from_json(cls, m: dict[str, Any]) -> Message:
+        """The message ``to_json`` gave (ValueError, KeyError, TypeError when it is not one)."""
+        seq = m.get("seq")
+        return cls(
+            int(m["id"]),
+            str(m["room"]),
+            str(m["client_id"]),
+            str(m["sender"]),
+            str(m["body"]),
+            float(m["ts"]),
+            None if seq is None else int(seq),
+        )
+
+    @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Message:
         return cls(int(row[0]), row[1], row[2], row[3], row[4], float(row[5]), None if row[6] is None else int(row[6]))
 

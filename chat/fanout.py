@@ -186,7 +186,7 @@ class Fanout:
                 return
             # "messages": a publisher's batch; "message": one, as replicas published before batching
             raw = data["messages"] if "messages" in data else [data["message"]]
-            messages = [_message(m) for m in raw]
+            messages = [Message.from_json(m) for m in raw]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             self._on_reject()
             log.warning("ignoring malformed fan-out payload: %s", exc)
@@ -201,19 +201,6 @@ class Fanout:
             log.info("redis subscriber %s", "connected" if up else "disconnected")
         self.subscribed = up
         self._on_state(up)
-
-
-def _message(m: dict[str, Any]) -> Message:
-    seq = m.get("seq")
-    return Message(
-        int(m["id"]),
-        str(m["room"]),
-        str(m["client_id"]),
-        str(m["sender"]),
-        str(m["body"]),
-        float(m["ts"]),
-        None if seq is None else int(seq),
-    )
 
 
 async def _quietly_close(pubsub: PubSub, client: Redis) -> None:
