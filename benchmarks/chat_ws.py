@@ -122,6 +122,8 @@ class Stats:
     connect_all_s: float = 0.0
     sent_at: dict[str, float] = field(default_factory=dict)
     server_cpu_s: float = 0.0
+    server_sys_s: float = 0.0
+    """The kernel's share of ``server_cpu_s`` (system calls: socket reads and writes)."""
     store_cpu_s: float = 0.0
     client_cpu_s: float = 0.0
 
@@ -130,9 +132,9 @@ class Stats:
         return self.connected - self.closed_early
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of ``pids`` and their children alive now (psutil)."""
-    total = 0.0
+def cpu_seconds(pids: list[int]) -> tuple[float, float]:
+    """(user + system, system) CPU time of ``pids`` and their children alive now (psutil)."""
+    total = system = 0.0
     for pid in pids:
         with contextlib.suppress(psutil.Error):
             proc = psutil.Process(pid)
@@ -140,7 +142,8 @@ def cpu_seconds(pids: list[int]) -> float:
                 with contextlib.suppress(psutil.Error):
                     t = p.cpu_times()
                     total += t.user + t.system
-    return total
+                    system += t.system
+    return total, system
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -273,8 +276,9 @@ async def run_config(
     await asyncio.gather(*tasks)
     if spy is not None:
         await asyncio.to_thread(spy.wait, 60)
-    stats.server_cpu_s = cpu_seconds(pids) - server0
-    stats.store_cpu_s = cpu_seconds(store_pids) - store0
+    server1 = cpu_seconds(pids)
+    stats.server_cpu_s, stats.server_sys_s = server1[0] - server0[0], server1[1] - server0[1]
+    stats.store_cpu_s = cpu_seconds(store_pids)[0] - store0[0]
     stats.client_cpu_s = time.process_time() - client0
     return stats
 
@@ -304,7 +308,7 @@ def start_stack(
 
 HEADER = (
     "| code | replicas | clients | rate/client | connect all s | held | failed/dropped | acks/s | deliveries/s "
-    "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU ms/ack "
+    "| ack p50 ms | ack p95 ms | delivery p50 ms | delivery p95 ms | errors | replica CPU ms/ack (system) "
     "| PG+Redis CPU ms/ack | client CPU s | loadavg before | loadavg after |"
 )
 
@@ -318,7 +322,8 @@ def report(code: str, n_replicas: int, n: int, stats: Stats, *, duration: float,
         f"| {len(stats.delivery) / duration:.0f} "
         f"| {percentile(stats.ack, 0.5) * ms:.1f} | {percentile(stats.ack, 0.95) * ms:.1f} "
         f"| {percentile(stats.delivery, 0.5) * ms:.1f} | {percentile(stats.delivery, 0.95) * ms:.1f} "
-        f"| {stats.errors} | {stats.server_cpu_s * ms / acks:.2f} | {stats.store_cpu_s * ms / acks:.2f} "
+        f"| {stats.errors} | {stats.server_cpu_s * ms / acks:.2f} ({stats.server_sys_s * ms / acks:.2f}) "
+        f"| {stats.store_cpu_s * ms / acks:.2f} "
         f"| {stats.client_cpu_s:.1f} | {load} | {loadavg()} |"
     )
 

@@ -317,6 +317,7 @@ class Database:
         *,
         pool_max: int = 10,
         deadline_s: float = 10.0,
+        linger_s: float = 0.0,
         rate: float = 50.0,
         burst: float = 100.0,
         on_error: Callable[[str], None] | None = None,
@@ -340,7 +341,7 @@ class Database:
             reconnect_timeout=24 * 3600.0,
             name="chat",
         )
-        self._sends: Batcher[_Send, SendResult] = Batcher(self._send_batch, stale_s=BATCH_STALE_S)
+        self._sends: Batcher[_Send, SendResult] = Batcher(self._send_batch, linger_s=linger_s, stale_s=BATCH_STALE_S)
         self._schema_ready = False
         self._schema_lock = asyncio.Lock()
         self._orphans: set[asyncio.Task[Any]] = set()

@@ -57,6 +57,7 @@ class ChatService:
             settings.database_url,
             pool_max=settings.db_pool_max,
             deadline_s=settings.send_timeout_s,
+            linger_s=settings.send_linger_ms / 1000,
             rate=settings.rate_limit,
             burst=settings.rate_burst,
             on_error=lambda kind: metrics.db_errors.labels(kind=kind).inc(),

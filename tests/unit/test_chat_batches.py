@@ -87,6 +87,42 @@ def test_a_stale_call_no_longer_holds_the_next_back() -> None:
     assert calls == [[1], [2]] and (hung, later) == (2, 4)
 
 
+def test_calls_linger_only_once_batches_form_by_themselves() -> None:
+    """After a call of one item the next starts as soon as it ends; after a call of several, the next starts
+    no sooner than ``linger_s`` after that call started, and carries everything that arrived meanwhile."""
+    linger = 0.5
+
+    async def run() -> tuple[list[list[int]], list[float]]:
+        loop = asyncio.get_running_loop()
+        server, starts = _Server(), []
+
+        async def call(items: list[int]) -> list[int | BaseException]:
+            starts.append(loop.time())
+            return await server.call(items)
+
+        batcher: Batcher[int, int] = Batcher(call, linger_s=linger)
+        server.gate.clear()
+        first = batcher.submit(1)  # quiet: at once
+        await asyncio.sleep(0)
+        pair = [batcher.submit(2), batcher.submit(3)]  # behind a call of one: at once when it ends
+        server.gate.set()
+        await asyncio.gather(first, *pair)
+        lingering = [batcher.submit(4)]  # behind a call of two: lingers
+        await asyncio.sleep(linger / 5)
+        lingering.append(batcher.submit(5))  # arrives during the linger: the same call
+        await asyncio.gather(*lingering)
+        await batcher.submit(6)  # behind the call of two again: lingers
+        await batcher.submit(7)  # behind a call of one: at once
+        return server.calls, starts
+
+    calls, starts = asyncio.run(run())
+    assert calls == [[1], [2, 3], [4, 5], [6], [7]]
+    assert starts[1] - starts[0] < linger  # after a call of one
+    assert starts[2] - starts[1] >= linger  # after a call of two
+    assert starts[3] - starts[2] >= linger
+    assert starts[4] - starts[3] < linger  # after a call of one
+
+
 async def _until(condition: Callable[[], bool]) -> None:
     while not condition():
         await asyncio.sleep(0.005)
