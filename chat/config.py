@@ -60,7 +60,7 @@ class Settings:
     """CHAT_LOG_LEVEL: DEBUG | INFO | WARNING | ERROR."""
     send_timeout_s: float = 10.0
     """CHAT_SEND_TIMEOUT_S: bound on one send, retries included; past it the client gets 503."""
-    send_linger_ms: float = 20.0
+    send_linger_ms: float = 25.0
     """CHAT_SEND_LINGER_MS: once sends batch by themselves (a statement carried several), the next statement
     starts this long after the previous one started and carries every send of that window: fewer, larger
     batches under load, each send waiting at most this much longer. 0: as soon as the previous one ended."""
@@ -114,7 +114,7 @@ class Settings:
             max_body_bytes=int(_float(e, "CHAT_MAX_BODY_BYTES", 4096, minimum=1)),
             log_level=(e.get("CHAT_LOG_LEVEL") or "INFO").upper(),
             send_timeout_s=_float(e, "CHAT_SEND_TIMEOUT_S", 10.0, minimum=0.1),
-            send_linger_ms=_float(e, "CHAT_SEND_LINGER_MS", 20.0, minimum=0.0),
+            send_linger_ms=_float(e, "CHAT_SEND_LINGER_MS", 25.0, minimum=0.0),
             db_pool_max=int(_float(e, "CHAT_DB_POOL_MAX", 10, minimum=2)),
             readyz_requires_redis=_flag(e, "CHAT_READYZ_REQUIRES_REDIS", default=False),
             bad_error_share=_float(e, "CHAT_BAD_ERROR_SHARE", 0.3, minimum=0.0),
