@@ -10,9 +10,12 @@ Definitions (DESIGN.md, Measurement):
 * time to detect = end of the first violating bucket at or after the fault start, minus the fault start;
 * recovered at = start of the first run of holding buckets that lasts the stabilisation window and starts
   once the fault was both detected and removed (fault end; the fault start for instant faults such as a
-  kill): later blips do not undo a recovery that was reached. Without any violation, the fault start.
-  Recovery time = recovered at - fault start; ``None`` when the data never shows such a run (not
-  recovered within the observation).
+  kill): later blips do not undo a recovery that was reached. Without any violation, the fault start; so
+  too when the SLO rode through the fault — it held for the stabilisation window from the fault start and
+  the fault was removed within that window — and broke only afterwards: that later breach is no detection
+  of this fault (it stays in the timeline and in the SLO summary), and an experiment that ends right after
+  it is not "not recovered". Recovery time = recovered at - fault start; ``None`` when the data never
+  shows such a run (not recovered within the observation).
 
 The error budget an experiment used is ``resilience.analysis.budget`` (from the availability objective).
 """
@@ -142,6 +145,12 @@ def analyse_recovery(
             rows, slo, after=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s
         )
         return Recovery(fault_start, None, fault_start if stable is not None else None, stabilisation_s)
+    if fault_start + stabilisation_s >= (fault_end if fault_end is not None else fault_start):
+        rode_through = _first_stable_run(
+            rows, slo, after=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s
+        )
+        if rode_through == fault_start:  # held from the fault's start for the whole window: later breaches are not its
+            return Recovery(fault_start, None, fault_start, stabilisation_s)
     detected_at = max(bad[0].t + resolution_s, fault_start)
     after = max(detected_at, fault_end if fault_end is not None else fault_start)
     recovered_at = _first_stable_run(rows, slo, after=after, stabilisation_s=stabilisation_s, resolution_s=resolution_s)

@@ -72,6 +72,24 @@ def test_no_violation_recovers_at_fault_start() -> None:
     assert rec.recovery_s == 0.0
 
 
+def test_a_breach_after_the_slo_rode_through_the_fault_is_not_its_detection() -> None:
+    """A kill the SLO held through for the whole window, then a breach in the last bucket observed: recovered at
+    the fault start, nothing detected (the breach is no detection of this fault, and no run can follow it)."""
+    rec = analyse_recovery(_timeline({12}, n=13), SLO, fault_start=T0 + 5, stabilisation_s=5, resolution_s=1)
+    assert rec.detect_s is None
+    assert rec.recovery_s == 0.0
+
+
+def test_a_fault_still_on_after_the_window_is_detected_when_it_breaks_later() -> None:
+    """The same timeline with the fault on until T0+15: the breach at T0+12 comes while it is on, so it is the
+    fault's detection, and no stable run follows it inside the observation."""
+    rec = analyse_recovery(
+        _timeline({12}, n=13), SLO, fault_start=T0 + 5, fault_end=T0 + 15, stabilisation_s=5, resolution_s=1
+    )
+    assert rec.detect_s == 8.0
+    assert rec.recovery_s is None
+
+
 def test_not_recovered_without_a_full_stabilisation_window() -> None:
     """If the data ends before the SLO held for the stabilisation window, recovery is None."""
     rec = analyse_recovery(
