@@ -17,9 +17,11 @@ or ``JOIN_MAX_S`` after it started if nothing checks its readiness. Before that 
 sockets that the balancer can only send back to them (a rolling step keeps the new replica in ``drain``
 until it is ready).
 
-A replica sheds only when two rounds in a row want it: the others' counts are up to one interval old, and
-during a connection surge a stale count looks like an excess (measured: 9 sockets closed while 36 clients
-connected at once). Progress guard: a run of shedding rounds goes on only while some replica that was
+A replica sheds only when two rounds in a row want it, the second on counts every peer reported after the
+first: the others' counts are up to one interval old, and during a connection surge a stale count looks like
+an excess (measured: 9 sockets closed while 36 clients connected at once; and, with jittered intervals, two of
+a replica's rounds could both come before a peer's next beat: 5 of 1,000 sockets closed after 1,000 clients
+connected round-robin in 0.7 s). Progress guard: a run of shedding rounds goes on only while some replica that was
 under its share accepts sockets. If none did within ``PROGRESS_ROUNDS`` rounds, the balancer is sending
 the sockets back (the emptier replica is running but not in rotation, e.g. a blue-green set warming up):
 pause for ``PAUSE_S``, doubling to ``PAUSE_MAX_S``. Redis down: no beat, no decision, nothing closed.
@@ -77,6 +79,8 @@ class Peer:
 
     sockets: int
     accepted: int
+    beat_ms: int = 0
+    """When it beat (Redis's clock, ms)."""
 
 
 def fair_share(counts: Sequence[int]) -> float:
@@ -104,6 +108,7 @@ class Progress:
         self.pauses = 0
         self._next_pause = pause_s
         self._watch: dict[str, int] | None = None  # replicas under their share -> accepted when watched
+        self._watch_beat = 0  # the newest beat when the watch started: confirmed on counts beaten after it
         self._futile = 0
 
     def idle(self) -> None:
@@ -115,9 +120,12 @@ class Progress:
         if now < self.paused_until:
             return False
         under = {name: p.accepted for name, p in peers.items() if p.sockets < fair}
-        if self._watch is None:  # confirm in the next round: the others' counts may lag one interval
+        if self._watch is None:  # confirm in a later round: the others' counts may lag one interval
             self._watch, self._futile = under, -1
+            self._watch_beat = max((p.beat_ms for p in peers.values()), default=0)
             return False
+        if self._futile < 0 and any(p.beat_ms < self._watch_beat for p in peers.values()):
+            return False  # a peer has not reported since the watch started: not confirmed yet
         if any(peers[n].accepted > before for n, before in self._watch.items() if n in peers):
             self._watch, self._futile, self._next_pause = under, 0, self.pause_s
             return True
@@ -181,7 +189,8 @@ class Sockets:
 
 
 # Register this replica's beat (ZSET by Redis time, HASH of "sockets accepted"), drop replicas not heard
-# from within the TTL, return the live ones. One round trip; Redis's clock, so replicas' clocks do not matter.
+# from within the TTL, return the live ones and when each beat: {now, HGETALL, ZRANGE WITHSCORES}. One round
+# trip; Redis's clock, so replicas' clocks do not matter.
 _BEAT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -194,20 +203,30 @@ for _, name in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - ttl)) d
 end
 redis.call('PEXPIRE', KEYS[1], ttl * 10)
 redis.call('PEXPIRE', KEYS[2], ttl * 10)
-return redis.call('HGETALL', KEYS[2])
+return {now, redis.call('HGETALL', KEYS[2]), redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 """
 
 
-def parse_peers(flat: Sequence[Any]) -> dict[str, Peer]:
-    """HGETALL's ``[name, "sockets accepted", ...]`` as peers; malformed entries are skipped."""
+def parse_peers(flat: Sequence[Any], beats: Sequence[Any] = ()) -> dict[str, Peer]:
+    """HGETALL's ``[name, "sockets accepted", ...]`` as peers, with their beat times from ZRANGE WITHSCORES'
+    ``[name, ms, ...]`` (0 when absent); malformed entries are skipped."""
+    beat_ms: dict[str, int] = {}
+    for i in range(0, len(beats) - 1, 2):
+        try:
+            beat_ms[_text(beats[i])] = int(float(_text(beats[i + 1])))
+        except ValueError:
+            continue
     peers: dict[str, Peer] = {}
     for i in range(0, len(flat) - 1, 2):
-        name, value = flat[i], flat[i + 1]
-        name = name.decode() if isinstance(name, bytes) else str(name)
-        parts = (value.decode() if isinstance(value, bytes) else str(value)).split()
+        name = _text(flat[i])
+        parts = _text(flat[i + 1]).split()
         if len(parts) == 2 and all(p.isdigit() for p in parts):
-            peers[name] = Peer(int(parts[0]), int(parts[1]))
+            peers[name] = Peer(int(parts[0]), int(parts[1]), beat_ms.get(name, 0))
     return peers
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def redis_client(url: str, timeout_s: float = 1.0) -> Redis:
@@ -303,7 +322,7 @@ class Rebalancer:
         ttl_ms = max(1, round(self.interval_s * LIVE_INTERVALS * 1000))
         args: list[str | int] = [self.name, len(self.sockets), self.sockets.accepted, ttl_ms]
         try:
-            flat = await asyncio.wait_for(self._script(keys=self.keys, args=args), 2.0)
+            now_ms, flat, beats = await asyncio.wait_for(self._script(keys=self.keys, args=args), 2.0)
         except (TimeoutError, OSError, RedisError) as exc:
             if self._redis_ok:
                 log.warning("rebalancing off while Redis does not answer: %s", exc)
@@ -312,8 +331,8 @@ class Rebalancer:
         if not self._redis_ok:
             log.info("rebalancing on again: Redis answers")
         self._redis_ok, self._left = True, False
-        peers = parse_peers(flat)
-        peers[self.name] = Peer(len(self.sockets), self.sockets.accepted)
+        peers = parse_peers(flat, beats)
+        peers[self.name] = Peer(len(self.sockets), self.sockets.accepted, int(now_ms))
         return peers
 
     async def leave(self) -> None:

@@ -107,9 +107,21 @@ def test_progress_idle_round_starts_a_new_watch() -> None:
 
 
 def test_parse_peers_reads_the_hash_and_skips_malformed_entries() -> None:
-    """HGETALL's flat list becomes name -> (sockets, accepted); a malformed value is skipped, not fatal."""
+    """HGETALL's flat list becomes name -> (sockets, accepted, beat time from ZRANGE WITHSCORES); a malformed
+    value is skipped, not fatal; a replica without a beat time gets 0."""
     flat = [b"chat-1", b"12 40", b"chat-2", b"x y", b"chat-3", b"0 0", "chat-4", "3"]
-    assert parse_peers(flat) == {"chat-1": Peer(12, 40), "chat-3": Peer(0, 0)}
+    beats = [b"chat-1", b"1700000000123", b"chat-2", b"1700000000200", b"chat-9", b"nan?"]
+    assert parse_peers(flat, beats) == {"chat-1": Peer(12, 40, 1700000000123), "chat-3": Peer(0, 0, 0)}
+
+
+def test_progress_confirms_only_on_counts_every_peer_reported_after_the_first_round() -> None:
+    """A connection surge: the first round sees the peers' pre-surge counts; a second round that comes before a
+    peer's next beat still sees one of them stale, so it does not confirm; the round after the peers beat does
+    (and sheds only if the policy still wants it then, which the caller decides)."""
+    p = Progress(rounds=3)
+    assert not p.allow(0.0, _peers(a=(334, 334, 1000), b=(100, 100, 600), c=(150, 150, 700)), 194.7)
+    assert not p.allow(0.9, _peers(a=(334, 334, 1900), b=(333, 333, 1400), c=(150, 150, 700)), 272.3)
+    assert p.allow(1.8, _peers(a=(334, 334, 2800), b=(333, 333, 2300), c=(200, 200, 1600)), 289.0)
 
 
 class _Sock:
