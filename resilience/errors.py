@@ -49,6 +49,11 @@ class TargetError(ResilienceError):
     """The target cannot be reached, started, stopped or inspected."""
 
 
+class PortTaken(TargetError):
+    """A component could not bind the port planned for it: another process took it after it was picked
+    (ports are free when planned and bound later by the component, so a parallel start can take one)."""
+
+
 class FaultError(ResilienceError):
     """A fault could not be applied or reverted."""
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import psutil
 
-from resilience.errors import ConfigError, TargetError
+from resilience.errors import ConfigError, PortTaken, TargetError
 from resilience.safety.redact import register_secrets
 from resilience.targets.base import DbNode, DeployResult, Endpoints, FailoverMode, Pod, Progress, Status
 from resilience.targets.local import bringup, configs, deploys, observe, preflight, releases, statedir
@@ -27,7 +27,11 @@ from resilience.targets.local.teardown import postmaster_pid, stack_processes, t
 from resilience.targets.local.view import StackView, db_routing_ok
 from resilience.targets.selector import parse_selector
 
-__all__ = ["LocalTarget", "parse_signal"]
+__all__ = ["PORT_ATTEMPTS", "LocalTarget", "parse_signal"]
+
+PORT_ATTEMPTS = 3
+"""Bring-ups tried when a component finds its planned port taken (each plans new free ports): another stack
+starting beside this one (parallel tests) can pick and bind the same port between this plan and the bind."""
 
 
 def _quiet(_: str) -> None:
@@ -164,20 +168,29 @@ class LocalTarget:
             if self._has_leftovers():
                 say("cleaning up after a previous run that did not shut down")
                 tear_down(self.layout, None)
-            state = bringup.plan_state(self.layout, self.replicas, self.fixed_ports, self.chat_env, self.users)
-            say(
-                f"sized for {state.users:,} users: {state.lb_processes} HAProxy processes, "
-                f"{state.replicas} chat replicas"
-            )
-            bringup.prepare_dirs(self.layout, uid, gid)
-            sec = Secrets.load_or_create(self.layout.secrets_file)
-            bringup.write_configs(self.layout, state, sec, bins, uid=uid, gid=gid)
-            try:
-                bringup.bring_up(self.layout, state, sec, say, t0)
-            except BaseException:
-                say("bring-up failed: stopping what was started (logs kept)")
-                tear_down(self.layout, state)
-                raise
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                state = bringup.plan_state(self.layout, self.replicas, self.fixed_ports, self.chat_env, self.users)
+                say(
+                    f"sized for {state.users:,} users: {state.lb_processes} HAProxy processes, "
+                    f"{state.replicas} chat replicas"
+                )
+                bringup.prepare_dirs(self.layout, uid, gid)
+                sec = Secrets.load_or_create(self.layout.secrets_file)
+                bringup.write_configs(self.layout, state, sec, bins, uid=uid, gid=gid)
+                try:
+                    bringup.bring_up(self.layout, state, sec, say, t0)
+                except PortTaken as exc:
+                    say("bring-up failed: stopping what was started")
+                    tear_down(self.layout, state)
+                    if attempt == PORT_ATTEMPTS:
+                        raise
+                    say(f"{exc}: again with other ports (attempt {attempt + 1} of {PORT_ATTEMPTS})")
+                    continue
+                except BaseException:
+                    say("bring-up failed: stopping what was started (logs kept)")
+                    tear_down(self.layout, state)
+                    raise
+                break
             say(f"stack healthy in {time.monotonic() - t0:.1f} s")
             return StackView(self.layout, state, sec).endpoints()
 

@@ -6,12 +6,12 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from resilience.errors import TargetError
+from resilience.errors import PortTaken, TargetError
 from resilience.targets.base import Progress
 from resilience.targets.local.layout import Layout, StackState, lb_stats_port_name
 from resilience.targets.local.supervisor import Supervisor
 
-__all__ = ["Waiter", "port_names_of", "startup_failure"]
+__all__ = ["Waiter", "port_names_of", "port_taken", "startup_failure"]
 
 _BIND_ERRORS = ("address already in use", "cannot bind socket", "could not bind", "eaddrinuse")
 _MAX_CRASHES = 4
@@ -28,10 +28,15 @@ def port_names_of(component: str, ports: dict[str, int]) -> list[str]:
     return [n for n in ports if n in (component, f"{component}-api", f"{component}-peer")]
 
 
+def port_taken(log_text: str) -> bool:
+    """Whether a component's log ends with a failure to bind its port."""
+    tail = log_text[-4000:].lower()
+    return any(marker in tail for marker in _BIND_ERRORS)
+
+
 def startup_failure(component: str, log_text: str, state: StackState, log_path: str) -> str:
     """The one-line error for a component that will not start: a taken port if its log says so."""
-    tail = log_text[-4000:].lower()
-    if any(marker in tail for marker in _BIND_ERRORS):
+    if port_taken(log_text):
         ports = ", ".join(str(state.ports[n]) for n in port_names_of(component, state.ports))
         return f"{component} could not bind its port ({ports}): port taken by another process; see {log_path}"
     return f"{component} will not start: see {log_path}"
@@ -80,4 +85,5 @@ class Waiter:
             if looping or (info is not None and info.state == "FATAL"):
                 log = self.layout.log(name)
                 text = log.read_text(errors="replace") if log.exists() else ""
-                raise TargetError(startup_failure(name, text, self.state, str(log)))
+                error = PortTaken if port_taken(text) else TargetError
+                raise error(startup_failure(name, text, self.state, str(log)))
