@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
+from resilience.files import write_atomic
 from resilience.slo import Slo
 
 __all__ = [
@@ -405,11 +406,12 @@ class RunDoc(_Doc):
 def write_run(run_dir: Path, document: Mapping[str, Any]) -> RunDoc:
     """Validate ``document`` against the model and write it as ``run_dir/run.json``; the validated document.
 
-    Every runner writes through here, so what lands on disk is what the reports read.
+    Every runner writes through here, so what lands on disk is what the reports read; whole or not at all (a run
+    killed while writing it leaves the previous document, never an empty one).
     """
     doc = RunDoc.model_validate(dict(document))
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / RUN_FILE).write_text(doc.to_json(), encoding="utf-8")
+    write_atomic(run_dir / RUN_FILE, doc.to_json())
     return doc
 
 

@@ -48,6 +48,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from resilience.analysis.capacity import StepResult, StepVerdict, knee_interval
 from resilience.capacity.search import Judge, SearchStop
 from resilience.errors import ConfigError
+from resilience.files import write_atomic
 from resilience.slo import Slo
 
 __all__ = [
@@ -398,11 +399,7 @@ def slo_json(slo: Slo) -> dict[str, float | None]:
 def write_capacity(result: CapacityResult, run_dir: Path) -> Path:
     """Write ``run_dir/capacity.json`` atomically; return its path."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    path = run_dir / CAPACITY_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_atomic(run_dir / CAPACITY_FILE, json.dumps(result.model_dump(mode="json"), indent=2) + "\n")
 
 
 def read_capacity(path: Path) -> CapacityResult:

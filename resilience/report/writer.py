@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
+from resilience.files import write_atomic
 from resilience.report.build import collect
 from resilience.report.html import render_html
 from resilience.report.junit import render_junit
@@ -16,14 +16,6 @@ from resilience.report.summary import render_summary
 __all__ = ["write_report"]
 
 log = logging.getLogger(__name__)
-
-
-def _write(path: Path, text: str) -> Path:
-    """Write through a temporary file and rename, so a reader never sees half a report."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
 
 
 def write_report(run_dir: Path | str) -> list[Path]:
@@ -38,8 +30,8 @@ def write_report(run_dir: Path | str) -> list[Path]:
     charts = render_charts(data, charts_dir)
     sections = extra_sections(run_dir, charts_dir)
     written = [c.path for c in charts] + [p for s in sections for p in s.charts]
-    written.append(_write(run_dir / "report.html", render_html(data, charts, sections)))
-    written.append(_write(run_dir / "summary.md", render_summary(data) + sections_markdown(sections)))
-    written.append(_write(run_dir / "junit.xml", render_junit(data)))
+    written.append(write_atomic(run_dir / "report.html", render_html(data, charts, sections)))
+    written.append(write_atomic(run_dir / "summary.md", render_summary(data) + sections_markdown(sections)))
+    written.append(write_atomic(run_dir / "junit.xml", render_junit(data)))
     log.info("run %s: report written to %s (%d files)", data.run.run_id, run_dir, len(written))
     return written
