@@ -140,19 +140,14 @@ def analyse_recovery(
     """Time to detect and recovery time of the fault that started at ``fault_start`` (see module doc)."""
     rows = window(samples, fault_start, end, resolution_s)
     bad = [s for s in rows if not holds(s, slo)]
+    stable = _first_stable_run(rows, slo, after=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s)
     if not bad:
-        stable = _first_stable_run(
-            rows, slo, after=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s
-        )
         return Recovery(fault_start, None, fault_start if stable is not None else None, stabilisation_s)
-    if fault_start + stabilisation_s >= (fault_end if fault_end is not None else fault_start):
-        rode_through = _first_stable_run(
-            rows, slo, after=fault_start, stabilisation_s=stabilisation_s, resolution_s=resolution_s
-        )
-        if rode_through == fault_start:  # held from the fault's start for the whole window: later breaches are not its
-            return Recovery(fault_start, None, fault_start, stabilisation_s)
+    removed = fault_end if fault_end is not None else fault_start
+    if stable == fault_start and fault_start + stabilisation_s >= removed:
+        return Recovery(fault_start, None, fault_start, stabilisation_s)  # rode through: later breaches are not its
     detected_at = max(bad[0].t + resolution_s, fault_start)
-    after = max(detected_at, fault_end if fault_end is not None else fault_start)
+    after = max(detected_at, removed)
     recovered_at = _first_stable_run(rows, slo, after=after, stabilisation_s=stabilisation_s, resolution_s=resolution_s)
     return Recovery(fault_start, detected_at, recovered_at, stabilisation_s)
 

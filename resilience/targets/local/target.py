@@ -179,18 +179,13 @@ class LocalTarget:
                 bringup.write_configs(self.layout, state, sec, bins, uid=uid, gid=gid)
                 try:
                     bringup.bring_up(self.layout, state, sec, say, t0)
-                except PortTaken as exc:
-                    say("bring-up failed: stopping what was started")
-                    tear_down(self.layout, state)
-                    if attempt == PORT_ATTEMPTS:
-                        raise
-                    say(f"{exc}: again with other ports (attempt {attempt + 1} of {PORT_ATTEMPTS})")
-                    continue
-                except BaseException:
+                    break
+                except BaseException as exc:
                     say("bring-up failed: stopping what was started (logs kept)")
                     tear_down(self.layout, state)
-                    raise
-                break
+                    if not isinstance(exc, PortTaken) or attempt == PORT_ATTEMPTS:
+                        raise
+                    say(f"{exc}: again with other ports (attempt {attempt + 1} of {PORT_ATTEMPTS})")
             say(f"stack healthy in {time.monotonic() - t0:.1f} s")
             return StackView(self.layout, state, sec).endpoints()
 
