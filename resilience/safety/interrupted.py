@@ -16,6 +16,8 @@ from typing import Any
 
 import psutil
 
+from resilience.files import write_atomic
+
 __all__ = ["mark_interrupted_runs", "run_dirs_of", "stop_orphan_load"]
 
 _REASON = "the run process (pid {pid}) died without finishing (SIGKILL, crash or power loss); found by cleanup"
@@ -29,9 +31,7 @@ def run_dirs_of(results_dir: Path, pid: int) -> list[Path]:
 
 
 def _write_json(path: Path, doc: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(doc, indent=2, default=str) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, json.dumps(doc, indent=2, default=str) + "\n")
 
 
 def _experiment_dirs(run_dir: Path) -> list[Path]:

@@ -15,6 +15,8 @@ import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from resilience.files import write_atomic
+
 __all__ = [
     "MASK",
     "RedactingFilter",
@@ -161,9 +163,7 @@ def scrub_folder(folder: Path) -> list[Path]:
             continue
         clean = redact(text)
         if clean != text:
-            tmp = path.with_name(f".{path.name}.redact")
-            tmp.write_text(clean, encoding="utf-8")
-            tmp.replace(path)
+            write_atomic(path, clean)
             changed.append(path)
     return changed
 

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from resilience.errors import ConfigError, TargetError
+from resilience.files import write_atomic
 
 __all__ = [
     "DB_NODES",
@@ -395,9 +396,7 @@ class StackState:
         return lb_names(self.lb_processes)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, sort_keys=True))
-        tmp.replace(path)
+        write_atomic(path, json.dumps(asdict(self), indent=2, sort_keys=True))
 
     @classmethod
     def load(cls, path: Path) -> StackState:

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from resilience.errors import TargetError
+from resilience.files import write_atomic
 from resilience.targets.local.layout import DB_NODES, Layout, StackState
 
 __all__ = [
@@ -80,10 +81,7 @@ def chat_targets_json(state: StackState, names: list[str]) -> str:
 
 def write_chat_targets(layout: Layout, state: StackState, names: list[str]) -> None:
     """Replace the chat targets file atomically (Prometheus watches it)."""
-    path = layout.conf / "chat-targets.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(chat_targets_json(state, names))
-    tmp.replace(path)
+    write_atomic(layout.conf / "chat-targets.json", chat_targets_json(state, names))
 
 
 def alertmanager_yml(state: StackState) -> str:

@@ -31,7 +31,8 @@ _LAYOUT_NAMES = frozenset(
         MARKER,
         ".lock",
         "state.json",
-        "state.tmp",
+        ".state.json.tmp",  # StackState.save's temporary file (resilience.files.write_atomic)
+        "state.tmp",  # ... as earlier versions named it
         "secrets.json",
         "supervisord.conf",
         "supervisor.sock",
